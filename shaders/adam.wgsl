@@ -1,0 +1,33 @@
+// torch.optim.Adam, one step for every element of a (flat) parameter buffer: bias-corrected, eps added
+// outside the square root. The host folds the step number into step_size and bias_correction2_sqrt.
+
+struct AdamParams {
+    count: u32,
+    beta1: f32,
+    one_minus_beta1: f32,       // rounded from double, as PyTorch's Python scalars are
+    beta2: f32,
+    one_minus_beta2: f32,
+    eps: f32,
+    step_size: f32,             // lr / (1 − beta1^t)
+    bias_correction2_sqrt: f32, // sqrt(1 − beta2^t)
+}
+
+@group(0) @binding(0) var<uniform> p: AdamParams;
+@group(0) @binding(1) var<storage, read> grad: array<f32>;
+@group(0) @binding(2) var<storage, read_write> param: array<f32>;
+@group(0) @binding(3) var<storage, read_write> exp_avg: array<f32>;
+@group(0) @binding(4) var<storage, read_write> exp_avg_sq: array<f32>;
+
+@compute @workgroup_size(256)
+fn adam_update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let i = invocation_index(wid, nwg, lane);
+    if i >= p.count {
+        return;
+    }
+    let g = grad[i];
+    let m = exp_avg[i] + (g - exp_avg[i]) * p.one_minus_beta1;
+    let v = exp_avg_sq[i] * p.beta2 + p.one_minus_beta2 * g * g;
+    exp_avg[i] = m;
+    exp_avg_sq[i] = v;
+    param[i] -= p.step_size * m / (sqrt(v) / p.bias_correction2_sqrt + p.eps);
+}

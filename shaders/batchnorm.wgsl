@@ -1,0 +1,129 @@
+// BatchNorm over a batch, PyTorch semantics: x is [N, C, S] (S = H·W for BatchNorm2d, 1 for BatchNorm1d).
+// Training normalises with the batch mean and biased variance and moves the running estimates with the
+// unbiased variance; eval normalises with the running estimates. One workgroup per channel for the
+// batch reductions, summed in a fixed order.
+
+struct BatchNormParams {
+    batch: u32,
+    channels: u32,
+    spatial: u32,
+    accumulate: u32, // batchnorm_backward adds to dweight and dbias instead of overwriting them
+    eps: f32,
+    momentum: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: BatchNormParams;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read_write> running_mean: array<f32>;
+@group(0) @binding(6) var<storage, read_write> running_var: array<f32>;
+// The batch statistics the backward pass needs: mean in [0, C), 1/sqrt(var + eps) in [C, 2C).
+@group(0) @binding(7) var<storage, read_write> saved: array<f32>;
+@group(0) @binding(8) var<storage, read> dy: array<f32>;
+@group(0) @binding(9) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dweight: array<f32>;
+@group(0) @binding(11) var<storage, read_write> dbias: array<f32>;
+
+// Flat index of the i-th of the N·S elements of channel ch.
+fn element(ch: u32, i: u32) -> u32 {
+    return ((i / p.spatial) * p.channels + ch) * p.spatial + i % p.spatial;
+}
+
+@compute @workgroup_size(256)
+fn batchnorm_forward_train(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let ch = workgroup_index(wid, nwg);
+    if ch >= p.channels {
+        return;
+    }
+    let count = p.batch * p.spatial;
+    var partial = 0.0;
+    for (var i = lane; i < count; i += WG) {
+        partial += x[element(ch, i)];
+    }
+    let mean = workgroup_sum(partial, lane) / f32(count);
+    // Second pass over centred values: no cancellation when |mean| ≫ std.
+    partial = 0.0;
+    for (var i = lane; i < count; i += WG) {
+        let d = x[element(ch, i)] - mean;
+        partial += d * d;
+    }
+    let biased_var = workgroup_sum(partial, lane) / f32(count);
+    let inv_std = 1.0 / sqrt(biased_var + p.eps);
+    let scale = weight[ch] * inv_std;
+    for (var i = lane; i < count; i += WG) {
+        let e = element(ch, i);
+        y[e] = (x[e] - mean) * scale + bias[ch];
+    }
+    if lane == 0u {
+        saved[ch] = mean;
+        saved[p.channels + ch] = inv_std;
+        let unbiased_var = biased_var * (f32(count) / f32(count - 1u));
+        running_mean[ch] = (1.0 - p.momentum) * running_mean[ch] + p.momentum * mean;
+        running_var[ch] = (1.0 - p.momentum) * running_var[ch] + p.momentum * unbiased_var;
+    }
+}
+
+@compute @workgroup_size(256)
+fn batchnorm_forward_eval(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let i = invocation_index(wid, nwg, lane);
+    if i >= p.batch * p.channels * p.spatial {
+        return;
+    }
+    let ch = (i / p.spatial) % p.channels;
+    let inv_std = 1.0 / sqrt(running_var[ch] + p.eps);
+    y[i] = (x[i] - running_mean[ch]) * (weight[ch] * inv_std) + bias[ch];
+}
+
+// dbias = Σ dy, dweight = Σ dy·x̂, dx = weight·inv_std·(dy − dbias/M − x̂·dweight/M), M = N·S.
+@compute @workgroup_size(256)
+fn batchnorm_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let ch = workgroup_index(wid, nwg);
+    if ch >= p.channels {
+        return;
+    }
+    let count = p.batch * p.spatial;
+    let mean = saved[ch];
+    let inv_std = saved[p.channels + ch];
+    var partial_dy = 0.0;
+    var partial_dy_xhat = 0.0;
+    for (var i = lane; i < count; i += WG) {
+        let e = element(ch, i);
+        partial_dy += dy[e];
+        partial_dy_xhat += dy[e] * (x[e] - mean) * inv_std;
+    }
+    let sum_dy = workgroup_sum(partial_dy, lane);
+    let sum_dy_xhat = workgroup_sum(partial_dy_xhat, lane);
+    let mean_dy = sum_dy / f32(count);
+    let mean_dy_xhat = sum_dy_xhat / f32(count);
+    let scale = weight[ch] * inv_std;
+    for (var i = lane; i < count; i += WG) {
+        let e = element(ch, i);
+        let xhat = (x[e] - mean) * inv_std;
+        dx[e] = scale * (dy[e] - mean_dy - xhat * mean_dy_xhat);
+    }
+    if lane == 0u {
+        if p.accumulate != 0u {
+            dweight[ch] += sum_dy_xhat;
+            dbias[ch] += sum_dy;
+        } else {
+            dweight[ch] = sum_dy_xhat;
+            dbias[ch] = sum_dy;
+        }
+    }
+}

@@ -1,0 +1,51 @@
+// BCELoss with mean reduction on probabilities, PyTorch semantics: each log is clamped at −100 and the
+// gradient's denominator p·(1 − p) at 1e-12, so p = 0 or 1 gives finite values.
+
+struct BceParams {
+    count: u32,
+    accumulate: u32,    // bce_forward adds its loss to loss[0] (D's real + fake loss)
+    grad_scale: f32,    // bce_backward: the upstream gradient of the loss
+    _pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: BceParams;
+@group(0) @binding(1) var<storage, read> prob: array<f32>;
+@group(0) @binding(2) var<storage, read> label: array<f32>; // the target (`target` is reserved in WGSL)
+@group(0) @binding(3) var<storage, read_write> loss: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dprob: array<f32>;
+
+// max(log(v), −100). log is undefined at 0 in SPIR-V and MSL; below the smallest normal float
+// (where log would be < −87.3) the only input that reaches here in practice is 0, whose answer is −100.
+fn clamped_log(v: f32) -> f32 {
+    if v < 1.17549435e-38 {
+        return -100.0;
+    }
+    return max(log(v), -100.0);
+}
+
+// One workgroup: the mean over all elements, in a fixed order.
+@compute @workgroup_size(256)
+fn bce_forward(@builtin(local_invocation_index) lane: u32) {
+    var partial = 0.0;
+    for (var i = lane; i < p.count; i += WG) {
+        let t = label[i];
+        partial -= t * clamped_log(prob[i]) + (1.0 - t) * clamped_log(1.0 - prob[i]);
+    }
+    let mean = workgroup_sum(partial, lane) / f32(p.count);
+    if lane == 0u {
+        if p.accumulate != 0u {
+            loss[0] += mean;
+        } else {
+            loss[0] = mean;
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn bce_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let i = invocation_index(wid, nwg, lane);
+    if i < p.count {
+        let q = prob[i];
+        dprob[i] = p.grad_scale * (q - label[i]) / max(q * (1.0 - q), 1e-12) / f32(p.count);
+    }
+}

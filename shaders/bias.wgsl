@@ -1,0 +1,39 @@
+// Bias gradient of Linear, Conv2d and ConvTranspose2d: db[c] = Σ_{n,s} dy[n, c, s] over the batch and
+// the spatial positions s (one position for Linear). One workgroup per channel, fixed-order sum.
+
+struct BiasParams {
+    batch: u32,
+    channels: u32,
+    spatial: u32,
+    accumulate: u32, // add to dbias instead of overwriting it
+}
+
+@group(0) @binding(0) var<uniform> p: BiasParams;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dbias: array<f32>;
+
+@compute @workgroup_size(256)
+fn bias_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let ch = workgroup_index(wid, nwg);
+    if ch >= p.channels {
+        return;
+    }
+    let count = p.batch * p.spatial;
+    var partial = 0.0;
+    for (var i = lane; i < count; i += WG) {
+        let n = i / p.spatial;
+        partial += dy[(n * p.channels + ch) * p.spatial + i % p.spatial];
+    }
+    let total = workgroup_sum(partial, lane);
+    if lane == 0u {
+        if p.accumulate != 0u {
+            dbias[ch] += total;
+        } else {
+            dbias[ch] = total;
+        }
+    }
+}

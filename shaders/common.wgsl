@@ -1,0 +1,31 @@
+// Prepended to every shader file of gan-wgpu when its module is built (WGSL has no #include).
+
+// Invocations of a one-dimensional workgroup.
+const WG: u32 = 256u;
+
+// Scratch for workgroup_sum.
+var<workgroup> scratch: array<f32, 256>;
+
+// Workgroup grids are folded into two dimensions because each may hold at most 65,535 workgroups.
+fn workgroup_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}
+
+fn invocation_index(wid: vec3<u32>, nwg: vec3<u32>, lane: u32) -> u32 {
+    return workgroup_index(wid, nwg) * WG + lane;
+}
+
+// Sum of `value` over the workgroup's 256 invocations, added in one fixed tree order so the result is
+// the same bits on every run; every invocation receives it. Call from uniform control flow only.
+fn workgroup_sum(value: f32, lane: u32) -> f32 {
+    workgroupBarrier(); // the previous call's readers of scratch[0] are done
+    scratch[lane] = value;
+    workgroupBarrier();
+    for (var half = WG / 2u; half > 0u; half = half / 2u) {
+        if lane < half {
+            scratch[lane] += scratch[lane + half];
+        }
+        workgroupBarrier();
+    }
+    return scratch[0];
+}

@@ -1,0 +1,104 @@
+//! Adam, as torch.optim.Adam (bias-corrected, eps outside the square root, no weight decay), one
+//! kernel over a flat parameter buffer and its gradient and moment buffers.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
+use crate::layers::{as_u32, expect_shape, groups_for};
+use crate::tensor::Tensor;
+
+const UPDATE: Kernel = Kernel {
+    shader: Shader::Adam,
+    entry: "adam_update",
+    storage: &[read(1), write(2), write(3), write(4)],
+};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct AdamParams {
+    count: u32,
+    beta1: f32,
+    one_minus_beta1: f32,
+    beta2: f32,
+    one_minus_beta2: f32,
+    eps: f32,
+    step_size: f32,
+    bias_correction2_sqrt: f32,
+}
+
+/// Hyper-parameters, kept in double precision like PyTorch's Python floats; the kernel receives the
+/// step's factors rounded once to float32.
+#[derive(Clone, Copy, Debug)]
+pub struct Adam {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+}
+
+impl Adam {
+    /// PyTorch's eps default, 1e-8.
+    pub fn new(lr: f64, beta1: f64, beta2: f64) -> Adam {
+        Adam {
+            lr,
+            beta1,
+            beta2,
+            eps: 1e-8,
+        }
+    }
+
+    fn params(&self, count: usize, step: u64) -> Result<AdamParams> {
+        if step == 0 {
+            return Err(Error::InvalidArgument {
+                op: UPDATE.entry,
+                message: "Adam steps count from 1".into(),
+            });
+        }
+        let t = step.min(i32::MAX as u64) as i32;
+        Ok(AdamParams {
+            count: as_u32(UPDATE.entry, count)?,
+            beta1: self.beta1 as f32,
+            one_minus_beta1: (1.0 - self.beta1) as f32,
+            beta2: self.beta2 as f32,
+            one_minus_beta2: (1.0 - self.beta2) as f32,
+            eps: self.eps as f32,
+            step_size: (self.lr / (1.0 - self.beta1.powi(t))) as f32,
+            bias_correction2_sqrt: (1.0 - self.beta2.powi(t)).sqrt() as f32,
+        })
+    }
+
+    /// grad: any shape; param, exp_avg, exp_avg_sq: the same shape. Takes Adam step number `step`
+    /// (1 for the first) on every element.
+    pub fn update(
+        &self,
+        gpu: &Gpu,
+        grad: &Tensor,
+        param: &Tensor,
+        exp_avg: &Tensor,
+        exp_avg_sq: &Tensor,
+        step: u64,
+    ) -> Result<Dispatch> {
+        for (name, t) in [
+            ("param", param),
+            ("exp_avg", exp_avg),
+            ("exp_avg_sq", exp_avg_sq),
+        ] {
+            expect_shape(UPDATE.entry, name, t, grad.shape())?;
+        }
+        let params = self.params(grad.numel(), step)?;
+        dispatch(
+            gpu,
+            &UPDATE,
+            &params,
+            &[grad, param, exp_avg, exp_avg_sq],
+            groups_for(UPDATE.entry, grad.numel())?,
+        )
+    }
+
+    /// Points an `update` dispatch over `count` elements at another step number, without rebinding.
+    pub fn set_step(&self, gpu: &Gpu, update: &Dispatch, count: usize, step: u64) -> Result<()> {
+        update.write_params(gpu, &self.params(count, step)?)
+    }
+}

@@ -1,0 +1,323 @@
+//! The GPU context: adapter choice, the device with explicitly requested limits, buffers, submission
+//! and readback. Every wgpu failure (validation, out of memory, device loss) becomes an [`Error`].
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::kernels::{Dispatch, Kernels};
+
+/// Largest per-workgroup scratch any kernel in `shaders/` declares, in bytes.
+const WORKGROUP_STORAGE_BYTES: u32 = 8192;
+/// Most storage buffers any one kernel binds (batchnorm_forward_train and batchnorm_backward).
+const STORAGE_BUFFERS_PER_KERNEL: u32 = 7;
+/// Widest workgroup any kernel uses.
+const INVOCATIONS_PER_WORKGROUP: u32 = 256;
+
+/// How to pick and open the GPU.
+#[derive(Clone, Debug)]
+pub struct GpuOptions {
+    /// Backends to look at: `WGPU_BACKEND` (e.g. `vulkan`, `gl`) when set, else Vulkan, Metal and DX12,
+    /// with OpenGL tried only when none of those has an adapter.
+    pub backends: wgpu::Backends,
+    /// An adapter index (as `adapters(backends)` lists them) or a case-insensitive part of its name;
+    /// `None` takes wgpu's high-performance choice.
+    pub adapter: Option<String>,
+    /// The largest single buffer the caller will bind, in bytes. The DCGAN's 6272×1024 weight alone is
+    /// 25.7 MB, and a flat parameter buffer is larger still.
+    pub max_buffer_bytes: u64,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        GpuOptions {
+            backends: wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY),
+            adapter: None,
+            max_buffer_bytes: 128 << 20,
+        }
+    }
+}
+
+/// One adapter as `adapters()` reports it.
+#[derive(Clone, Debug)]
+pub struct AdapterSummary {
+    pub index: usize,
+    pub info: wgpu::AdapterInfo,
+}
+
+fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends &= backends;
+    wgpu::Instance::new(desc)
+}
+
+/// Every adapter wgpu finds for `backends`, in wgpu's enumeration order (the order `--adapter INDEX`
+/// refers to).
+pub fn adapters(backends: wgpu::Backends) -> Vec<AdapterSummary> {
+    let instance = new_instance(backends);
+    pollster::block_on(instance.enumerate_adapters(backends))
+        .iter()
+        .enumerate()
+        .map(|(index, a)| AdapterSummary {
+            index,
+            info: a.get_info(),
+        })
+        .collect()
+}
+
+fn pick_adapter(instance: &wgpu::Instance, options: &GpuOptions) -> Result<wgpu::Adapter> {
+    let all = pollster::block_on(instance.enumerate_adapters(options.backends));
+    let Some(wanted) = &options.adapter else {
+        let preferred = pollster::block_on(
+            instance.request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::from_env()
+                    .unwrap_or(wgpu::PowerPreference::HighPerformance),
+                ..Default::default()
+            }),
+        );
+        return match preferred {
+            Ok(adapter) => Ok(adapter),
+            Err(_) => all.into_iter().next().ok_or_else(|| Error::NoAdapter {
+                detail: format!(" for backends {:?}", options.backends),
+            }),
+        };
+    };
+    let names: Vec<String> = all.iter().map(|a| a.get_info().name).collect();
+    let chosen = match wanted.parse::<usize>() {
+        Ok(index) => all.into_iter().nth(index),
+        Err(_) => {
+            let needle = wanted.to_lowercase();
+            all.into_iter()
+                .find(|a| a.get_info().name.to_lowercase().contains(&needle))
+        }
+    };
+    chosen.ok_or_else(|| Error::NoAdapter {
+        detail: format!(" matching '{wanted}' (found: {})", names.join(", ")),
+    })
+}
+
+/// The limits the kernels need, each set explicitly rather than assumed from a backend's defaults.
+fn required_limits(max_buffer_bytes: u64) -> wgpu::Limits {
+    let base = wgpu::Limits::downlevel_defaults();
+    wgpu::Limits {
+        max_storage_buffers_per_shader_stage: STORAGE_BUFFERS_PER_KERNEL,
+        max_compute_workgroup_storage_size: WORKGROUP_STORAGE_BYTES,
+        max_compute_invocations_per_workgroup: INVOCATIONS_PER_WORKGROUP,
+        max_compute_workgroup_size_x: INVOCATIONS_PER_WORKGROUP,
+        max_storage_buffer_binding_size: max_buffer_bytes.max(base.max_storage_buffer_binding_size),
+        max_buffer_size: max_buffer_bytes.max(base.max_buffer_size),
+        ..base
+    }
+}
+
+/// Errors that wgpu reports outside any error scope land here instead of panicking.
+type ErrorSlot = Arc<Mutex<Option<String>>>;
+
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub kernels: Kernels,
+    uncaptured: ErrorSlot,
+    lost: ErrorSlot,
+}
+
+impl Gpu {
+    pub fn new(options: &GpuOptions) -> Result<Gpu> {
+        let adapter = match pick_adapter(&new_instance(options.backends), options) {
+            Err(Error::NoAdapter { .. }) if options.backends == wgpu::Backends::PRIMARY => {
+                let gl = GpuOptions {
+                    backends: wgpu::Backends::GL,
+                    ..options.clone()
+                };
+                pick_adapter(&new_instance(gl.backends), &gl)
+            }
+            picked => picked,
+        }?;
+        let info = adapter.get_info();
+        let limits = required_limits(options.max_buffer_bytes);
+        let mut too_low = None;
+        limits.check_limits_with_fail_fn(&adapter.limits(), true, |limit, needed, allowed| {
+            too_low = Some((limit, needed, allowed));
+        });
+        if let Some((limit, needed, allowed)) = too_low {
+            return Err(Error::LimitTooLow {
+                adapter: info.name.clone(),
+                limit,
+                needed,
+                allowed,
+            });
+        }
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("gan-wgpu"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits,
+            ..Default::default()
+        }))
+        .map_err(|source| Error::RequestDevice {
+            adapter: info.name.clone(),
+            source,
+        })?;
+        log::info!(
+            "adapter: {} ({:?}, {:?}, driver {} {})",
+            info.name,
+            info.backend,
+            info.device_type,
+            info.driver,
+            info.driver_info
+        );
+
+        let uncaptured: ErrorSlot = Arc::default();
+        let slot = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            log::error!("uncaptured wgpu error: {e}");
+            slot.lock().unwrap().get_or_insert_with(|| e.to_string());
+        }));
+        let lost: ErrorSlot = Arc::default();
+        let slot = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            *slot.lock().unwrap() = Some(format!("{reason:?}: {message}"));
+        });
+
+        let kernels = Kernels::new();
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            kernels,
+            uncaptured,
+            lost,
+        })
+    }
+
+    /// True for CPU and software adapters (lavapipe, WARP, SwiftShader), which are far slower than a GPU.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes and turns what they catch into errors.
+    pub fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        let validation = pollster::block_on(validation.pop());
+        let oom = pollster::block_on(oom.pop());
+        if let Some(e) = validation {
+            return Err(Error::Validation {
+                context: context.to_string(),
+                message: e.to_string(),
+            });
+        }
+        if let Some(e) = oom {
+            return Err(Error::OutOfMemory {
+                context: context.to_string(),
+                message: e.to_string(),
+            });
+        }
+        self.check()?;
+        Ok(value)
+    }
+
+    /// Reports device loss or an error wgpu raised outside a scope.
+    pub fn check(&self) -> Result<()> {
+        if let Some(reason) = self.lost.lock().unwrap().clone() {
+            return Err(Error::DeviceLost { reason });
+        }
+        if let Some(message) = self.uncaptured.lock().unwrap().take() {
+            return Err(Error::Validation {
+                context: "an earlier GPU call".into(),
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn storage_buffer(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer> {
+        let limit = self.device.limits().max_storage_buffer_binding_size;
+        if bytes > limit {
+            return Err(Error::InvalidArgument {
+                op: "storage_buffer",
+                message: format!(
+                    "buffer '{label}' of {bytes} bytes exceeds max_storage_buffer_binding_size = {limit}"
+                ),
+            });
+        }
+        self.scoped(label, || {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                // Storage buffers are bound with 4-byte elements; a zero-sized binding is invalid.
+                size: bytes.max(4).next_multiple_of(4),
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })
+    }
+
+    /// Records `dispatches` into one compute pass, submits it and waits until the GPU is done.
+    pub fn run(&self, dispatches: &[&Dispatch]) -> Result<()> {
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("run") });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("run"),
+                timestamp_writes: None,
+            });
+            for d in dispatches {
+                d.record(&mut pass);
+            }
+        }
+        self.submit_and_wait(encoder, "run")
+    }
+
+    pub fn submit_and_wait(&self, encoder: wgpu::CommandEncoder, context: &str) -> Result<()> {
+        self.scoped(context, || self.queue.submit([encoder.finish()]))?;
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::DeviceLost {
+                reason: e.to_string(),
+            })?;
+        self.check()
+    }
+
+    /// Copies `bytes` bytes at `offset` of `buffer` back to the host.
+    pub fn read_bytes(&self, buffer: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+        let bytes = bytes.next_multiple_of(4);
+        let staging = self.scoped("readback staging buffer", || {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size: bytes.max(4),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })?;
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("readback"),
+            });
+        encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, bytes);
+        self.submit_and_wait(encoder, "readback copy")?;
+        let (sender, receiver) = mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = sender.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::DeviceLost {
+                reason: e.to_string(),
+            })?;
+        receiver
+            .recv()
+            .map_err(|e| Error::Readback(e.to_string()))?
+            .map_err(|e| Error::Readback(e.to_string()))?;
+        let data = staging
+            .get_mapped_range(..)
+            .map_err(|e| Error::Readback(e.to_string()))?
+            .to_vec();
+        staging.unmap();
+        Ok(data)
+    }
+}

@@ -1,0 +1,309 @@
+//! The WGSL kernels: shader sources, explicit bind-group layouts, cached pipelines, and [`Dispatch`],
+//! one kernel bound to its tensors, ready to be recorded into any number of compute passes.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use wgpu::util::DeviceExt;
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::tensor::Tensor;
+
+/// Prepended to every shader file (shared helpers; WGSL has no include).
+const COMMON: &str = include_str!("../shaders/common.wgsl");
+
+/// One WGSL file of `shaders/`: an op family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    Activation,
+    Adam,
+    BatchNorm,
+    Bce,
+    Bias,
+    Conv,
+    Linear,
+}
+
+impl Shader {
+    pub const ALL: [Shader; 7] = [
+        Shader::Activation,
+        Shader::Adam,
+        Shader::BatchNorm,
+        Shader::Bce,
+        Shader::Bias,
+        Shader::Conv,
+        Shader::Linear,
+    ];
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Shader::Activation => "activation.wgsl",
+            Shader::Adam => "adam.wgsl",
+            Shader::BatchNorm => "batchnorm.wgsl",
+            Shader::Bce => "bce.wgsl",
+            Shader::Bias => "bias.wgsl",
+            Shader::Conv => "conv.wgsl",
+            Shader::Linear => "linear.wgsl",
+        }
+    }
+
+    /// The module's full source: the shared helpers followed by the file.
+    pub fn source(self) -> String {
+        let body = match self {
+            Shader::Activation => include_str!("../shaders/activation.wgsl"),
+            Shader::Adam => include_str!("../shaders/adam.wgsl"),
+            Shader::BatchNorm => include_str!("../shaders/batchnorm.wgsl"),
+            Shader::Bce => include_str!("../shaders/bce.wgsl"),
+            Shader::Bias => include_str!("../shaders/bias.wgsl"),
+            Shader::Conv => include_str!("../shaders/conv.wgsl"),
+            Shader::Linear => include_str!("../shaders/linear.wgsl"),
+        };
+        format!("{COMMON}\n{body}")
+    }
+}
+
+/// A storage buffer an entry point uses: its binding number and whether it writes it.
+/// Binding 0 is always the entry point's uniform parameter block.
+#[derive(Clone, Copy, Debug)]
+pub struct Storage {
+    pub binding: u32,
+    pub writable: bool,
+}
+
+pub const fn read(binding: u32) -> Storage {
+    Storage {
+        binding,
+        writable: false,
+    }
+}
+
+pub const fn write(binding: u32) -> Storage {
+    Storage {
+        binding,
+        writable: true,
+    }
+}
+
+/// One entry point of one shader file, with the storage bindings it uses in the order tensors are
+/// passed to [`dispatch`].
+#[derive(Debug)]
+pub struct Kernel {
+    pub shader: Shader,
+    pub entry: &'static str,
+    pub storage: &'static [Storage],
+}
+
+struct Pipeline {
+    layout: wgpu::BindGroupLayout,
+    pipeline: wgpu::ComputePipeline,
+}
+
+/// Shader modules and pipelines, created on first use and kept for the device's lifetime.
+pub struct Kernels {
+    modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<&'static str, Pipeline>>,
+}
+
+impl Kernels {
+    pub(crate) fn new() -> Kernels {
+        Kernels {
+            modules: Mutex::default(),
+            pipelines: Mutex::default(),
+        }
+    }
+
+    fn module(&self, gpu: &Gpu, shader: Shader) -> Result<wgpu::ShaderModule> {
+        let mut modules = self.modules.lock().unwrap();
+        if let Some(m) = modules.get(&shader) {
+            return Ok(m.clone());
+        }
+        let source = shader.source();
+        let module = gpu.scoped(shader.file_name(), || {
+            gpu.device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(shader.file_name()),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                })
+        })?;
+        modules.insert(shader, module.clone());
+        Ok(module)
+    }
+
+    fn pipeline(
+        &self,
+        gpu: &Gpu,
+        kernel: &Kernel,
+    ) -> Result<(wgpu::BindGroupLayout, wgpu::ComputePipeline)> {
+        if let Some(p) = self.pipelines.lock().unwrap().get(kernel.entry) {
+            return Ok((p.layout.clone(), p.pipeline.clone()));
+        }
+        let module = self.module(gpu, kernel.shader)?;
+        let mut entries = vec![wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        }];
+        entries.extend(kernel.storage.iter().map(|s| wgpu::BindGroupLayoutEntry {
+            binding: s.binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage {
+                    read_only: !s.writable,
+                },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        }));
+        let (layout, pipeline) = gpu.scoped(kernel.entry, || {
+            let layout = gpu
+                .device
+                .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(kernel.entry),
+                    entries: &entries,
+                });
+            let pipeline_layout =
+                gpu.device
+                    .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                        label: Some(kernel.entry),
+                        bind_group_layouts: &[Some(&layout)],
+                        immediate_size: 0,
+                    });
+            let pipeline = gpu
+                .device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(kernel.entry),
+                    layout: Some(&pipeline_layout),
+                    module: &module,
+                    entry_point: Some(kernel.entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                });
+            (layout, pipeline)
+        })?;
+        self.pipelines.lock().unwrap().insert(
+            kernel.entry,
+            Pipeline {
+                layout: layout.clone(),
+                pipeline: pipeline.clone(),
+            },
+        );
+        Ok((layout, pipeline))
+    }
+}
+
+/// A kernel bound to its parameters and tensors. Created once, recorded as often as needed: nothing is
+/// allocated when it is recorded.
+#[derive(Debug)]
+pub struct Dispatch {
+    entry: &'static str,
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    params: wgpu::Buffer,
+    grid: [u32; 3],
+}
+
+impl Dispatch {
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(self.grid[0], self.grid[1], self.grid[2]);
+    }
+
+    pub fn entry(&self) -> &'static str {
+        self.entry
+    }
+
+    /// Replaces the parameter block (same type as at creation), e.g. Adam's step-dependent factors.
+    pub fn write_params<P: bytemuck::Pod>(&self, gpu: &Gpu, params: &P) -> Result<()> {
+        let bytes = bytemuck::bytes_of(params);
+        if bytes.len() as u64 != self.params.size() {
+            return Err(Error::InvalidArgument {
+                op: self.entry,
+                message: format!(
+                    "parameter block of {} bytes, the kernel takes {}",
+                    bytes.len(),
+                    self.params.size()
+                ),
+            });
+        }
+        gpu.scoped(self.entry, || {
+            gpu.queue.write_buffer(&self.params, 0, bytes)
+        })
+    }
+}
+
+/// Folds a count of workgroups into a grid whose dimensions each stay within the device limit; the
+/// shaders recover the linear index with `workgroup_index`.
+fn grid(gpu: &Gpu, entry: &'static str, workgroups: u32) -> Result<[u32; 3]> {
+    let max = gpu.device.limits().max_compute_workgroups_per_dimension;
+    let rows = workgroups.div_ceil(max).max(1);
+    if rows > max {
+        return Err(Error::InvalidArgument {
+            op: entry,
+            message: format!("{workgroups} workgroups exceed the device's grid of {max}×{max}"),
+        });
+    }
+    Ok([workgroups.div_ceil(rows), rows, 1])
+}
+
+/// Binds `kernel` to `params` (its uniform block) and `tensors` (one per entry of `kernel.storage`, in
+/// that order), to run `workgroups` workgroups.
+pub fn dispatch<P: bytemuck::Pod>(
+    gpu: &Gpu,
+    kernel: &Kernel,
+    params: &P,
+    tensors: &[&Tensor],
+    workgroups: u32,
+) -> Result<Dispatch> {
+    assert_eq!(
+        tensors.len(),
+        kernel.storage.len(),
+        "{}: tensors do not match the kernel's bindings",
+        kernel.entry
+    );
+    let (layout, pipeline) = gpu.kernels.pipeline(gpu, kernel)?;
+    let grid = grid(gpu, kernel.entry, workgroups)?;
+    let (params, bind_group) = gpu.scoped(kernel.entry, || {
+        let params = gpu
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(kernel.entry),
+                contents: bytemuck::bytes_of(params),
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            });
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: params.as_entire_binding(),
+        }];
+        entries.extend(
+            kernel
+                .storage
+                .iter()
+                .zip(tensors)
+                .map(|(s, t)| wgpu::BindGroupEntry {
+                    binding: s.binding,
+                    resource: t.binding(),
+                }),
+        );
+        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel.entry),
+            layout: &layout,
+            entries: &entries,
+        });
+        (params, bind_group)
+    })?;
+    Ok(Dispatch {
+        entry: kernel.entry,
+        pipeline,
+        bind_group,
+        params,
+        grid,
+    })
+}

@@ -1,0 +1,229 @@
+//! BatchNorm1d / BatchNorm2d with PyTorch semantics (affine, running statistics tracked): x is [N, C]
+//! or [N, C, H, W], statistics are per channel C.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{as_u32, expect_shape, groups_for};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
+use crate::tensor::Tensor;
+
+const FORWARD_TRAIN: Kernel = Kernel {
+    shader: Shader::BatchNorm,
+    entry: "batchnorm_forward_train",
+    storage: &[
+        read(1),
+        read(2),
+        read(3),
+        write(4),
+        write(5),
+        write(6),
+        write(7),
+    ],
+};
+// The running statistics are declared read_write in the shader (the training kernel moves them), so
+// the eval kernel binds them writable too; it only reads them.
+const FORWARD_EVAL: Kernel = Kernel {
+    shader: Shader::BatchNorm,
+    entry: "batchnorm_forward_eval",
+    storage: &[read(1), read(2), read(3), write(4), write(5), write(6)],
+};
+const BACKWARD: Kernel = Kernel {
+    shader: Shader::BatchNorm,
+    entry: "batchnorm_backward",
+    storage: &[
+        read(1),
+        read(2),
+        write(7),
+        read(8),
+        write(9),
+        write(10),
+        write(11),
+    ],
+};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct BatchNormParams {
+    batch: u32,
+    channels: u32,
+    spatial: u32,
+    accumulate: u32,
+    eps: f32,
+    momentum: f32,
+    _pad: [u32; 2],
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct BatchNorm {
+    pub channels: usize,
+    pub eps: f32,
+    pub momentum: f32,
+}
+
+impl BatchNorm {
+    /// PyTorch's defaults: eps 1e-5, momentum 0.1.
+    pub fn new(channels: usize) -> BatchNorm {
+        BatchNorm {
+            channels,
+            eps: 1e-5,
+            momentum: 0.1,
+        }
+    }
+
+    /// (N, S) of x: [N, C] or [N, C, H, W], S being the positions per channel and sample.
+    fn layout(&self, op: &'static str, tensor: &'static str, x: &Tensor) -> Result<(usize, usize)> {
+        let shape = x.shape();
+        let fits =
+            (shape.len() == 2 || shape.len() == 4) && shape[0] > 0 && shape[1] == self.channels;
+        if !fits {
+            let mut expected = vec![shape.first().copied().unwrap_or(1).max(1), self.channels];
+            if shape.len() == 4 {
+                expected.extend_from_slice(&shape[2..]);
+            }
+            return Err(Error::Shape {
+                op,
+                tensor,
+                expected,
+                got: shape.to_vec(),
+            });
+        }
+        Ok((shape[0], shape[2..].iter().product()))
+    }
+
+    fn params(
+        &self,
+        op: &'static str,
+        batch: usize,
+        spatial: usize,
+        accumulate: bool,
+    ) -> Result<BatchNormParams> {
+        Ok(BatchNormParams {
+            batch: as_u32(op, batch)?,
+            channels: as_u32(op, self.channels)?,
+            spatial: as_u32(op, spatial)?,
+            accumulate: accumulate as u32,
+            eps: self.eps,
+            momentum: self.momentum,
+            _pad: [0; 2],
+        })
+    }
+
+    fn check_per_channel(&self, op: &'static str, pairs: &[(&'static str, &Tensor)]) -> Result<()> {
+        pairs
+            .iter()
+            .try_for_each(|(name, t)| expect_shape(op, name, t, &[self.channels]))
+    }
+
+    /// Training mode. x: [N, C(, H, W)], weight, bias, running_mean, running_var: [C] → y: like x,
+    /// saved: [2, C] (batch mean and 1/sqrt(var + eps), for `backward`); the running statistics move.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_train(
+        &self,
+        gpu: &Gpu,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        y: &Tensor,
+        saved: &Tensor,
+    ) -> Result<Dispatch> {
+        const OP: &str = "batchnorm_forward_train";
+        let (batch, spatial) = self.layout(OP, "x", x)?;
+        if batch * spatial < 2 {
+            return Err(Error::InvalidArgument {
+                op: OP,
+                message: "training needs more than one value per channel (as in PyTorch)".into(),
+            });
+        }
+        self.check_per_channel(
+            OP,
+            &[
+                ("weight", weight),
+                ("bias", bias),
+                ("running_mean", running_mean),
+                ("running_var", running_var),
+            ],
+        )?;
+        expect_shape(OP, "y", y, x.shape())?;
+        expect_shape(OP, "saved", saved, &[2, self.channels])?;
+        let params = self.params(OP, batch, spatial, false)?;
+        dispatch(
+            gpu,
+            &FORWARD_TRAIN,
+            &params,
+            &[x, weight, bias, y, running_mean, running_var, saved],
+            as_u32(OP, self.channels)?,
+        )
+    }
+
+    /// Eval mode: normalise with the running statistics. Shapes as in `forward_train`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_eval(
+        &self,
+        gpu: &Gpu,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        y: &Tensor,
+    ) -> Result<Dispatch> {
+        const OP: &str = "batchnorm_forward_eval";
+        let (batch, spatial) = self.layout(OP, "x", x)?;
+        self.check_per_channel(
+            OP,
+            &[
+                ("weight", weight),
+                ("bias", bias),
+                ("running_mean", running_mean),
+                ("running_var", running_var),
+            ],
+        )?;
+        expect_shape(OP, "y", y, x.shape())?;
+        let params = self.params(OP, batch, spatial, false)?;
+        dispatch(
+            gpu,
+            &FORWARD_EVAL,
+            &params,
+            &[x, weight, bias, y, running_mean, running_var],
+            groups_for(OP, x.numel())?,
+        )
+    }
+
+    /// x: the forward input, dy: like x, weight: [C], saved: [2, C] from `forward_train` → dx: like x,
+    /// dweight, dbias: [C]; with `accumulate` the parameter gradients are added to what they hold.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        gpu: &Gpu,
+        x: &Tensor,
+        dy: &Tensor,
+        weight: &Tensor,
+        saved: &Tensor,
+        dx: &Tensor,
+        dweight: &Tensor,
+        dbias: &Tensor,
+        accumulate: bool,
+    ) -> Result<Dispatch> {
+        const OP: &str = "batchnorm_backward";
+        let (batch, spatial) = self.layout(OP, "x", x)?;
+        expect_shape(OP, "dy", dy, x.shape())?;
+        expect_shape(OP, "dx", dx, x.shape())?;
+        expect_shape(OP, "saved", saved, &[2, self.channels])?;
+        self.check_per_channel(
+            OP,
+            &[("weight", weight), ("dweight", dweight), ("dbias", dbias)],
+        )?;
+        let params = self.params(OP, batch, spatial, accumulate)?;
+        dispatch(
+            gpu,
+            &BACKWARD,
+            &params,
+            &[x, weight, saved, dy, dx, dweight, dbias],
+            as_u32(OP, self.channels)?,
+        )
+    }
+}

@@ -1,0 +1,43 @@
+//! The bias gradient shared by Linear, Conv2d and ConvTranspose2d: db[c] = Σ over batch and positions.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{as_u32, expect_shape};
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
+use crate::tensor::Tensor;
+
+const BACKWARD: Kernel = Kernel {
+    shader: Shader::Bias,
+    entry: "bias_backward",
+    storage: &[read(1), write(2)],
+};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct BiasParams {
+    batch: u32,
+    channels: u32,
+    spatial: u32,
+    accumulate: u32,
+}
+
+/// dy: [N, C, S] (already shape-checked by the caller) → dbias: [C]
+pub(crate) fn backward(
+    gpu: &Gpu,
+    op: &'static str,
+    dy: &Tensor,
+    [batch, channels, spatial]: [usize; 3],
+    dbias: &Tensor,
+    accumulate: bool,
+) -> Result<Dispatch> {
+    expect_shape(op, "dbias", dbias, &[channels])?;
+    let params = BiasParams {
+        batch: as_u32(op, batch)?,
+        channels: as_u32(op, channels)?,
+        spatial: as_u32(op, spatial)?,
+        accumulate: accumulate as u32,
+    };
+    dispatch(gpu, &BACKWARD, &params, &[dy, dbias], as_u32(op, channels)?)
+}

@@ -1,0 +1,177 @@
+//! Linear: y = x·Wᵀ + b (PyTorch's nn.Linear; W is [out, in]).
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{as_u32, batch_of, expect_shape};
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
+use crate::layers::bias;
+use crate::tensor::Tensor;
+
+const FORWARD: Kernel = Kernel {
+    shader: Shader::Linear,
+    entry: "linear_forward",
+    storage: &[read(1), read(2), write(3), read(4)],
+};
+const BACKWARD_INPUT: Kernel = Kernel {
+    shader: Shader::Linear,
+    entry: "linear_backward_input",
+    storage: &[read(1), read(2), write(3)],
+};
+const BACKWARD_WEIGHT: Kernel = Kernel {
+    shader: Shader::Linear,
+    entry: "linear_backward_weight",
+    storage: &[read(1), read(2), write(3)],
+};
+
+/// Tile edge of the matrix-product kernels (`TILE` in shaders/linear.wgsl).
+const TILE: usize = 16;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct LinearParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    a_stride_m: u32,
+    a_stride_k: u32,
+    b_stride_k: u32,
+    b_stride_n: u32,
+    accumulate: u32,
+}
+
+/// C[m×n] = A[m×k]·B[k×n] with A(i, l) = a[i·a_stride_m + l·a_stride_k], B(l, j) = b[l·b_stride_k + j·b_stride_n].
+struct Product {
+    m: usize,
+    n: usize,
+    k: usize,
+    a_stride: (usize, usize),
+    b_stride: (usize, usize),
+}
+
+impl Product {
+    fn params(&self, op: &'static str, accumulate: bool) -> Result<(LinearParams, u32)> {
+        let params = LinearParams {
+            m: as_u32(op, self.m)?,
+            n: as_u32(op, self.n)?,
+            k: as_u32(op, self.k)?,
+            a_stride_m: as_u32(op, self.a_stride.0)?,
+            a_stride_k: as_u32(op, self.a_stride.1)?,
+            b_stride_k: as_u32(op, self.b_stride.0)?,
+            b_stride_n: as_u32(op, self.b_stride.1)?,
+            accumulate: accumulate as u32,
+        };
+        let tiles = self.m.div_ceil(TILE) * self.n.div_ceil(TILE);
+        Ok((params, as_u32(op, tiles)?))
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Linear {
+    pub in_features: usize,
+    pub out_features: usize,
+}
+
+impl Linear {
+    pub fn new(in_features: usize, out_features: usize) -> Linear {
+        Linear {
+            in_features,
+            out_features,
+        }
+    }
+
+    fn check_weight(&self, op: &'static str, weight: &Tensor) -> Result<()> {
+        expect_shape(op, "weight", weight, &[self.out_features, self.in_features])
+    }
+
+    /// x: [N, in], weight: [out, in], bias: [out] → y: [N, out]
+    pub fn forward(
+        &self,
+        gpu: &Gpu,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        y: &Tensor,
+    ) -> Result<Dispatch> {
+        const OP: &str = "linear_forward";
+        let n = batch_of(OP, "x", x, &[self.in_features])?;
+        self.check_weight(OP, weight)?;
+        expect_shape(OP, "bias", bias, &[self.out_features])?;
+        expect_shape(OP, "y", y, &[n, self.out_features])?;
+        let (params, tiles) = Product {
+            m: n,
+            n: self.out_features,
+            k: self.in_features,
+            a_stride: (self.in_features, 1),
+            b_stride: (1, self.in_features),
+        }
+        .params(OP, false)?;
+        dispatch(gpu, &FORWARD, &params, &[x, weight, y, bias], tiles)
+    }
+
+    /// dy: [N, out], weight: [out, in] → dx: [N, in]
+    pub fn backward_input(
+        &self,
+        gpu: &Gpu,
+        dy: &Tensor,
+        weight: &Tensor,
+        dx: &Tensor,
+    ) -> Result<Dispatch> {
+        const OP: &str = "linear_backward_input";
+        let n = batch_of(OP, "dy", dy, &[self.out_features])?;
+        self.check_weight(OP, weight)?;
+        expect_shape(OP, "dx", dx, &[n, self.in_features])?;
+        let (params, tiles) = Product {
+            m: n,
+            n: self.in_features,
+            k: self.out_features,
+            a_stride: (self.out_features, 1),
+            b_stride: (self.in_features, 1),
+        }
+        .params(OP, false)?;
+        dispatch(gpu, &BACKWARD_INPUT, &params, &[dy, weight, dx], tiles)
+    }
+
+    /// dy: [N, out], x: [N, in] → dweight: [out, in]; with `accumulate` added to what dweight holds.
+    pub fn backward_weight(
+        &self,
+        gpu: &Gpu,
+        dy: &Tensor,
+        x: &Tensor,
+        dweight: &Tensor,
+        accumulate: bool,
+    ) -> Result<Dispatch> {
+        const OP: &str = "linear_backward_weight";
+        let n = batch_of(OP, "dy", dy, &[self.out_features])?;
+        expect_shape(OP, "x", x, &[n, self.in_features])?;
+        expect_shape(
+            OP,
+            "dweight",
+            dweight,
+            &[self.out_features, self.in_features],
+        )?;
+        let (params, tiles) = Product {
+            m: self.out_features,
+            n: self.in_features,
+            k: n,
+            a_stride: (1, self.out_features),
+            b_stride: (self.in_features, 1),
+        }
+        .params(OP, accumulate)?;
+        dispatch(gpu, &BACKWARD_WEIGHT, &params, &[dy, x, dweight], tiles)
+    }
+
+    /// dy: [N, out] → dbias: [out]; with `accumulate` added to what dbias holds.
+    pub fn backward_bias(
+        &self,
+        gpu: &Gpu,
+        dy: &Tensor,
+        dbias: &Tensor,
+        accumulate: bool,
+    ) -> Result<Dispatch> {
+        const OP: &str = "linear_backward_bias";
+        let n = batch_of(OP, "dy", dy, &[self.out_features])?;
+        bias::backward(gpu, OP, dy, [n, self.out_features, 1], dbias, accumulate)
+    }
+}

@@ -1,0 +1,77 @@
+//! One module per layer. Each layer is a small description of its shape with `forward` / `backward_*`
+//! methods that check every tensor's shape and return a [`Dispatch`](crate::kernels::Dispatch) bound to
+//! those tensors; nothing runs until the dispatch is recorded and submitted.
+
+pub mod activation;
+pub mod batchnorm;
+pub mod bce;
+mod bias;
+mod conv;
+pub mod conv2d;
+pub mod conv_transpose2d;
+pub mod linear;
+
+pub use activation::Activation;
+pub use batchnorm::BatchNorm;
+pub use bce::BceLoss;
+pub use conv_transpose2d::ConvTranspose2d;
+pub use conv2d::Conv2d;
+pub use linear::Linear;
+
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// Invocations per workgroup of the one-dimensional kernels (`WG` in shaders/common.wgsl).
+pub(crate) const WORKGROUP: usize = 256;
+
+pub(crate) fn expect_shape(
+    op: &'static str,
+    tensor: &'static str,
+    t: &Tensor,
+    expected: &[usize],
+) -> Result<()> {
+    if t.shape() != expected {
+        return Err(Error::Shape {
+            op,
+            tensor,
+            expected: expected.to_vec(),
+            got: t.shape().to_vec(),
+        });
+    }
+    Ok(())
+}
+
+/// A size as the u32 the kernels index with, or an error when it does not fit.
+pub(crate) fn as_u32(op: &'static str, n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| Error::InvalidArgument {
+        op,
+        message: format!("size {n} exceeds the kernels' 32-bit indexing"),
+    })
+}
+
+/// Workgroups for one invocation per element.
+pub(crate) fn groups_for(op: &'static str, elements: usize) -> Result<u32> {
+    as_u32(op, elements.div_ceil(WORKGROUP))
+}
+
+/// The batch size of `x`, whose shape must be [N, rest...] with N ≥ 1 and the given trailing dims.
+pub(crate) fn batch_of(
+    op: &'static str,
+    tensor: &'static str,
+    x: &Tensor,
+    rest: &[usize],
+) -> Result<usize> {
+    let n = x.shape().first().copied().unwrap_or(0);
+    let mut expected = vec![n.max(1)];
+    expected.extend_from_slice(rest);
+    if n == 0 {
+        return Err(Error::Shape {
+            op,
+            tensor,
+            expected,
+            got: x.shape().to_vec(),
+        });
+    }
+    expect_shape(op, tensor, x, &expected)?;
+    Ok(n)
+}

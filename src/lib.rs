@@ -1,0 +1,19 @@
+//! gan-wgpu: the DCGAN of the 2018 PyTorch blog post, trained with hand-written WGSL compute shaders on
+//! wgpu.
+//!
+//! - [`gpu`]: adapter choice, device, submission, readback, errors.
+//! - [`kernels`]: the WGSL files of `shaders/`, their pipelines and bound [`kernels::Dispatch`]es.
+//! - [`tensor`]: float32 tensors living in GPU buffers.
+//! - [`layers`]: one module per layer, forward and backward.
+//! - [`adam`]: the optimiser.
+
+pub mod adam;
+pub mod error;
+pub mod gpu;
+pub mod kernels;
+pub mod layers;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use gpu::{Gpu, GpuOptions};
+pub use tensor::Tensor;

@@ -1,0 +1,126 @@
+//! A float32 tensor on the GPU: a shape over a range of a storage buffer. Several tensors may share one
+//! buffer at different offsets (flat parameter and gradient buffers with an offset table).
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    buffer: wgpu::Buffer,
+    offset: u64,
+    shape: Vec<usize>,
+}
+
+impl Tensor {
+    /// A new zero-filled tensor in a buffer of its own.
+    pub fn zeros(gpu: &Gpu, label: &str, shape: &[usize]) -> Result<Tensor> {
+        let bytes = (shape.iter().product::<usize>() * 4) as u64;
+        let buffer = gpu.storage_buffer(label, bytes)?;
+        Ok(Tensor {
+            buffer,
+            offset: 0,
+            shape: shape.to_vec(),
+        })
+    }
+
+    /// A new tensor holding `data`, which must have exactly as many elements as `shape`.
+    pub fn from_slice(gpu: &Gpu, label: &str, shape: &[usize], data: &[f32]) -> Result<Tensor> {
+        let tensor = Tensor::zeros(gpu, label, shape)?;
+        tensor.write(gpu, data)?;
+        Ok(tensor)
+    }
+
+    /// A tensor of `shape` starting `offset` bytes into `buffer`. The offset must be a multiple of the
+    /// device's `min_storage_buffer_offset_alignment` so the view can be bound.
+    pub fn view(gpu: &Gpu, buffer: &wgpu::Buffer, offset: u64, shape: &[usize]) -> Result<Tensor> {
+        let align = gpu.device.limits().min_storage_buffer_offset_alignment as u64;
+        let bytes = (shape.iter().product::<usize>() * 4) as u64;
+        if !offset.is_multiple_of(align) {
+            return Err(Error::InvalidArgument {
+                op: "Tensor::view",
+                message: format!(
+                    "offset {offset} is not a multiple of the storage alignment {align}"
+                ),
+            });
+        }
+        if offset + bytes > buffer.size() {
+            return Err(Error::InvalidArgument {
+                op: "Tensor::view",
+                message: format!(
+                    "shape {shape:?} at offset {offset} needs {} bytes, the buffer has {}",
+                    offset + bytes,
+                    buffer.size()
+                ),
+            });
+        }
+        Ok(Tensor {
+            buffer: buffer.clone(),
+            offset,
+            shape: shape.to_vec(),
+        })
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        (self.numel() * 4) as u64
+    }
+
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The same elements seen with another shape of the same size (PyTorch's `view`).
+    pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
+        if shape.iter().product::<usize>() != self.numel() {
+            return Err(Error::InvalidArgument {
+                op: "Tensor::reshape",
+                message: format!("cannot view {:?} as {shape:?}", self.shape),
+            });
+        }
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            ..self.clone()
+        })
+    }
+
+    pub fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: self.offset,
+            // An empty tensor still binds 4 bytes: zero-sized bindings are invalid.
+            size: wgpu::BufferSize::new(self.bytes().max(4)),
+        })
+    }
+
+    pub fn write(&self, gpu: &Gpu, data: &[f32]) -> Result<()> {
+        if data.len() != self.numel() {
+            return Err(Error::InvalidArgument {
+                op: "Tensor::write",
+                message: format!("{} values given for shape {:?}", data.len(), self.shape),
+            });
+        }
+        gpu.scoped("Tensor::write", || {
+            gpu.queue
+                .write_buffer(&self.buffer, self.offset, bytemuck::cast_slice(data))
+        })
+    }
+
+    pub fn read(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        if self.numel() == 0 {
+            return Ok(Vec::new());
+        }
+        let bytes = gpu.read_bytes(&self.buffer, self.offset, self.bytes())?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+}

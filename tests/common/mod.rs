@@ -1,0 +1,191 @@
+//! Shared by the integration tests: one GPU per test binary, the PyTorch oracle, comparisons.
+#![allow(dead_code)]
+
+pub mod reference;
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use gan_wgpu::kernels::Dispatch;
+use gan_wgpu::{Gpu, GpuOptions, Tensor};
+
+pub fn gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let _ = env_logger::builder().is_test(true).try_init();
+        let gpu = Gpu::new(&GpuOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        eprintln!("adapter: {} ({:?})", gpu.info.name, gpu.info.backend);
+        gpu
+    })
+}
+
+pub fn run(dispatches: &[&Dispatch]) {
+    gpu().run(dispatches).unwrap_or_else(|e| panic!("{e}"));
+}
+
+pub fn upload(shape: &[usize], data: &[f32]) -> Tensor {
+    Tensor::from_slice(gpu(), "test input", shape, data).unwrap()
+}
+
+pub fn zeros(shape: &[usize]) -> Tensor {
+    Tensor::zeros(gpu(), "test output", shape).unwrap()
+}
+
+pub fn read(t: &Tensor) -> Vec<f32> {
+    t.read(gpu()).unwrap()
+}
+
+/// ‖out − ref‖ / ‖ref‖ in double precision (‖out‖ when the reference is all zeros).
+pub fn relative_l2(out: &[f32], reference: &[f32]) -> f64 {
+    assert_eq!(out.len(), reference.len(), "lengths differ");
+    let diff: f64 = out
+        .iter()
+        .zip(reference)
+        .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+        .sum();
+    let norm: f64 = reference.iter().map(|&b| (b as f64).powi(2)).sum();
+    if norm == 0.0 {
+        diff.sqrt()
+    } else {
+        (diff / norm).sqrt()
+    }
+}
+
+pub fn max_abs_error(out: &[f32], reference: &[f32]) -> f64 {
+    assert_eq!(out.len(), reference.len(), "lengths differ");
+    out.iter()
+        .zip(reference)
+        .map(|(&a, &b)| (a as f64 - b as f64).abs())
+        .fold(0.0, f64::max)
+}
+
+/// Deterministic pseudo-random values in [lo, hi) (SplitMix64), so failures reproduce.
+pub fn random(count: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    (0..count)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            lo + (hi - lo) * ((z >> 40) as f32 / (1u64 << 24) as f32)
+        })
+        .collect()
+}
+
+/// The oracle directory: `GAN_WGPU_ORACLE_DIR`, else `../shared/oracle` from the project root.
+pub fn oracle_dir() -> PathBuf {
+    match std::env::var_os("GAN_WGPU_ORACLE_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/oracle"),
+    }
+}
+
+/// The tensors of one oracle file, remembering which were looked at so a test can prove it checked
+/// every tensor of a case.
+pub struct Oracle {
+    path: PathBuf,
+    tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    used: RefCell<BTreeSet<String>>,
+}
+
+impl Oracle {
+    pub fn load(file: &str) -> Oracle {
+        let path = oracle_dir().join(file);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let parsed = safetensors::SafeTensors::deserialize(&bytes)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let tensors = parsed
+            .tensors()
+            .into_iter()
+            .filter(|(_, view)| view.dtype() == safetensors::Dtype::F32)
+            .map(|(name, view)| {
+                let values = bytemuck::pod_collect_to_vec::<u8, f32>(view.data());
+                (name, (view.shape().to_vec(), values))
+            })
+            .collect();
+        Oracle {
+            path,
+            tensors,
+            used: RefCell::default(),
+        }
+    }
+
+    /// Case names (the part of each key before the first '.') accepted by `family`, sorted.
+    pub fn cases(&self, family: impl Fn(&str) -> bool) -> Vec<String> {
+        let names: BTreeSet<String> = self
+            .tensors
+            .keys()
+            .filter_map(|k| k.split_once('.').map(|(case, _)| case.to_string()))
+            .filter(|case| family(case))
+            .collect();
+        names.into_iter().collect()
+    }
+
+    pub fn shape(&self, key: &str) -> &[usize] {
+        &self.entry(key).0
+    }
+
+    pub fn values(&self, key: &str) -> &[f32] {
+        &self.entry(key).1
+    }
+
+    fn entry(&self, key: &str) -> &(Vec<usize>, Vec<f32>) {
+        self.used.borrow_mut().insert(key.to_string());
+        self.tensors
+            .get(key)
+            .unwrap_or_else(|| panic!("{}: no tensor `{key}`", self.path.display()))
+    }
+
+    /// Scales one reference tensor, to prove that the comparisons notice a wrong oracle.
+    pub fn corrupt(&mut self, key: &str, factor: f32) {
+        let (_, values) = self.tensors.get_mut(key).expect("key to corrupt");
+        values.iter_mut().for_each(|v| *v *= factor);
+    }
+
+    /// The oracle tensor `key` on the GPU.
+    pub fn upload(&self, key: &str) -> Tensor {
+        let (shape, values) = self.entry(key);
+        Tensor::from_slice(gpu(), key, shape, values).unwrap()
+    }
+
+    /// A zeroed GPU tensor shaped like oracle tensor `key`.
+    pub fn zeros_like(&self, key: &str) -> Tensor {
+        zeros(&self.entry(key).0.clone())
+    }
+
+    /// ‖out − ref‖/‖ref‖ of a GPU tensor against oracle tensor `key`; also checks the shape.
+    pub fn relative_error(&self, key: &str, out: &Tensor) -> f64 {
+        assert_eq!(out.shape(), self.shape(key), "{key}: shape");
+        relative_l2(&read(out), self.values(key))
+    }
+
+    /// Asserts ‖out − ref‖/‖ref‖ ≤ bound and returns the error, printed for the margin's sake.
+    pub fn check(&self, key: &str, out: &Tensor, bound: f64) -> f64 {
+        let err = self.relative_error(key, out);
+        eprintln!("{key}: relative error {err:.3e} (bound {bound:.0e})");
+        assert!(
+            err <= bound,
+            "{key}: relative error {err:.3e} exceeds {bound:.0e}"
+        );
+        err
+    }
+
+    /// Asserts that every tensor of `case` was looked at.
+    pub fn assert_all_used(&self, case: &str) {
+        let prefix = format!("{case}.");
+        let used = self.used.borrow();
+        let unused: Vec<&String> = self
+            .tensors
+            .keys()
+            .filter(|k| k.starts_with(&prefix) && !used.contains(*k))
+            .collect();
+        assert!(
+            unused.is_empty(),
+            "{case}: tensors never checked: {unused:?}"
+        );
+    }
+}

@@ -1,0 +1,358 @@
+//! Every kernel against PyTorch: every case and every tensor of `layers.safetensors` (from
+//! `GAN_WGPU_ORACLE_DIR`, default ../shared/oracle), with the bounds of the oracle's README. Shapes come
+//! from the file, so oracles written with other seeds and batch sizes run through the same tests.
+
+mod common;
+
+use common::{Oracle, gpu, max_abs_error, read, run};
+use gan_wgpu::adam::Adam;
+use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv2d, ConvTranspose2d, Linear};
+
+/// ‖out − ref‖ / ‖ref‖ for outputs, gradients and running statistics.
+const LAYER_BOUND: f64 = 1e-4;
+/// Max abs error of Adam's parameters after each step.
+const ADAM_BOUND: f64 = 1e-7;
+
+fn oracle() -> Oracle {
+    Oracle::load("layers.safetensors")
+}
+
+fn is_linear(case: &str) -> bool {
+    case.starts_with("linear_")
+}
+fn is_batchnorm(case: &str) -> bool {
+    case.starts_with("bn1d_") || case.starts_with("bn2d_")
+}
+fn is_conv2d(case: &str) -> bool {
+    case.starts_with("conv_")
+}
+fn is_conv_transpose2d(case: &str) -> bool {
+    case.starts_with("deconv_")
+}
+fn is_activation(case: &str) -> bool {
+    matches!(case, "relu" | "leaky_relu" | "sigmoid")
+}
+fn is_bce(case: &str) -> bool {
+    case.starts_with("bce_")
+}
+fn is_adam(case: &str) -> bool {
+    case == "adam"
+}
+
+const FAMILIES: [fn(&str) -> bool; 7] = [
+    is_linear,
+    is_batchnorm,
+    is_conv2d,
+    is_conv_transpose2d,
+    is_activation,
+    is_bce,
+    is_adam,
+];
+
+#[test]
+fn every_case_in_the_oracle_belongs_to_a_tested_family() {
+    let oracle = oracle();
+    let all = oracle.cases(|_| true);
+    assert!(!all.is_empty());
+    for case in &all {
+        let owners = FAMILIES.iter().filter(|f| f(case)).count();
+        assert_eq!(owners, 1, "case `{case}` is covered by {owners} tests");
+    }
+}
+
+// F.linear(x, w, b) with a random upstream dy; dx, dweight, dbias from torch.autograd.grad.
+fn check_linear(oracle: &Oracle, case: &str) {
+    let key = |t: &str| format!("{case}.{t}");
+    let w = oracle.shape(&key("weight"));
+    let layer = Linear::new(w[1], w[0]);
+    let (x, weight, bias, dy) = (
+        oracle.upload(&key("x")),
+        oracle.upload(&key("weight")),
+        oracle.upload(&key("bias")),
+        oracle.upload(&key("dy")),
+    );
+    let (y, dx, dweight, dbias) = (
+        oracle.zeros_like(&key("y")),
+        oracle.zeros_like(&key("dx")),
+        oracle.zeros_like(&key("dweight")),
+        oracle.zeros_like(&key("dbias")),
+    );
+    let g = gpu();
+    run(&[
+        &layer.forward(g, &x, &weight, &bias, &y).unwrap(),
+        &layer.backward_input(g, &dy, &weight, &dx).unwrap(),
+        &layer.backward_weight(g, &dy, &x, &dweight, false).unwrap(),
+        &layer.backward_bias(g, &dy, &dbias, false).unwrap(),
+    ]);
+    for (name, t) in [
+        ("y", &y),
+        ("dx", &dx),
+        ("dweight", &dweight),
+        ("dbias", &dbias),
+    ] {
+        oracle.check(&key(name), t, LAYER_BOUND);
+    }
+    oracle.assert_all_used(case);
+}
+
+#[test]
+fn linear_matches_pytorch() {
+    let oracle = oracle();
+    let cases = oracle.cases(is_linear);
+    assert!(!cases.is_empty());
+    for case in cases {
+        check_linear(&oracle, &case);
+    }
+}
+
+#[test]
+fn a_wrong_oracle_value_fails_the_comparison() {
+    let mut oracle = oracle();
+    let case = oracle.cases(is_linear).into_iter().next().unwrap();
+    oracle.corrupt(&format!("{case}.dweight"), 1.01);
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        check_linear(&oracle, &case)
+    }));
+    assert!(
+        failed.is_err(),
+        "a dweight scaled by 1.01 passed the {LAYER_BOUND:.0e} bound"
+    );
+}
+
+// F.batch_norm(x, rm, rv, w, b, training=True, momentum=0.1, eps=1e-5), its gradients for dy, and
+// y_eval = F.batch_norm(..., training=False) with the updated running statistics.
+#[test]
+fn batchnorm_matches_pytorch() {
+    let oracle = oracle();
+    let cases = oracle.cases(is_batchnorm);
+    assert!(!cases.is_empty());
+    let g = gpu();
+    for case in cases {
+        let key = |t: &str| format!("{case}.{t}");
+        let channels = oracle.shape(&key("weight"))[0];
+        let layer = BatchNorm::new(channels);
+        let (x, weight, bias, running_mean, running_var, dy) = (
+            oracle.upload(&key("x")),
+            oracle.upload(&key("weight")),
+            oracle.upload(&key("bias")),
+            oracle.upload(&key("running_mean")),
+            oracle.upload(&key("running_var")),
+            oracle.upload(&key("dy")),
+        );
+        let (y, y_eval, dx, dweight, dbias) = (
+            oracle.zeros_like(&key("y")),
+            oracle.zeros_like(&key("y_eval")),
+            oracle.zeros_like(&key("dx")),
+            oracle.zeros_like(&key("dweight")),
+            oracle.zeros_like(&key("dbias")),
+        );
+        let saved = common::zeros(&[2, channels]);
+        run(&[
+            &layer
+                .forward_train(
+                    g,
+                    &x,
+                    &weight,
+                    &bias,
+                    &running_mean,
+                    &running_var,
+                    &y,
+                    &saved,
+                )
+                .unwrap(),
+            &layer
+                .backward(g, &x, &dy, &weight, &saved, &dx, &dweight, &dbias, false)
+                .unwrap(),
+            &layer
+                .forward_eval(g, &x, &weight, &bias, &running_mean, &running_var, &y_eval)
+                .unwrap(),
+        ]);
+        for (name, t) in [
+            ("y", &y),
+            ("dx", &dx),
+            ("dweight", &dweight),
+            ("dbias", &dbias),
+            ("running_mean_after", &running_mean),
+            ("running_var_after", &running_var),
+            ("y_eval", &y_eval),
+        ] {
+            oracle.check(&key(name), t, LAYER_BOUND);
+        }
+        oracle.assert_all_used(&case);
+    }
+}
+
+/// The conv cases of the oracle are all kernel 4, stride 2, padding 1 (README); the file's shapes
+/// must agree with that.
+const STRIDE: usize = 2;
+const PADDING: usize = 1;
+
+// F.conv2d(x, w, b, stride=2, padding=1) and its gradients for dy.
+#[test]
+fn conv2d_matches_pytorch() {
+    let oracle = oracle();
+    let cases = oracle.cases(is_conv2d);
+    assert!(!cases.is_empty());
+    let g = gpu();
+    for case in cases {
+        let key = |t: &str| format!("{case}.{t}");
+        let w = oracle.shape(&key("weight")).to_vec();
+        let layer = Conv2d::new(w[1], w[0], w[2], STRIDE, PADDING);
+        let (x, weight, bias, dy) = (
+            oracle.upload(&key("x")),
+            oracle.upload(&key("weight")),
+            oracle.upload(&key("bias")),
+            oracle.upload(&key("dy")),
+        );
+        let (y, dx, dweight, dbias) = (
+            oracle.zeros_like(&key("y")),
+            oracle.zeros_like(&key("dx")),
+            oracle.zeros_like(&key("dweight")),
+            oracle.zeros_like(&key("dbias")),
+        );
+        run(&[
+            &layer.forward(g, &x, &weight, &bias, &y).unwrap(),
+            &layer.backward_input(g, &dy, &weight, &dx).unwrap(),
+            &layer.backward_weight(g, &dy, &x, &dweight, false).unwrap(),
+            &layer.backward_bias(g, &dy, &dbias, false).unwrap(),
+        ]);
+        for (name, t) in [
+            ("y", &y),
+            ("dx", &dx),
+            ("dweight", &dweight),
+            ("dbias", &dbias),
+        ] {
+            oracle.check(&key(name), t, LAYER_BOUND);
+        }
+        oracle.assert_all_used(&case);
+    }
+}
+
+// F.conv_transpose2d(x, w, b, stride=2, padding=1), w of shape (C_in, C_out, 4, 4), and its gradients.
+#[test]
+fn conv_transpose2d_matches_pytorch() {
+    let oracle = oracle();
+    let cases = oracle.cases(is_conv_transpose2d);
+    assert!(!cases.is_empty());
+    let g = gpu();
+    for case in cases {
+        let key = |t: &str| format!("{case}.{t}");
+        let w = oracle.shape(&key("weight")).to_vec();
+        let layer = ConvTranspose2d::new(w[0], w[1], w[2], STRIDE, PADDING);
+        let (x, weight, bias, dy) = (
+            oracle.upload(&key("x")),
+            oracle.upload(&key("weight")),
+            oracle.upload(&key("bias")),
+            oracle.upload(&key("dy")),
+        );
+        let (y, dx, dweight, dbias) = (
+            oracle.zeros_like(&key("y")),
+            oracle.zeros_like(&key("dx")),
+            oracle.zeros_like(&key("dweight")),
+            oracle.zeros_like(&key("dbias")),
+        );
+        run(&[
+            &layer.forward(g, &x, &weight, &bias, &y).unwrap(),
+            &layer.backward_input(g, &dy, &weight, &dx).unwrap(),
+            &layer.backward_weight(g, &dy, &x, &dweight, false).unwrap(),
+            &layer.backward_bias(g, &dy, &dbias, false).unwrap(),
+        ]);
+        for (name, t) in [
+            ("y", &y),
+            ("dx", &dx),
+            ("dweight", &dweight),
+            ("dbias", &dbias),
+        ] {
+            oracle.check(&key(name), t, LAYER_BOUND);
+        }
+        oracle.assert_all_used(&case);
+    }
+}
+
+// F.relu, F.leaky_relu(x, 0.2), torch.sigmoid on x ~ 3·N(0, 1), and their gradients for dy.
+#[test]
+fn activations_match_pytorch() {
+    let oracle = oracle();
+    let cases = oracle.cases(is_activation);
+    assert_eq!(cases.len(), 3);
+    let g = gpu();
+    for case in cases {
+        let key = |t: &str| format!("{case}.{t}");
+        let activation = match case.as_str() {
+            "relu" => Activation::Relu,
+            "leaky_relu" => Activation::LeakyRelu {
+                negative_slope: 0.2,
+            },
+            _ => Activation::Sigmoid,
+        };
+        let (x, dy) = (oracle.upload(&key("x")), oracle.upload(&key("dy")));
+        let (y, dx) = (oracle.zeros_like(&key("y")), oracle.zeros_like(&key("dx")));
+        // Autograd keeps the input of ReLU and LeakyReLU and the output of Sigmoid.
+        let saved = if activation == Activation::Sigmoid {
+            &y
+        } else {
+            &x
+        };
+        run(&[
+            &activation.forward(g, &x, &y).unwrap(),
+            &activation.backward(g, saved, &dy, &dx).unwrap(),
+        ]);
+        oracle.check(&key("y"), &y, LAYER_BOUND);
+        oracle.check(&key("dx"), &dx, LAYER_BOUND);
+        oracle.assert_all_used(&case);
+    }
+}
+
+// F.binary_cross_entropy(p, target) (mean) and its gradient, with targets all ones or all zeros; the
+// edge cases put p = 0, 1, 1e-30, 1-1e-7, 1e-12 in the first rows.
+#[test]
+fn bce_matches_pytorch() {
+    let oracle = oracle();
+    let cases = oracle.cases(is_bce);
+    assert!(!cases.is_empty());
+    let g = gpu();
+    for case in cases {
+        let key = |t: &str| format!("{case}.{t}");
+        let (prob, target) = (oracle.upload(&key("p")), oracle.upload(&key("target")));
+        let (loss, dprob) = (
+            oracle.zeros_like(&key("loss")),
+            oracle.zeros_like(&key("dp")),
+        );
+        run(&[
+            &BceLoss::forward(g, &prob, &target, &loss, false).unwrap(),
+            &BceLoss::backward(g, &prob, &target, &dprob, 1.0).unwrap(),
+        ]);
+        oracle.check(&key("loss"), &loss, LAYER_BOUND);
+        oracle.check(&key("dp"), &dprob, LAYER_BOUND);
+        oracle.assert_all_used(&case);
+    }
+}
+
+// torch.optim.Adam([p], lr=2e-4, betas=(0.5, 0.999), eps=1e-8), three steps with gradients grad1..3.
+#[test]
+fn adam_matches_pytorch() {
+    let oracle = oracle();
+    assert_eq!(oracle.cases(is_adam), ["adam"]);
+    let g = gpu();
+    let adam = Adam::new(2e-4, 0.5, 0.999);
+    let param = oracle.upload("adam.param");
+    let grad = oracle.zeros_like("adam.param");
+    let exp_avg = oracle.zeros_like("adam.param");
+    let exp_avg_sq = oracle.zeros_like("adam.param");
+    let update = adam
+        .update(g, &grad, &param, &exp_avg, &exp_avg_sq, 1)
+        .unwrap();
+    for step in 1..=3u64 {
+        grad.write(g, oracle.values(&format!("adam.grad{step}")))
+            .unwrap();
+        adam.set_step(g, &update, grad.numel(), step).unwrap();
+        run(&[&update]);
+        let key = format!("adam.param{step}");
+        let err = max_abs_error(&read(&param), oracle.values(&key));
+        eprintln!("{key}: max abs error {err:.3e} (bound {ADAM_BOUND:.0e})");
+        assert!(err <= ADAM_BOUND, "{key}: max abs error {err:.3e}");
+    }
+    oracle.check("adam.exp_avg3", &exp_avg, LAYER_BOUND);
+    oracle.check("adam.exp_avg_sq3", &exp_avg_sq, LAYER_BOUND);
+    oracle.assert_all_used("adam");
+}
