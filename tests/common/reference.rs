@@ -1,1 +1,309 @@
-//! Plain-Rust reference implementations in double precision, for shapes the oracle does not cover.
+//! Plain-Rust reference implementations in double precision, written from PyTorch's definitions, for
+//! the shapes the oracle does not cover. Maps are NCHW and flat; every function returns new vectors.
+
+/// y[n, o] = Σ_i x[n, i]·w[o, i] + b[o]
+pub fn linear_forward(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    n: usize,
+    fin: usize,
+    fout: usize,
+) -> Vec<f32> {
+    let mut y = vec![0.0; n * fout];
+    for s in 0..n {
+        for o in 0..fout {
+            let dot: f64 = (0..fin)
+                .map(|i| x[s * fin + i] as f64 * w[o * fin + i] as f64)
+                .sum();
+            y[s * fout + o] = (dot + b[o] as f64) as f32;
+        }
+    }
+    y
+}
+
+/// (dx, dw, db) of `linear_forward` for upstream dy.
+pub fn linear_backward(
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    n: usize,
+    fin: usize,
+    fout: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let mut dx = vec![0.0; n * fin];
+    let mut dw = vec![0.0; fout * fin];
+    let mut db = vec![0.0; fout];
+    for s in 0..n {
+        for i in 0..fin {
+            let v: f64 = (0..fout)
+                .map(|o| dy[s * fout + o] as f64 * w[o * fin + i] as f64)
+                .sum();
+            dx[s * fin + i] = v as f32;
+        }
+    }
+    for o in 0..fout {
+        for i in 0..fin {
+            let v: f64 = (0..n)
+                .map(|s| dy[s * fout + o] as f64 * x[s * fin + i] as f64)
+                .sum();
+            dw[o * fin + i] = v as f32;
+        }
+        db[o] = (0..n).map(|s| dy[s * fout + o] as f64).sum::<f64>() as f32;
+    }
+    (dx, dw, db)
+}
+
+/// Shape of one convolution: input map `hi` of a Conv2d / output map of a ConvTranspose2d, and the
+/// other map `lo`, each (channels, height, width), joined by lo position u ↔ hi position u·s − p + k.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvShape {
+    pub batch: usize,
+    pub hi: (usize, usize, usize),
+    pub lo: (usize, usize, usize),
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl ConvShape {
+    /// Calls f(n, lo_index (without channel), hi_index (without channel), ky, kx) for every connected pair.
+    fn for_each_pair(&self, mut f: impl FnMut(usize, usize, usize, usize, usize)) {
+        let (_, hh, hw) = self.hi;
+        let (_, lh, lw) = self.lo;
+        for n in 0..self.batch {
+            for u in 0..lh {
+                for v in 0..lw {
+                    for ky in 0..self.k {
+                        for kx in 0..self.k {
+                            let y = (u * self.stride + ky) as isize - self.pad as isize;
+                            let x = (v * self.stride + kx) as isize - self.pad as isize;
+                            if y < 0 || x < 0 || y >= hh as isize || x >= hw as isize {
+                                continue;
+                            }
+                            f(n, u * lw + v, y as usize * hw + x as usize, ky, kx);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Which map is the layer's input, and where weight (lo channel l, hi channel h) sits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ConvKind {
+    /// Conv2d: hi → lo, weight [C_out = lo channels, C_in = hi channels, k, k].
+    Conv2d,
+    /// ConvTranspose2d: lo → hi, weight [C_in = lo channels, C_out = hi channels, k, k].
+    ConvTranspose2d,
+}
+
+/// Both layouts put the lo channel first: Conv2d's C_out and ConvTranspose2d's C_in.
+fn weight_index(s: &ConvShape, l: usize, h: usize, ky: usize, kx: usize) -> usize {
+    ((l * s.hi.0 + h) * s.k + ky) * s.k + kx
+}
+
+/// Forward of either layer: y = conv(x, w) + b, x being hi (Conv2d) or lo (ConvTranspose2d).
+pub fn conv_forward(kind: ConvKind, s: &ConvShape, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
+    let (hc, hh, hw) = s.hi;
+    let (lc, lh, lw) = s.lo;
+    let (out_c, out_plane) = match kind {
+        ConvKind::Conv2d => (lc, lh * lw),
+        ConvKind::ConvTranspose2d => (hc, hh * hw),
+    };
+    let mut y = vec![0.0f64; s.batch * out_c * out_plane];
+    s.for_each_pair(|n, lo, hi, ky, kx| {
+        for l in 0..lc {
+            for h in 0..hc {
+                let wv = w[weight_index(s, l, h, ky, kx)] as f64;
+                match kind {
+                    ConvKind::Conv2d => {
+                        y[(n * lc + l) * lh * lw + lo] += x[(n * hc + h) * hh * hw + hi] as f64 * wv
+                    }
+                    ConvKind::ConvTranspose2d => {
+                        y[(n * hc + h) * hh * hw + hi] += x[(n * lc + l) * lh * lw + lo] as f64 * wv
+                    }
+                }
+            }
+        }
+    });
+    y.iter()
+        .enumerate()
+        .map(|(i, v)| (v + b[(i / out_plane) % out_c] as f64) as f32)
+        .collect()
+}
+
+/// (dx, dw, db) of `conv_forward` for upstream dy.
+pub fn conv_backward(
+    kind: ConvKind,
+    s: &ConvShape,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (hc, hh, hw) = s.hi;
+    let (lc, lh, lw) = s.lo;
+    let (hi_map, lo_map) = match kind {
+        ConvKind::Conv2d => (x, dy),
+        ConvKind::ConvTranspose2d => (dy, x),
+    };
+    let mut d_hi = vec![0.0f64; s.batch * hc * hh * hw];
+    let mut d_lo = vec![0.0f64; s.batch * lc * lh * lw];
+    let mut dw = vec![0.0f64; w.len()];
+    s.for_each_pair(|n, lo, hi, ky, kx| {
+        for l in 0..lc {
+            for h in 0..hc {
+                let wi = weight_index(s, l, h, ky, kx);
+                let (li, hix) = ((n * lc + l) * lh * lw + lo, (n * hc + h) * hh * hw + hi);
+                dw[wi] += lo_map[li] as f64 * hi_map[hix] as f64;
+                match kind {
+                    ConvKind::Conv2d => d_hi[hix] += lo_map[li] as f64 * w[wi] as f64,
+                    ConvKind::ConvTranspose2d => d_lo[li] += hi_map[hix] as f64 * w[wi] as f64,
+                }
+            }
+        }
+    });
+    let (dx, out_c, plane) = match kind {
+        ConvKind::Conv2d => (d_hi, lc, lh * lw),
+        ConvKind::ConvTranspose2d => (d_lo, hc, hh * hw),
+    };
+    let mut db = vec![0.0f64; out_c];
+    for (i, v) in dy.iter().enumerate() {
+        db[(i / plane) % out_c] += *v as f64;
+    }
+    let f = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect();
+    (f(dx), f(dw), f(db))
+}
+
+/// Training-mode BatchNorm over x [N, C, S]: (y, new running mean, new running var, mean, inv_std).
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
+pub fn batchnorm_train(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    running_mean: &[f32],
+    running_var: &[f32],
+    (n, c, s): (usize, usize, usize),
+    eps: f64,
+    momentum: f64,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f64>, Vec<f64>) {
+    let m = (n * s) as f64;
+    let idx = |i: usize, ch: usize| ((i / s) * c + ch) * s + i % s;
+    let mut y = vec![0.0; x.len()];
+    let (mut rm, mut rv, mut means, mut inv_stds) = (vec![], vec![], vec![], vec![]);
+    for ch in 0..c {
+        let mean = (0..n * s).map(|i| x[idx(i, ch)] as f64).sum::<f64>() / m;
+        let var = (0..n * s)
+            .map(|i| (x[idx(i, ch)] as f64 - mean).powi(2))
+            .sum::<f64>()
+            / m;
+        let inv_std = 1.0 / (var + eps).sqrt();
+        for i in 0..n * s {
+            y[idx(i, ch)] =
+                ((x[idx(i, ch)] as f64 - mean) * inv_std * w[ch] as f64 + b[ch] as f64) as f32;
+        }
+        rm.push(((1.0 - momentum) * running_mean[ch] as f64 + momentum * mean) as f32);
+        rv.push(
+            ((1.0 - momentum) * running_var[ch] as f64 + momentum * var * m / (m - 1.0)) as f32,
+        );
+        means.push(mean);
+        inv_stds.push(inv_std);
+    }
+    (y, rm, rv, means, inv_stds)
+}
+
+/// Eval-mode BatchNorm with the running statistics.
+pub fn batchnorm_eval(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    running_mean: &[f32],
+    running_var: &[f32],
+    (c, s): (usize, usize),
+    eps: f64,
+) -> Vec<f32> {
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let ch = (i / s) % c;
+            ((v as f64 - running_mean[ch] as f64) / (running_var[ch] as f64 + eps).sqrt()
+                * w[ch] as f64
+                + b[ch] as f64) as f32
+        })
+        .collect()
+}
+
+/// (dx, dw, db) of training-mode BatchNorm for upstream dy.
+pub fn batchnorm_backward(
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    (n, c, s): (usize, usize, usize),
+    eps: f64,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let m = (n * s) as f64;
+    let idx = |i: usize, ch: usize| ((i / s) * c + ch) * s + i % s;
+    let mut dx = vec![0.0; x.len()];
+    let (mut dw, mut db) = (vec![0.0; c], vec![0.0; c]);
+    for ch in 0..c {
+        let mean = (0..n * s).map(|i| x[idx(i, ch)] as f64).sum::<f64>() / m;
+        let var = (0..n * s)
+            .map(|i| (x[idx(i, ch)] as f64 - mean).powi(2))
+            .sum::<f64>()
+            / m;
+        let inv_std = 1.0 / (var + eps).sqrt();
+        let xhat = |i: usize| (x[idx(i, ch)] as f64 - mean) * inv_std;
+        let sum_dy: f64 = (0..n * s).map(|i| dy[idx(i, ch)] as f64).sum();
+        let sum_dy_xhat: f64 = (0..n * s).map(|i| dy[idx(i, ch)] as f64 * xhat(i)).sum();
+        for i in 0..n * s {
+            let g = dy[idx(i, ch)] as f64;
+            dx[idx(i, ch)] =
+                (w[ch] as f64 * inv_std * (g - sum_dy / m - xhat(i) * sum_dy_xhat / m)) as f32;
+        }
+        dw[ch] = sum_dy_xhat as f32;
+        db[ch] = sum_dy as f32;
+    }
+    (dx, dw, db)
+}
+
+/// BCELoss (mean) and its gradient, logs clamped at −100, denominator at 1e-12.
+pub fn bce(p: &[f32], t: &[f32]) -> (f32, Vec<f32>) {
+    let n = p.len() as f64;
+    let clog = |v: f64| if v <= 0.0 { -100.0 } else { v.ln().max(-100.0) };
+    let loss: f64 = p
+        .iter()
+        .zip(t)
+        .map(|(&p, &t)| -(t as f64 * clog(p as f64) + (1.0 - t as f64) * clog(1.0 - p as f64)))
+        .sum::<f64>()
+        / n;
+    let grad = p
+        .iter()
+        .zip(t)
+        .map(|(&p, &t)| {
+            let (p, t) = (p as f64, t as f64);
+            ((p - t) / (p * (1.0 - p)).max(1e-12) / n) as f32
+        })
+        .collect();
+    (loss as f32, grad)
+}
+
+/// One torch.optim.Adam step (step counts from 1), in place.
+#[allow(clippy::too_many_arguments)]
+pub fn adam_step(
+    param: &mut [f64],
+    exp_avg: &mut [f64],
+    exp_avg_sq: &mut [f64],
+    grad: &[f32],
+    (lr, beta1, beta2, eps): (f64, f64, f64, f64),
+    step: i32,
+) {
+    let step_size = lr / (1.0 - beta1.powi(step));
+    let bc2_sqrt = (1.0 - beta2.powi(step)).sqrt();
+    for i in 0..param.len() {
+        let g = grad[i] as f64;
+        exp_avg[i] = beta1 * exp_avg[i] + (1.0 - beta1) * g;
+        exp_avg_sq[i] = beta2 * exp_avg_sq[i] + (1.0 - beta2) * g * g;
+        param[i] -= step_size * exp_avg[i] / (exp_avg_sq[i].sqrt() / bc2_sqrt + eps);
+    }
+}

@@ -1,0 +1,447 @@
+//! Awkward shapes the oracle does not cover (batch 1, odd widths, channel counts that are multiples of
+//! no tile size, strides and paddings other than 2 and 1, more elements than one workgroup), each
+//! kernel against the double-precision reference in tests/common/reference.rs.
+
+mod common;
+
+use common::reference::{self, ConvKind, ConvShape};
+use common::{gpu, random, read, relative_l2, run, upload, zeros};
+use gan_wgpu::Tensor;
+use gan_wgpu::adam::Adam;
+use gan_wgpu::kernels::Dispatch;
+use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv2d, ConvTranspose2d, Linear};
+
+const BOUND: f64 = 1e-4;
+
+fn assert_close(what: &str, got: &[f32], want: &[f32]) {
+    let err = relative_l2(got, want);
+    assert!(err <= BOUND, "{what}: relative error {err:.3e}");
+}
+
+#[test]
+fn linear_on_awkward_shapes() {
+    let g = gpu();
+    for (seed, (n, fin, fout)) in [
+        (1, 7, 5),
+        (3, 33, 17),
+        (17, 1, 1),
+        (2, 300, 19),
+        (5, 16, 32),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let seed = seed as u64;
+        let x = random(n * fin, seed, -1.0, 1.0);
+        let w = random(fout * fin, seed + 100, -0.5, 0.5);
+        let b = random(fout, seed + 200, -0.5, 0.5);
+        let dy = random(n * fout, seed + 300, -1.0, 1.0);
+        let layer = Linear::new(fin, fout);
+        let (tx, tw, tb, tdy) = (
+            upload(&[n, fin], &x),
+            upload(&[fout, fin], &w),
+            upload(&[fout], &b),
+            upload(&[n, fout], &dy),
+        );
+        let (y, dx, dw, db) = (
+            zeros(&[n, fout]),
+            zeros(&[n, fin]),
+            zeros(&[fout, fin]),
+            zeros(&[fout]),
+        );
+        run(&[
+            &layer.forward(g, &tx, &tw, &tb, &y).unwrap(),
+            &layer.backward_input(g, &tdy, &tw, &dx).unwrap(),
+            &layer.backward_weight(g, &tdy, &tx, &dw, false).unwrap(),
+            &layer.backward_bias(g, &tdy, &db, false).unwrap(),
+        ]);
+        let what = format!("linear {n}x{fin}->{fout}");
+        assert_close(
+            &what,
+            &read(&y),
+            &reference::linear_forward(&x, &w, &b, n, fin, fout),
+        );
+        let (rdx, rdw, rdb) = reference::linear_backward(&x, &w, &dy, n, fin, fout);
+        assert_close(&what, &read(&dx), &rdx);
+        assert_close(&what, &read(&dw), &rdw);
+        assert_close(&what, &read(&db), &rdb);
+    }
+}
+
+/// (batch, C_in, C_out, H, W, k, stride, pad) of the input side of each layer.
+type ConvCase = (usize, usize, usize, usize, usize, usize, usize, usize);
+const CONV_SHAPES: [ConvCase; 5] = [
+    (1, 3, 5, 9, 7, 3, 2, 1),
+    (2, 1, 3, 13, 11, 4, 2, 1),
+    (1, 5, 2, 6, 5, 2, 1, 0),
+    (3, 2, 7, 5, 8, 3, 3, 1),
+    (1, 17, 3, 4, 4, 4, 2, 1),
+];
+
+#[test]
+fn conv2d_on_awkward_shapes() {
+    let g = gpu();
+    for (seed, &(n, cin, cout, h, w, k, stride, pad)) in CONV_SHAPES.iter().enumerate() {
+        let layer = Conv2d::new(cin, cout, k, stride, pad);
+        let (oh, ow) = (
+            layer.output_size("test", h).unwrap(),
+            layer.output_size("test", w).unwrap(),
+        );
+        let shape = ConvShape {
+            batch: n,
+            hi: (cin, h, w),
+            lo: (cout, oh, ow),
+            k,
+            stride,
+            pad,
+        };
+        check_conv(
+            ConvKind::Conv2d,
+            &shape,
+            seed as u64,
+            &|x, wt, b, y, dy, dx, dw, db| {
+                vec![
+                    layer.forward(g, x, wt, b, y).unwrap(),
+                    layer.backward_input(g, dy, wt, dx).unwrap(),
+                    layer.backward_weight(g, dy, x, dw, false).unwrap(),
+                    layer.backward_bias(g, dy, db, false).unwrap(),
+                ]
+            },
+        );
+    }
+}
+
+#[test]
+fn conv_transpose2d_on_awkward_shapes() {
+    let g = gpu();
+    for (seed, &(n, cin, cout, h, w, k, stride, pad)) in CONV_SHAPES.iter().enumerate() {
+        let layer = ConvTranspose2d::new(cin, cout, k, stride, pad);
+        let (oh, ow) = (
+            layer.output_size("test", h).unwrap(),
+            layer.output_size("test", w).unwrap(),
+        );
+        let shape = ConvShape {
+            batch: n,
+            hi: (cout, oh, ow),
+            lo: (cin, h, w),
+            k,
+            stride,
+            pad,
+        };
+        check_conv(
+            ConvKind::ConvTranspose2d,
+            &shape,
+            seed as u64,
+            &|x, wt, b, y, dy, dx, dw, db| {
+                vec![
+                    layer.forward(g, x, wt, b, y).unwrap(),
+                    layer.backward_input(g, dy, wt, dx).unwrap(),
+                    layer.backward_weight(g, dy, x, dw, false).unwrap(),
+                    layer.backward_bias(g, dy, db, false).unwrap(),
+                ]
+            },
+        );
+    }
+}
+
+/// Records a layer's four kernels on (x, weight, bias, y, dy, dx, dweight, dbias).
+type ConvDispatches<'a> = dyn Fn(&Tensor, &Tensor, &Tensor, &Tensor, &Tensor, &Tensor, &Tensor, &Tensor) -> Vec<Dispatch>
+    + 'a;
+
+fn check_conv(kind: ConvKind, s: &ConvShape, seed: u64, dispatches: &ConvDispatches) {
+    let hi = [s.batch, s.hi.0, s.hi.1, s.hi.2];
+    let lo = [s.batch, s.lo.0, s.lo.1, s.lo.2];
+    let (in_shape, out_shape) = match kind {
+        ConvKind::Conv2d => (hi, lo),
+        ConvKind::ConvTranspose2d => (lo, hi),
+    };
+    let w_shape = [s.lo.0, s.hi.0, s.k, s.k];
+    let out_c = out_shape[1];
+    let x = random(in_shape.iter().product(), seed, -1.0, 1.0);
+    let w = random(w_shape.iter().product(), seed + 10, -0.3, 0.3);
+    let b = random(out_c, seed + 20, -0.3, 0.3);
+    let dy = random(out_shape.iter().product(), seed + 30, -1.0, 1.0);
+    let (tx, tw, tb, tdy) = (
+        upload(&in_shape, &x),
+        upload(&w_shape, &w),
+        upload(&[out_c], &b),
+        upload(&out_shape, &dy),
+    );
+    let (y, dx, dw, db) = (
+        zeros(&out_shape),
+        zeros(&in_shape),
+        zeros(&w_shape),
+        zeros(&[out_c]),
+    );
+    let ds = dispatches(&tx, &tw, &tb, &y, &tdy, &dx, &dw, &db);
+    run(&ds.iter().collect::<Vec<_>>());
+    let what = format!("{kind:?} {s:?}");
+    assert_close(
+        &what,
+        &read(&y),
+        &reference::conv_forward(kind, s, &x, &w, &b),
+    );
+    let (rdx, rdw, rdb) = reference::conv_backward(kind, s, &x, &w, &dy);
+    assert_close(&format!("{what} dx"), &read(&dx), &rdx);
+    assert_close(&format!("{what} dw"), &read(&dw), &rdw);
+    assert_close(&format!("{what} db"), &read(&db), &rdb);
+}
+
+#[test]
+fn batchnorm_on_awkward_shapes() {
+    let g = gpu();
+    // [N, C] and [N, C, H, W]; some with more values per channel than one workgroup has invocations.
+    let shapes: [&[usize]; 5] = [&[2, 3], &[1, 3, 5, 3], &[300, 5], &[3, 2, 17, 19], &[7, 1]];
+    for (seed, shape) in shapes.into_iter().enumerate() {
+        let seed = seed as u64;
+        let (n, c) = (shape[0], shape[1]);
+        let s: usize = shape[2..].iter().product();
+        let count = n * c * s;
+        let x = random(count, seed, -2.0, 3.0);
+        let w = random(c, seed + 1, 0.5, 1.5);
+        let b = random(c, seed + 2, -0.5, 0.5);
+        let rm = random(c, seed + 3, -0.2, 0.2);
+        let rv = random(c, seed + 4, 0.8, 1.2);
+        let dy = random(count, seed + 5, -1.0, 1.0);
+        let layer = BatchNorm::new(c);
+        let (tx, tw, tb, trm, trv, tdy) = (
+            upload(shape, &x),
+            upload(&[c], &w),
+            upload(&[c], &b),
+            upload(&[c], &rm),
+            upload(&[c], &rv),
+            upload(shape, &dy),
+        );
+        let (y, y_eval, saved, dx, dw, db) = (
+            zeros(shape),
+            zeros(shape),
+            zeros(&[2, c]),
+            zeros(shape),
+            zeros(&[c]),
+            zeros(&[c]),
+        );
+        run(&[
+            &layer
+                .forward_train(g, &tx, &tw, &tb, &trm, &trv, &y, &saved)
+                .unwrap(),
+            &layer
+                .backward(g, &tx, &tdy, &tw, &saved, &dx, &dw, &db, false)
+                .unwrap(),
+            &layer
+                .forward_eval(g, &tx, &tw, &tb, &trm, &trv, &y_eval)
+                .unwrap(),
+        ]);
+        let what = |t: &str| format!("batchnorm {shape:?} {t}");
+        let (ry, rrm, rrv, _, _) =
+            reference::batchnorm_train(&x, &w, &b, &rm, &rv, (n, c, s), 1e-5, 0.1);
+        assert_close(&what("y"), &read(&y), &ry);
+        assert_close(&what("running_mean"), &read(&trm), &rrm);
+        assert_close(&what("running_var"), &read(&trv), &rrv);
+        let (rdx, rdw, rdb) = reference::batchnorm_backward(&x, &w, &dy, (n, c, s), 1e-5);
+        if n * s == 2 {
+            // Two values per channel normalise to ±1 (up to eps), and dx = w·inv_std·(dy − mean(dy) −
+            // x̂·mean(dy·x̂)) cancels to almost nothing: float32 can only be asked for an error that is
+            // small against the terms that cancel, ‖w·inv_std·dy‖ ≈ ‖dy‖ here.
+            let diff: Vec<f32> = read(&dx).iter().zip(&rdx).map(|(a, b)| a - b).collect();
+            let err =
+                relative_l2(&diff, &vec![0.0; diff.len()]) / relative_l2(&dy, &vec![0.0; dy.len()]);
+            assert!(err <= BOUND, "{}: error {err:.3e} against ‖dy‖", what("dx"));
+        } else {
+            assert_close(&what("dx"), &read(&dx), &rdx);
+        }
+        assert_close(&what("dweight"), &read(&dw), &rdw);
+        assert_close(&what("dbias"), &read(&db), &rdb);
+        assert_close(
+            &what("y_eval"),
+            &read(&y_eval),
+            &reference::batchnorm_eval(&x, &w, &b, &rrm, &rrv, (c, s), 1e-5),
+        );
+    }
+}
+
+#[test]
+fn activations_on_odd_lengths() {
+    let g = gpu();
+    for (seed, len) in [1usize, 255, 257, 1001].into_iter().enumerate() {
+        let x = random(len, seed as u64, -4.0, 4.0);
+        let dy = random(len, seed as u64 + 7, -1.0, 1.0);
+        for activation in [
+            Activation::Relu,
+            Activation::LeakyRelu {
+                negative_slope: 0.2,
+            },
+            Activation::Sigmoid,
+        ] {
+            let (tx, tdy, y, dx) = (
+                upload(&[len], &x),
+                upload(&[len], &dy),
+                zeros(&[len]),
+                zeros(&[len]),
+            );
+            let saved = if activation == Activation::Sigmoid {
+                &y
+            } else {
+                &tx
+            };
+            run(&[
+                &activation.forward(g, &tx, &y).unwrap(),
+                &activation.backward(g, saved, &tdy, &dx).unwrap(),
+            ]);
+            let f = |v: f32| -> f64 {
+                let v = v as f64;
+                match activation {
+                    Activation::Relu => v.max(0.0),
+                    Activation::LeakyRelu { negative_slope } => {
+                        if v > 0.0 {
+                            v
+                        } else {
+                            v * negative_slope as f64
+                        }
+                    }
+                    Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+                }
+            };
+            let df = |v: f32| -> f64 {
+                match activation {
+                    Activation::Relu => {
+                        if v > 0.0 {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    }
+                    Activation::LeakyRelu { negative_slope } => {
+                        if v > 0.0 {
+                            1.0
+                        } else {
+                            negative_slope as f64
+                        }
+                    }
+                    Activation::Sigmoid => f(v) * (1.0 - f(v)),
+                }
+            };
+            let ry: Vec<f32> = x.iter().map(|&v| f(v) as f32).collect();
+            let rdx: Vec<f32> = x
+                .iter()
+                .zip(&dy)
+                .map(|(&v, &g)| (df(v) * g as f64) as f32)
+                .collect();
+            assert_close(&format!("{activation:?} forward, {len}"), &read(&y), &ry);
+            assert_close(&format!("{activation:?} backward, {len}"), &read(&dx), &rdx);
+        }
+    }
+}
+
+#[test]
+fn bce_on_odd_lengths() {
+    let g = gpu();
+    for (seed, len) in [1usize, 3, 256, 1001].into_iter().enumerate() {
+        let p = random(len, seed as u64, 0.001, 0.999);
+        for target in [0.0f32, 1.0] {
+            let t = vec![target; len];
+            let (tp, tt, loss, dp) = (
+                upload(&[len, 1], &p),
+                upload(&[len, 1], &t),
+                zeros(&[1]),
+                zeros(&[len, 1]),
+            );
+            run(&[
+                &BceLoss::forward(g, &tp, &tt, &loss, false).unwrap(),
+                &BceLoss::backward(g, &tp, &tt, &dp, 1.0).unwrap(),
+            ]);
+            let (rl, rdp) = reference::bce(&p, &t);
+            assert_close(&format!("bce loss {len} {target}"), &read(&loss), &[rl]);
+            assert_close(&format!("bce grad {len} {target}"), &read(&dp), &rdp);
+        }
+    }
+}
+
+#[test]
+fn bce_forward_accumulates_real_and_fake_losses() {
+    let g = gpu();
+    let p = random(10, 3, 0.05, 0.95);
+    let (tp, ones, zero_t, loss) = (
+        upload(&[10], &p),
+        upload(&[10], &[1.0; 10]),
+        upload(&[10], &[0.0; 10]),
+        zeros(&[1]),
+    );
+    run(&[
+        &BceLoss::forward(g, &tp, &ones, &loss, false).unwrap(),
+        &BceLoss::forward(g, &tp, &zero_t, &loss, true).unwrap(),
+    ]);
+    let want = reference::bce(&p, &[1.0; 10]).0 + reference::bce(&p, &[0.0; 10]).0;
+    assert_close("real + fake", &read(&loss), &[want]);
+}
+
+#[test]
+fn adam_on_odd_lengths_over_several_steps() {
+    let g = gpu();
+    let hyper = (1e-3, 0.9, 0.999, 1e-8);
+    let adam = Adam {
+        lr: hyper.0,
+        beta1: hyper.1,
+        beta2: hyper.2,
+        eps: hyper.3,
+    };
+    for len in [1usize, 1001] {
+        let p0 = random(len, 5, -0.1, 0.1);
+        let (param, grad, m, v) = (
+            upload(&[len], &p0),
+            zeros(&[len]),
+            zeros(&[len]),
+            zeros(&[len]),
+        );
+        let update = adam.update(g, &grad, &param, &m, &v, 1).unwrap();
+        let mut rp: Vec<f64> = p0.iter().map(|&x| x as f64).collect();
+        let (mut rm, mut rv) = (vec![0.0; len], vec![0.0; len]);
+        for step in 1..=5 {
+            let gr = random(len, 50 + step as u64, -1.0, 1.0);
+            grad.write(g, &gr).unwrap();
+            adam.set_step(g, &update, len, step as u64).unwrap();
+            run(&[&update]);
+            reference::adam_step(&mut rp, &mut rm, &mut rv, &gr, hyper, step);
+        }
+        let want: Vec<f32> = rp.iter().map(|&x| x as f32).collect();
+        let err = common::max_abs_error(&read(&param), &want);
+        assert!(err <= 1e-7, "adam {len}: max abs error {err:.3e}");
+    }
+}
+
+/// Gradients added onto what a buffer holds: D's step sums the gradients of its real and fake passes.
+#[test]
+fn weight_and_bias_gradients_accumulate() {
+    let g = gpu();
+    let (n, fin, fout) = (3, 5, 4);
+    let x = random(n * fin, 1, -1.0, 1.0);
+    let w = random(fout * fin, 2, -1.0, 1.0);
+    let dy = random(n * fout, 3, -1.0, 1.0);
+    let layer = Linear::new(fin, fout);
+    let (tx, tdy) = (upload(&[n, fin], &x), upload(&[n, fout], &dy));
+    let (_, rdw, rdb) = reference::linear_backward(&x, &w, &dy, n, fin, fout);
+    let start_w = random(fout * fin, 4, -1.0, 1.0);
+    let start_b = random(fout, 5, -1.0, 1.0);
+    let (dw, db) = (upload(&[fout, fin], &start_w), upload(&[fout], &start_b));
+    run(&[
+        &layer.backward_weight(g, &tdy, &tx, &dw, true).unwrap(),
+        &layer.backward_bias(g, &tdy, &db, true).unwrap(),
+    ]);
+    let add = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x + y).collect::<Vec<f32>>();
+    assert_close("accumulated dweight", &read(&dw), &add(&start_w, &rdw));
+    assert_close("accumulated dbias", &read(&db), &add(&start_b, &rdb));
+}
+
+/// More than 65,535 workgroups: the grid is folded into two dimensions and every element is reached.
+#[test]
+fn elementwise_kernels_cover_grids_larger_than_one_dimension() {
+    let g = gpu();
+    let len = 65_536 * 256 + 5;
+    let x: Vec<f32> = (0..len)
+        .map(|i| if i % 3 == 0 { -(i as f32) } else { i as f32 })
+        .collect();
+    let (tx, y) = (upload(&[len], &x), zeros(&[len]));
+    run(&[&Activation::Relu.forward(g, &tx, &y).unwrap()]);
+    let out = read(&y);
+    let wrong = out.iter().zip(&x).position(|(o, v)| *o != v.max(0.0));
+    assert_eq!(wrong, None, "first wrong element");
+}
