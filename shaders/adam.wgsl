@@ -3,13 +3,13 @@
 
 struct AdamParams {
     count: u32,
-    beta1: f32,
     one_minus_beta1: f32,       // rounded from double, as PyTorch's Python scalars are
     beta2: f32,
     one_minus_beta2: f32,
     eps: f32,
     step_size: f32,             // lr / (1 − beta1^t)
     bias_correction2_sqrt: f32, // sqrt(1 − beta2^t)
+    _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: AdamParams;

@@ -19,13 +19,13 @@ const UPDATE: Kernel = Kernel {
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct AdamParams {
     count: u32,
-    beta1: f32,
     one_minus_beta1: f32,
     beta2: f32,
     one_minus_beta2: f32,
     eps: f32,
     step_size: f32,
     bias_correction2_sqrt: f32,
+    _pad: u32,
 }
 
 /// Hyper-parameters, kept in double precision like PyTorch's Python floats; the kernel receives the
@@ -59,13 +59,13 @@ impl Adam {
         let t = step.min(i32::MAX as u64) as i32;
         Ok(AdamParams {
             count: as_u32(UPDATE.entry, count)?,
-            beta1: self.beta1 as f32,
             one_minus_beta1: (1.0 - self.beta1) as f32,
             beta2: self.beta2 as f32,
             one_minus_beta2: (1.0 - self.beta2) as f32,
             eps: self.eps as f32,
             step_size: (self.lr / (1.0 - self.beta1.powi(t))) as f32,
             bias_correction2_sqrt: (1.0 - self.beta2.powi(t)).sqrt() as f32,
+            _pad: 0,
         })
     }
 

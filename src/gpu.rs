@@ -176,7 +176,12 @@ impl Gpu {
         let lost: ErrorSlot = Arc::default();
         let slot = lost.clone();
         device.set_device_lost_callback(move |reason, message| {
-            *slot.lock().unwrap() = Some(format!("{reason:?}: {message}"));
+            let detail = if message.is_empty() {
+                format!("{reason:?}")
+            } else {
+                format!("{reason:?}: {message}")
+            };
+            *slot.lock().unwrap() = Some(detail);
         });
 
         let kernels = Kernels::new();

@@ -200,3 +200,15 @@ fn a_tensor_bound_for_reading_and_writing_at_once_is_a_validation_error() {
     g.run(&[&Activation::Relu.forward(g, &x, &y).unwrap()])
         .unwrap();
 }
+
+#[test]
+fn a_lost_device_is_an_error_not_a_panic() {
+    let own = gan_wgpu::Gpu::new(&gan_wgpu::GpuOptions::default()).unwrap();
+    let x = Tensor::zeros(&own, "x", &[8]).unwrap();
+    let y = Tensor::zeros(&own, "y", &[8]).unwrap();
+    let relu = Activation::Relu.forward(&own, &x, &y).unwrap();
+    own.device.destroy();
+    let err = own.run(&[&relu]).and_then(|_| y.read(&own).map(|_| ()));
+    assert!(err.is_err(), "work on a destroyed device succeeded");
+    eprintln!("{}", err.unwrap_err());
+}
