@@ -46,6 +46,12 @@ pub enum Error {
     #[error("{op}: {message}")]
     InvalidArgument { op: &'static str, message: String },
 
+    #[error("{}: {message}", path.display())]
+    Data {
+        path: std::path::PathBuf,
+        message: String,
+    },
+
     #[error("reading back a GPU buffer failed: {0}")]
     Readback(String),
 }

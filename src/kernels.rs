@@ -22,18 +22,22 @@ pub enum Shader {
     Bce,
     Bias,
     Conv,
+    Data,
     Linear,
+    Noise,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 7] = [
+    pub const ALL: [Shader; 9] = [
         Shader::Activation,
         Shader::Adam,
         Shader::BatchNorm,
         Shader::Bce,
         Shader::Bias,
         Shader::Conv,
+        Shader::Data,
         Shader::Linear,
+        Shader::Noise,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -44,7 +48,9 @@ impl Shader {
             Shader::Bce => "bce.wgsl",
             Shader::Bias => "bias.wgsl",
             Shader::Conv => "conv.wgsl",
+            Shader::Data => "data.wgsl",
             Shader::Linear => "linear.wgsl",
+            Shader::Noise => "noise.wgsl",
         }
     }
 
@@ -57,7 +63,9 @@ impl Shader {
             Shader::Bce => include_str!("../shaders/bce.wgsl"),
             Shader::Bias => include_str!("../shaders/bias.wgsl"),
             Shader::Conv => include_str!("../shaders/conv.wgsl"),
+            Shader::Data => include_str!("../shaders/data.wgsl"),
             Shader::Linear => include_str!("../shaders/linear.wgsl"),
+            Shader::Noise => include_str!("../shaders/noise.wgsl"),
         };
         format!("{COMMON}\n{body}")
     }

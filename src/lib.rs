@@ -8,10 +8,15 @@
 //! - [`adam`]: the optimiser.
 
 pub mod adam;
+pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod kernels;
 pub mod layers;
+pub mod model;
+pub mod noise;
+pub mod params;
+pub mod step;
 pub mod tensor;
 
 pub use error::{Error, Result};

@@ -1,4 +1,5 @@
-//! A float32 tensor on the GPU: a shape over a range of a storage buffer. Several tensors may share one
+//! A float32 tensor on the GPU: a shape over a range of a storage buffer (or, for the few kernels that
+//! take integers, 32-bit words written with `write_words`). Several tensors may share one
 //! buffer at different offsets (flat parameter and gradient buffers with an offset table).
 
 use crate::error::{Error, Result};
@@ -113,6 +114,20 @@ impl Tensor {
         gpu.scoped("Tensor::write", || {
             gpu.queue
                 .write_buffer(&self.buffer, self.offset, bytemuck::cast_slice(data))
+        })
+    }
+
+    /// Writes 32-bit integers (indices, packed bytes) for kernels that read the buffer as `array<u32>`.
+    pub fn write_words(&self, gpu: &Gpu, words: &[u32]) -> Result<()> {
+        if words.len() != self.numel() {
+            return Err(Error::InvalidArgument {
+                op: "Tensor::write_words",
+                message: format!("{} words given for shape {:?}", words.len(), self.shape),
+            });
+        }
+        gpu.scoped("Tensor::write_words", || {
+            gpu.queue
+                .write_buffer(&self.buffer, self.offset, bytemuck::cast_slice(words))
         })
     }
 

@@ -445,3 +445,25 @@ fn elementwise_kernels_cover_grids_larger_than_one_dimension() {
     let wrong = out.iter().zip(&x).position(|(o, v)| *o != v.max(0.0));
     assert_eq!(wrong, None, "first wrong element");
 }
+
+/// The GPU's Philox noise is the host's, word for word, for odd lengths and large step numbers.
+#[test]
+fn gpu_noise_matches_the_host_generator() {
+    use gan_wgpu::noise::{Stream, UniformNoise, uniform_at};
+    let g = gpu();
+    for (len, seed, stream, step) in [
+        (1usize, 7u64, Stream::Sample, 0u64),
+        (62 * 5 + 3, 1, Stream::DStep, 12),
+        (128 * 62, u64::MAX - 3, Stream::GStep, (1 << 40) + 5),
+    ] {
+        let out = zeros(&[len]);
+        let noise = UniformNoise::new(g, &out, seed, stream).unwrap();
+        noise.set_step(g, step).unwrap();
+        run(&[noise.dispatch()]);
+        let want: Vec<f32> = (0..len)
+            .map(|e| uniform_at(seed, stream, step, e))
+            .collect();
+        assert_eq!(read(&out), want, "seed {seed} {stream:?} step {step}");
+        assert!(want.iter().all(|v| (0.0..1.0).contains(v)));
+    }
+}

@@ -89,6 +89,8 @@ pub fn oracle_dir() -> PathBuf {
 pub struct Oracle {
     path: PathBuf,
     tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    /// The int64 tensors (`index.<name>` of step.safetensors), as usize.
+    indices: HashMap<String, Vec<usize>>,
     used: RefCell<BTreeSet<String>>,
 }
 
@@ -98,18 +100,28 @@ impl Oracle {
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let parsed = safetensors::SafeTensors::deserialize(&bytes)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let tensors = parsed
-            .tensors()
-            .into_iter()
-            .filter(|(_, view)| view.dtype() == safetensors::Dtype::F32)
-            .map(|(name, view)| {
-                let values = bytemuck::pod_collect_to_vec::<u8, f32>(view.data());
-                (name, (view.shape().to_vec(), values))
-            })
-            .collect();
+        let mut tensors = HashMap::new();
+        let mut indices = HashMap::new();
+        for (name, view) in parsed.tensors() {
+            match view.dtype() {
+                safetensors::Dtype::F32 => {
+                    let values = bytemuck::pod_collect_to_vec::<u8, f32>(view.data());
+                    tensors.insert(name, (view.shape().to_vec(), values));
+                }
+                safetensors::Dtype::I64 => {
+                    let values = bytemuck::pod_collect_to_vec::<u8, i64>(view.data());
+                    indices.insert(name, values.into_iter().map(|i| i as usize).collect());
+                }
+                other => panic!(
+                    "{}: `{name}` has unexpected dtype {other:?}",
+                    path.display()
+                ),
+            }
+        }
         Oracle {
             path,
             tensors,
+            indices,
             used: RefCell::default(),
         }
     }
@@ -138,6 +150,29 @@ impl Oracle {
         self.tensors
             .get(key)
             .unwrap_or_else(|| panic!("{}: no tensor `{key}`", self.path.display()))
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.tensors.contains_key(key)
+    }
+
+    /// All keys starting with `prefix`, sorted.
+    pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .tensors
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// `index.<name>` when the oracle stores `<name>` as a subsample, else None.
+    pub fn subsample_index(&self, name: &str) -> Option<&[usize]> {
+        self.indices
+            .get(&format!("index.{name}"))
+            .map(Vec::as_slice)
     }
 
     /// Scales one reference tensor, to prove that the comparisons notice a wrong oracle.

@@ -1,0 +1,367 @@
+//! Training images: IDX files (raw or gzip), validated, and the 10,000 MNIST digits bundled in the
+//! binary. Pixels stay bytes until the GPU gathers a batch (shaders/data.wgsl).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
+use crate::layers::{as_u32, expect_shape, groups_for};
+use crate::tensor::Tensor;
+
+pub const IMAGE_SIDE: usize = 28;
+pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
+const IMAGES_MAGIC: u32 = 0x0000_0803;
+const LABELS_MAGIC: u32 = 0x0000_0801;
+
+pub const IMAGES_FILE: &str = "train-images-idx3-ubyte";
+pub const LABELS_FILE: &str = "train-labels-idx1-ubyte";
+
+/// MNIST digits 0–9, 10,000 of them (data/mnist-10k/README.md says where they come from).
+const BUNDLED_IMAGES: &[u8] = include_bytes!("../data/mnist-10k/train-images-idx3-ubyte.gz");
+const BUNDLED_LABELS: &[u8] = include_bytes!("../data/mnist-10k/train-labels-idx1-ubyte.gz");
+
+/// A set of 28×28 grey images (row-major bytes, 0 black … 255 white) with their labels.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// Where the images came from, for messages.
+    pub source: String,
+    pixels: Vec<u8>,
+    labels: Vec<u8>,
+}
+
+fn data_error(path: &Path, message: impl Into<String>) -> Error {
+    Error::Data {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// The bytes of an IDX file, gunzipped when they start with the gzip magic.
+fn decompress(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(bytes);
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes.as_slice())
+        .read_to_end(&mut out)
+        .map_err(|e| data_error(path, format!("corrupt gzip stream: {e}")))?;
+    Ok(out)
+}
+
+fn header(path: &Path, bytes: &[u8], words: usize, magic: u32, what: &str) -> Result<Vec<u32>> {
+    if bytes.len() < 4 * words {
+        return Err(data_error(
+            path,
+            format!(
+                "truncated: {} bytes, shorter than an IDX {what} header ({} bytes)",
+                bytes.len(),
+                4 * words
+            ),
+        ));
+    }
+    let fields: Vec<u32> = bytes[..4 * words]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    if fields[0] != magic {
+        return Err(data_error(
+            path,
+            format!(
+                "not an IDX {what} file: magic number 0x{:08x}, expected 0x{magic:08x}",
+                fields[0]
+            ),
+        ));
+    }
+    Ok(fields)
+}
+
+/// Pixels of an IDX image file: magic 0x803, count, 28, 28, then count·784 bytes.
+pub fn parse_images(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
+    let h = header(path, bytes, 4, IMAGES_MAGIC, "image")?;
+    let (count, rows, cols) = (h[1] as usize, h[2] as usize, h[3] as usize);
+    if (rows, cols) != (IMAGE_SIDE, IMAGE_SIDE) {
+        return Err(data_error(
+            path,
+            format!("images are {rows}×{cols}; gan-wgpu needs 28×28"),
+        ));
+    }
+    let body = &bytes[16..];
+    if body.len() != count * IMAGE_PIXELS {
+        let kind = if body.len() < count * IMAGE_PIXELS {
+            "truncated"
+        } else {
+            "longer than its header says"
+        };
+        return Err(data_error(
+            path,
+            format!(
+                "{kind}: the header promises {count} images ({} bytes of pixels), the file has {}",
+                count * IMAGE_PIXELS,
+                body.len()
+            ),
+        ));
+    }
+    Ok(body.to_vec())
+}
+
+/// Labels of an IDX label file: magic 0x801, count, then count bytes.
+pub fn parse_labels(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
+    let h = header(path, bytes, 2, LABELS_MAGIC, "label")?;
+    let count = h[1] as usize;
+    let body = &bytes[8..];
+    if body.len() != count {
+        let kind = if body.len() < count {
+            "truncated"
+        } else {
+            "longer than its header says"
+        };
+        return Err(data_error(
+            path,
+            format!(
+                "{kind}: the header promises {count} labels, the file has {}",
+                body.len()
+            ),
+        ));
+    }
+    Ok(body.to_vec())
+}
+
+impl Dataset {
+    /// Both files already read (raw or gzip); checks each and that their counts agree.
+    pub fn from_idx(
+        images_path: &Path,
+        images: Vec<u8>,
+        labels_path: &Path,
+        labels: Vec<u8>,
+    ) -> Result<Dataset> {
+        let pixels = parse_images(images_path, &decompress(images_path, images)?)?;
+        let labels = parse_labels(labels_path, &decompress(labels_path, labels)?)?;
+        let count = pixels.len() / IMAGE_PIXELS;
+        if count != labels.len() {
+            return Err(data_error(
+                images_path,
+                format!(
+                    "{count} images, but {} has {} labels",
+                    labels_path.display(),
+                    labels.len()
+                ),
+            ));
+        }
+        if count == 0 {
+            return Err(data_error(images_path, "the set has no images"));
+        }
+        Ok(Dataset {
+            source: images_path.display().to_string(),
+            pixels,
+            labels,
+        })
+    }
+
+    /// `train-images-idx3-ubyte` and `train-labels-idx1-ubyte` in `dir`, each raw or with `.gz`.
+    pub fn load_dir(dir: &Path) -> Result<Dataset> {
+        if !dir.is_dir() {
+            return Err(data_error(dir, "no such folder"));
+        }
+        let find = |stem: &str| -> Result<PathBuf> {
+            [dir.join(stem), dir.join(format!("{stem}.gz"))]
+                .into_iter()
+                .find(|p| p.is_file())
+                .ok_or_else(|| data_error(dir, format!("neither {stem} nor {stem}.gz is here")))
+        };
+        let (images_path, labels_path) = (find(IMAGES_FILE)?, find(LABELS_FILE)?);
+        let read = |p: &Path| std::fs::read(p).map_err(|e| data_error(p, e.to_string()));
+        Dataset::from_idx(
+            &images_path,
+            read(&images_path)?,
+            &labels_path,
+            read(&labels_path)?,
+        )
+    }
+
+    /// The 10,000 real MNIST digits compiled into the binary.
+    pub fn bundled() -> Dataset {
+        let mut set = Dataset::from_idx(
+            Path::new("bundled train-images-idx3-ubyte.gz"),
+            BUNDLED_IMAGES.to_vec(),
+            Path::new("bundled train-labels-idx1-ubyte.gz"),
+            BUNDLED_LABELS.to_vec(),
+        )
+        .expect("the bundled digits are valid IDX files");
+        set.source = "the bundled 10,000 MNIST digits".into();
+        set
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// All images, row-major bytes, 784 per image.
+    pub fn pixels(&self) -> &[u8] {
+        &self.pixels
+    }
+
+    pub fn labels(&self) -> &[u8] {
+        &self.labels
+    }
+
+    /// The first `count` images only (for tests and quick runs).
+    pub fn truncate(&mut self, count: usize) {
+        let count = count.min(self.len());
+        self.pixels.truncate(count * IMAGE_PIXELS);
+        self.labels.truncate(count);
+    }
+}
+
+/// The order in which epoch `epoch` of a run seeded `seed` visits `count` images: a Fisher–Yates
+/// shuffle driven by Philox, so it depends on nothing but its arguments.
+pub fn epoch_order(seed: u64, epoch: u64, count: usize) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..count as u32).collect();
+    let key = [seed as u32, (seed >> 32) as u32];
+    for i in (1..count).rev() {
+        let w = crate::noise::philox4x32(
+            key,
+            [i as u32, epoch as u32, (epoch >> 32) as u32, SHUFFLE_STREAM],
+        );
+        // A 64-bit draw reduced modulo i + 1: the bias is below 2^-32 for any data set that fits.
+        let r = ((w[0] as u64) << 32 | w[1] as u64) % (i as u64 + 1);
+        order.swap(i, r as usize);
+    }
+    order
+}
+
+/// Philox stream of the epoch permutations (the noise streams are 0–2).
+const SHUFFLE_STREAM: u32 = 16;
+
+const GATHER: Kernel = Kernel {
+    shader: Shader::Data,
+    entry: "batch_gather",
+    storage: &[read(1), read(2), read(3), write(4)],
+};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct GatherParams {
+    batch: u32,
+    start: u32,
+    pixels: u32,
+    _pad: u32,
+}
+
+/// A data set uploaded to the GPU once, with the current epoch's permutation.
+pub struct GpuDataset {
+    count: usize,
+    pixels: Tensor,
+    permutation: Tensor,
+    byte_to_float: Tensor,
+}
+
+impl GpuDataset {
+    pub fn upload(gpu: &Gpu, set: &Dataset) -> Result<GpuDataset> {
+        let words: Vec<u32> = set
+            .pixels()
+            .chunks(4)
+            .map(|c| {
+                let mut w = [0u8; 4];
+                w[..c.len()].copy_from_slice(c);
+                u32::from_le_bytes(w)
+            })
+            .collect();
+        let pixels = Tensor::zeros(gpu, "dataset pixels", &[words.len()])?;
+        pixels.write_words(gpu, &words)?;
+        let permutation = Tensor::zeros(gpu, "epoch permutation", &[set.len()])?;
+        // PyTorch's ToTensor: the byte as float32, divided by 255 in float32.
+        let table: Vec<f32> = (0..256).map(|v| v as f32 / 255.0).collect();
+        let byte_to_float = Tensor::from_slice(gpu, "byte to float", &[256], &table)?;
+        Ok(GpuDataset {
+            count: set.len(),
+            pixels,
+            permutation,
+            byte_to_float,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Sets the order of the coming epoch (a permutation of 0..len).
+    pub fn set_order(&self, gpu: &Gpu, order: &[u32]) -> Result<()> {
+        self.permutation.write_words(gpu, order)
+    }
+
+    /// A dispatch filling `x` ([N, 1, 28, 28]) with batch 0 of the epoch; `set_batch` moves it.
+    pub fn gather(&self, gpu: &Gpu, x: &Tensor) -> Result<BatchGather> {
+        const OP: &str = "batch_gather";
+        let batch = x.shape().first().copied().unwrap_or(0);
+        expect_shape(OP, "x", x, &[batch, 1, IMAGE_SIDE, IMAGE_SIDE])?;
+        if batch == 0 || batch > self.count {
+            return Err(Error::InvalidArgument {
+                op: OP,
+                message: format!("batch size {batch} for a data set of {} images", self.count),
+            });
+        }
+        let params = BatchGather::params(batch, 0)?;
+        let dispatch = dispatch(
+            gpu,
+            &GATHER,
+            &params,
+            &[&self.pixels, &self.permutation, &self.byte_to_float, x],
+            groups_for(OP, batch * IMAGE_PIXELS)?,
+        )?;
+        Ok(BatchGather {
+            dispatch,
+            batch,
+            batches_per_epoch: self.count / batch,
+        })
+    }
+}
+
+/// Gathers the step's batch into a fixed tensor.
+pub struct BatchGather {
+    dispatch: Dispatch,
+    batch: usize,
+    /// Full batches in an epoch; the last incomplete one is dropped, as in the original.
+    pub batches_per_epoch: usize,
+}
+
+impl BatchGather {
+    fn params(batch: usize, start: usize) -> Result<GatherParams> {
+        Ok(GatherParams {
+            batch: as_u32("batch_gather", batch)?,
+            start: as_u32("batch_gather", start)?,
+            pixels: IMAGE_PIXELS as u32,
+            _pad: 0,
+        })
+    }
+
+    /// Aims the gather at batch `index` of the epoch.
+    pub fn set_batch(&self, gpu: &Gpu, index: usize) -> Result<()> {
+        if index >= self.batches_per_epoch {
+            return Err(Error::InvalidArgument {
+                op: "batch_gather",
+                message: format!(
+                    "batch {index} of an epoch of {} batches",
+                    self.batches_per_epoch
+                ),
+            });
+        }
+        self.dispatch
+            .write_params(gpu, &Self::params(self.batch, index * self.batch)?)
+    }
+
+    pub fn dispatch(&self) -> &Dispatch {
+        &self.dispatch
+    }
+}

@@ -1,0 +1,304 @@
+//! D: Conv2d(1→64,k4,s2,p1) LeakyReLU(0.2) · Conv2d(64→128,k4,s2,p1) BN2d LeakyReLU(0.2) · view(N,6272) ·
+//! Linear(6272,1024) BN1d LeakyReLU(0.2) · Linear(1024,1) · Sigmoid.
+
+use super::{Mode, Net, buffer};
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::kernels::Dispatch;
+use crate::layers::{Activation, Conv2d, Linear};
+use crate::model::IMAGE_SIDE;
+use crate::tensor::Tensor;
+
+const CONV0_CHANNELS: usize = 64;
+const CONV0_SIDE: usize = 14;
+const CONV2_CHANNELS: usize = 128;
+const CONV2_SIDE: usize = 7;
+const FLAT: usize = CONV2_CHANNELS * CONV2_SIDE * CONV2_SIDE;
+const FC: usize = 1024;
+const LEAKY: Activation = Activation::LeakyRelu {
+    negative_slope: 0.2,
+};
+
+const PARAMS: &[(&str, &[usize])] = &[
+    ("conv.0.weight", &[CONV0_CHANNELS, 1, 4, 4]),
+    ("conv.0.bias", &[CONV0_CHANNELS]),
+    ("conv.2.weight", &[CONV2_CHANNELS, CONV0_CHANNELS, 4, 4]),
+    ("conv.2.bias", &[CONV2_CHANNELS]),
+    ("conv.3.weight", &[CONV2_CHANNELS]),
+    ("conv.3.bias", &[CONV2_CHANNELS]),
+    ("fc.0.weight", &[FC, FLAT]),
+    ("fc.0.bias", &[FC]),
+    ("fc.1.weight", &[FC]),
+    ("fc.1.bias", &[FC]),
+    ("fc.3.weight", &[1, FC]),
+    ("fc.3.bias", &[1]),
+];
+
+const STATS: &[(&str, &[usize])] = &[
+    ("conv.3.running_mean", &[CONV2_CHANNELS]),
+    ("conv.3.running_var", &[CONV2_CHANNELS]),
+    ("fc.1.running_mean", &[FC]),
+    ("fc.1.running_var", &[FC]),
+];
+
+const CONV0: Conv2d = Conv2d {
+    in_channels: 1,
+    out_channels: CONV0_CHANNELS,
+    kernel_size: 4,
+    stride: 2,
+    padding: 1,
+};
+const CONV2: Conv2d = Conv2d {
+    in_channels: CONV0_CHANNELS,
+    out_channels: CONV2_CHANNELS,
+    kernel_size: 4,
+    stride: 2,
+    padding: 1,
+};
+const FC0: Linear = Linear {
+    in_features: FLAT,
+    out_features: FC,
+};
+const FC3: Linear = Linear {
+    in_features: FC,
+    out_features: 1,
+};
+
+pub struct Discriminator {
+    pub net: Net,
+}
+
+/// What a backward pass does with D's parameter gradients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamGrads {
+    /// Write them (the first of D's two passes in a D step).
+    Overwrite,
+    /// Add to them (the second pass: real and fake losses are summed).
+    Accumulate,
+    /// Leave Linear and convolution gradients alone: G's step only needs the gradient at D's input.
+    /// (BatchNorm's backward kernel still writes its two; D's next step overwrites them.)
+    Skip,
+}
+
+/// Activations and their gradients for one batch size. Names follow the layer that wrote them.
+pub struct DiscriminatorPass {
+    pub batch: usize,
+    conv0: Tensor,
+    conv1: Tensor,
+    conv2: Tensor,
+    conv3: Tensor,
+    conv_saved3: Tensor,
+    conv4: Tensor,
+    fc0: Tensor,
+    fc1: Tensor,
+    fc_saved1: Tensor,
+    fc2: Tensor,
+    fc3: Tensor,
+    /// D(x): [N, 1] probabilities.
+    pub prob: Tensor,
+    /// The loss gradient at D(x), [N, 1]: the backward pass starts from it.
+    pub d_prob: Tensor,
+    grad: Grads,
+}
+
+struct Grads {
+    fc3: Tensor,
+    fc2: Tensor,
+    fc1: Tensor,
+    fc0: Tensor,
+    conv4: Tensor,
+    conv3: Tensor,
+    conv2: Tensor,
+    conv1: Tensor,
+    conv0: Tensor,
+}
+
+impl DiscriminatorPass {
+    pub fn new(gpu: &Gpu, batch: usize, label: &str) -> Result<DiscriminatorPass> {
+        let b = |name: &str, shape: &[usize]| buffer(gpu, &format!("D {label} {name}"), shape);
+        let c0 = [batch, CONV0_CHANNELS, CONV0_SIDE, CONV0_SIDE];
+        let c2 = [batch, CONV2_CHANNELS, CONV2_SIDE, CONV2_SIDE];
+        Ok(DiscriminatorPass {
+            batch,
+            conv0: b("conv.0", &c0)?,
+            conv1: b("conv.1", &c0)?,
+            conv2: b("conv.2", &c2)?,
+            conv3: b("conv.3", &c2)?,
+            conv_saved3: b("conv.3 saved", &[2, CONV2_CHANNELS])?,
+            conv4: b("conv.4", &c2)?,
+            fc0: b("fc.0", &[batch, FC])?,
+            fc1: b("fc.1", &[batch, FC])?,
+            fc_saved1: b("fc.1 saved", &[2, FC])?,
+            fc2: b("fc.2", &[batch, FC])?,
+            fc3: b("fc.3", &[batch, 1])?,
+            prob: b("prob", &[batch, 1])?,
+            d_prob: b("grad prob", &[batch, 1])?,
+            grad: Grads {
+                fc3: b("grad fc.3", &[batch, 1])?,
+                fc2: b("grad fc.2", &[batch, FC])?,
+                fc1: b("grad fc.1", &[batch, FC])?,
+                fc0: b("grad fc.0", &[batch, FC])?,
+                conv4: b("grad conv.4", &c2)?,
+                conv3: b("grad conv.3", &c2)?,
+                conv2: b("grad conv.2", &c2)?,
+                conv1: b("grad conv.1", &c0)?,
+                conv0: b("grad conv.0", &c0)?,
+            },
+        })
+    }
+
+    /// conv.4 seen as the [N, 6272] rows the Linear layer takes (PyTorch's view).
+    fn flat(t: &Tensor, batch: usize) -> Result<Tensor> {
+        t.reshape(&[batch, FLAT])
+    }
+}
+
+impl Discriminator {
+    pub fn new(gpu: &Gpu) -> Result<Discriminator> {
+        Ok(Discriminator {
+            net: Net::new(gpu, "D", PARAMS, STATS)?,
+        })
+    }
+
+    /// x: [N, 1, 28, 28] → pass.prob: [N, 1].
+    pub fn forward(
+        &self,
+        gpu: &Gpu,
+        pass: &DiscriminatorPass,
+        x: &Tensor,
+        mode: Mode,
+    ) -> Result<Vec<Dispatch>> {
+        let p = |name| self.net.value(gpu, name);
+        let flat = |t: &Tensor| DiscriminatorPass::flat(t, pass.batch);
+        debug_assert_eq!(x.shape()[2..], [IMAGE_SIDE, IMAGE_SIDE]);
+        Ok(vec![
+            CONV0.forward(
+                gpu,
+                x,
+                &p("conv.0.weight")?,
+                &p("conv.0.bias")?,
+                &pass.conv0,
+            )?,
+            LEAKY.forward(gpu, &pass.conv0, &pass.conv1)?,
+            CONV2.forward(
+                gpu,
+                &pass.conv1,
+                &p("conv.2.weight")?,
+                &p("conv.2.bias")?,
+                &pass.conv2,
+            )?,
+            self.net.batchnorm(
+                gpu,
+                "conv.3",
+                mode,
+                &pass.conv2,
+                &pass.conv3,
+                &pass.conv_saved3,
+            )?,
+            LEAKY.forward(gpu, &pass.conv3, &pass.conv4)?,
+            FC0.forward(
+                gpu,
+                &flat(&pass.conv4)?,
+                &p("fc.0.weight")?,
+                &p("fc.0.bias")?,
+                &pass.fc0,
+            )?,
+            self.net
+                .batchnorm(gpu, "fc.1", mode, &pass.fc0, &pass.fc1, &pass.fc_saved1)?,
+            LEAKY.forward(gpu, &pass.fc1, &pass.fc2)?,
+            FC3.forward(
+                gpu,
+                &pass.fc2,
+                &p("fc.3.weight")?,
+                &p("fc.3.bias")?,
+                &pass.fc3,
+            )?,
+            Activation::Sigmoid.forward(gpu, &pass.fc3, &pass.prob)?,
+        ])
+    }
+
+    /// From pass.d_prob (after a training-mode forward of x on `pass`): D's parameter gradients as
+    /// `grads` says, and the gradient at D's input into `dx` when given.
+    pub fn backward(
+        &self,
+        gpu: &Gpu,
+        pass: &DiscriminatorPass,
+        x: &Tensor,
+        grads: ParamGrads,
+        dx: Option<&Tensor>,
+    ) -> Result<Vec<Dispatch>> {
+        let (p, g) = (
+            |name| self.net.value(gpu, name),
+            |name| self.net.grad(gpu, name),
+        );
+        let d = &pass.grad;
+        let flat = |t: &Tensor| DiscriminatorPass::flat(t, pass.batch);
+        let accumulate = grads == ParamGrads::Accumulate;
+        let mut out = vec![Activation::Sigmoid.backward(gpu, &pass.prob, &pass.d_prob, &d.fc3)?];
+        // Each layer's parameter gradients (unless skipped), then the gradient at its input.
+        if grads != ParamGrads::Skip {
+            out.push(FC3.backward_weight(
+                gpu,
+                &d.fc3,
+                &pass.fc2,
+                &g("fc.3.weight")?,
+                accumulate,
+            )?);
+            out.push(FC3.backward_bias(gpu, &d.fc3, &g("fc.3.bias")?, accumulate)?);
+        }
+        out.push(FC3.backward_input(gpu, &d.fc3, &p("fc.3.weight")?, &d.fc2)?);
+        out.push(LEAKY.backward(gpu, &pass.fc1, &d.fc2, &d.fc1)?);
+        out.push(self.net.batchnorm_backward(
+            gpu,
+            "fc.1",
+            &pass.fc0,
+            &pass.fc_saved1,
+            &d.fc1,
+            &d.fc0,
+            accumulate,
+        )?);
+        if grads != ParamGrads::Skip {
+            out.push(FC0.backward_weight(
+                gpu,
+                &d.fc0,
+                &flat(&pass.conv4)?,
+                &g("fc.0.weight")?,
+                accumulate,
+            )?);
+            out.push(FC0.backward_bias(gpu, &d.fc0, &g("fc.0.bias")?, accumulate)?);
+        }
+        out.push(FC0.backward_input(gpu, &d.fc0, &p("fc.0.weight")?, &flat(&d.conv4)?)?);
+        out.push(LEAKY.backward(gpu, &pass.conv3, &d.conv4, &d.conv3)?);
+        out.push(self.net.batchnorm_backward(
+            gpu,
+            "conv.3",
+            &pass.conv2,
+            &pass.conv_saved3,
+            &d.conv3,
+            &d.conv2,
+            accumulate,
+        )?);
+        if grads != ParamGrads::Skip {
+            out.push(CONV2.backward_weight(
+                gpu,
+                &d.conv2,
+                &pass.conv1,
+                &g("conv.2.weight")?,
+                accumulate,
+            )?);
+            out.push(CONV2.backward_bias(gpu, &d.conv2, &g("conv.2.bias")?, accumulate)?);
+        }
+        if grads != ParamGrads::Skip || dx.is_some() {
+            out.push(CONV2.backward_input(gpu, &d.conv2, &p("conv.2.weight")?, &d.conv1)?);
+            out.push(LEAKY.backward(gpu, &pass.conv0, &d.conv1, &d.conv0)?);
+        }
+        if grads != ParamGrads::Skip {
+            out.push(CONV0.backward_weight(gpu, &d.conv0, x, &g("conv.0.weight")?, accumulate)?);
+            out.push(CONV0.backward_bias(gpu, &d.conv0, &g("conv.0.bias")?, accumulate)?);
+        }
+        if let Some(dx) = dx {
+            out.push(CONV0.backward_input(gpu, &d.conv0, &p("conv.0.weight")?, dx)?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,282 @@
+//! G: Linear(62,1024) BN1d ReLU · Linear(1024,6272) BN1d ReLU · view(N,128,7,7) ·
+//! ConvTranspose2d(128→64,k4,s2,p1) BN2d ReLU · ConvTranspose2d(64→1,k4,s2,p1) · Sigmoid.
+
+use super::{Mode, Net, buffer};
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::kernels::Dispatch;
+use crate::layers::{Activation, ConvTranspose2d, Linear};
+use crate::tensor::Tensor;
+
+pub const Z_DIM: usize = 62;
+pub use crate::data::IMAGE_SIDE;
+const FC1: usize = 1024;
+const MAP_CHANNELS: usize = 128;
+const MAP_SIDE: usize = 7;
+const FC2: usize = MAP_CHANNELS * MAP_SIDE * MAP_SIDE;
+const DECONV_CHANNELS: usize = 64;
+const DECONV_SIDE: usize = 14;
+
+const PARAMS: &[(&str, &[usize])] = &[
+    ("fc.0.weight", &[FC1, Z_DIM]),
+    ("fc.0.bias", &[FC1]),
+    ("fc.1.weight", &[FC1]),
+    ("fc.1.bias", &[FC1]),
+    ("fc.3.weight", &[FC2, FC1]),
+    ("fc.3.bias", &[FC2]),
+    ("fc.4.weight", &[FC2]),
+    ("fc.4.bias", &[FC2]),
+    ("deconv.0.weight", &[MAP_CHANNELS, DECONV_CHANNELS, 4, 4]),
+    ("deconv.0.bias", &[DECONV_CHANNELS]),
+    ("deconv.1.weight", &[DECONV_CHANNELS]),
+    ("deconv.1.bias", &[DECONV_CHANNELS]),
+    ("deconv.3.weight", &[DECONV_CHANNELS, 1, 4, 4]),
+    ("deconv.3.bias", &[1]),
+];
+
+const STATS: &[(&str, &[usize])] = &[
+    ("fc.1.running_mean", &[FC1]),
+    ("fc.1.running_var", &[FC1]),
+    ("fc.4.running_mean", &[FC2]),
+    ("fc.4.running_var", &[FC2]),
+    ("deconv.1.running_mean", &[DECONV_CHANNELS]),
+    ("deconv.1.running_var", &[DECONV_CHANNELS]),
+];
+
+const FC0: Linear = Linear {
+    in_features: Z_DIM,
+    out_features: FC1,
+};
+const FC3: Linear = Linear {
+    in_features: FC1,
+    out_features: FC2,
+};
+const DECONV0: ConvTranspose2d = ConvTranspose2d {
+    in_channels: MAP_CHANNELS,
+    out_channels: DECONV_CHANNELS,
+    kernel_size: 4,
+    stride: 2,
+    padding: 1,
+};
+const DECONV3: ConvTranspose2d = ConvTranspose2d {
+    in_channels: DECONV_CHANNELS,
+    out_channels: 1,
+    kernel_size: 4,
+    stride: 2,
+    padding: 1,
+};
+
+pub struct Generator {
+    pub net: Net,
+}
+
+/// Activations and their gradients for one batch size. Names follow the layer that wrote them.
+pub struct GeneratorPass {
+    pub batch: usize,
+    fc0: Tensor,
+    bn1: Tensor,
+    relu2: Tensor,
+    saved1: Tensor,
+    fc3: Tensor,
+    bn4: Tensor,
+    relu5: Tensor,
+    saved4: Tensor,
+    deconv0: Tensor,
+    deconv_bn1: Tensor,
+    deconv_relu2: Tensor,
+    deconv_saved1: Tensor,
+    deconv3: Tensor,
+    /// G(z): [N, 1, 28, 28] in (0, 1).
+    pub image: Tensor,
+    /// Gradients, each shaped like the activation of the same name.
+    grad: Grads,
+}
+
+struct Grads {
+    deconv3: Tensor,
+    deconv_relu2: Tensor,
+    deconv_bn1: Tensor,
+    deconv0: Tensor,
+    relu5: Tensor,
+    bn4: Tensor,
+    fc3: Tensor,
+    relu2: Tensor,
+    bn1: Tensor,
+    fc0: Tensor,
+}
+
+impl GeneratorPass {
+    pub fn new(gpu: &Gpu, batch: usize) -> Result<GeneratorPass> {
+        let b = |name: &str, shape: &[usize]| buffer(gpu, &format!("G {name}"), shape);
+        let deconv_shape = [batch, DECONV_CHANNELS, DECONV_SIDE, DECONV_SIDE];
+        let image_shape = [batch, 1, IMAGE_SIDE, IMAGE_SIDE];
+        Ok(GeneratorPass {
+            batch,
+            fc0: b("fc.0", &[batch, FC1])?,
+            bn1: b("fc.1", &[batch, FC1])?,
+            relu2: b("fc.2", &[batch, FC1])?,
+            saved1: b("fc.1 saved", &[2, FC1])?,
+            fc3: b("fc.3", &[batch, FC2])?,
+            bn4: b("fc.4", &[batch, FC2])?,
+            relu5: b("fc.5", &[batch, FC2])?,
+            saved4: b("fc.4 saved", &[2, FC2])?,
+            deconv0: b("deconv.0", &deconv_shape)?,
+            deconv_bn1: b("deconv.1", &deconv_shape)?,
+            deconv_relu2: b("deconv.2", &deconv_shape)?,
+            deconv_saved1: b("deconv.1 saved", &[2, DECONV_CHANNELS])?,
+            deconv3: b("deconv.3", &image_shape)?,
+            image: b("image", &image_shape)?,
+            grad: Grads {
+                deconv3: b("grad deconv.3", &image_shape)?,
+                deconv_relu2: b("grad deconv.2", &deconv_shape)?,
+                deconv_bn1: b("grad deconv.1", &deconv_shape)?,
+                deconv0: b("grad deconv.0", &deconv_shape)?,
+                relu5: b("grad fc.5", &[batch, FC2])?,
+                bn4: b("grad fc.4", &[batch, FC2])?,
+                fc3: b("grad fc.3", &[batch, FC2])?,
+                relu2: b("grad fc.2", &[batch, FC1])?,
+                bn1: b("grad fc.1", &[batch, FC1])?,
+                fc0: b("grad fc.0", &[batch, FC1])?,
+            },
+        })
+    }
+
+    /// relu5 seen as the [N, 128, 7, 7] maps the convolutions take.
+    fn maps(t: &Tensor, batch: usize) -> Result<Tensor> {
+        t.reshape(&[batch, MAP_CHANNELS, MAP_SIDE, MAP_SIDE])
+    }
+}
+
+impl Generator {
+    pub fn new(gpu: &Gpu) -> Result<Generator> {
+        Ok(Generator {
+            net: Net::new(gpu, "G", PARAMS, STATS)?,
+        })
+    }
+
+    /// z: [N, 62] → pass.image: [N, 1, 28, 28].
+    pub fn forward(
+        &self,
+        gpu: &Gpu,
+        pass: &GeneratorPass,
+        z: &Tensor,
+        mode: Mode,
+    ) -> Result<Vec<Dispatch>> {
+        let n = pass.batch;
+        let p = |name| self.net.value(gpu, name);
+        Ok(vec![
+            FC0.forward(gpu, z, &p("fc.0.weight")?, &p("fc.0.bias")?, &pass.fc0)?,
+            self.net
+                .batchnorm(gpu, "fc.1", mode, &pass.fc0, &pass.bn1, &pass.saved1)?,
+            Activation::Relu.forward(gpu, &pass.bn1, &pass.relu2)?,
+            FC3.forward(
+                gpu,
+                &pass.relu2,
+                &p("fc.3.weight")?,
+                &p("fc.3.bias")?,
+                &pass.fc3,
+            )?,
+            self.net
+                .batchnorm(gpu, "fc.4", mode, &pass.fc3, &pass.bn4, &pass.saved4)?,
+            Activation::Relu.forward(gpu, &pass.bn4, &pass.relu5)?,
+            DECONV0.forward(
+                gpu,
+                &GeneratorPass::maps(&pass.relu5, n)?,
+                &p("deconv.0.weight")?,
+                &p("deconv.0.bias")?,
+                &pass.deconv0,
+            )?,
+            self.net.batchnorm(
+                gpu,
+                "deconv.1",
+                mode,
+                &pass.deconv0,
+                &pass.deconv_bn1,
+                &pass.deconv_saved1,
+            )?,
+            Activation::Relu.forward(gpu, &pass.deconv_bn1, &pass.deconv_relu2)?,
+            DECONV3.forward(
+                gpu,
+                &pass.deconv_relu2,
+                &p("deconv.3.weight")?,
+                &p("deconv.3.bias")?,
+                &pass.deconv3,
+            )?,
+            Activation::Sigmoid.forward(gpu, &pass.deconv3, &pass.image)?,
+        ])
+    }
+
+    /// d_image: [N, 1, 28, 28], the loss gradient at G's output (after a training-mode forward on
+    /// `pass`) → every parameter gradient, overwritten. z: the forward's input.
+    pub fn backward(
+        &self,
+        gpu: &Gpu,
+        pass: &GeneratorPass,
+        z: &Tensor,
+        d_image: &Tensor,
+    ) -> Result<Vec<Dispatch>> {
+        let n = pass.batch;
+        let (p, g) = (
+            |name| self.net.value(gpu, name),
+            |name| self.net.grad(gpu, name),
+        );
+        let d = &pass.grad;
+        let maps = |t: &Tensor| GeneratorPass::maps(t, n);
+        Ok(vec![
+            Activation::Sigmoid.backward(gpu, &pass.image, d_image, &d.deconv3)?,
+            DECONV3.backward_weight(
+                gpu,
+                &d.deconv3,
+                &pass.deconv_relu2,
+                &g("deconv.3.weight")?,
+                false,
+            )?,
+            DECONV3.backward_bias(gpu, &d.deconv3, &g("deconv.3.bias")?, false)?,
+            DECONV3.backward_input(gpu, &d.deconv3, &p("deconv.3.weight")?, &d.deconv_relu2)?,
+            Activation::Relu.backward(gpu, &pass.deconv_bn1, &d.deconv_relu2, &d.deconv_bn1)?,
+            self.net.batchnorm_backward(
+                gpu,
+                "deconv.1",
+                &pass.deconv0,
+                &pass.deconv_saved1,
+                &d.deconv_bn1,
+                &d.deconv0,
+                false,
+            )?,
+            DECONV0.backward_weight(
+                gpu,
+                &d.deconv0,
+                &maps(&pass.relu5)?,
+                &g("deconv.0.weight")?,
+                false,
+            )?,
+            DECONV0.backward_bias(gpu, &d.deconv0, &g("deconv.0.bias")?, false)?,
+            DECONV0.backward_input(gpu, &d.deconv0, &p("deconv.0.weight")?, &maps(&d.relu5)?)?,
+            Activation::Relu.backward(gpu, &pass.bn4, &d.relu5, &d.bn4)?,
+            self.net.batchnorm_backward(
+                gpu,
+                "fc.4",
+                &pass.fc3,
+                &pass.saved4,
+                &d.bn4,
+                &d.fc3,
+                false,
+            )?,
+            FC3.backward_weight(gpu, &d.fc3, &pass.relu2, &g("fc.3.weight")?, false)?,
+            FC3.backward_bias(gpu, &d.fc3, &g("fc.3.bias")?, false)?,
+            FC3.backward_input(gpu, &d.fc3, &p("fc.3.weight")?, &d.relu2)?,
+            Activation::Relu.backward(gpu, &pass.bn1, &d.relu2, &d.bn1)?,
+            self.net.batchnorm_backward(
+                gpu,
+                "fc.1",
+                &pass.fc0,
+                &pass.saved1,
+                &d.bn1,
+                &d.fc0,
+                false,
+            )?,
+            FC0.backward_weight(gpu, &d.fc0, z, &g("fc.0.weight")?, false)?,
+            FC0.backward_bias(gpu, &d.fc0, &g("fc.0.bias")?, false)?,
+        ])
+    }
+}

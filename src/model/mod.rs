@@ -1,0 +1,151 @@
+//! The DCGAN of the 2018 PyTorch blog post: a [`Generator`] and a [`Discriminator`], their parameters in
+//! flat stores named as PyTorch's `state_dict()`, and the activation buffers of one pass at a batch size.
+
+pub mod discriminator;
+pub mod generator;
+
+pub use discriminator::{Discriminator, DiscriminatorPass, ParamGrads};
+pub use generator::{Generator, GeneratorPass, IMAGE_SIDE, Z_DIM};
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::kernels::Dispatch;
+use crate::layers::BatchNorm;
+use crate::params::ParamStore;
+use crate::tensor::Tensor;
+
+/// Whether BatchNorm uses batch statistics (and moves its running estimates) or the running estimates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+/// Standard deviation of the N(0, σ) initialisation of every Linear, Conv2d and ConvTranspose2d weight.
+pub const INIT_STD: f32 = 0.02;
+
+/// One network's tensors: trainable parameters (with gradients and Adam moments) and BatchNorm running
+/// statistics, looked up by their PyTorch names.
+pub struct Net {
+    pub params: ParamStore,
+    pub stats: ParamStore,
+}
+
+impl Net {
+    pub(crate) fn new(
+        gpu: &Gpu,
+        label: &str,
+        params: &[(&'static str, &[usize])],
+        stats: &[(&'static str, &[usize])],
+    ) -> Result<Net> {
+        Ok(Net {
+            params: ParamStore::new(gpu, &format!("{label} params"), params, true)?,
+            stats: ParamStore::new(gpu, &format!("{label} stats"), stats, false)?,
+        })
+    }
+
+    /// The original's initialisation, drawing N(0, 1) samples from `normal`.
+    pub fn initialise(&self, gpu: &Gpu, normal: &mut impl FnMut() -> f32) -> Result<()> {
+        initialise(gpu, &self.params, &self.stats, normal)
+    }
+
+    pub(crate) fn value(&self, gpu: &Gpu, name: &str) -> Result<Tensor> {
+        self.params.value(gpu, name)
+    }
+
+    pub(crate) fn grad(&self, gpu: &Gpu, name: &str) -> Result<Tensor> {
+        self.params.grad(gpu, name)
+    }
+
+    /// BatchNorm layer `layer` in `mode` from x to y (saved: batch statistics kept for backward).
+    pub(crate) fn batchnorm(
+        &self,
+        gpu: &Gpu,
+        layer: &str,
+        mode: Mode,
+        x: &Tensor,
+        y: &Tensor,
+        saved: &Tensor,
+    ) -> Result<Dispatch> {
+        let bn = BatchNorm::new(x.shape()[1]);
+        let w = self.value(gpu, &format!("{layer}.weight"))?;
+        let b = self.value(gpu, &format!("{layer}.bias"))?;
+        let rm = self.stats.value(gpu, &format!("{layer}.running_mean"))?;
+        let rv = self.stats.value(gpu, &format!("{layer}.running_var"))?;
+        match mode {
+            Mode::Train => bn.forward_train(gpu, x, &w, &b, &rm, &rv, y, saved),
+            Mode::Eval => bn.forward_eval(gpu, x, &w, &b, &rm, &rv, y),
+        }
+    }
+
+    /// BatchNorm layer `layer`'s backward from dy to dx, writing (or adding to) its parameter gradients.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn batchnorm_backward(
+        &self,
+        gpu: &Gpu,
+        layer: &str,
+        x: &Tensor,
+        saved: &Tensor,
+        dy: &Tensor,
+        dx: &Tensor,
+        accumulate: bool,
+    ) -> Result<Dispatch> {
+        BatchNorm::new(x.shape()[1]).backward(
+            gpu,
+            x,
+            dy,
+            &self.value(gpu, &format!("{layer}.weight"))?,
+            saved,
+            dx,
+            &self.grad(gpu, &format!("{layer}.weight"))?,
+            &self.grad(gpu, &format!("{layer}.bias"))?,
+            accumulate,
+        )
+    }
+}
+
+/// A new zeroed activation buffer.
+pub(crate) fn buffer(gpu: &Gpu, label: &str, shape: &[usize]) -> Result<Tensor> {
+    Tensor::zeros(gpu, label, shape)
+}
+
+/// The original's initialisation: weights of Linear and convolution layers ~ N(0, 0.02), their biases 0;
+/// BatchNorm weight 1, bias 0, running mean 0, running variance 1. `normal` draws N(0, 1) samples.
+fn initialise(
+    gpu: &Gpu,
+    params: &ParamStore,
+    stats: &ParamStore,
+    normal: &mut impl FnMut() -> f32,
+) -> Result<()> {
+    // BatchNorm's affine parameters are the 1-d weights and biases of a layer that also has running statistics.
+    let is_batchnorm = |name: &str| {
+        let layer = name.rsplit_once('.').map_or(name, |(l, _)| l);
+        stats.entry(&format!("{layer}.running_mean")).is_ok()
+    };
+    for e in params.entries() {
+        let values: Vec<f32> = if is_batchnorm(e.name) {
+            vec![
+                if e.name.ends_with(".weight") {
+                    1.0
+                } else {
+                    0.0
+                };
+                e.numel()
+            ]
+        } else if e.name.ends_with(".weight") {
+            (0..e.numel()).map(|_| normal() * INIT_STD).collect()
+        } else {
+            vec![0.0; e.numel()]
+        };
+        params.write(gpu, e.name, &values)?;
+    }
+    for e in stats.entries() {
+        let fill = if e.name.ends_with("running_var") {
+            1.0
+        } else {
+            0.0
+        };
+        stats.write(gpu, e.name, &vec![fill; e.numel()])?;
+    }
+    Ok(())
+}

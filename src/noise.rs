@@ -1,0 +1,204 @@
+//! Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011): a counter-based
+//! generator, so any element of a random stream can be computed on its own from (key, counter) alone.
+//! The host uses it for the weight initialisation; shaders/noise.wgsl draws the latent noise z on the GPU
+//! with the same function, so a run needs no host-to-GPU noise traffic and every z is reproducible.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::kernels::{Dispatch, Kernel, Shader, dispatch, write};
+use crate::layers::{as_u32, groups_for};
+use crate::tensor::Tensor;
+
+const M0: u32 = 0xD251_1F53;
+const M1: u32 = 0xCD9E_8D57;
+const W0: u32 = 0x9E37_79B9;
+const W1: u32 = 0xBB67_AE85;
+
+fn mul_hi_lo(a: u32, b: u32) -> (u32, u32) {
+    let p = a as u64 * b as u64;
+    ((p >> 32) as u32, p as u32)
+}
+
+/// Four random words for `counter` under `key`.
+pub fn philox4x32(key: [u32; 2], counter: [u32; 4]) -> [u32; 4] {
+    let (mut k, mut c) = (key, counter);
+    for _ in 0..10 {
+        let (hi0, lo0) = mul_hi_lo(M0, c[0]);
+        let (hi1, lo1) = mul_hi_lo(M1, c[2]);
+        c = [hi1 ^ c[1] ^ k[0], lo1, hi0 ^ c[3] ^ k[1], lo0];
+        k = [k[0].wrapping_add(W0), k[1].wrapping_add(W1)];
+    }
+    c
+}
+
+/// A uniform float in [0, 1) from the top 24 bits of a word (every value exactly representable).
+pub fn uniform(word: u32) -> f32 {
+    (word >> 8) as f32 * (1.0 / 16_777_216.0)
+}
+
+/// Independent noise streams of one seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Stream {
+    /// z of the D step.
+    DStep = 0,
+    /// The fresh z of the G step.
+    GStep = 1,
+    /// z of sample grids and `gan-wgpu sample`.
+    Sample = 2,
+}
+
+/// Element `e` of the uniform noise for (seed, stream, step): what the GPU kernel writes.
+pub fn uniform_at(seed: u64, stream: Stream, step: u64, e: usize) -> f32 {
+    let words = philox4x32(
+        [seed as u32, (seed >> 32) as u32],
+        [
+            (e / 4) as u32,
+            step as u32,
+            (step >> 32) as u32,
+            stream as u32,
+        ],
+    );
+    uniform(words[e % 4])
+}
+
+const UNIFORM: Kernel = Kernel {
+    shader: Shader::Noise,
+    entry: "noise_uniform",
+    storage: &[write(1)],
+};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct NoiseParams {
+    count: u32,
+    key: [u32; 2],
+    stream: u32,
+    step: [u32; 2],
+    _pad: [u32; 2],
+}
+
+/// Fills a tensor with the uniform noise of one stream; the step is set before each use.
+pub struct UniformNoise {
+    seed: u64,
+    stream: Stream,
+    count: usize,
+    dispatch: Dispatch,
+}
+
+impl UniformNoise {
+    pub fn new(gpu: &Gpu, out: &Tensor, seed: u64, stream: Stream) -> Result<UniformNoise> {
+        let count = out.numel();
+        let params = Self::params(count, seed, stream, 0)?;
+        let dispatch = dispatch(
+            gpu,
+            &UNIFORM,
+            &params,
+            &[out],
+            groups_for(UNIFORM.entry, count.div_ceil(4))?,
+        )?;
+        Ok(UniformNoise {
+            seed,
+            stream,
+            count,
+            dispatch,
+        })
+    }
+
+    fn params(count: usize, seed: u64, stream: Stream, step: u64) -> Result<NoiseParams> {
+        Ok(NoiseParams {
+            count: as_u32(UNIFORM.entry, count)?,
+            key: [seed as u32, (seed >> 32) as u32],
+            stream: stream as u32,
+            step: [step as u32, (step >> 32) as u32],
+            _pad: [0; 2],
+        })
+    }
+
+    /// Aims the dispatch at `step`'s noise.
+    pub fn set_step(&self, gpu: &Gpu, step: u64) -> Result<()> {
+        self.dispatch.write_params(
+            gpu,
+            &Self::params(self.count, self.seed, self.stream, step)?,
+        )
+    }
+
+    pub fn dispatch(&self) -> &Dispatch {
+        &self.dispatch
+    }
+}
+
+/// Standard normal samples: Box–Muller on consecutive Philox blocks of one stream.
+pub struct NormalStream {
+    key: [u32; 2],
+    stream: u32,
+    block: u64,
+    pending: Option<f32>,
+}
+
+impl NormalStream {
+    /// Stream `stream` of the generator keyed by `seed`.
+    pub fn new(seed: u64, stream: u32) -> NormalStream {
+        NormalStream {
+            key: [seed as u32, (seed >> 32) as u32],
+            stream,
+            block: 0,
+            pending: None,
+        }
+    }
+
+    pub fn sample(&mut self) -> f32 {
+        if let Some(v) = self.pending.take() {
+            return v;
+        }
+        let w = philox4x32(
+            self.key,
+            [self.block as u32, (self.block >> 32) as u32, self.stream, 0],
+        );
+        self.block += 1;
+        // u1 in (0, 1] so the logarithm is finite.
+        let u1 = ((w[0] >> 8) as f64 + 1.0) / 16_777_216.0;
+        let u2 = (w[1] >> 8) as f64 / 16_777_216.0;
+        let r = (-2.0 * u1.ln()).sqrt();
+        let theta = std::f64::consts::TAU * u2;
+        self.pending = Some((r * theta.sin()) as f32);
+        (r * theta.cos()) as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The known-answer vectors of the Random123 distribution (kat_vectors, philox4x32 with 10 rounds).
+    #[test]
+    fn philox_known_answers() {
+        assert_eq!(
+            philox4x32([0, 0], [0, 0, 0, 0]),
+            [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8]
+        );
+        assert_eq!(
+            philox4x32([0xffff_ffff, 0xffff_ffff], [0xffff_ffff; 4]),
+            [0x408f_276d, 0x41c8_3b0e, 0xa20b_c7c6, 0x6d54_51fd]
+        );
+        assert_eq!(
+            philox4x32(
+                [0xa409_3822, 0x299f_31d0],
+                [0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344]
+            ),
+            [0xd16c_fe09, 0x94fd_cceb, 0x5001_e420, 0x2412_6ea1]
+        );
+    }
+
+    #[test]
+    fn normal_samples_have_unit_moments() {
+        let mut s = NormalStream::new(1, 0);
+        let xs: Vec<f64> = (0..200_000).map(|_| s.sample() as f64).collect();
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
+        assert!(mean.abs() < 0.01, "mean {mean}");
+        assert!((var - 1.0).abs() < 0.01, "variance {var}");
+    }
+}

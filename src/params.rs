@@ -1,0 +1,115 @@
+//! Named tensors packed into a few flat GPU buffers with an offset table (as llm.c does): one buffer of
+//! values and, for trainable parameters, one each of gradients and Adam's two moments, so that a single
+//! Adam dispatch updates a whole network. Names are the ones PyTorch's `state_dict()` gives.
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::tensor::Tensor;
+
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub name: &'static str,
+    pub shape: Vec<usize>,
+    /// Byte offset in each of the store's buffers.
+    pub offset: u64,
+}
+
+impl Entry {
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// The store's buffers: values always; gradients and Adam moments when trainable.
+pub struct ParamStore {
+    entries: Vec<Entry>,
+    /// Floats in each buffer, padding between entries included (padding stays 0 and Adam leaves a
+    /// zero with a zero gradient at zero).
+    floats: usize,
+    values: wgpu::Buffer,
+    trainable: Option<[wgpu::Buffer; 3]>,
+}
+
+impl ParamStore {
+    /// Lays out `specs` with every entry at an offset the device can bind.
+    pub fn new(
+        gpu: &Gpu,
+        label: &str,
+        specs: &[(&'static str, &[usize])],
+        trainable: bool,
+    ) -> Result<ParamStore> {
+        let align = gpu.device.limits().min_storage_buffer_offset_alignment as u64;
+        let mut offset = 0u64;
+        let mut entries = Vec::with_capacity(specs.len());
+        for &(name, shape) in specs {
+            entries.push(Entry {
+                name,
+                shape: shape.to_vec(),
+                offset,
+            });
+            offset = (offset + 4 * shape.iter().product::<usize>() as u64).next_multiple_of(align);
+        }
+        let bytes = offset.max(4);
+        let buffer = |what: &str| gpu.storage_buffer(&format!("{label} {what}"), bytes);
+        let trainable = if trainable {
+            Some([buffer("grads")?, buffer("exp_avg")?, buffer("exp_avg_sq")?])
+        } else {
+            None
+        };
+        Ok(ParamStore {
+            entries,
+            floats: (bytes / 4) as usize,
+            values: buffer("values")?,
+            trainable,
+        })
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn entry(&self, name: &str) -> Result<&Entry> {
+        self.entries
+            .iter()
+            .find(|e| e.name == name)
+            .ok_or_else(|| Error::InvalidArgument {
+                op: "ParamStore",
+                message: format!("no tensor named `{name}`"),
+            })
+    }
+
+    fn view(&self, gpu: &Gpu, buffer: &wgpu::Buffer, name: &str) -> Result<Tensor> {
+        let e = self.entry(name)?;
+        Tensor::view(gpu, buffer, e.offset, &e.shape)
+    }
+
+    fn trainable(&self) -> Result<&[wgpu::Buffer; 3]> {
+        self.trainable.as_ref().ok_or(Error::InvalidArgument {
+            op: "ParamStore",
+            message: "this store holds buffers, not trainable parameters".into(),
+        })
+    }
+
+    pub fn value(&self, gpu: &Gpu, name: &str) -> Result<Tensor> {
+        self.view(gpu, &self.values, name)
+    }
+
+    pub fn grad(&self, gpu: &Gpu, name: &str) -> Result<Tensor> {
+        self.view(gpu, &self.trainable()?[0], name)
+    }
+
+    /// The whole buffers as flat tensors: (values, grads, exp_avg, exp_avg_sq), for Adam.
+    pub fn flat(&self, gpu: &Gpu) -> Result<[Tensor; 4]> {
+        let [g, m, v] = self.trainable()?;
+        let flat = |b| Tensor::view(gpu, b, 0, &[self.floats]);
+        Ok([flat(&self.values)?, flat(g)?, flat(m)?, flat(v)?])
+    }
+
+    pub fn write(&self, gpu: &Gpu, name: &str, data: &[f32]) -> Result<()> {
+        self.value(gpu, name)?.write(gpu, data)
+    }
+
+    pub fn read(&self, gpu: &Gpu, name: &str) -> Result<Vec<f32>> {
+        self.value(gpu, name)?.read(gpu)
+    }
+}

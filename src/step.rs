@@ -1,0 +1,202 @@
+//! The step scheduler: the original's D step and G step recorded once as lists of dispatches over
+//! fixed buffers, and replayed each step in one submission, with nothing read back inside a step.
+//!
+//! D step: D(x), G(z_d), D(G(z_d)) with G detached; BCE(D(x), 1) + BCE(D(G(z_d)), 0); backward through
+//! both D passes (gradients summed); Adam on D.
+//! G step: G(z_g) with fresh noise, D(G(z_g)); BCE(·, 1); backward through D into G; Adam on G.
+//! Everything runs in training mode, so D's running statistics move three times a step and G's twice.
+
+use crate::adam::Adam;
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::kernels::Dispatch;
+use crate::layers::BceLoss;
+use crate::model::{
+    Discriminator, DiscriminatorPass, Generator, GeneratorPass, IMAGE_SIDE, Mode, ParamGrads, Z_DIM,
+};
+use crate::tensor::Tensor;
+
+/// The original's hyper-parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct Hyper {
+    pub batch: usize,
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+}
+
+impl Default for Hyper {
+    fn default() -> Hyper {
+        Hyper {
+            batch: 128,
+            lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+        }
+    }
+}
+
+/// One Adam per net, bound to the net's flat buffers.
+struct Optimiser {
+    adam: Adam,
+    update: Dispatch,
+    count: usize,
+}
+
+impl Optimiser {
+    fn new(gpu: &Gpu, hyper: &Hyper, params: &crate::params::ParamStore) -> Result<Optimiser> {
+        let adam = Adam::new(hyper.lr, hyper.beta1, hyper.beta2);
+        let [values, grads, exp_avg, exp_avg_sq] = params.flat(gpu)?;
+        let update = adam.update(gpu, &grads, &values, &exp_avg, &exp_avg_sq, 1)?;
+        Ok(Optimiser {
+            adam,
+            update,
+            count: values.numel(),
+        })
+    }
+}
+
+pub struct Trainer {
+    pub hyper: Hyper,
+    pub g: Generator,
+    pub d: Discriminator,
+    /// The real batch, [N, 1, 28, 28] in [0, 1].
+    pub x: Tensor,
+    /// Noise of the D step and of the G step, [N, 62].
+    pub z_d: Tensor,
+    pub z_g: Tensor,
+    pub g_pass: GeneratorPass,
+    /// D's pass on the real batch; its `prob` is D(x).
+    pub d_real: DiscriminatorPass,
+    /// D's pass on G's images; its `prob` is D(G(z_d)) after the D step's gradients, D(G(z_g)) after
+    /// the G step's.
+    pub d_fake: DiscriminatorPass,
+    /// BCE(D(x), 1) + BCE(D(G(z_d)), 0), [1].
+    pub d_loss: Tensor,
+    /// BCE(D(G(z_g)), 1), [1].
+    pub g_loss: Tensor,
+    d_gradients: Vec<Dispatch>,
+    g_gradients: Vec<Dispatch>,
+    d_optimiser: Optimiser,
+    g_optimiser: Optimiser,
+    /// Training steps completed (both nets' Adam step counts).
+    pub steps_done: u64,
+}
+
+impl Trainer {
+    /// Builds every buffer and dispatch of a step; the parameters are left zero (initialise or load them).
+    pub fn new(gpu: &Gpu, hyper: Hyper) -> Result<Trainer> {
+        let n = hyper.batch;
+        let g = Generator::new(gpu)?;
+        let d = Discriminator::new(gpu)?;
+        let image = [n, 1, IMAGE_SIDE, IMAGE_SIDE];
+        let x = Tensor::zeros(gpu, "x", &image)?;
+        let z_d = Tensor::zeros(gpu, "z_d", &[n, Z_DIM])?;
+        let z_g = Tensor::zeros(gpu, "z_g", &[n, Z_DIM])?;
+        let ones = Tensor::from_slice(gpu, "ones", &[n, 1], &vec![1.0; n])?;
+        let zeros = Tensor::zeros(gpu, "zeros", &[n, 1])?;
+        let d_image = Tensor::zeros(gpu, "grad image", &image)?;
+        let g_pass = GeneratorPass::new(gpu, n)?;
+        let d_real = DiscriminatorPass::new(gpu, n, "real")?;
+        let d_fake = DiscriminatorPass::new(gpu, n, "fake")?;
+        let d_loss = Tensor::zeros(gpu, "d_loss", &[1])?;
+        let g_loss = Tensor::zeros(gpu, "g_loss", &[1])?;
+
+        let mut d_gradients = d.forward(gpu, &d_real, &x, Mode::Train)?;
+        d_gradients.extend(g.forward(gpu, &g_pass, &z_d, Mode::Train)?);
+        d_gradients.extend(d.forward(gpu, &d_fake, &g_pass.image, Mode::Train)?);
+        d_gradients.extend([
+            BceLoss::forward(gpu, &d_real.prob, &ones, &d_loss, false)?,
+            BceLoss::forward(gpu, &d_fake.prob, &zeros, &d_loss, true)?,
+            BceLoss::backward(gpu, &d_real.prob, &ones, &d_real.d_prob, 1.0)?,
+            BceLoss::backward(gpu, &d_fake.prob, &zeros, &d_fake.d_prob, 1.0)?,
+        ]);
+        d_gradients.extend(d.backward(gpu, &d_real, &x, ParamGrads::Overwrite, None)?);
+        d_gradients.extend(d.backward(
+            gpu,
+            &d_fake,
+            &g_pass.image,
+            ParamGrads::Accumulate,
+            None,
+        )?);
+
+        let mut g_gradients = g.forward(gpu, &g_pass, &z_g, Mode::Train)?;
+        g_gradients.extend(d.forward(gpu, &d_fake, &g_pass.image, Mode::Train)?);
+        g_gradients.extend([
+            BceLoss::forward(gpu, &d_fake.prob, &ones, &g_loss, false)?,
+            BceLoss::backward(gpu, &d_fake.prob, &ones, &d_fake.d_prob, 1.0)?,
+        ]);
+        g_gradients.extend(d.backward(
+            gpu,
+            &d_fake,
+            &g_pass.image,
+            ParamGrads::Skip,
+            Some(&d_image),
+        )?);
+        g_gradients.extend(g.backward(gpu, &g_pass, &z_g, &d_image)?);
+
+        Ok(Trainer {
+            hyper,
+            d_optimiser: Optimiser::new(gpu, &hyper, &d.net.params)?,
+            g_optimiser: Optimiser::new(gpu, &hyper, &g.net.params)?,
+            g,
+            d,
+            x,
+            z_d,
+            z_g,
+            g_pass,
+            d_real,
+            d_fake,
+            d_loss,
+            g_loss,
+            d_gradients,
+            g_gradients,
+            steps_done: 0,
+        })
+    }
+
+    /// The D step up to (not including) Adam: losses, D(x), D(G(z_d)) and D's gradients.
+    pub fn d_gradients(&self) -> &[Dispatch] {
+        &self.d_gradients
+    }
+
+    /// The G step up to (not including) Adam: G's loss and gradients.
+    pub fn g_gradients(&self) -> &[Dispatch] {
+        &self.g_gradients
+    }
+
+    fn d_step_dispatches(&self, gpu: &Gpu) -> Result<Vec<&Dispatch>> {
+        let o = &self.d_optimiser;
+        o.adam
+            .set_step(gpu, &o.update, o.count, self.steps_done + 1)?;
+        Ok(self.d_gradients.iter().chain([&o.update]).collect())
+    }
+
+    fn g_step_dispatches(&self, gpu: &Gpu) -> Result<Vec<&Dispatch>> {
+        let o = &self.g_optimiser;
+        o.adam
+            .set_step(gpu, &o.update, o.count, self.steps_done + 1)?;
+        Ok(self.g_gradients.iter().chain([&o.update]).collect())
+    }
+
+    /// The D step alone (its Adam included), submitted and waited for.
+    pub fn d_step(&mut self, gpu: &Gpu) -> Result<()> {
+        gpu.run(&self.d_step_dispatches(gpu)?)
+    }
+
+    /// The G step alone (its Adam included); completes the training step.
+    pub fn g_step(&mut self, gpu: &Gpu) -> Result<()> {
+        gpu.run(&self.g_step_dispatches(gpu)?)?;
+        self.steps_done += 1;
+        Ok(())
+    }
+
+    /// One whole training step in one submission.
+    pub fn step(&mut self, gpu: &Gpu) -> Result<()> {
+        let mut all = self.d_step_dispatches(gpu)?;
+        all.extend(self.g_step_dispatches(gpu)?);
+        gpu.run(&all)?;
+        self.steps_done += 1;
+        Ok(())
+    }
+}
