@@ -52,6 +52,12 @@ pub enum Error {
         message: String,
     },
 
+    #[error("{}: {message}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        message: String,
+    },
+
     #[error("reading back a GPU buffer failed: {0}")]
     Readback(String),
 }

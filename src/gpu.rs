@@ -260,31 +260,53 @@ impl Gpu {
         })
     }
 
-    /// Records `dispatches` into one compute pass, submits it and waits until the GPU is done.
-    pub fn run(&self, dispatches: &[&Dispatch]) -> Result<()> {
+    /// An encoder holding `dispatches` in one compute pass; more commands may follow before submission.
+    pub fn encode(&self, label: &str, dispatches: &[&Dispatch]) -> wgpu::CommandEncoder {
         let mut encoder = self
             .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("run") });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("run"),
+                label: Some(label),
                 timestamp_writes: None,
             });
             for d in dispatches {
                 d.record(&mut pass);
             }
         }
-        self.submit_and_wait(encoder, "run")
+        encoder
     }
 
-    pub fn submit_and_wait(&self, encoder: wgpu::CommandEncoder, context: &str) -> Result<()> {
-        self.scoped(context, || self.queue.submit([encoder.finish()]))?;
+    /// Records `dispatches` into one compute pass, submits it and waits until the GPU is done.
+    pub fn run(&self, dispatches: &[&Dispatch]) -> Result<()> {
+        self.submit_and_wait(self.encode("run", dispatches), "run")
+    }
+
+    /// Submits without waiting; `wait_for` the returned index later.
+    pub fn submit(
+        &self,
+        encoder: wgpu::CommandEncoder,
+        context: &str,
+    ) -> Result<wgpu::SubmissionIndex> {
+        self.scoped(context, || self.queue.submit([encoder.finish()]))
+    }
+
+    /// Blocks until the submission `index` has finished on the GPU.
+    pub fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<()> {
         self.device
-            .poll(wgpu::PollType::wait_indefinitely())
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
             .map_err(|e| Error::DeviceLost {
                 reason: e.to_string(),
             })?;
         self.check()
+    }
+
+    pub fn submit_and_wait(&self, encoder: wgpu::CommandEncoder, context: &str) -> Result<()> {
+        let index = self.submit(encoder, context)?;
+        self.wait_for(index)
     }
 
     /// Copies `bytes` bytes at `offset` of `buffer` back to the host.

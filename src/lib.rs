@@ -8,9 +8,12 @@
 //! - [`adam`]: the optimiser.
 
 pub mod adam;
+pub mod checkpoint;
 pub mod data;
 pub mod error;
+pub mod files;
 pub mod gpu;
+pub mod grid;
 pub mod kernels;
 pub mod layers;
 pub mod model;
@@ -18,6 +21,7 @@ pub mod noise;
 pub mod params;
 pub mod step;
 pub mod tensor;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use gpu::{Gpu, GpuOptions};

@@ -1,9 +1,15 @@
 //! The `gan-wgpu` command line.
 
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
-use clap::{Parser, Subcommand};
-use gan_wgpu::gpu;
+use clap::{Parser, Subcommand, ValueEnum};
+use gan_wgpu::data::Dataset;
+use gan_wgpu::gpu::{self, Gpu, GpuOptions};
+use gan_wgpu::step::Hyper;
+use gan_wgpu::train::{Progress, TrainConfig, train};
 
 #[derive(Parser)]
 #[command(
@@ -16,19 +22,76 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DatasetName {
+    /// MNIST from ./data/mnist when its files are there, else the 10,000 digits built into gan-wgpu.
+    Mnist,
+    /// Fashion-MNIST from Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist).
+    FashionMnist,
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 25)]
+    epochs: usize,
+    /// Images per step (the last incomplete batch of an epoch is dropped).
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Adam's learning rate, for both nets.
+    #[arg(long, default_value_t = 2e-4)]
+    lr: f64,
+    /// Adam's beta1.
+    #[arg(long, default_value_t = 0.5)]
+    beta1: f64,
+    /// Adam's beta2.
+    #[arg(long, default_value_t = 0.999)]
+    beta2: f64,
+    /// Seeds the initial weights, the noise and the shuffling: the same seed gives the same run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Folder for grids, checkpoints and history.json (created if needed).
+    #[arg(long, default_value = "logs")]
+    out: PathBuf,
+    /// Which data set to train on.
+    #[arg(long, value_enum, default_value_t = DatasetName::Mnist)]
+    dataset: DatasetName,
+    /// A folder holding train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (any 28×28 IDX
+    /// set); overrides --dataset.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Epochs after which an 8×8 grid of samples and both checkpoints are written (the last epoch
+    /// always is).
+    #[arg(long, value_delimiter = ',', default_value = "1,10,25")]
+    sample_epochs: Vec<usize>,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Train the DCGAN: writes epoch_NNN.png grids, G_NNN/D_NNN.safetensors checkpoints and history.json.
+    Train(TrainArgs),
     /// List every GPU adapter wgpu finds (set WGPU_BACKEND=vulkan|metal|dx12|gl to narrow the search).
     Devices,
 }
 
-fn devices() -> ExitCode {
+/// A failure the user can act on: printed as one line, exit code 2.
+struct Failure(String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure(e.to_string())
+    }
+}
+
+fn devices() -> Result<(), Failure> {
     let found = gpu::adapters(wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()));
     if found.is_empty() {
-        eprintln!(
-            "gan-wgpu: no GPU adapter found; install a GPU driver (Vulkan, Metal or DX12), or `mesa-vulkan-drivers` for software Vulkan (lavapipe)"
-        );
-        return ExitCode::from(2);
+        return Err(Failure(
+            gan_wgpu::Error::NoAdapter {
+                detail: String::new(),
+            }
+            .to_string(),
+        ));
     }
     println!(
         "{:<5} {:<40} {:<8} {:<14} driver",
@@ -50,12 +113,164 @@ fn devices() -> ExitCode {
             a.info.driver_info,
         );
     }
-    ExitCode::SUCCESS
+    Ok(())
+}
+
+const MNIST_DIR: &str = "data/mnist";
+const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+fn dataset(args: &TrainArgs) -> Result<Dataset, Failure> {
+    if let Some(dir) = &args.data_dir {
+        return Ok(Dataset::load_dir(dir)?);
+    }
+    match args.dataset {
+        DatasetName::Mnist => {
+            let dir = Path::new(MNIST_DIR);
+            if dir.is_dir() {
+                return Ok(Dataset::load_dir(dir)?);
+            }
+            eprintln!(
+                "no MNIST files in ./{MNIST_DIR}; training on the 10,000 MNIST digits built into gan-wgpu"
+            );
+            Ok(Dataset::bundled())
+        }
+        DatasetName::FashionMnist => {
+            let dir = Path::new(FASHION_MNIST_DIR);
+            if !dir.is_dir() {
+                return Err(Failure(format!(
+                    "{FASHION_MNIST_DIR}: not found; install it with `apt-get install dataset-fashion-mnist`, or pass --data-dir"
+                )));
+            }
+            Ok(Dataset::load_dir(dir)?)
+        }
+    }
+}
+
+fn check_args(args: &TrainArgs) -> Result<(), Failure> {
+    if args.epochs == 0 {
+        return Err(Failure("--epochs must be at least 1".into()));
+    }
+    if args.batch_size == 0 {
+        return Err(Failure("--batch-size must be at least 1".into()));
+    }
+    for (flag, v) in [
+        ("--lr", args.lr),
+        ("--beta1", args.beta1),
+        ("--beta2", args.beta2),
+    ] {
+        if !v.is_finite() || v <= 0.0 || (flag != "--lr" && v >= 1.0) {
+            return Err(Failure(format!("{flag} {v} is out of range")));
+        }
+    }
+    if let Some(e) = args
+        .sample_epochs
+        .iter()
+        .find(|&&e| e == 0 || e > args.epochs)
+    {
+        return Err(Failure(format!(
+            "--sample-epochs {e} lies outside epochs 1..={}",
+            args.epochs
+        )));
+    }
+    Ok(())
+}
+
+fn format_duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn run_train(args: TrainArgs) -> Result<(), Failure> {
+    check_args(&args)?;
+    let set = dataset(&args)?;
+    if args.batch_size > set.len() {
+        return Err(Failure(format!(
+            "--batch-size {} is larger than the data set ({} images in {})",
+            args.batch_size,
+            set.len(),
+            set.source
+        )));
+    }
+    let gpu = Gpu::new(&GpuOptions::default())?;
+    println!("adapter: {} ({:?})", gpu.info.name, gpu.info.backend);
+    if gpu.is_software() {
+        println!(
+            "note: {} is a software adapter, far slower than a GPU",
+            gpu.info.name
+        );
+    }
+    println!("data: {} images from {}", set.len(), set.source);
+    let config = TrainConfig {
+        hyper: Hyper {
+            batch: args.batch_size,
+            lr: args.lr,
+            beta1: args.beta1,
+            beta2: args.beta2,
+        },
+        epochs: args.epochs,
+        seed: args.seed,
+        out: args.out.clone(),
+        sample_epochs: args.sample_epochs.clone(),
+    };
+    let terminal = std::io::stderr().is_terminal();
+    let total_steps = (set.len() / args.batch_size) * args.epochs;
+    let mut last_report = Instant::now();
+    train(&gpu, &config, &set, |event| match event {
+        Progress::Step {
+            epoch,
+            step,
+            steps,
+            started,
+        } => {
+            let done = (epoch - 1) * steps + step;
+            let elapsed = started.elapsed().as_secs_f64();
+            let rate = done as f64 / elapsed.max(1e-9);
+            let eta = format_duration((total_steps - done) as f64 / rate);
+            if terminal {
+                let width = 30;
+                let filled = width * step / steps;
+                eprint!(
+                    "\r  epoch {epoch} [{}{}] {step}/{steps}  {rate:.2} steps/s  ETA {eta}   ",
+                    "=".repeat(filled),
+                    " ".repeat(width - filled)
+                );
+                let _ = std::io::stderr().flush();
+            } else if last_report.elapsed().as_secs() >= 30 || step == steps {
+                last_report = Instant::now();
+                eprintln!("  epoch {epoch}: step {step}/{steps}, {rate:.2} steps/s, ETA {eta}");
+            }
+        }
+        Progress::Epoch(record) => {
+            if terminal {
+                eprint!("\r{}\r", " ".repeat(80));
+            }
+            println!(
+                "epoch {}, D_loss: {:.4} G_loss: {:.4}",
+                record.epoch, record.d_loss, record.g_loss
+            );
+        }
+        Progress::Wrote(path) => println!("  wrote {}", path.display()),
+    })?;
+    Ok(())
 }
 
 fn main() -> ExitCode {
     env_logger::init();
-    match Cli::parse().command {
+    let outcome = match Cli::parse().command {
+        Command::Train(args) => run_train(args),
         Command::Devices => devices(),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message)) => {
+            eprintln!("gan-wgpu: {message}");
+            ExitCode::from(2)
+        }
     }
 }

@@ -149,6 +149,11 @@ impl NormalStream {
         }
     }
 
+    /// The stream as a closure, the form the initialisers take.
+    pub fn sampler(mut self) -> impl FnMut() -> f32 {
+        move || self.sample()
+    }
+
     pub fn sample(&mut self) -> f32 {
         if let Some(v) = self.pending.take() {
             return v;

@@ -191,12 +191,33 @@ impl Trainer {
         Ok(())
     }
 
-    /// One whole training step in one submission.
-    pub fn step(&mut self, gpu: &Gpu) -> Result<()> {
+    /// The dispatches of the next whole step (D step, then G step), with both Adams aimed at it.
+    /// Submit them, then call `finish_step`.
+    pub fn step_dispatches(&self, gpu: &Gpu) -> Result<Vec<&Dispatch>> {
         let mut all = self.d_step_dispatches(gpu)?;
         all.extend(self.g_step_dispatches(gpu)?);
-        gpu.run(&all)?;
+        Ok(all)
+    }
+
+    pub fn finish_step(&mut self) {
         self.steps_done += 1;
+    }
+
+    /// One whole training step in one submission, waited for.
+    pub fn step(&mut self, gpu: &Gpu) -> Result<()> {
+        gpu.run(&self.step_dispatches(gpu)?)?;
+        self.finish_step();
         Ok(())
+    }
+
+    /// Training-mode BatchNorm forwards each of G's BatchNorm layers has seen (PyTorch's
+    /// `num_batches_tracked`): G runs twice a step.
+    pub fn g_batches_tracked(&self) -> u64 {
+        2 * self.steps_done
+    }
+
+    /// The same for D, which runs three times a step.
+    pub fn d_batches_tracked(&self) -> u64 {
+        3 * self.steps_done
     }
 }
