@@ -39,13 +39,13 @@ struct TrainArgs {
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
     /// Adam's learning rate, for both nets.
-    #[arg(long, default_value_t = 2e-4)]
+    #[arg(long, default_value_t = 2e-4, allow_negative_numbers = true)]
     lr: f64,
     /// Adam's beta1.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     beta1: f64,
     /// Adam's beta2.
-    #[arg(long, default_value_t = 0.999)]
+    #[arg(long, default_value_t = 0.999, allow_negative_numbers = true)]
     beta2: f64,
     /// Seeds the initial weights, the noise and the shuffling: the same seed gives the same run.
     #[arg(long, default_value_t = 1)]

@@ -1,0 +1,213 @@
+//! `gan-wgpu train` end to end through the command line, on a few dozen real digits so it stays quick
+//! on a software GPU: the files it writes and what they hold.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use gan_wgpu::data::{Dataset, IMAGE_PIXELS, IMAGES_FILE, LABELS_FILE};
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The first `count` bundled digits as a raw IDX folder.
+fn small_mnist(name: &str, count: usize) -> PathBuf {
+    let dir = scratch_dir(name);
+    let set = Dataset::bundled();
+    let mut images = Vec::new();
+    for v in [0x803u32, count as u32, 28, 28] {
+        images.extend(v.to_be_bytes());
+    }
+    images.extend(&set.pixels()[..count * IMAGE_PIXELS]);
+    let mut labels = Vec::new();
+    for v in [0x801u32, count as u32] {
+        labels.extend(v.to_be_bytes());
+    }
+    labels.extend(&set.labels()[..count]);
+    std::fs::write(dir.join(IMAGES_FILE), images).unwrap();
+    std::fs::write(dir.join(LABELS_FILE), labels).unwrap();
+    dir
+}
+
+fn gan_wgpu(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_gan-wgpu"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The tensor names and shapes PyTorch's `state_dict()` gives the original's G and D.
+const G_STATE: &[(&str, &[usize])] = &[
+    ("fc.0.weight", &[1024, 62]),
+    ("fc.0.bias", &[1024]),
+    ("fc.1.weight", &[1024]),
+    ("fc.1.bias", &[1024]),
+    ("fc.1.running_mean", &[1024]),
+    ("fc.1.running_var", &[1024]),
+    ("fc.1.num_batches_tracked", &[]),
+    ("fc.3.weight", &[6272, 1024]),
+    ("fc.3.bias", &[6272]),
+    ("fc.4.weight", &[6272]),
+    ("fc.4.bias", &[6272]),
+    ("fc.4.running_mean", &[6272]),
+    ("fc.4.running_var", &[6272]),
+    ("fc.4.num_batches_tracked", &[]),
+    ("deconv.0.weight", &[128, 64, 4, 4]),
+    ("deconv.0.bias", &[64]),
+    ("deconv.1.weight", &[64]),
+    ("deconv.1.bias", &[64]),
+    ("deconv.1.running_mean", &[64]),
+    ("deconv.1.running_var", &[64]),
+    ("deconv.1.num_batches_tracked", &[]),
+    ("deconv.3.weight", &[64, 1, 4, 4]),
+    ("deconv.3.bias", &[1]),
+];
+const D_STATE: &[(&str, &[usize])] = &[
+    ("conv.0.weight", &[64, 1, 4, 4]),
+    ("conv.0.bias", &[64]),
+    ("conv.2.weight", &[128, 64, 4, 4]),
+    ("conv.2.bias", &[128]),
+    ("conv.3.weight", &[128]),
+    ("conv.3.bias", &[128]),
+    ("conv.3.running_mean", &[128]),
+    ("conv.3.running_var", &[128]),
+    ("conv.3.num_batches_tracked", &[]),
+    ("fc.0.weight", &[1024, 6272]),
+    ("fc.0.bias", &[1024]),
+    ("fc.1.weight", &[1024]),
+    ("fc.1.bias", &[1024]),
+    ("fc.1.running_mean", &[1024]),
+    ("fc.1.running_var", &[1024]),
+    ("fc.1.num_batches_tracked", &[]),
+    ("fc.3.weight", &[1, 1024]),
+    ("fc.3.bias", &[1]),
+];
+
+fn check_checkpoint(path: &Path, expected: &[(&str, &[usize])], batches_tracked: i64) {
+    let bytes = std::fs::read(path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names = file.names();
+    names.sort();
+    let mut want: Vec<&str> = expected.iter().map(|(n, _)| *n).collect();
+    want.sort();
+    assert_eq!(names, want, "{}", path.display());
+    for (name, shape) in expected {
+        let t = file.tensor(name).unwrap();
+        assert_eq!(t.shape(), *shape, "{name}");
+        if name.ends_with("num_batches_tracked") {
+            assert_eq!(t.dtype(), safetensors::Dtype::I64);
+            assert_eq!(
+                i64::from_le_bytes(t.data().try_into().unwrap()),
+                batches_tracked,
+                "{name}"
+            );
+        } else {
+            assert_eq!(t.dtype(), safetensors::Dtype::F32);
+            let values: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
+            assert!(
+                values.iter().all(|v| v.is_finite()),
+                "{name} holds a non-finite value"
+            );
+        }
+    }
+}
+
+#[test]
+fn train_writes_grids_checkpoints_and_history() {
+    let data = small_mnist("cli_train_data", 40);
+    let out = scratch_dir("cli_train_out");
+    let out_arg = out.to_str().unwrap();
+    // 40 images at batch 8: 5 steps an epoch; samples after epoch 1 and, being last, epoch 2.
+    let run = gan_wgpu(&[
+        "train",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--batch-size",
+        "8",
+        "--epochs",
+        "2",
+        "--sample-epochs",
+        "1",
+        "--out",
+        out_arg,
+        "--seed",
+        "3",
+    ]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for epoch in [1, 2] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("epoch {epoch}, D_loss: ")));
+        let line = line.unwrap_or_else(|| panic!("no epoch {epoch} line in:\n{stdout}"));
+        assert!(line.contains(" G_loss: "), "{line}");
+
+        let grid = image::open(out.join(format!("epoch_{epoch:03}.png"))).unwrap();
+        assert_eq!(
+            (grid.width(), grid.height()),
+            (242, 242),
+            "8×8 tiles of 28 with 2-pixel padding"
+        );
+        check_checkpoint(
+            &out.join(format!("G_{epoch:03}.safetensors")),
+            G_STATE,
+            2 * 5 * epoch as i64,
+        );
+        check_checkpoint(
+            &out.join(format!("D_{epoch:03}.safetensors")),
+            D_STATE,
+            3 * 5 * epoch as i64,
+        );
+    }
+    let history: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("history.json")).unwrap()).unwrap();
+    let epochs = history["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 2);
+    for (i, e) in epochs.iter().enumerate() {
+        assert_eq!(e["epoch"], i + 1);
+        for net in ["d", "g"] {
+            let steps = e[format!("{net}_losses")].as_array().unwrap();
+            assert_eq!(steps.len(), 5);
+            let mean = steps.iter().map(|v| v.as_f64().unwrap()).sum::<f64>() / 5.0;
+            let recorded = e[format!("{net}_loss")].as_f64().unwrap();
+            assert!((mean - recorded).abs() < 1e-6 && recorded.is_finite() && recorded > 0.0);
+        }
+    }
+    assert_eq!(history["seed"], 3);
+    assert_eq!(history["batch_size"], 8);
+}
+
+#[test]
+fn bad_flags_and_data_are_one_line_errors_with_exit_code_2() {
+    let data = small_mnist("cli_bad_flags", 10);
+    let data = data.to_str().unwrap();
+    let out = scratch_dir("cli_bad_out");
+    let out = out.to_str().unwrap();
+    for (args, says) in [
+        (vec!["--epochs", "0"], "--epochs"),
+        (vec!["--batch-size", "0"], "--batch-size"),
+        (vec!["--lr", "-1"], "--lr"),
+        (
+            vec!["--epochs", "3", "--sample-epochs", "1,4"],
+            "--sample-epochs 4",
+        ),
+        (vec!["--batch-size", "11"], "larger than the data set"),
+    ] {
+        let mut full = vec!["train", "--data-dir", data, "--out", out];
+        full.extend(args.iter());
+        let run = gan_wgpu(&full);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let run = gan_wgpu(&["train", "--data-dir", "/nonexistent/mnist", "--out", out]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("/nonexistent/mnist: no such folder"));
+}
