@@ -19,6 +19,7 @@ pub mod layers;
 pub mod model;
 pub mod noise;
 pub mod params;
+pub mod state;
 pub mod step;
 pub mod tensor;
 pub mod train;

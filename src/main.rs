@@ -8,6 +8,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand, ValueEnum};
 use gan_wgpu::data::Dataset;
 use gan_wgpu::gpu::{self, Gpu, GpuOptions};
+use gan_wgpu::state;
 use gan_wgpu::step::Hyper;
 use gan_wgpu::train::{Progress, TrainConfig, train};
 
@@ -32,9 +33,9 @@ enum DatasetName {
 
 #[derive(clap::Args)]
 struct TrainArgs {
-    /// Passes over the training set.
-    #[arg(long, default_value_t = 25)]
-    epochs: usize,
+    /// Passes over the training set [default: 25, or the resumed run's].
+    #[arg(long)]
+    epochs: Option<usize>,
     /// Images per step (the last incomplete batch of an epoch is dropped).
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
@@ -61,10 +62,18 @@ struct TrainArgs {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Epochs after which an 8×8 grid of samples and both checkpoints are written (the last epoch
-    /// always is).
-    #[arg(long, value_delimiter = ',', default_value = "1,10,25")]
-    sample_epochs: Vec<usize>,
+    /// always is) [default: 1,10,25, those within --epochs].
+    #[arg(long, value_delimiter = ',')]
+    sample_epochs: Option<Vec<usize>>,
+    /// Continue the run in DIR from its last training state (DIR/state.safetensors, written after
+    /// every epoch): weights, BatchNorm statistics, both Adams, noise and shuffling position. The
+    /// run's own settings apply; --epochs may extend it. Ends bit-identical to a run never stopped.
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
 }
+
+const DEFAULT_EPOCHS: usize = 25;
+const DEFAULT_SAMPLE_EPOCHS: [usize; 3] = [1, 10, 25];
 
 #[derive(Subcommand)]
 enum Command {
@@ -146,8 +155,8 @@ fn dataset(args: &TrainArgs) -> Result<Dataset, Failure> {
     }
 }
 
-fn check_args(args: &TrainArgs) -> Result<(), Failure> {
-    if args.epochs == 0 {
+fn check_args(args: &TrainArgs, epochs: usize) -> Result<(), Failure> {
+    if epochs == 0 {
         return Err(Failure("--epochs must be at least 1".into()));
     }
     if args.batch_size == 0 {
@@ -165,11 +174,11 @@ fn check_args(args: &TrainArgs) -> Result<(), Failure> {
     if let Some(e) = args
         .sample_epochs
         .iter()
-        .find(|&&e| e == 0 || e > args.epochs)
+        .flatten()
+        .find(|&&e| e == 0 || e > epochs)
     {
         return Err(Failure(format!(
-            "--sample-epochs {e} lies outside epochs 1..={}",
-            args.epochs
+            "--sample-epochs {e} lies outside epochs 1..={epochs}"
         )));
     }
     Ok(())
@@ -186,13 +195,62 @@ fn format_duration(seconds: f64) -> String {
     }
 }
 
+/// The run's configuration: from the flags, or from the state of the run being resumed.
+fn train_config(args: &TrainArgs) -> Result<TrainConfig, Failure> {
+    let Some(dir) = &args.resume else {
+        let epochs = args.epochs.unwrap_or(DEFAULT_EPOCHS);
+        check_args(args, epochs)?;
+        return Ok(TrainConfig {
+            hyper: Hyper {
+                batch: args.batch_size,
+                lr: args.lr,
+                beta1: args.beta1,
+                beta2: args.beta2,
+            },
+            epochs,
+            seed: args.seed,
+            out: args.out.clone(),
+            sample_epochs: args.sample_epochs.clone().unwrap_or_else(|| {
+                DEFAULT_SAMPLE_EPOCHS
+                    .into_iter()
+                    .filter(|&e| e <= epochs)
+                    .collect()
+            }),
+            resume: false,
+        });
+    };
+    let run = state::read_run(&state::state_path(dir))?;
+    let epochs = args.epochs.unwrap_or(run.epochs);
+    if epochs < run.epochs_done {
+        return Err(Failure(format!(
+            "--epochs {epochs}: the run in {} has done {} already",
+            dir.display(),
+            run.epochs_done
+        )));
+    }
+    if epochs == run.epochs_done {
+        return Err(Failure(format!(
+            "the run in {} has finished its {epochs} epochs; pass a larger --epochs to extend it",
+            dir.display()
+        )));
+    }
+    Ok(TrainConfig {
+        hyper: run.hyper(),
+        epochs,
+        seed: run.seed,
+        out: dir.clone(),
+        sample_epochs: run.sample_epochs.clone(),
+        resume: true,
+    })
+}
+
 fn run_train(args: TrainArgs) -> Result<(), Failure> {
-    check_args(&args)?;
+    let config = train_config(&args)?;
     let set = dataset(&args)?;
-    if args.batch_size > set.len() {
+    if config.hyper.batch > set.len() {
         return Err(Failure(format!(
             "--batch-size {} is larger than the data set ({} images in {})",
-            args.batch_size,
+            config.hyper.batch,
             set.len(),
             set.source
         )));
@@ -206,31 +264,23 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
         );
     }
     println!("data: {} images from {}", set.len(), set.source);
-    let config = TrainConfig {
-        hyper: Hyper {
-            batch: args.batch_size,
-            lr: args.lr,
-            beta1: args.beta1,
-            beta2: args.beta2,
-        },
-        epochs: args.epochs,
-        seed: args.seed,
-        out: args.out.clone(),
-        sample_epochs: args.sample_epochs.clone(),
-    };
+    if config.resume {
+        println!("resuming the run in {}", config.out.display());
+    }
     let terminal = std::io::stderr().is_terminal();
-    let total_steps = (set.len() / args.batch_size) * args.epochs;
+    let total_steps = (set.len() / config.hyper.batch) * config.epochs;
     let mut last_report = Instant::now();
     train(&gpu, &config, &set, |event| match event {
         Progress::Step {
             epoch,
             step,
             steps,
+            steps_before,
             started,
         } => {
             let done = (epoch - 1) * steps + step;
             let elapsed = started.elapsed().as_secs_f64();
-            let rate = done as f64 / elapsed.max(1e-9);
+            let rate = (done - steps_before) as f64 / elapsed.max(1e-9);
             let eta = format_duration((total_steps - done) as f64 / rate);
             if terminal {
                 let width = 30;

@@ -105,6 +105,20 @@ impl ParamStore {
         Ok([flat(&self.values)?, flat(g)?, flat(m)?, flat(v)?])
     }
 
+    /// What a training state must keep: the values and, when trainable, Adam's moments (gradients are
+    /// rewritten before every use), each as one flat tensor with its role's name.
+    pub fn persistent(&self, gpu: &Gpu) -> Result<Vec<(&'static str, Tensor)>> {
+        let values = Tensor::view(gpu, &self.values, 0, &[self.floats])?;
+        Ok(match &self.trainable {
+            Some([_, m, v]) => vec![
+                ("values", values),
+                ("exp_avg", Tensor::view(gpu, m, 0, &[self.floats])?),
+                ("exp_avg_sq", Tensor::view(gpu, v, 0, &[self.floats])?),
+            ],
+            None => vec![("values", values)],
+        })
+    }
+
     pub fn write(&self, gpu: &Gpu, name: &str, data: &[f32]) -> Result<()> {
         self.value(gpu, name)?.write(gpu, data)
     }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checkpoint;
 use crate::data::{Dataset, GpuDataset, epoch_order};
@@ -15,6 +15,7 @@ use crate::gpu::Gpu;
 use crate::grid::save_grid;
 use crate::model::{GeneratorPass, Mode, Z_DIM};
 use crate::noise::{NormalStream, Stream, UniformNoise};
+use crate::state::{self, RunState, state_path};
 use crate::step::{Hyper, Trainer};
 use crate::tensor::Tensor;
 
@@ -36,9 +37,11 @@ pub struct TrainConfig {
     pub out: PathBuf,
     /// Epochs after which a grid and checkpoints are written (the last epoch always is).
     pub sample_epochs: Vec<usize>,
+    /// Continue the run whose state.safetensors is in `out` instead of starting afresh.
+    pub resume: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     pub epoch: usize,
     /// Mean D and G loss over the epoch's steps.
@@ -48,7 +51,7 @@ pub struct EpochRecord {
     pub g_losses: Vec<f32>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct History {
     pub seed: u64,
     pub batch_size: usize,
@@ -64,6 +67,8 @@ pub enum Progress<'a> {
         epoch: usize,
         step: usize,
         steps: usize,
+        /// Steps done before this invocation started (when resuming), for rates and ETAs.
+        steps_before: usize,
         started: Instant,
     },
     Epoch(&'a EpochRecord),
@@ -99,14 +104,54 @@ pub fn train(
     }
     ensure_dir(&config.out)?;
     let mut trainer = Trainer::new(gpu, hyper)?;
-    trainer.g.net.initialise(
-        gpu,
-        &mut NormalStream::new(config.seed, G_INIT_STREAM).sampler(),
-    )?;
-    trainer.d.net.initialise(
-        gpu,
-        &mut NormalStream::new(config.seed, D_INIT_STREAM).sampler(),
-    )?;
+    let mut run = RunState {
+        seed: config.seed,
+        batch_size: hyper.batch,
+        lr: hyper.lr,
+        beta1: hyper.beta1,
+        beta2: hyper.beta2,
+        epochs: config.epochs,
+        sample_epochs: config.sample_epochs.clone(),
+        dataset_len: dataset.len(),
+        epochs_done: 0,
+        steps_done: 0,
+        history: History {
+            seed: config.seed,
+            batch_size: hyper.batch,
+            lr: hyper.lr,
+            betas: [hyper.beta1, hyper.beta2],
+            dataset: dataset.source.clone(),
+            epochs: Vec::new(),
+        },
+    };
+    if config.resume {
+        let path = state_path(&config.out);
+        let saved = state::load(gpu, &mut trainer, &path)?;
+        if saved.dataset_len != dataset.len() {
+            return Err(Error::Data {
+                path,
+                message: format!(
+                    "the run trained on {} images; this data set ({}) has {}",
+                    saved.dataset_len,
+                    dataset.source,
+                    dataset.len()
+                ),
+            });
+        }
+        run = RunState {
+            epochs: config.epochs,
+            ..saved
+        };
+    } else {
+        trainer.g.net.initialise(
+            gpu,
+            &mut NormalStream::new(config.seed, G_INIT_STREAM).sampler(),
+        )?;
+        trainer.d.net.initialise(
+            gpu,
+            &mut NormalStream::new(config.seed, D_INIT_STREAM).sampler(),
+        )?;
+    }
 
     let images = GpuDataset::upload(gpu, dataset)?;
     let gather = images.gather(gpu, &trainer.x)?;
@@ -117,16 +162,9 @@ pub fn train(
     let loss_log = Tensor::zeros(gpu, "loss log", &[steps, 2])?;
 
     let sampler = Sampler::new(gpu, &trainer, config.seed)?;
-    let mut history = History {
-        seed: config.seed,
-        batch_size: hyper.batch,
-        lr: hyper.lr,
-        betas: [hyper.beta1, hyper.beta2],
-        dataset: dataset.source.clone(),
-        epochs: Vec::new(),
-    };
     let started = Instant::now();
-    for epoch in 1..=config.epochs {
+    let first_epoch = run.epochs_done + 1;
+    for epoch in first_epoch..=config.epochs {
         images.set_order(
             gpu,
             &epoch_order(config.seed, epoch as u64 - 1, images.len()),
@@ -163,6 +201,7 @@ pub fn train(
                 epoch,
                 step: step + 1,
                 steps,
+                steps_before: (first_epoch - 1) * steps,
                 started,
             });
         }
@@ -178,7 +217,7 @@ pub fn train(
             g_losses,
         };
         progress(Progress::Epoch(&record));
-        history.epochs.push(record);
+        run.history.epochs.push(record);
 
         if config.sample_epochs.contains(&epoch) || epoch == config.epochs {
             let grid = grid_path(&config.out, epoch);
@@ -191,10 +230,14 @@ pub fn train(
             checkpoint::save(gpu, &trainer.d.net, trainer.d_batches_tracked(), &d_path)?;
             progress(Progress::Wrote(&d_path));
         }
-        let json = serde_json::to_vec_pretty(&history).expect("history serialises");
+        let json = serde_json::to_vec_pretty(&run.history).expect("history serialises");
         write_atomic(&config.out.join("history.json"), &json)?;
+        // Written last: a state on disk never points past the files of its epoch.
+        run.epochs_done = epoch;
+        run.steps_done = trainer.steps_done;
+        state::save(gpu, &trainer, &run, &state_path(&config.out))?;
     }
-    Ok(history)
+    Ok(run.history)
 }
 
 /// G in eval mode on a fixed z (noise stream `Sample` of the run's seed), for the grids.

@@ -211,3 +211,65 @@ fn bad_flags_and_data_are_one_line_errors_with_exit_code_2() {
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("/nonexistent/mnist: no such folder"));
 }
+
+#[test]
+fn a_resumed_run_ends_bit_identical_to_one_never_stopped() {
+    let data = small_mnist("cli_resume_data", 24);
+    let data = data.to_str().unwrap();
+    let straight = scratch_dir("cli_resume_straight");
+    let stopped = scratch_dir("cli_resume_stopped");
+    // 24 images at batch 8: 3 steps an epoch.
+    let common = [
+        "--data-dir",
+        data,
+        "--batch-size",
+        "8",
+        "--sample-epochs",
+        "1",
+        "--seed",
+        "5",
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["train"];
+        args.extend(common);
+        args.extend(extra);
+        let out = gan_wgpu(&args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    run(&["--epochs", "2", "--out", straight.to_str().unwrap()]);
+    run(&["--epochs", "1", "--out", stopped.to_str().unwrap()]);
+    let resumed = run(&["--resume", stopped.to_str().unwrap(), "--epochs", "2"]);
+    assert!(
+        resumed.contains("epoch 2, D_loss") && !resumed.contains("epoch 1, D_loss"),
+        "{resumed}"
+    );
+    for file in [
+        "G_002.safetensors",
+        "D_002.safetensors",
+        "epoch_002.png",
+        "history.json",
+        "state.safetensors",
+    ] {
+        let a = std::fs::read(straight.join(file)).unwrap();
+        let b = std::fs::read(stopped.join(file)).unwrap();
+        assert!(
+            a == b,
+            "{file} differs between the straight and the resumed run"
+        );
+    }
+    // A finished run is not resumed silently.
+    let finished = gan_wgpu(&[
+        "train",
+        "--data-dir",
+        data,
+        "--resume",
+        stopped.to_str().unwrap(),
+    ]);
+    assert_eq!(finished.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&finished.stderr).contains("finished its 2 epochs"));
+}

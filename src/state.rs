@@ -1,0 +1,151 @@
+//! The full training state (`state.safetensors` in the run's folder): both nets' weights, BatchNorm
+//! statistics and Adam moments as flat buffers, plus the run's settings, position and loss history in
+//! the file's metadata. `gan-wgpu train --resume DIR` continues from it, bit for bit.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::files::write_atomic;
+use crate::gpu::Gpu;
+use crate::params::ParamStore;
+use crate::step::{Hyper, Trainer};
+use crate::tensor::Tensor;
+use crate::train::History;
+
+pub const STATE_FILE: &str = "state.safetensors";
+
+/// Where a run stands and how it was configured; everything else follows from these and the seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    pub seed: u64,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub epochs: usize,
+    pub sample_epochs: Vec<usize>,
+    /// Images in the data set: the epoch permutations depend on it.
+    pub dataset_len: usize,
+    /// Epochs completed; the run continues with the next.
+    pub epochs_done: usize,
+    /// Training steps completed (the noise counter and both Adams' step counts).
+    pub steps_done: u64,
+    pub history: History,
+}
+
+impl RunState {
+    pub fn hyper(&self) -> Hyper {
+        Hyper {
+            batch: self.batch_size,
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+        }
+    }
+}
+
+pub fn state_path(dir: &Path) -> PathBuf {
+    dir.join(STATE_FILE)
+}
+
+fn stores(trainer: &Trainer) -> [(&'static str, &ParamStore); 4] {
+    [
+        ("G.params", &trainer.g.net.params),
+        ("G.stats", &trainer.g.net.stats),
+        ("D.params", &trainer.d.net.params),
+        ("D.stats", &trainer.d.net.stats),
+    ]
+}
+
+fn state_error(path: &Path, message: impl Into<String>) -> Error {
+    Error::Data {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Writes the trainer's state and `run` to `path`, atomically.
+pub fn save(gpu: &Gpu, trainer: &Trainer, run: &RunState, path: &Path) -> Result<()> {
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (prefix, store) in stores(trainer) {
+        for (role, t) in store.persistent(gpu)? {
+            let values = t.read(gpu)?;
+            tensors.push((
+                format!("{prefix}.{role}"),
+                t.shape().to_vec(),
+                bytemuck::cast_slice(&values).to_vec(),
+            ));
+        }
+    }
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(name, shape, bytes)| {
+            let view = TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .expect("sizes match by construction");
+            (name.clone(), view)
+        })
+        .collect();
+    let metadata = HashMap::from([(
+        "run".to_string(),
+        serde_json::to_string(run).expect("the run state serialises"),
+    )]);
+    let bytes = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| state_error(path, e.to_string()))?;
+    write_atomic(path, &bytes)
+}
+
+/// Reads only the run's settings and position from a state file.
+pub fn read_run(path: &Path) -> Result<RunState> {
+    let bytes = std::fs::read(path).map_err(|e| state_error(path, e.to_string()))?;
+    let (_, metadata) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| state_error(path, format!("not a gan-wgpu training state ({e})")))?;
+    let run = metadata
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("run"))
+        .ok_or_else(|| state_error(path, "not a gan-wgpu training state (no run metadata)"))?;
+    serde_json::from_str(run)
+        .map_err(|e| state_error(path, format!("unreadable run metadata: {e}")))
+}
+
+/// Loads a state written by `save` into `trainer` (built with the state's settings) and returns the
+/// run; the trainer's step count is set to the state's.
+pub fn load(gpu: &Gpu, trainer: &mut Trainer, path: &Path) -> Result<RunState> {
+    let run = read_run(path)?;
+    let bytes = std::fs::read(path).map_err(|e| state_error(path, e.to_string()))?;
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| state_error(path, e.to_string()))?;
+    let mut loads: Vec<(Tensor, Vec<f32>)> = Vec::new();
+    for (prefix, store) in stores(trainer) {
+        for (role, t) in store.persistent(gpu)? {
+            let name = format!("{prefix}.{role}");
+            let view = file
+                .tensor(&name)
+                .map_err(|_| state_error(path, format!("missing tensor `{name}`")))?;
+            if view.dtype() != Dtype::F32 || view.shape() != t.shape() {
+                return Err(state_error(
+                    path,
+                    format!(
+                        "`{name}` is {:?} {:?}, expected F32 {:?}",
+                        view.dtype(),
+                        view.shape(),
+                        t.shape()
+                    ),
+                ));
+            }
+            let values: Vec<f32> = bytemuck::pod_collect_to_vec(view.data());
+            if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+                return Err(state_error(path, format!("`{name}` holds {bad}")));
+            }
+            loads.push((t, values));
+        }
+    }
+    for (t, values) in loads {
+        t.write(gpu, &values)?;
+    }
+    trainer.steps_done = run.steps_done;
+    Ok(run)
+}
