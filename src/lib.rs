@@ -10,6 +10,7 @@
 pub mod adam;
 pub mod checkpoint;
 pub mod data;
+pub mod download;
 pub mod error;
 pub mod files;
 pub mod gpu;

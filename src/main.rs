@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use gan_wgpu::data::Dataset;
+use gan_wgpu::data::{self, Dataset};
+use gan_wgpu::download;
 use gan_wgpu::gpu::{self, Gpu, GpuOptions};
 use gan_wgpu::state;
 use gan_wgpu::step::Hyper;
@@ -25,9 +26,11 @@ struct Cli {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum DatasetName {
-    /// MNIST from ./data/mnist when its files are there, else the 10,000 digits built into gan-wgpu.
+    /// MNIST from ./data/mnist, downloaded there (MD5-checked) when missing; without a network, the
+    /// 10,000 real digits built into gan-wgpu.
     Mnist,
-    /// Fashion-MNIST from Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist).
+    /// Fashion-MNIST from Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist), else
+    /// ./data/fashion-mnist, downloaded there when missing.
     FashionMnist,
 }
 
@@ -125,8 +128,38 @@ fn devices() -> Result<(), Failure> {
     Ok(())
 }
 
+/// Where downloads are kept, relative to the working folder.
 const MNIST_DIR: &str = "data/mnist";
-const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
+const FASHION_MNIST_DIR: &str = "data/fashion-mnist";
+/// Debian's dataset-fashion-mnist.
+const DEBIAN_FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+/// True when `dir` holds a training image file (raw or gzip).
+fn has_training_files(dir: &Path) -> bool {
+    [
+        data::IMAGES_FILE.to_string(),
+        format!("{}.gz", data::IMAGES_FILE),
+    ]
+    .iter()
+    .any(|f| dir.join(f).is_file())
+}
+
+/// The set kept in `dir`, downloaded there first when it is not.
+fn local_or_download(
+    dir: &Path,
+    files: &[download::Published],
+    mirrors: &[String],
+) -> Result<Dataset, gan_wgpu::Error> {
+    if !has_training_files(dir) {
+        println!(
+            "downloading into {} from {}",
+            dir.display(),
+            mirrors.join(", ")
+        );
+        download::download(dir, files, mirrors)?;
+    }
+    Dataset::load_dir(dir)
+}
 
 fn dataset(args: &TrainArgs) -> Result<Dataset, Failure> {
     if let Some(dir) = &args.data_dir {
@@ -135,22 +168,35 @@ fn dataset(args: &TrainArgs) -> Result<Dataset, Failure> {
     match args.dataset {
         DatasetName::Mnist => {
             let dir = Path::new(MNIST_DIR);
-            if dir.is_dir() {
-                return Ok(Dataset::load_dir(dir)?);
+            let mirrors = download::mirrors(download::MNIST_MIRRORS_ENV, &download::MNIST_MIRRORS);
+            match local_or_download(dir, &download::MNIST_FILES, &mirrors) {
+                Ok(set) => Ok(set),
+                // Files that are there but bad are the user's to look at, not to paper over.
+                Err(e) if has_training_files(dir) => Err(e.into()),
+                Err(e) => {
+                    let reason: String = e.to_string().chars().take(200).collect();
+                    eprintln!(
+                        "gan-wgpu: no MNIST download ({reason}); training on the 10,000 MNIST digits bundled with gan-wgpu"
+                    );
+                    Ok(Dataset::bundled())
+                }
             }
-            eprintln!(
-                "no MNIST files in ./{MNIST_DIR}; training on the 10,000 MNIST digits built into gan-wgpu"
-            );
-            Ok(Dataset::bundled())
         }
         DatasetName::FashionMnist => {
-            let dir = Path::new(FASHION_MNIST_DIR);
-            if !dir.is_dir() {
-                return Err(Failure(format!(
-                    "{FASHION_MNIST_DIR}: not found; install it with `apt-get install dataset-fashion-mnist`, or pass --data-dir"
-                )));
+            let debian = Path::new(DEBIAN_FASHION_MNIST_DIR);
+            if has_training_files(debian) {
+                return Ok(Dataset::load_dir(debian)?);
             }
-            Ok(Dataset::load_dir(dir)?)
+            let mirrors = download::mirrors(
+                download::FASHION_MNIST_MIRRORS_ENV,
+                &download::FASHION_MNIST_MIRRORS,
+            );
+            let dir = Path::new(FASHION_MNIST_DIR);
+            local_or_download(dir, &download::FASHION_MNIST_FILES, &mirrors).map_err(|e| {
+                Failure(format!(
+                    "{e}; install Debian's dataset-fashion-mnist ({DEBIAN_FASHION_MNIST_DIR}) or pass --data-dir"
+                ))
+            })
         }
     }
 }
