@@ -20,6 +20,7 @@ pub mod layers;
 pub mod model;
 pub mod noise;
 pub mod params;
+pub mod plot;
 pub mod state;
 pub mod step;
 pub mod tensor;

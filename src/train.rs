@@ -15,6 +15,7 @@ use crate::gpu::Gpu;
 use crate::grid::save_grid;
 use crate::model::{GeneratorPass, Mode, Z_DIM};
 use crate::noise::{NormalStream, Stream, UniformNoise};
+use crate::plot::loss_plot_png;
 use crate::state::{self, RunState, state_path};
 use crate::step::{Hyper, Trainer};
 use crate::tensor::Tensor;
@@ -232,6 +233,7 @@ pub fn train(
         }
         let json = serde_json::to_vec_pretty(&run.history).expect("history serialises");
         write_atomic(&config.out.join("history.json"), &json)?;
+        write_atomic(&config.out.join("loss.png"), &loss_plot_png(&run.history)?)?;
         // Written last: a state on disk never points past the files of its epoch.
         run.epochs_done = epoch;
         run.steps_done = trainer.steps_done;

@@ -166,6 +166,8 @@ fn train_writes_grids_checkpoints_and_history() {
             3 * 5 * epoch as i64,
         );
     }
+    let plot = image::open(out.join("loss.png")).unwrap();
+    assert_eq!((plot.width(), plot.height()), (640, 480));
     let history: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("history.json")).unwrap()).unwrap();
     let epochs = history["epochs"].as_array().unwrap();
