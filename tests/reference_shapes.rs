@@ -27,6 +27,7 @@ fn linear_on_awkward_shapes() {
         (17, 1, 1),
         (2, 300, 19),
         (5, 16, 32),
+        (70, 130, 67),
     ]
     .into_iter()
     .enumerate()

@@ -26,7 +26,7 @@ const BACKWARD_WEIGHT: Kernel = Kernel {
 };
 
 /// Tile edge of the matrix-product kernels (`TILE` in shaders/linear.wgsl).
-const TILE: usize = 16;
+const TILE: usize = 64;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
