@@ -1,13 +1,19 @@
-// Conv2d and ConvTranspose2d (square kernel, stride and padding as parameters), forward and backward.
+// Conv2d and ConvTranspose2d (square kernel, stride and padding as parameters), forward and backward,
+// as implicit matrix products on shaders/gemm.wgsl's tiles (no im2col buffer).
 //
 // Both layers connect a high-resolution map "hi" and a low-resolution map "lo" through the same index
 // relation: lo position u sees hi position u·stride − pad + k. Conv2d maps hi → lo, ConvTranspose2d
-// maps lo → hi, and each one's input gradient runs the other direction. So there are two gathers:
-//   gather_lo (output on the lo grid)  conv2d_forward, conv_transpose2d_backward_input
-//   gather_hi (output on the hi grid)  conv_transpose2d_forward, conv2d_backward_input
-// and one weight gradient Σ lo·hi shared by both layers. Weight element (lo channel l, hi channel h,
-// ky, kx) sits at l·w_stride_lo + h·w_stride_hi + ky·ksize + kx, which covers PyTorch's (C_out, C_in, k, k)
-// Conv2d layout and its (C_in, C_out, k, k) ConvTranspose2d layout. Maps are NCHW.
+// maps lo → hi, and each one's input gradient runs the other direction. So there are three products:
+//   GATHER_LO  rows: lo positions (n, u, v), columns: lo channels, depth: (hi channel, ky, kx)
+//              conv2d_forward, conv_transpose2d_backward_input
+//   GATHER_HI  rows: hi positions (n, y, x), columns: hi channels, depth: (lo channel, ky, kx), taps
+//              that miss the stride's lattice reading 0
+//              conv_transpose2d_forward, conv2d_backward_input
+//   WEIGHT     rows: lo channels, columns: (hi channel, ky, kx), depth: lo positions (n, u, v)
+//              conv2d_backward_weight, conv_transpose2d_backward_weight
+// Weight element (lo channel l, hi channel h, ky, kx) sits at l·w_stride_lo + h·w_stride_hi + ky·ksize +
+// kx, which covers PyTorch's (C_out, C_in, k, k) Conv2d layout and its (C_in, C_out, k, k)
+// ConvTranspose2d layout. Maps are NCHW.
 
 struct ConvParams {
     batch: u32,
@@ -23,183 +29,185 @@ struct ConvParams {
     w_stride_lo: u32,
     w_stride_hi: u32,
     accumulate: u32, // weight gradients add to dst instead of overwriting it
-    count: u32,      // elements of dst
-    _pad0: u32,
-    _pad1: u32,
+    m: u32,          // the product's rows, columns and depth
+    n: u32,
+    k: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: ConvParams;
-@group(0) @binding(1) var<storage, read> src: array<f32>;    // the map being gathered from (hi map for weight gradients)
+@group(0) @binding(1) var<storage, read> src: array<f32>;    // the map gathered from (the hi map for WEIGHT)
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
-@group(0) @binding(5) var<storage, read> lo_map: array<f32>; // weight gradients: the lo map
+@group(0) @binding(5) var<storage, read> lo_map: array<f32>; // WEIGHT: the lo map
 
-// dst[n, l, u, v] = Σ_{h, ky, kx} src_hi[n, h, u·s − p + ky, v·s − p + kx] · W(l, h, ky, kx)
-fn gather_lo(i: u32) -> f32 {
-    let v = i % p.lo_w;
-    let u = (i / p.lo_w) % p.lo_h;
-    let l = (i / (p.lo_w * p.lo_h)) % p.lo_channels;
-    let n = i / (p.lo_w * p.lo_h * p.lo_channels);
-    var sum = 0.0;
-    for (var h = 0u; h < p.hi_channels; h++) {
-        let src_base = (n * p.hi_channels + h) * p.hi_h * p.hi_w;
-        let w_base = l * p.w_stride_lo + h * p.w_stride_hi;
-        for (var ky = 0u; ky < p.ksize; ky++) {
-            let y = i32(u * p.stride + ky) - i32(p.pad);
-            if y < 0 || y >= i32(p.hi_h) {
-                continue;
-            }
-            for (var kx = 0u; kx < p.ksize; kx++) {
-                let x = i32(v * p.stride + kx) - i32(p.pad);
-                if x < 0 || x >= i32(p.hi_w) {
-                    continue;
-                }
-                sum += src[src_base + u32(y) * p.hi_w + u32(x)] * weight[w_base + ky * p.ksize + kx];
-            }
-        }
-    }
-    return sum;
+const GATHER_LO: u32 = 0u;
+const GATHER_HI: u32 = 1u;
+const WEIGHT: u32 = 2u;
+// Which product this invocation computes; set first thing by each entry point.
+var<private> product: u32;
+
+// (n, row, column) of flat position `i` of a map of h×w.
+fn position(i: u32, h: u32, w: u32) -> vec3<u32> {
+    return vec3<u32>(i / (h * w), (i / w) % h, i % w);
 }
 
-// dst[n, h, y, x] = Σ_{l, ky, kx : y = u·s − p + ky, x = v·s − p + kx} src_lo[n, l, u, v] · W(l, h, ky, kx)
-fn gather_hi(i: u32) -> f32 {
-    let x = i % p.hi_w;
-    let y = (i / p.hi_w) % p.hi_h;
-    let h = (i / (p.hi_w * p.hi_h)) % p.hi_channels;
-    let n = i / (p.hi_w * p.hi_h * p.hi_channels);
-    var sum = 0.0;
-    for (var l = 0u; l < p.lo_channels; l++) {
-        let src_base = (n * p.lo_channels + l) * p.lo_h * p.lo_w;
-        let w_base = l * p.w_stride_lo + h * p.w_stride_hi;
-        for (var ky = 0u; ky < p.ksize; ky++) {
-            let ty = i32(y + p.pad) - i32(ky);
-            if ty < 0 || ty % i32(p.stride) != 0 || ty / i32(p.stride) >= i32(p.lo_h) {
-                continue;
-            }
-            let u = u32(ty) / p.stride;
-            for (var kx = 0u; kx < p.ksize; kx++) {
-                let tx = i32(x + p.pad) - i32(kx);
-                if tx < 0 || tx % i32(p.stride) != 0 || tx / i32(p.stride) >= i32(p.lo_w) {
-                    continue;
-                }
-                let v = u32(tx) / p.stride;
-                sum += src[src_base + u * p.lo_w + v] * weight[w_base + ky * p.ksize + kx];
-            }
-        }
-    }
-    return sum;
-}
-
-// dW(l, h, ky, kx) = Σ_{n, u, v} lo[n, l, u, v] · hi[n, h, u·s − p + ky, v·s − p + kx], for the weight
-// element at flat index i.
-fn weight_gradient(i: u32) {
+// (channel, ky, kx) of flat depth index `d`.
+fn tap(d: u32) -> vec3<u32> {
     let kk = p.ksize * p.ksize;
-    let kx = i % p.ksize;
-    let ky = (i / p.ksize) % p.ksize;
-    let pair = i / kk;
-    var l: u32;
-    var h: u32;
-    if p.w_stride_lo > p.w_stride_hi {
-        l = pair / p.hi_channels;
-        h = pair % p.hi_channels;
-    } else {
-        h = pair / p.lo_channels;
-        l = pair % p.lo_channels;
+    return vec3<u32>(d / kk, (d / p.ksize) % p.ksize, d % p.ksize);
+}
+
+// hi[n, h, u·s − p + ky, v·s − p + kx], 0 in the padding.
+fn hi_at(n: u32, h: u32, u: u32, v: u32, ky: u32, kx: u32) -> f32 {
+    let y = i32(u * p.stride + ky) - i32(p.pad);
+    let x = i32(v * p.stride + kx) - i32(p.pad);
+    if y < 0 || x < 0 || y >= i32(p.hi_h) || x >= i32(p.hi_w) {
+        return 0.0;
     }
-    var sum = 0.0;
-    for (var n = 0u; n < p.batch; n++) {
-        let lo_base = (n * p.lo_channels + l) * p.lo_h * p.lo_w;
-        let hi_base = (n * p.hi_channels + h) * p.hi_h * p.hi_w;
-        for (var u = 0u; u < p.lo_h; u++) {
-            let y = i32(u * p.stride + ky) - i32(p.pad);
-            if y < 0 || y >= i32(p.hi_h) {
-                continue;
+    return src[((n * p.hi_channels + h) * p.hi_h + u32(y)) * p.hi_w + u32(x)];
+}
+
+fn weight_at(l: u32, h: u32, ky: u32, kx: u32) -> f32 {
+    return weight[l * p.w_stride_lo + h * p.w_stride_hi + ky * p.ksize + kx];
+}
+
+fn load_a(row: u32, d: u32) -> f32 {
+    if product == GATHER_LO {
+        let pos = position(row, p.lo_h, p.lo_w);
+        let t = tap(d);
+        return hi_at(pos.x, t.x, pos.y, pos.z, t.y, t.z);
+    }
+    if product == GATHER_HI {
+        // lo[n, l, u, v] where y = u·s − p + ky and x = v·s − p + kx, if that lattice point exists.
+        let pos = position(row, p.hi_h, p.hi_w);
+        let t = tap(d);
+        let ty = i32(pos.y + p.pad) - i32(t.y);
+        let tx = i32(pos.z + p.pad) - i32(t.z);
+        let s = i32(p.stride);
+        if ty < 0 || tx < 0 || ty % s != 0 || tx % s != 0 || ty / s >= i32(p.lo_h) || tx / s >= i32(p.lo_w) {
+            return 0.0;
+        }
+        return src[((pos.x * p.lo_channels + t.x) * p.lo_h + u32(ty / s)) * p.lo_w + u32(tx / s)];
+    }
+    // WEIGHT: lo[n, l = row, u, v] at depth d = (n, u, v).
+    let pos = position(d, p.lo_h, p.lo_w);
+    return lo_map[((pos.x * p.lo_channels + row) * p.lo_h + pos.y) * p.lo_w + pos.z];
+}
+
+fn load_b(d: u32, col: u32) -> f32 {
+    if product == GATHER_LO {
+        let t = tap(d);
+        return weight_at(col, t.x, t.y, t.z);
+    }
+    if product == GATHER_HI {
+        let t = tap(d);
+        return weight_at(t.x, col, t.y, t.z);
+    }
+    // WEIGHT: hi[n, h, u·s − p + ky, v·s − p + kx] for depth d = (n, u, v), column (h, ky, kx).
+    let pos = position(d, p.lo_h, p.lo_w);
+    let t = tap(col);
+    return hi_at(pos.x, t.x, pos.y, pos.z, t.y, t.z);
+}
+
+// Where element (row, col) of the product goes in dst, and its channel for the bias.
+fn destination(row: u32, col: u32) -> vec2<u32> {
+    if product == GATHER_LO {
+        let pos = position(row, p.lo_h, p.lo_w);
+        return vec2<u32>(((pos.x * p.lo_channels + col) * p.lo_h + pos.y) * p.lo_w + pos.z, col);
+    }
+    if product == GATHER_HI {
+        let pos = position(row, p.hi_h, p.hi_w);
+        return vec2<u32>(((pos.x * p.hi_channels + col) * p.hi_h + pos.y) * p.hi_w + pos.z, col);
+    }
+    let t = tap(col);
+    return vec2<u32>(row * p.w_stride_lo + t.x * p.w_stride_hi + t.y * p.ksize + t.z, 0u);
+}
+
+// Stores one element of the product: plus the bias when `with_bias`, added to dst when `accumulate`.
+fn store(row: u32, col: u32, value: f32, with_bias: bool, accumulate: bool) {
+    let at = destination(row, col);
+    var v = value;
+    if with_bias {
+        v += bias[at.y];
+    }
+    if accumulate {
+        dst[at.x] += v;
+    } else {
+        dst[at.x] = v;
+    }
+}
+
+// Products with fewer columns than this (a single output channel, as in G's last layer and the image
+// gradient of D's first) would leave most of a 64-wide tile idle: each invocation sums one element.
+const NARROW: u32 = 16u;
+
+// Runs this workgroup's share of the product and stores it.
+fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, with_bias: bool, accumulate: bool) {
+    if p.n < NARROW {
+        let i = invocation_index(wid, nwg, lid.y * 16u + lid.x);
+        if i < p.m * p.n {
+            let row = i / p.n;
+            let col = i % p.n;
+            var sum = 0.0;
+            for (var d = 0u; d < p.k; d++) {
+                sum += load_a(row, d) * load_b(d, col);
             }
-            for (var v = 0u; v < p.lo_w; v++) {
-                let x = i32(v * p.stride + kx) - i32(p.pad);
-                if x < 0 || x >= i32(p.hi_w) {
-                    continue;
-                }
-                sum += lo_map[lo_base + u * p.lo_w + v] * src[hi_base + u32(y) * p.hi_w + u32(x)];
+            store(row, col, sum, with_bias, accumulate);
+        }
+        return;
+    }
+    if gemm_done(p.m, p.n, wid, nwg) {
+        return;
+    }
+    let origin = gemm_origin(p.n, wid, nwg);
+    let acc = gemm_block(p.m, p.n, p.k, product == WEIGHT, false, origin, lid);
+    for (var i = 0u; i < 4u; i++) {
+        let row = origin.x + lid.y * 4u + i;
+        if row >= p.m {
+            continue;
+        }
+        for (var j = 0u; j < 4u; j++) {
+            let col = origin.y + lid.x * 4u + j;
+            if col < p.n {
+                store(row, col, acc[i][j], with_bias, accumulate);
             }
         }
     }
-    if p.accumulate != 0u {
-        dst[i] += sum;
-    } else {
-        dst[i] = sum;
-    }
 }
 
-@compute @workgroup_size(256)
-fn conv2d_forward(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lane: u32,
-) {
-    let i = invocation_index(wid, nwg, lane);
-    if i < p.count {
-        dst[i] = gather_lo(i) + bias[(i / (p.lo_w * p.lo_h)) % p.lo_channels];
-    }
+@compute @workgroup_size(16, 16)
+fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    product = GATHER_LO;
+    run(wid, nwg, lid, true, false);
 }
 
-@compute @workgroup_size(256)
-fn conv2d_backward_input(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lane: u32,
-) {
-    let i = invocation_index(wid, nwg, lane);
-    if i < p.count {
-        dst[i] = gather_hi(i);
-    }
+@compute @workgroup_size(16, 16)
+fn conv2d_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    product = GATHER_HI;
+    run(wid, nwg, lid, false, false);
 }
 
-@compute @workgroup_size(256)
-fn conv2d_backward_weight(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lane: u32,
-) {
-    let i = invocation_index(wid, nwg, lane);
-    if i < p.count {
-        weight_gradient(i);
-    }
+@compute @workgroup_size(16, 16)
+fn conv2d_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    product = WEIGHT;
+    run(wid, nwg, lid, false, p.accumulate != 0u);
 }
 
-@compute @workgroup_size(256)
-fn conv_transpose2d_forward(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lane: u32,
-) {
-    let i = invocation_index(wid, nwg, lane);
-    if i < p.count {
-        dst[i] = gather_hi(i) + bias[(i / (p.hi_w * p.hi_h)) % p.hi_channels];
-    }
+@compute @workgroup_size(16, 16)
+fn conv_transpose2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    product = GATHER_HI;
+    run(wid, nwg, lid, true, false);
 }
 
-@compute @workgroup_size(256)
-fn conv_transpose2d_backward_input(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lane: u32,
-) {
-    let i = invocation_index(wid, nwg, lane);
-    if i < p.count {
-        dst[i] = gather_lo(i);
-    }
+@compute @workgroup_size(16, 16)
+fn conv_transpose2d_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    product = GATHER_LO;
+    run(wid, nwg, lid, false, false);
 }
 
-@compute @workgroup_size(256)
-fn conv_transpose2d_backward_weight(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lane: u32,
-) {
-    let i = invocation_index(wid, nwg, lane);
-    if i < p.count {
-        weight_gradient(i);
-    }
+@compute @workgroup_size(16, 16)
+fn conv_transpose2d_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    product = WEIGHT;
+    run(wid, nwg, lid, false, p.accumulate != 0u);
 }

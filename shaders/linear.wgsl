@@ -5,10 +5,7 @@
 //   linear_backward_weight  A = dyᵀ (dy [N_batch×out]), B = x [N_batch×in],      C = dW [out×in]
 // Each output element is summed over K in one fixed order: results are bit-reproducible.
 //
-// A workgroup of 16×16 invocations computes a 64×64 tile of C, each invocation a 4×4 block held in
-// four vec4 accumulators. Per 16-deep slice of K, the workgroup stages A (64×16) and B (16×64) in
-// workgroup memory as vec4s, so one invocation does 16 multiply-adds per two vec4 loads: arithmetic
-// per load is what a CPU-emulated GPU (lavapipe) and a real one both reward.
+// The tile loop is shaders/gemm.wgsl's.
 
 struct LinearParams {
     m: u32,
@@ -27,84 +24,16 @@ struct LinearParams {
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 
-const TILE: u32 = 64u;
-const DEPTH: u32 = 16u;
-// a_tile[k·16 + r] holds A rows 4r..4r+3 at depth k; b_tile[k·16 + q] holds B columns 4q..4q+3.
-var<workgroup> a_tile: array<vec4<f32>, 256>;
-var<workgroup> b_tile: array<vec4<f32>, 256>;
-
 fn load_a(row: u32, k: u32) -> f32 {
-    if row < p.m && k < p.k {
-        return a[row * p.a_stride_m + k * p.a_stride_k];
-    }
-    return 0.0;
+    return a[row * p.a_stride_m + k * p.a_stride_k];
 }
 
 fn load_b(k: u32, col: u32) -> f32 {
-    if k < p.k && col < p.n {
-        return b[k * p.b_stride_k + col * p.b_stride_n];
-    }
-    return 0.0;
+    return b[k * p.b_stride_k + col * p.b_stride_n];
 }
 
-// The 4×4 block of C at rows row0..row0+3, columns col0..col0+3 of this invocation, as four rows.
-// Uniform control flow: every invocation of the workgroup calls it.
-fn tile_product(tile_row: u32, tile_col: u32, lid: vec3<u32>) -> array<vec4<f32>, 4> {
-    let t = lid.y * 16u + lid.x;
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
-    for (var k0 = 0u; k0 < p.k; k0 += DEPTH) {
-        // Each invocation stages four elements of each operand; consecutive invocations walk the
-        // operand's contiguous dimension so global reads coalesce on a GPU.
-        for (var q = 0u; q < 4u; q++) {
-            let e = t + 256u * q;
-            var ka: u32;
-            var ra: u32;
-            if p.a_stride_k == 1u {
-                ka = e % DEPTH;
-                ra = e / DEPTH;
-            } else {
-                ra = e % TILE;
-                ka = e / TILE;
-            }
-            a_tile[ka * 16u + ra / 4u][ra % 4u] = load_a(tile_row + ra, k0 + ka);
-            var kb: u32;
-            var cb: u32;
-            if p.b_stride_n == 1u {
-                cb = e % TILE;
-                kb = e / TILE;
-            } else {
-                kb = e % DEPTH;
-                cb = e / DEPTH;
-            }
-            b_tile[kb * 16u + cb / 4u][cb % 4u] = load_b(k0 + kb, tile_col + cb);
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < DEPTH; kk++) {
-            let av = a_tile[kk * 16u + lid.y];
-            let bv = b_tile[kk * 16u + lid.x];
-            acc0 += av.x * bv;
-            acc1 += av.y * bv;
-            acc2 += av.z * bv;
-            acc3 += av.w * bv;
-        }
-        workgroupBarrier();
-    }
-    return array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-}
-
-// Row and column where this workgroup's tile starts.
-fn tile_origin(wid: vec3<u32>, nwg: vec3<u32>) -> vec2<u32> {
-    let tiles_n = (p.n + TILE - 1u) / TILE;
-    let tile = workgroup_index(wid, nwg);
-    return vec2<u32>((tile / tiles_n) * TILE, (tile % tiles_n) * TILE);
-}
-
-fn grid_done(wid: vec3<u32>, nwg: vec3<u32>) -> bool {
-    let tiles = ((p.m + TILE - 1u) / TILE) * ((p.n + TILE - 1u) / TILE);
-    return workgroup_index(wid, nwg) >= tiles;
+fn block(origin: vec2<u32>, lid: vec3<u32>) -> array<vec4<f32>, 4> {
+    return gemm_block(p.m, p.n, p.k, p.a_stride_k == 1u, p.b_stride_n == 1u, origin, lid);
 }
 
 // Writes (or, with `accumulate`, adds) this invocation's 4×4 block of C.
@@ -135,11 +64,11 @@ fn linear_forward(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    if grid_done(wid, nwg) {
+    if gemm_done(p.m, p.n, wid, nwg) {
         return;
     }
-    let origin = tile_origin(wid, nwg);
-    var acc = tile_product(origin.x, origin.y, lid);
+    let origin = gemm_origin(p.n, wid, nwg);
+    var acc = block(origin, lid);
     var bias_block = vec4<f32>(0.0);
     for (var j = 0u; j < 4u; j++) {
         let col = origin.y + lid.x * 4u + j;
@@ -159,11 +88,11 @@ fn linear_backward_input(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    if grid_done(wid, nwg) {
+    if gemm_done(p.m, p.n, wid, nwg) {
         return;
     }
-    let origin = tile_origin(wid, nwg);
-    store(origin, lid, tile_product(origin.x, origin.y, lid), false);
+    let origin = gemm_origin(p.n, wid, nwg);
+    store(origin, lid, block(origin, lid), false);
 }
 
 @compute @workgroup_size(16, 16)
@@ -172,9 +101,9 @@ fn linear_backward_weight(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    if grid_done(wid, nwg) {
+    if gemm_done(p.m, p.n, wid, nwg) {
         return;
     }
-    let origin = tile_origin(wid, nwg);
-    store(origin, lid, tile_product(origin.x, origin.y, lid), p.accumulate != 0u);
+    let origin = gemm_origin(p.n, wid, nwg);
+    store(origin, lid, block(origin, lid), p.accumulate != 0u);
 }

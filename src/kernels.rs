@@ -12,6 +12,8 @@ use crate::tensor::Tensor;
 
 /// Prepended to every shader file (shared helpers; WGSL has no include).
 const COMMON: &str = include_str!("../shaders/common.wgsl");
+/// The tiled matrix-product core, prepended to the files whose kernels are matrix products.
+const GEMM: &str = include_str!("../shaders/gemm.wgsl");
 
 /// One WGSL file of `shaders/`: an op family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -54,7 +56,8 @@ impl Shader {
         }
     }
 
-    /// The module's full source: the shared helpers followed by the file.
+    /// The module's full source: the shared helpers (and the matrix-product core where the file
+    /// uses it) followed by the file.
     pub fn source(self) -> String {
         let body = match self {
             Shader::Activation => include_str!("../shaders/activation.wgsl"),
@@ -67,7 +70,8 @@ impl Shader {
             Shader::Linear => include_str!("../shaders/linear.wgsl"),
             Shader::Noise => include_str!("../shaders/noise.wgsl"),
         };
-        format!("{COMMON}\n{body}")
+        let gemm = if matches!(self, Shader::Linear | Shader::Conv) { GEMM } else { "" };
+        format!("{COMMON}\n{gemm}\n{body}")
     }
 }
 

@@ -4,15 +4,23 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, groups_for};
+use super::{WORKGROUP, as_u32};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::{Dispatch, Kernel, Shader, Storage, dispatch, read, write};
 use crate::tensor::Tensor;
 
-const GATHER_WITH_BIAS: &[Storage] = &[read(1), read(2), write(3), read(4)];
-const GATHER: &[Storage] = &[read(1), read(2), write(3)];
-const WEIGHT_GRADIENT: &[Storage] = &[read(1), write(3), read(5)];
+/// Tile edge of the matrix-product core (`TILE` in shaders/gemm.wgsl).
+const TILE: usize = 64;
+/// Products with fewer columns are not tiled (`NARROW` in shaders/conv.wgsl).
+const NARROW: usize = 16;
+
+/// Every entry point of conv.wgsl runs the same product code, so each binds all five buffers
+/// (src, weight, dst, bias, lo_map); one that has no use for a buffer gets a 4-byte placeholder.
+const BINDINGS: &[Storage] = &[read(1), read(2), write(3), read(4), read(5)];
+const GATHER_WITH_BIAS: &[Storage] = BINDINGS;
+const GATHER: &[Storage] = BINDINGS;
+const WEIGHT_GRADIENT: &[Storage] = BINDINGS;
 
 pub(crate) const CONV2D_FORWARD: Kernel = Kernel {
     shader: Shader::Conv,
@@ -61,8 +69,9 @@ struct ConvParams {
     w_stride_lo: u32,
     w_stride_hi: u32,
     accumulate: u32,
-    count: u32,
-    _pad: [u32; 2],
+    m: u32,
+    n: u32,
+    k: u32,
 }
 
 /// The two maps of one convolution, each [channels, height, width], and how they are connected.
@@ -79,7 +88,8 @@ pub(crate) struct Geometry {
 }
 
 impl Geometry {
-    fn params(&self, op: &'static str, count: usize, accumulate: bool) -> Result<ConvParams> {
+    /// The parameter block for a product of `m` rows, `n` columns and depth `k`.
+    fn params(&self, op: &'static str, [m, n, k]: [usize; 3], accumulate: bool) -> Result<ConvParams> {
         Ok(ConvParams {
             batch: as_u32(op, self.batch)?,
             lo_channels: as_u32(op, self.lo[0])?,
@@ -94,9 +104,46 @@ impl Geometry {
             w_stride_lo: as_u32(op, self.w_stride_lo)?,
             w_stride_hi: as_u32(op, self.w_stride_hi)?,
             accumulate: accumulate as u32,
-            count: as_u32(op, count)?,
-            _pad: [0; 2],
+            m: as_u32(op, m)?,
+            n: as_u32(op, n)?,
+            k: as_u32(op, k)?,
         })
+    }
+
+    fn taps(&self) -> usize {
+        self.ksize * self.ksize
+    }
+
+    /// The product's shape for `kernel`'s direction, and the tiles it takes.
+    fn product(&self, kernel: &Kernel) -> [usize; 3] {
+        let [lc, lh, lw] = self.lo;
+        let [hc, hh, hw] = self.hi;
+        match kernel.entry {
+            "conv2d_forward" | "conv_transpose2d_backward_input" => [self.batch * lh * lw, lc, hc * self.taps()],
+            "conv_transpose2d_forward" | "conv2d_backward_input" => [self.batch * hh * hw, hc, lc * self.taps()],
+            _ => [lc, hc * self.taps(), self.batch * lh * lw],
+        }
+    }
+
+    fn run(
+        &self,
+        gpu: &Gpu,
+        kernel: &Kernel,
+        [src, weight, dst, bias, lo_map]: [Option<&Tensor>; 5],
+        accumulate: bool,
+    ) -> Result<Dispatch> {
+        let shape = self.product(kernel);
+        let params = self.params(kernel.entry, shape, accumulate)?;
+        // Narrow products (NARROW in conv.wgsl) run one element per invocation instead of in tiles.
+        let tiles = if shape[1] < NARROW {
+            (shape[0] * shape[1]).div_ceil(WORKGROUP)
+        } else {
+            shape[0].div_ceil(TILE) * shape[1].div_ceil(TILE)
+        };
+        let placeholder = Tensor::zeros(gpu, "unused binding", &[1])?;
+        let or_placeholder = |t: Option<&Tensor>| t.cloned().unwrap_or_else(|| placeholder.clone());
+        let bound = [src, weight, dst, bias, lo_map].map(or_placeholder);
+        dispatch(gpu, kernel, &params, &bound.iter().collect::<Vec<_>>(), as_u32(kernel.entry, tiles)?)
     }
 
     /// One of the four gathers: `dst` (one map) from `src` (the other map) and the weight, plus `bias`
@@ -110,12 +157,7 @@ impl Geometry {
         dst: &Tensor,
         bias: Option<&Tensor>,
     ) -> Result<Dispatch> {
-        let params = self.params(kernel.entry, dst.numel(), false)?;
-        let groups = groups_for(kernel.entry, dst.numel())?;
-        match bias {
-            Some(bias) => dispatch(gpu, kernel, &params, &[src, weight, dst, bias], groups),
-            None => dispatch(gpu, kernel, &params, &[src, weight, dst], groups),
-        }
+        self.run(gpu, kernel, [Some(src), Some(weight), Some(dst), bias, None], false)
     }
 
     /// dweight(l, h, ky, kx) = Σ lo_map · hi_map over batch and lo positions.
@@ -128,8 +170,6 @@ impl Geometry {
         dweight: &Tensor,
         accumulate: bool,
     ) -> Result<Dispatch> {
-        let params = self.params(kernel.entry, dweight.numel(), accumulate)?;
-        let groups = groups_for(kernel.entry, dweight.numel())?;
-        dispatch(gpu, kernel, &params, &[hi_map, dweight, lo_map], groups)
+        self.run(gpu, kernel, [Some(hi_map), None, Some(dweight), None, Some(lo_map)], accumulate)
     }
 }
