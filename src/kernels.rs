@@ -70,7 +70,11 @@ impl Shader {
             Shader::Linear => include_str!("../shaders/linear.wgsl"),
             Shader::Noise => include_str!("../shaders/noise.wgsl"),
         };
-        let gemm = if matches!(self, Shader::Linear | Shader::Conv) { GEMM } else { "" };
+        let gemm = if matches!(self, Shader::Linear | Shader::Conv) {
+            GEMM
+        } else {
+            ""
+        };
         format!("{COMMON}\n{gemm}\n{body}")
     }
 }

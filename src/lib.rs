@@ -8,6 +8,7 @@
 //! - [`adam`]: the optimiser.
 
 pub mod adam;
+pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod download;

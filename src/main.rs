@@ -82,8 +82,48 @@ const DEFAULT_SAMPLE_EPOCHS: [usize; 3] = [1, 10, 25];
 enum Command {
     /// Train the DCGAN: writes epoch_NNN.png grids, G_NNN/D_NNN.safetensors checkpoints and history.json.
     Train(TrainArgs),
+    /// Time full training steps (D step + G step, as train runs them) on random images.
+    Bench {
+        /// Images per step.
+        #[arg(long, default_value_t = 128)]
+        batch_size: usize,
+        /// Steps timed after one warm-up step.
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+    },
     /// List every GPU adapter wgpu finds (set WGPU_BACKEND=vulkan|metal|dx12|gl to narrow the search).
     Devices,
+}
+
+fn bench(batch_size: usize, steps: usize) -> Result<(), Failure> {
+    if batch_size < 2 {
+        return Err(Failure(
+            "--batch-size must be at least 2 (BatchNorm needs two values per channel)".into(),
+        ));
+    }
+    let gpu = Gpu::new(&GpuOptions::default())?;
+    println!(
+        "adapter: {} ({:?}, {:?})",
+        gpu.info.name, gpu.info.backend, gpu.info.device_type
+    );
+    let r = gan_wgpu::bench::run(&gpu, batch_size, steps)?;
+    println!(
+        "batch {}, {} steps after one warm-up step",
+        r.batch, r.steps
+    );
+    println!(
+        "first step done {:.0} ms after start (pipelines and buffers included)",
+        r.first_step_ms
+    );
+    println!(
+        "ms/step: median {:.1}, min {:.1}, max {:.1}; {:.3} steps/s",
+        r.median_ms, r.min_ms, r.max_ms, r.steps_per_s
+    );
+    println!(
+        "{}",
+        serde_json::to_string(&r).expect("the report serialises")
+    );
+    Ok(())
 }
 
 /// A failure the user can act on: printed as one line, exit code 2.
@@ -360,6 +400,7 @@ fn main() -> ExitCode {
     env_logger::init();
     let outcome = match Cli::parse().command {
         Command::Train(args) => run_train(args),
+        Command::Bench { batch_size, steps } => bench(batch_size, steps),
         Command::Devices => devices(),
     };
     match outcome {

@@ -89,7 +89,12 @@ pub(crate) struct Geometry {
 
 impl Geometry {
     /// The parameter block for a product of `m` rows, `n` columns and depth `k`.
-    fn params(&self, op: &'static str, [m, n, k]: [usize; 3], accumulate: bool) -> Result<ConvParams> {
+    fn params(
+        &self,
+        op: &'static str,
+        [m, n, k]: [usize; 3],
+        accumulate: bool,
+    ) -> Result<ConvParams> {
         Ok(ConvParams {
             batch: as_u32(op, self.batch)?,
             lo_channels: as_u32(op, self.lo[0])?,
@@ -119,8 +124,12 @@ impl Geometry {
         let [lc, lh, lw] = self.lo;
         let [hc, hh, hw] = self.hi;
         match kernel.entry {
-            "conv2d_forward" | "conv_transpose2d_backward_input" => [self.batch * lh * lw, lc, hc * self.taps()],
-            "conv_transpose2d_forward" | "conv2d_backward_input" => [self.batch * hh * hw, hc, lc * self.taps()],
+            "conv2d_forward" | "conv_transpose2d_backward_input" => {
+                [self.batch * lh * lw, lc, hc * self.taps()]
+            }
+            "conv_transpose2d_forward" | "conv2d_backward_input" => {
+                [self.batch * hh * hw, hc, lc * self.taps()]
+            }
             _ => [lc, hc * self.taps(), self.batch * lh * lw],
         }
     }
@@ -143,7 +152,13 @@ impl Geometry {
         let placeholder = Tensor::zeros(gpu, "unused binding", &[1])?;
         let or_placeholder = |t: Option<&Tensor>| t.cloned().unwrap_or_else(|| placeholder.clone());
         let bound = [src, weight, dst, bias, lo_map].map(or_placeholder);
-        dispatch(gpu, kernel, &params, &bound.iter().collect::<Vec<_>>(), as_u32(kernel.entry, tiles)?)
+        dispatch(
+            gpu,
+            kernel,
+            &params,
+            &bound.iter().collect::<Vec<_>>(),
+            as_u32(kernel.entry, tiles)?,
+        )
     }
 
     /// One of the four gathers: `dst` (one map) from `src` (the other map) and the weight, plus `bias`
@@ -157,7 +172,12 @@ impl Geometry {
         dst: &Tensor,
         bias: Option<&Tensor>,
     ) -> Result<Dispatch> {
-        self.run(gpu, kernel, [Some(src), Some(weight), Some(dst), bias, None], false)
+        self.run(
+            gpu,
+            kernel,
+            [Some(src), Some(weight), Some(dst), bias, None],
+            false,
+        )
     }
 
     /// dweight(l, h, ky, kx) = Σ lo_map · hi_map over batch and lo positions.
@@ -170,6 +190,11 @@ impl Geometry {
         dweight: &Tensor,
         accumulate: bool,
     ) -> Result<Dispatch> {
-        self.run(gpu, kernel, [Some(hi_map), None, Some(dweight), None, Some(lo_map)], accumulate)
+        self.run(
+            gpu,
+            kernel,
+            [Some(hi_map), None, Some(dweight), None, Some(lo_map)],
+            accumulate,
+        )
     }
 }

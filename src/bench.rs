@@ -1,0 +1,82 @@
+//! `gan-wgpu bench`: full training steps (D step + G step, exactly as `train` runs them) on random
+//! images, timed after a warm-up step.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::noise::{NormalStream, Stream, UniformNoise};
+use crate::step::{Hyper, Trainer};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub adapter: String,
+    pub backend: String,
+    pub batch: usize,
+    pub steps: usize,
+    /// From the start of `run` (pipelines and buffers created) to the end of the first step.
+    pub first_step_ms: f64,
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub steps_per_s: f64,
+}
+
+/// Times `steps` training steps at batch `batch` after one warm-up step.
+pub fn run(gpu: &Gpu, batch: usize, steps: usize) -> Result<BenchReport> {
+    let started = Instant::now();
+    let mut trainer = Trainer::new(
+        gpu,
+        Hyper {
+            batch,
+            ..Hyper::default()
+        },
+    )?;
+    let mut normal = NormalStream::new(1, 0).sampler();
+    trainer.g.net.initialise(gpu, &mut normal)?;
+    trainer.d.net.initialise(gpu, &mut normal)?;
+    // Random "images" in [0, 1) from the noise kernel, and fresh noise every step as in training.
+    let images = UniformNoise::new(gpu, &trainer.x, 1, Stream::Sample)?;
+    gpu.run(&[images.dispatch()])?;
+    let noise_d = UniformNoise::new(gpu, &trainer.z_d, 1, Stream::DStep)?;
+    let noise_g = UniformNoise::new(gpu, &trainer.z_g, 1, Stream::GStep)?;
+    let step = |trainer: &mut Trainer| -> Result<f64> {
+        let t = Instant::now();
+        noise_d.set_step(gpu, trainer.steps_done)?;
+        noise_g.set_step(gpu, trainer.steps_done)?;
+        let mut dispatches = vec![noise_d.dispatch(), noise_g.dispatch()];
+        dispatches.extend(trainer.step_dispatches(gpu)?);
+        gpu.run(&dispatches)?;
+        trainer.finish_step();
+        Ok(t.elapsed().as_secs_f64() * 1e3)
+    };
+    step(&mut trainer)?;
+    let first_step_ms = started.elapsed().as_secs_f64() * 1e3;
+    let mut times = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        times.push(step(&mut trainer)?);
+    }
+    times.sort_by(f64::total_cmp);
+    let median_ms = if times.is_empty() {
+        0.0
+    } else {
+        times[times.len() / 2]
+    };
+    Ok(BenchReport {
+        adapter: gpu.info.name.clone(),
+        backend: format!("{:?}", gpu.info.backend),
+        batch,
+        steps,
+        first_step_ms,
+        median_ms,
+        min_ms: times.first().copied().unwrap_or(0.0),
+        max_ms: times.last().copied().unwrap_or(0.0),
+        steps_per_s: if median_ms > 0.0 {
+            1e3 / median_ms
+        } else {
+            0.0
+        },
+    })
+}
