@@ -211,13 +211,6 @@ impl Dataset {
     pub fn labels(&self) -> &[u8] {
         &self.labels
     }
-
-    /// The first `count` images only (for tests and quick runs).
-    pub fn truncate(&mut self, count: usize) {
-        let count = count.min(self.len());
-        self.pixels.truncate(count * IMAGE_PIXELS);
-        self.labels.truncate(count);
-    }
 }
 
 /// The order in which epoch `epoch` of a run seeded `seed` visits `count` images: a Fisher–Yates

@@ -30,18 +30,6 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 9] = [
-        Shader::Activation,
-        Shader::Adam,
-        Shader::BatchNorm,
-        Shader::Bce,
-        Shader::Bias,
-        Shader::Conv,
-        Shader::Data,
-        Shader::Linear,
-        Shader::Noise,
-    ];
-
     pub fn file_name(self) -> &'static str {
         match self {
             Shader::Activation => "activation.wgsl",

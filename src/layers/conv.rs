@@ -15,42 +15,50 @@ const TILE: usize = 64;
 /// Products with fewer columns are not tiled (`NARROW` in shaders/conv.wgsl).
 const NARROW: usize = 16;
 
+/// The three products of conv.wgsl (`product` there).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Product {
+    /// Output on the lo grid: rows (n, u, v), columns lo channels, depth (hi channel, ky, kx).
+    GatherLo,
+    /// Output on the hi grid: rows (n, y, x), columns hi channels, depth (lo channel, ky, kx).
+    GatherHi,
+    /// The weight gradient: rows lo channels, columns (hi channel, ky, kx), depth (n, u, v).
+    Weight,
+}
+
 /// Every entry point of conv.wgsl runs the same product code, so each binds all five buffers
 /// (src, weight, dst, bias, lo_map); one that has no use for a buffer gets a 4-byte placeholder.
 const BINDINGS: &[Storage] = &[read(1), read(2), write(3), read(4), read(5)];
-const GATHER_WITH_BIAS: &[Storage] = BINDINGS;
-const GATHER: &[Storage] = BINDINGS;
-const WEIGHT_GRADIENT: &[Storage] = BINDINGS;
 
 pub(crate) const CONV2D_FORWARD: Kernel = Kernel {
     shader: Shader::Conv,
     entry: "conv2d_forward",
-    storage: GATHER_WITH_BIAS,
+    storage: BINDINGS,
 };
 pub(crate) const CONV2D_BACKWARD_INPUT: Kernel = Kernel {
     shader: Shader::Conv,
     entry: "conv2d_backward_input",
-    storage: GATHER,
+    storage: BINDINGS,
 };
 pub(crate) const CONV2D_BACKWARD_WEIGHT: Kernel = Kernel {
     shader: Shader::Conv,
     entry: "conv2d_backward_weight",
-    storage: WEIGHT_GRADIENT,
+    storage: BINDINGS,
 };
 pub(crate) const CONV_TRANSPOSE2D_FORWARD: Kernel = Kernel {
     shader: Shader::Conv,
     entry: "conv_transpose2d_forward",
-    storage: GATHER_WITH_BIAS,
+    storage: BINDINGS,
 };
 pub(crate) const CONV_TRANSPOSE2D_BACKWARD_INPUT: Kernel = Kernel {
     shader: Shader::Conv,
     entry: "conv_transpose2d_backward_input",
-    storage: GATHER,
+    storage: BINDINGS,
 };
 pub(crate) const CONV_TRANSPOSE2D_BACKWARD_WEIGHT: Kernel = Kernel {
     shader: Shader::Conv,
     entry: "conv_transpose2d_backward_weight",
-    storage: WEIGHT_GRADIENT,
+    storage: BINDINGS,
 };
 
 #[repr(C)]
@@ -119,29 +127,25 @@ impl Geometry {
         self.ksize * self.ksize
     }
 
-    /// The product's shape for `kernel`'s direction, and the tiles it takes.
-    fn product(&self, kernel: &Kernel) -> [usize; 3] {
+    /// (rows, columns, depth) of `product`.
+    fn shape(&self, product: Product) -> [usize; 3] {
         let [lc, lh, lw] = self.lo;
         let [hc, hh, hw] = self.hi;
-        match kernel.entry {
-            "conv2d_forward" | "conv_transpose2d_backward_input" => {
-                [self.batch * lh * lw, lc, hc * self.taps()]
-            }
-            "conv_transpose2d_forward" | "conv2d_backward_input" => {
-                [self.batch * hh * hw, hc, lc * self.taps()]
-            }
-            _ => [lc, hc * self.taps(), self.batch * lh * lw],
+        match product {
+            Product::GatherLo => [self.batch * lh * lw, lc, hc * self.taps()],
+            Product::GatherHi => [self.batch * hh * hw, hc, lc * self.taps()],
+            Product::Weight => [lc, hc * self.taps(), self.batch * lh * lw],
         }
     }
 
     fn run(
         &self,
         gpu: &Gpu,
-        kernel: &Kernel,
+        (kernel, product): (&Kernel, Product),
         [src, weight, dst, bias, lo_map]: [Option<&Tensor>; 5],
         accumulate: bool,
     ) -> Result<Dispatch> {
-        let shape = self.product(kernel);
+        let shape = self.shape(product);
         let params = self.params(kernel.entry, shape, accumulate)?;
         // Narrow products (NARROW in conv.wgsl) run one element per invocation instead of in tiles.
         let tiles = if shape[1] < NARROW {
@@ -166,7 +170,7 @@ impl Geometry {
     pub fn gather(
         &self,
         gpu: &Gpu,
-        kernel: &Kernel,
+        kernel: (&Kernel, Product),
         src: &Tensor,
         weight: &Tensor,
         dst: &Tensor,
@@ -184,7 +188,7 @@ impl Geometry {
     pub fn weight_gradient(
         &self,
         gpu: &Gpu,
-        kernel: &Kernel,
+        kernel: (&Kernel, Product),
         lo_map: &Tensor,
         hi_map: &Tensor,
         dweight: &Tensor,

@@ -1,6 +1,6 @@
 //! Conv2d (PyTorch's nn.Conv2d with a square kernel, no dilation or groups); weight [C_out, C_in, k, k].
 
-use super::conv::{self, Geometry};
+use super::conv::{self, Geometry, Product};
 use super::{batch_of, expect_shape};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -99,7 +99,14 @@ impl Conv2d {
         expect_shape(OP, "weight", weight, &self.weight_shape())?;
         expect_shape(OP, "bias", bias, &[self.out_channels])?;
         expect_shape(OP, "y", y, &Self::output_shape(&g))?;
-        g.gather(gpu, &conv::CONV2D_FORWARD, x, weight, y, Some(bias))
+        g.gather(
+            gpu,
+            (&conv::CONV2D_FORWARD, Product::GatherLo),
+            x,
+            weight,
+            y,
+            Some(bias),
+        )
     }
 
     /// dy: [N, C_out, OH, OW], weight: [C_out, C_in, k, k] → dx: [N, C_in, H, W]
@@ -114,7 +121,14 @@ impl Conv2d {
         let g = self.geometry(OP, "dx", dx)?;
         expect_shape(OP, "dy", dy, &Self::output_shape(&g))?;
         expect_shape(OP, "weight", weight, &self.weight_shape())?;
-        g.gather(gpu, &conv::CONV2D_BACKWARD_INPUT, dy, weight, dx, None)
+        g.gather(
+            gpu,
+            (&conv::CONV2D_BACKWARD_INPUT, Product::GatherHi),
+            dy,
+            weight,
+            dx,
+            None,
+        )
     }
 
     /// dy: [N, C_out, OH, OW], x: [N, C_in, H, W] → dweight: [C_out, C_in, k, k]; with `accumulate`
@@ -133,7 +147,7 @@ impl Conv2d {
         expect_shape(OP, "dweight", dweight, &self.weight_shape())?;
         g.weight_gradient(
             gpu,
-            &conv::CONV2D_BACKWARD_WEIGHT,
+            (&conv::CONV2D_BACKWARD_WEIGHT, Product::Weight),
             dy,
             x,
             dweight,

@@ -1,7 +1,7 @@
 //! ConvTranspose2d (PyTorch's nn.ConvTranspose2d with a square kernel, no output padding, dilation or
 //! groups); weight [C_in, C_out, k, k] as in PyTorch.
 
-use super::conv::{self, Geometry};
+use super::conv::{self, Geometry, Product};
 use super::{batch_of, expect_shape};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -103,7 +103,7 @@ impl ConvTranspose2d {
         expect_shape(OP, "y", y, &Self::output_shape(&g))?;
         g.gather(
             gpu,
-            &conv::CONV_TRANSPOSE2D_FORWARD,
+            (&conv::CONV_TRANSPOSE2D_FORWARD, Product::GatherHi),
             x,
             weight,
             y,
@@ -125,7 +125,7 @@ impl ConvTranspose2d {
         expect_shape(OP, "weight", weight, &self.weight_shape())?;
         g.gather(
             gpu,
-            &conv::CONV_TRANSPOSE2D_BACKWARD_INPUT,
+            (&conv::CONV_TRANSPOSE2D_BACKWARD_INPUT, Product::GatherLo),
             dy,
             weight,
             dx,
@@ -149,7 +149,7 @@ impl ConvTranspose2d {
         expect_shape(OP, "dweight", dweight, &self.weight_shape())?;
         g.weight_gradient(
             gpu,
-            &conv::CONV_TRANSPOSE2D_BACKWARD_WEIGHT,
+            (&conv::CONV_TRANSPOSE2D_BACKWARD_WEIGHT, Product::Weight),
             x,
             dy,
             dweight,

@@ -152,10 +152,6 @@ impl Oracle {
             .unwrap_or_else(|| panic!("{}: no tensor `{key}`", self.path.display()))
     }
 
-    pub fn has(&self, key: &str) -> bool {
-        self.tensors.contains_key(key)
-    }
-
     /// All keys starting with `prefix`, sorted.
     pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
         let mut keys: Vec<String> = self
