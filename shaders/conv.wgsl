@@ -44,8 +44,10 @@ struct ConvParams {
 const GATHER_LO: u32 = 0u;
 const GATHER_HI: u32 = 1u;
 const WEIGHT: u32 = 2u;
-// Which product this invocation computes; set first thing by each entry point.
+// Which product this invocation computes and how it stores it; set first thing by each entry point.
 var<private> product: u32;
+var<private> with_bias: bool;
+var<private> add_to_dst: bool;
 
 // (n, row, column) of flat position `i` of a map of h×w.
 fn position(i: u32, h: u32, w: u32) -> vec3<u32> {
@@ -124,14 +126,14 @@ fn destination(row: u32, col: u32) -> vec2<u32> {
     return vec2<u32>(row * p.w_stride_lo + t.x * p.w_stride_hi + t.y * p.ksize + t.z, 0u);
 }
 
-// Stores one element of the product: plus the bias when `with_bias`, added to dst when `accumulate`.
-fn store(row: u32, col: u32, value: f32, with_bias: bool, accumulate: bool) {
+// Stores one element of the product: plus the bias when `with_bias`, added to dst when `add_to_dst`.
+fn store_element(row: u32, col: u32, value: f32) {
     let at = destination(row, col);
     var v = value;
     if with_bias {
         v += bias[at.y];
     }
-    if accumulate {
+    if add_to_dst {
         dst[at.x] += v;
     } else {
         dst[at.x] = v;
@@ -142,8 +144,11 @@ fn store(row: u32, col: u32, value: f32, with_bias: bool, accumulate: bool) {
 // gradient of D's first) would leave most of a 64-wide tile idle: each invocation sums one element.
 const NARROW: u32 = 16u;
 
-// Runs this workgroup's share of the product and stores it.
-fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, with_bias: bool, accumulate: bool) {
+// Runs this workgroup's share of `which` product and stores it.
+fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, which: u32, bias_added: bool, accumulate: bool) {
+    product = which;
+    with_bias = bias_added;
+    add_to_dst = accumulate;
     if p.n < NARROW {
         let i = invocation_index(wid, nwg, lid.y * 16u + lid.x);
         if i < p.m * p.n {
@@ -153,7 +158,7 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, with_bias: bool, accumula
             for (var d = 0u; d < p.k; d++) {
                 sum += load_a(row, d) * load_b(d, col);
             }
-            store(row, col, sum, with_bias, accumulate);
+            store_element(row, col, sum);
         }
         return;
     }
@@ -162,52 +167,35 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, with_bias: bool, accumula
     }
     let origin = gemm_origin(p.n, wid, nwg);
     let acc = gemm_block(p.m, p.n, p.k, product == WEIGHT, false, origin, lid);
-    for (var i = 0u; i < 4u; i++) {
-        let row = origin.x + lid.y * 4u + i;
-        if row >= p.m {
-            continue;
-        }
-        for (var j = 0u; j < 4u; j++) {
-            let col = origin.y + lid.x * 4u + j;
-            if col < p.n {
-                store(row, col, acc[i][j], with_bias, accumulate);
-            }
-        }
-    }
+    gemm_store(p.m, p.n, origin, lid, acc);
 }
 
 @compute @workgroup_size(16, 16)
 fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    product = GATHER_LO;
-    run(wid, nwg, lid, true, false);
+    run(wid, nwg, lid, GATHER_LO, true, false);
 }
 
 @compute @workgroup_size(16, 16)
 fn conv2d_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    product = GATHER_HI;
-    run(wid, nwg, lid, false, false);
+    run(wid, nwg, lid, GATHER_HI, false, false);
 }
 
 @compute @workgroup_size(16, 16)
 fn conv2d_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    product = WEIGHT;
-    run(wid, nwg, lid, false, p.accumulate != 0u);
+    run(wid, nwg, lid, WEIGHT, false, p.accumulate != 0u);
 }
 
 @compute @workgroup_size(16, 16)
 fn conv_transpose2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    product = GATHER_HI;
-    run(wid, nwg, lid, true, false);
+    run(wid, nwg, lid, GATHER_HI, true, false);
 }
 
 @compute @workgroup_size(16, 16)
 fn conv_transpose2d_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    product = GATHER_LO;
-    run(wid, nwg, lid, false, false);
+    run(wid, nwg, lid, GATHER_LO, false, false);
 }
 
 @compute @workgroup_size(16, 16)
 fn conv_transpose2d_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    product = WEIGHT;
-    run(wid, nwg, lid, false, p.accumulate != 0u);
+    run(wid, nwg, lid, WEIGHT, false, p.accumulate != 0u);
 }

@@ -1,5 +1,6 @@
 // The tiled matrix-product core C[M×N] = A[M×K]·B[K×N], prepended to linear.wgsl and conv.wgsl, which
-// define how an element is fetched: load_a(row, k) and load_b(k, col) (called only inside the matrices).
+// define how an element is fetched, load_a(row, k) and load_b(k, col) (called only inside the matrices),
+// and where one goes, store_element(row, col, value).
 //
 // A workgroup of 16×16 invocations computes a 64×64 tile of C, each invocation a 4×4 block held in four
 // vec4 accumulators. Per 16-deep slice of K the workgroup stages A (64×16) and B (16×64) in workgroup
@@ -74,4 +75,17 @@ fn gemm_block(m: u32, n: u32, k: u32, a_k_fast: bool, b_n_fast: bool, origin: ve
         workgroupBarrier();
     }
     return array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+}
+
+// Hands each element of this invocation's block that lies inside C (m×n) to store_element.
+fn gemm_store(m: u32, n: u32, origin: vec2<u32>, lid: vec3<u32>, acc: array<vec4<f32>, 4>) {
+    for (var i = 0u; i < 4u; i++) {
+        let row = origin.x + lid.y * 4u + i;
+        for (var j = 0u; j < 4u; j++) {
+            let col = origin.y + lid.x * 4u + j;
+            if row < m && col < n {
+                store_element(row, col, acc[i][j]);
+            }
+        }
+    }
 }

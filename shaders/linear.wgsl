@@ -36,25 +36,15 @@ fn block(origin: vec2<u32>, lid: vec3<u32>) -> array<vec4<f32>, 4> {
     return gemm_block(p.m, p.n, p.k, p.a_stride_k == 1u, p.b_stride_n == 1u, origin, lid);
 }
 
-// Writes (or, with `accumulate`, adds) this invocation's 4×4 block of C.
-fn store(origin: vec2<u32>, lid: vec3<u32>, acc: array<vec4<f32>, 4>, accumulate: bool) {
-    for (var i = 0u; i < 4u; i++) {
-        let row = origin.x + lid.y * 4u + i;
-        if row >= p.m {
-            continue;
-        }
-        for (var j = 0u; j < 4u; j++) {
-            let col = origin.y + lid.x * 4u + j;
-            if col >= p.n {
-                continue;
-            }
-            let at = row * p.n + col;
-            if accumulate {
-                c[at] += acc[i][j];
-            } else {
-                c[at] = acc[i][j];
-            }
-        }
+// Whether the kernel adds its product to C (linear_backward_weight with p.accumulate) or overwrites it.
+var<private> add_to_c: bool;
+
+fn store_element(row: u32, col: u32, value: f32) {
+    let at = row * p.n + col;
+    if add_to_c {
+        c[at] += value;
+    } else {
+        c[at] = value;
     }
 }
 
@@ -79,7 +69,7 @@ fn linear_forward(
     for (var i = 0u; i < 4u; i++) {
         acc[i] += bias_block;
     }
-    store(origin, lid, acc, false);
+    gemm_store(p.m, p.n, origin, lid, acc);
 }
 
 @compute @workgroup_size(16, 16)
@@ -92,7 +82,7 @@ fn linear_backward_input(
         return;
     }
     let origin = gemm_origin(p.n, wid, nwg);
-    store(origin, lid, block(origin, lid), false);
+    gemm_store(p.m, p.n, origin, lid, block(origin, lid));
 }
 
 @compute @workgroup_size(16, 16)
@@ -105,5 +95,6 @@ fn linear_backward_weight(
         return;
     }
     let origin = gemm_origin(p.n, wid, nwg);
-    store(origin, lid, block(origin, lid), p.accumulate != 0u);
+    add_to_c = p.accumulate != 0u;
+    gemm_store(p.m, p.n, origin, lid, block(origin, lid));
 }

@@ -36,85 +36,50 @@ fn input(shape: &[usize], seed: u64) -> Tensor {
     upload(shape, &random(shape.iter().product(), seed, -1.0, 1.0))
 }
 
-#[test]
-fn linear_is_deterministic() {
-    let g = gpu();
-    let layer = Linear::new(300, 517);
-    assert_bit_identical("linear", || {
-        let (x, w, b, dy) = (
-            input(&[16, 300], 1),
-            input(&[517, 300], 2),
-            input(&[517], 3),
-            input(&[16, 517], 4),
-        );
-        let out = vec![
-            zeros(&[16, 517]),
-            zeros(&[16, 300]),
-            zeros(&[517, 300]),
-            zeros(&[517]),
-        ];
-        let d = vec![
-            layer.forward(g, &x, &w, &b, &out[0]).unwrap(),
-            layer.backward_input(g, &dy, &w, &out[1]).unwrap(),
-            layer.backward_weight(g, &dy, &x, &out[2], false).unwrap(),
-            layer.backward_bias(g, &dy, &out[3], false).unwrap(),
-        ];
-        (d, out)
-    });
+/// Runs a weighted layer's four kernels twice on inputs of the given shapes.
+macro_rules! check_weighted_layer {
+    ($name:expr, $layer:expr, x: $x:expr, weight: $w:expr, y: $y:expr) => {{
+        let g = gpu();
+        let (x_shape, w_shape, y_shape): (&[usize], &[usize], &[usize]) = ($x, $w, $y);
+        let channels = y_shape[1];
+        assert_bit_identical($name, || {
+            let (x, w, b, dy) = (
+                input(x_shape, 1),
+                input(w_shape, 2),
+                input(&[channels], 3),
+                input(y_shape, 4),
+            );
+            let out = vec![
+                zeros(y_shape),
+                zeros(x_shape),
+                zeros(w_shape),
+                zeros(&[channels]),
+            ];
+            (
+                weighted_layer_dispatches!($layer, g, &x, &w, &b, &dy, out),
+                out,
+            )
+        });
+    }};
 }
 
 #[test]
-fn conv2d_is_deterministic() {
-    let g = gpu();
-    let layer = Conv2d::new(64, 128, 4, 2, 1);
-    assert_bit_identical("conv2d", || {
-        let (x, w, b, dy) = (
-            input(&[4, 64, 14, 14], 1),
-            input(&[128, 64, 4, 4], 2),
-            input(&[128], 3),
-            input(&[4, 128, 7, 7], 4),
-        );
-        let out = vec![
-            zeros(&[4, 128, 7, 7]),
-            zeros(&[4, 64, 14, 14]),
-            zeros(&[128, 64, 4, 4]),
-            zeros(&[128]),
-        ];
-        let d = vec![
-            layer.forward(g, &x, &w, &b, &out[0]).unwrap(),
-            layer.backward_input(g, &dy, &w, &out[1]).unwrap(),
-            layer.backward_weight(g, &dy, &x, &out[2], false).unwrap(),
-            layer.backward_bias(g, &dy, &out[3], false).unwrap(),
-        ];
-        (d, out)
-    });
-}
-
-#[test]
-fn conv_transpose2d_is_deterministic() {
-    let g = gpu();
-    let layer = ConvTranspose2d::new(128, 64, 4, 2, 1);
-    assert_bit_identical("conv_transpose2d", || {
-        let (x, w, b, dy) = (
-            input(&[4, 128, 7, 7], 1),
-            input(&[128, 64, 4, 4], 2),
-            input(&[64], 3),
-            input(&[4, 64, 14, 14], 4),
-        );
-        let out = vec![
-            zeros(&[4, 64, 14, 14]),
-            zeros(&[4, 128, 7, 7]),
-            zeros(&[128, 64, 4, 4]),
-            zeros(&[64]),
-        ];
-        let d = vec![
-            layer.forward(g, &x, &w, &b, &out[0]).unwrap(),
-            layer.backward_input(g, &dy, &w, &out[1]).unwrap(),
-            layer.backward_weight(g, &dy, &x, &out[2], false).unwrap(),
-            layer.backward_bias(g, &dy, &out[3], false).unwrap(),
-        ];
-        (d, out)
-    });
+fn linear_and_convolutions_are_deterministic() {
+    check_weighted_layer!("linear", Linear::new(300, 517), x: &[16, 300], weight: &[517, 300], y: &[16, 517]);
+    check_weighted_layer!(
+        "conv2d",
+        Conv2d::new(64, 128, 4, 2, 1),
+        x: &[4, 64, 14, 14],
+        weight: &[128, 64, 4, 4],
+        y: &[4, 128, 7, 7]
+    );
+    check_weighted_layer!(
+        "conv_transpose2d",
+        ConvTranspose2d::new(128, 64, 4, 2, 1),
+        x: &[4, 128, 7, 7],
+        weight: &[128, 64, 4, 4],
+        y: &[4, 64, 14, 14]
+    );
 }
 
 #[test]

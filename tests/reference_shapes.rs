@@ -101,12 +101,7 @@ fn conv2d_on_awkward_shapes() {
             &shape,
             seed as u64,
             &|x, wt, b, y, dy, dx, dw, db| {
-                vec![
-                    layer.forward(g, x, wt, b, y).unwrap(),
-                    layer.backward_input(g, dy, wt, dx).unwrap(),
-                    layer.backward_weight(g, dy, x, dw, false).unwrap(),
-                    layer.backward_bias(g, dy, db, false).unwrap(),
-                ]
+                weighted_layer_dispatches!(layer, g, x, wt, b, dy, [y, dx, dw, db])
             },
         );
     }
@@ -134,12 +129,7 @@ fn conv_transpose2d_on_awkward_shapes() {
             &shape,
             seed as u64,
             &|x, wt, b, y, dy, dx, dw, db| {
-                vec![
-                    layer.forward(g, x, wt, b, y).unwrap(),
-                    layer.backward_input(g, dy, wt, dx).unwrap(),
-                    layer.backward_weight(g, dy, x, dw, false).unwrap(),
-                    layer.backward_bias(g, dy, db, false).unwrap(),
-                ]
+                weighted_layer_dispatches!(layer, g, x, wt, b, dy, [y, dx, dw, db])
             },
         );
     }

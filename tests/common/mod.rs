@@ -11,6 +11,22 @@ use std::sync::OnceLock;
 use gan_wgpu::kernels::Dispatch;
 use gan_wgpu::{Gpu, GpuOptions, Tensor};
 
+/// The four kernels of a layer with a weight and a bias (Linear, Conv2d, ConvTranspose2d), bound to
+/// x, weight, bias, dy and the outputs [y, dx, dweight, dbias], gradients overwritten.
+#[macro_export]
+macro_rules! weighted_layer_dispatches {
+    ($layer:expr, $gpu:expr, $x:expr, $w:expr, $b:expr, $dy:expr, $out:expr) => {
+        vec![
+            $layer.forward($gpu, $x, $w, $b, &$out[0]).unwrap(),
+            $layer.backward_input($gpu, $dy, $w, &$out[1]).unwrap(),
+            $layer
+                .backward_weight($gpu, $dy, $x, &$out[2], false)
+                .unwrap(),
+            $layer.backward_bias($gpu, $dy, &$out[3], false).unwrap(),
+        ]
+    };
+}
+
 pub fn gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
     GPU.get_or_init(|| {
