@@ -51,6 +51,27 @@ pub fn grid_png(images: &[f32], nrow: usize) -> Result<Vec<u8>> {
     Ok(png)
 }
 
+/// One 28×28 image as an 8-bit grey PNG, bytes as in the grids.
+pub fn image_png(image: &[f32]) -> Result<Vec<u8>> {
+    let grey: Vec<u8> = image
+        .iter()
+        .map(|&v| (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8)
+        .collect();
+    let mut png = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut png),
+        &grey,
+        IMAGE_SIDE as u32,
+        IMAGE_SIDE as u32,
+        image::ExtendedColorType::L8,
+    )
+    .map_err(|e| Error::InvalidArgument {
+        op: "image_png",
+        message: e.to_string(),
+    })?;
+    Ok(png)
+}
+
 /// Writes the grid of `images` to `path` (atomically).
 pub fn save_grid(path: &Path, images: &[f32], nrow: usize) -> Result<()> {
     write_atomic(path, &grid_png(images, nrow)?)

@@ -22,6 +22,7 @@ pub mod model;
 pub mod noise;
 pub mod params;
 pub mod plot;
+pub mod sample;
 pub mod state;
 pub mod step;
 pub mod tensor;

@@ -8,7 +8,10 @@ use std::time::Instant;
 use clap::{Parser, Subcommand, ValueEnum};
 use gan_wgpu::data::{self, Dataset};
 use gan_wgpu::download;
+use gan_wgpu::files::write_atomic;
 use gan_wgpu::gpu::{self, Gpu, GpuOptions};
+use gan_wgpu::grid::save_grid;
+use gan_wgpu::sample::Noise;
 use gan_wgpu::state;
 use gan_wgpu::step::Hyper;
 use gan_wgpu::train::{Progress, TrainConfig, train};
@@ -78,8 +81,51 @@ struct TrainArgs {
 const DEFAULT_EPOCHS: usize = 25;
 const DEFAULT_SAMPLE_EPOCHS: [usize; 3] = [1, 10, 25];
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SampleFormat {
+    /// One PNG: the images in a grid, as torchvision's save_image lays them out.
+    Grid,
+    /// A folder of single 28×28 grey PNGs, 000.png, 001.png, …
+    PngDir,
+    /// The images as float32 [N, 1, 28, 28] (tensor `images`), for exact comparisons.
+    Safetensors,
+}
+
+#[derive(clap::Args)]
+struct SampleArgs {
+    /// Seeds the noise (drawn on the GPU as training draws it): the same seed and checkpoint give the
+    /// same picture, byte for byte.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// A G checkpoint (G_NNN.safetensors, or one saved from the PyTorch original's state_dict).
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// Without --checkpoint: the run folder whose latest G checkpoint is used.
+    #[arg(long, value_name = "DIR", default_value = "logs")]
+    run: PathBuf,
+    /// Where to write [default: sample_seed<SEED>.png; a folder for png-dir].
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// Images to draw.
+    #[arg(long, default_value_t = 64)]
+    count: usize,
+    /// Images per grid row.
+    #[arg(long, default_value_t = 8)]
+    nrow: usize,
+    #[arg(long, value_enum, default_value_t = SampleFormat::Grid)]
+    format: SampleFormat,
+    /// Walk the latent space in --count steps from seed A's noise to seed B's.
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    interpolate: Option<Vec<u64>>,
+    /// Noise from a safetensors file holding one float32 tensor of shape [N, 62].
+    #[arg(long, value_name = "FILE", conflicts_with = "interpolate")]
+    z: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Draw images from a trained G: a grid PNG by default.
+    Sample(SampleArgs),
     /// Train the DCGAN: writes epoch_NNN.png grids, G_NNN/D_NNN.safetensors checkpoints and history.json.
     Train(TrainArgs),
     /// Time full training steps (D step + G step, as train runs them) on random images.
@@ -93,6 +139,75 @@ enum Command {
     },
     /// List every GPU adapter wgpu finds (set WGPU_BACKEND=vulkan|metal|dx12|gl to narrow the search).
     Devices,
+}
+
+fn sample(args: SampleArgs) -> Result<(), Failure> {
+    if args.count == 0 || args.nrow == 0 {
+        return Err(Failure("--count and --nrow must be at least 1".into()));
+    }
+    let checkpoint = match &args.checkpoint {
+        Some(path) => path.clone(),
+        None => gan_wgpu::sample::latest_checkpoint(&args.run)?,
+    };
+    let noise = match (&args.z, &args.interpolate) {
+        (Some(path), _) => Noise::File(path.clone()),
+        (None, Some(ab)) if ab.len() != 2 => {
+            return Err(Failure("--interpolate takes two seeds, A,B".into()));
+        }
+        (None, Some(ab)) => Noise::Interpolate {
+            a: ab[0],
+            b: ab[1],
+            count: args.count,
+        },
+        (None, None) => Noise::Seed {
+            seed: args.seed,
+            count: args.count,
+        },
+    };
+    let gpu = Gpu::new(&GpuOptions::default())?;
+    if gpu.is_software() {
+        eprintln!(
+            "note: {} is a software adapter, far slower than a GPU",
+            gpu.info.name
+        );
+    }
+    let images = gan_wgpu::sample::generate(&gpu, &checkpoint, &noise)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("sample_seed{}.png", args.seed)));
+    match args.format {
+        SampleFormat::Grid => save_grid(&out, &images, args.nrow)?,
+        SampleFormat::PngDir => {
+            gan_wgpu::files::ensure_dir(&out)?;
+            for (i, image) in images.chunks_exact(data::IMAGE_PIXELS).enumerate() {
+                write_atomic(
+                    &out.join(format!("{i:03}.png")),
+                    &gan_wgpu::grid::image_png(image)?,
+                )?;
+            }
+        }
+        SampleFormat::Safetensors => {
+            let count = images.len() / data::IMAGE_PIXELS;
+            let bytes: &[u8] = bytemuck::cast_slice(&images);
+            let view = safetensors::tensor::TensorView::new(
+                safetensors::Dtype::F32,
+                vec![count, 1, data::IMAGE_SIDE, data::IMAGE_SIDE],
+                bytes,
+            )
+            .map_err(|e| Failure(e.to_string()))?;
+            let file = safetensors::serialize([("images", view)], None)
+                .map_err(|e| Failure(e.to_string()))?;
+            write_atomic(&out, &file)?;
+        }
+    }
+    println!(
+        "wrote {} ({} images from {})",
+        out.display(),
+        images.len() / data::IMAGE_PIXELS,
+        checkpoint.display()
+    );
+    Ok(())
 }
 
 fn bench(batch_size: usize, steps: usize) -> Result<(), Failure> {
@@ -400,6 +515,7 @@ fn main() -> ExitCode {
     env_logger::init();
     let outcome = match Cli::parse().command {
         Command::Train(args) => run_train(args),
+        Command::Sample(args) => sample(args),
         Command::Bench { batch_size, steps } => bench(batch_size, steps),
         Command::Devices => devices(),
     };
