@@ -11,6 +11,9 @@ pub enum Error {
     )]
     NoAdapter { detail: String },
 
+    #[error("no GPU adapter matches '{wanted}'; there are: {found} (see `gan-wgpu devices`)")]
+    AdapterNotFound { wanted: String, found: String },
+
     #[error("adapter '{adapter}' does not support {limit} = {needed} (it allows {allowed})")]
     LimitTooLow {
         adapter: String,

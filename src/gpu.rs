@@ -91,8 +91,13 @@ fn pick_adapter(instance: &wgpu::Instance, options: &GpuOptions) -> Result<wgpu:
                 .find(|a| a.get_info().name.to_lowercase().contains(&needle))
         }
     };
-    chosen.ok_or_else(|| Error::NoAdapter {
-        detail: format!(" matching '{wanted}' (found: {})", names.join(", ")),
+    chosen.ok_or_else(|| Error::AdapterNotFound {
+        wanted: wanted.clone(),
+        found: if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        },
     })
 }
 

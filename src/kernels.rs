@@ -30,6 +30,19 @@ pub enum Shader {
 }
 
 impl Shader {
+    /// Every file of `shaders/` that is a module of its own (common.wgsl and gemm.wgsl are prepended).
+    pub const ALL: [Shader; 9] = [
+        Shader::Activation,
+        Shader::Adam,
+        Shader::BatchNorm,
+        Shader::Bce,
+        Shader::Bias,
+        Shader::Conv,
+        Shader::Data,
+        Shader::Linear,
+        Shader::Noise,
+    ];
+
     pub fn file_name(self) -> &'static str {
         match self {
             Shader::Activation => "activation.wgsl",

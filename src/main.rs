@@ -37,8 +37,59 @@ enum DatasetName {
     FashionMnist,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BackendName {
+    Vulkan,
+    Metal,
+    Dx12,
+    Gl,
+}
+
+/// Which GPU to run on (wgpu's WGPU_BACKEND and WGPU_ADAPTER_NAME work too).
+#[derive(clap::Args)]
+struct DeviceArgs {
+    /// The graphics API [default: Vulkan, Metal or DX12, whichever the system has; OpenGL if none].
+    #[arg(long, value_enum)]
+    backend: Option<BackendName>,
+    /// An adapter index as `gan-wgpu devices` lists them (for the same --backend), or part of its name.
+    #[arg(long, value_name = "INDEX|NAME")]
+    adapter: Option<String>,
+}
+
+impl DeviceArgs {
+    fn open(&self) -> Result<Gpu, Failure> {
+        let mut options = GpuOptions::default();
+        if let Some(backend) = self.backend {
+            options.backends = match backend {
+                BackendName::Vulkan => wgpu::Backends::VULKAN,
+                BackendName::Metal => wgpu::Backends::METAL,
+                BackendName::Dx12 => wgpu::Backends::DX12,
+                BackendName::Gl => wgpu::Backends::GL,
+            };
+        }
+        options.adapter = self
+            .adapter
+            .clone()
+            .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok());
+        let gpu = Gpu::new(&options)?;
+        println!(
+            "adapter: {} ({:?}, {:?})",
+            gpu.info.name, gpu.info.backend, gpu.info.device_type
+        );
+        if gpu.is_software() {
+            println!(
+                "note: {} is a software adapter, far slower than a GPU",
+                gpu.info.name
+            );
+        }
+        Ok(gpu)
+    }
+}
+
 #[derive(clap::Args)]
 struct TrainArgs {
+    #[command(flatten)]
+    device: DeviceArgs,
     /// Passes over the training set [default: 25, or the resumed run's].
     #[arg(long)]
     epochs: Option<usize>,
@@ -93,6 +144,8 @@ enum SampleFormat {
 
 #[derive(clap::Args)]
 struct SampleArgs {
+    #[command(flatten)]
+    device: DeviceArgs,
     /// Seeds the noise (drawn on the GPU as training draws it): the same seed and checkpoint give the
     /// same picture, byte for byte.
     #[arg(long, default_value_t = 7)]
@@ -130,6 +183,8 @@ enum Command {
     Train(TrainArgs),
     /// Time full training steps (D step + G step, as train runs them) on random images.
     Bench {
+        #[command(flatten)]
+        device: DeviceArgs,
         /// Images per step.
         #[arg(long, default_value_t = 128)]
         batch_size: usize,
@@ -164,13 +219,7 @@ fn sample(args: SampleArgs) -> Result<(), Failure> {
             count: args.count,
         },
     };
-    let gpu = Gpu::new(&GpuOptions::default())?;
-    if gpu.is_software() {
-        eprintln!(
-            "note: {} is a software adapter, far slower than a GPU",
-            gpu.info.name
-        );
-    }
+    let gpu = args.device.open()?;
     let images = gan_wgpu::sample::generate(&gpu, &checkpoint, &noise)?;
     let out = args
         .out
@@ -210,17 +259,13 @@ fn sample(args: SampleArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn bench(batch_size: usize, steps: usize) -> Result<(), Failure> {
+fn bench(device: &DeviceArgs, batch_size: usize, steps: usize) -> Result<(), Failure> {
     if batch_size < 2 {
         return Err(Failure(
             "--batch-size must be at least 2 (BatchNorm needs two values per channel)".into(),
         ));
     }
-    let gpu = Gpu::new(&GpuOptions::default())?;
-    println!(
-        "adapter: {} ({:?}, {:?})",
-        gpu.info.name, gpu.info.backend, gpu.info.device_type
-    );
+    let gpu = device.open()?;
     let r = gan_wgpu::bench::run(&gpu, batch_size, steps)?;
     println!(
         "batch {}, {} steps after one warm-up step",
@@ -456,14 +501,7 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
             set.source
         )));
     }
-    let gpu = Gpu::new(&GpuOptions::default())?;
-    println!("adapter: {} ({:?})", gpu.info.name, gpu.info.backend);
-    if gpu.is_software() {
-        println!(
-            "note: {} is a software adapter, far slower than a GPU",
-            gpu.info.name
-        );
-    }
+    let gpu = args.device.open()?;
     println!("data: {} images from {}", set.len(), set.source);
     if config.resume {
         println!("resuming the run in {}", config.out.display());
@@ -516,7 +554,11 @@ fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Command::Train(args) => run_train(args),
         Command::Sample(args) => sample(args),
-        Command::Bench { batch_size, steps } => bench(batch_size, steps),
+        Command::Bench {
+            device,
+            batch_size,
+            steps,
+        } => bench(&device, batch_size, steps),
         Command::Devices => devices(),
     };
     match outcome {

@@ -212,3 +212,16 @@ fn a_lost_device_is_an_error_not_a_panic() {
     assert!(err.is_err(), "work on a destroyed device succeeded");
     eprintln!("{}", err.unwrap_err());
 }
+
+#[test]
+fn an_adapter_that_is_not_there_is_named_in_the_error() {
+    let options = gan_wgpu::GpuOptions {
+        adapter: Some("no such adapter".into()),
+        ..Default::default()
+    };
+    match gan_wgpu::Gpu::new(&options) {
+        Err(Error::AdapterNotFound { wanted, .. }) => assert_eq!(wanted, "no such adapter"),
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("an adapter named 'no such adapter' was found"),
+    }
+}

@@ -1,0 +1,107 @@
+//! Every shader, parsed and validated by the naga version wgpu uses, translates to SPIR-V (Vulkan), MSL
+//! (Metal), HLSL (DX12) and GLSL ES 3.1 compute (OpenGL) for every entry point: a shader that would
+//! break on a backend this machine does not have fails here.
+
+use gan_wgpu::kernels::Shader;
+use naga::back::{glsl, hlsl, msl, spv};
+use naga::valid::{Capabilities, ValidationFlags, Validator};
+
+#[test]
+fn every_shader_translates_to_all_four_targets() {
+    let files: Vec<&str> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".wgsl") && n != "common.wgsl" && n != "gemm.wgsl")
+        .map(|n| Box::leak(n.into_boxed_str()) as &str)
+        .collect();
+    let covered: Vec<&str> = Shader::ALL.iter().map(|s| s.file_name()).collect();
+    for f in &files {
+        assert!(
+            covered.contains(f),
+            "shaders/{f} is not built by any Shader"
+        );
+    }
+    let mut translated = 0;
+    for shader in Shader::ALL {
+        let name = shader.file_name();
+        let module = naga::front::wgsl::parse_str(&shader.source())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        // The capabilities wgpu grants a device with no extra features.
+        let info = Validator::new(ValidationFlags::all(), Capabilities::empty())
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert!(!module.entry_points.is_empty(), "{name} has no entry point");
+        for entry in &module.entry_points {
+            let what = format!("{name}::{}", entry.name);
+            assert!(
+                entry.name.ends_with("_forward")
+                    || entry.name.contains("_backward")
+                    || matches!(
+                        entry.name.as_str(),
+                        "adam_update" | "noise_uniform" | "batch_gather"
+                    )
+                    || entry.name.starts_with("batchnorm_forward_"),
+                "{what}: entry points are named <op>_<forward|backward…>"
+            );
+            let spv_pipeline = spv::PipelineOptions {
+                shader_stage: entry.stage,
+                entry_point: entry.name.clone(),
+            };
+            spv::write_vec(
+                &module,
+                &info,
+                &spv::Options::default(),
+                Some(&spv_pipeline),
+            )
+            .unwrap_or_else(|e| panic!("{what} → SPIR-V: {e}"));
+
+            let msl_pipeline = msl::PipelineOptions {
+                entry_point: Some((entry.stage, entry.name.clone())),
+                ..Default::default()
+            };
+            msl::write_string(&module, &info, &msl::Options::default(), &msl_pipeline)
+                .unwrap_or_else(|e| panic!("{what} → MSL: {e}"));
+
+            let hlsl_options = hlsl::Options::default();
+            let hlsl_pipeline = hlsl::PipelineOptions {
+                entry_point: Some((entry.stage, entry.name.clone())),
+            };
+            let mut hlsl_out = String::new();
+            hlsl::Writer::new(&mut hlsl_out, &hlsl_options, &hlsl_pipeline)
+                .write(&module, &info, None)
+                .unwrap_or_else(|e| panic!("{what} → HLSL: {e}"));
+
+            let glsl_options = glsl::Options {
+                version: glsl::Version::Embedded {
+                    version: 310,
+                    is_webgl: false,
+                },
+                ..Default::default()
+            };
+            let glsl_pipeline = glsl::PipelineOptions {
+                shader_stage: entry.stage,
+                entry_point: entry.name.clone(),
+                multiview: None,
+            };
+            let mut glsl_out = String::new();
+            glsl::Writer::new(
+                &mut glsl_out,
+                &module,
+                &info,
+                &glsl_options,
+                &glsl_pipeline,
+                Default::default(),
+            )
+            .and_then(|mut w| w.write())
+            .unwrap_or_else(|e| panic!("{what} → GLSL: {e}"));
+            translated += 1;
+        }
+        let declared = shader.source().matches("@compute").count();
+        assert_eq!(
+            module.entry_points.len(),
+            declared,
+            "{name}: every @compute entry point is translated"
+        );
+    }
+    eprintln!("{translated} entry points translated to SPIR-V, MSL, HLSL and GLSL");
+}
