@@ -6,9 +6,12 @@
 // maps lo → hi, and each one's input gradient runs the other direction. So there are three products:
 //   GATHER_LO  rows: lo positions (n, u, v), columns: lo channels, depth: (hi channel, ky, kx)
 //              conv2d_forward, conv_transpose2d_backward_input
-//   GATHER_HI  rows: hi positions (n, y, x), columns: hi channels, depth: (lo channel, ky, kx), taps
-//              that miss the stride's lattice reading 0
+//   GATHER_HI  rows: hi positions (n, y, x), columns: hi channels, depth: (lo channel, jy, jx)
 //              conv_transpose2d_forward, conv2d_backward_input
+//              Only taps with ky ≡ y + pad (mod stride) reach a hi position, so its rows are grouped by
+//              that residue class (ry, rx) and its depth runs over those taps alone, ky = ry + stride·jy:
+//              1/stride² of the multiply-adds. Each class's rows are padded to whole 64-row tiles, so a
+//              tile never mixes classes and its weight slice is one matrix.
 //   WEIGHT     rows: lo channels, columns: (hi channel, ky, kx), depth: lo positions (n, u, v)
 //              conv2d_backward_weight, conv_transpose2d_backward_weight
 // Weight element (lo channel l, hi channel h, ky, kx) sits at l·w_stride_lo + h·w_stride_hi + ky·ksize +
@@ -49,6 +52,64 @@ var<private> product: u32;
 var<private> with_bias: bool;
 var<private> add_to_dst: bool;
 
+// GATHER_HI: the residue class of the rows being computed (set by enter_class).
+var<private> class_ry: u32;
+var<private> class_rx: u32;
+var<private> class_first_row: u32;
+var<private> class_rows: u32;
+
+// Taps per axis that one residue class uses: ⌈ksize / stride⌉.
+fn taps_per_class() -> u32 {
+    return (p.ksize + p.stride - 1u) / p.stride;
+}
+
+// First hi coordinate in [0, size) whose (coordinate + pad) mod stride is r, and how many there are.
+fn class_axis(r: u32, size: u32) -> vec2<u32> {
+    let first = (r + p.stride - p.pad % p.stride) % p.stride;
+    if first >= size {
+        return vec2<u32>(first, 0u);
+    }
+    return vec2<u32>(first, (size - first + p.stride - 1u) / p.stride);
+}
+
+// Rows of class c, and the same rounded up to whole tiles.
+fn class_size(c: u32) -> vec2<u32> {
+    let rows = p.batch * class_axis(c / p.stride, p.hi_h).y * class_axis(c % p.stride, p.hi_w).y;
+    return vec2<u32>(rows, (rows + TILE - 1u) / TILE * TILE);
+}
+
+// Finds the class that GATHER_HI row `row` belongs to.
+fn enter_class(row: u32) {
+    var start = 0u;
+    for (var c = 0u; c < p.stride * p.stride; c++) {
+        let size = class_size(c);
+        if row < start + size.y || c + 1u == p.stride * p.stride {
+            class_ry = c / p.stride;
+            class_rx = c % p.stride;
+            class_first_row = start;
+            class_rows = size.x;
+            return;
+        }
+        start += size.y;
+    }
+}
+
+// (n, y, x) of GATHER_HI row `row` (which must be < class_first_row + class_rows).
+fn class_position(row: u32) -> vec3<u32> {
+    let ay = class_axis(class_ry, p.hi_h);
+    let ax = class_axis(class_rx, p.hi_w);
+    let local = row - class_first_row;
+    let ix = local % ax.y;
+    let iy = (local / ax.y) % ay.y;
+    return vec3<u32>(local / (ax.y * ay.y), ay.x + iy * p.stride, ax.x + ix * p.stride);
+}
+
+// (lo channel, ky, kx) of GATHER_HI depth index d; ky or kx ≥ ksize marks a tap past the kernel.
+fn class_tap(d: u32) -> vec3<u32> {
+    let j = taps_per_class();
+    return vec3<u32>(d / (j * j), class_ry + p.stride * ((d / j) % j), class_rx + p.stride * (d % j));
+}
+
 // (n, row, column) of flat position `i` of a map of h×w.
 fn position(i: u32, h: u32, w: u32) -> vec3<u32> {
     return vec3<u32>(i / (h * w), (i / w) % h, i % w);
@@ -81,13 +142,17 @@ fn load_a(row: u32, d: u32) -> f32 {
         return hi_at(pos.x, t.x, pos.y, pos.z, t.y, t.z);
     }
     if product == GATHER_HI {
-        // lo[n, l, u, v] where y = u·s − p + ky and x = v·s − p + kx, if that lattice point exists.
-        let pos = position(row, p.hi_h, p.hi_w);
-        let t = tap(d);
+        // lo[n, l, u, v] with y = u·s − p + ky, x = v·s − p + kx: ky and kx are on the lattice by
+        // construction, so only the edges of the lo map and of the kernel remain to check.
+        if row - class_first_row >= class_rows {
+            return 0.0;
+        }
+        let pos = class_position(row);
+        let t = class_tap(d);
         let ty = i32(pos.y + p.pad) - i32(t.y);
         let tx = i32(pos.z + p.pad) - i32(t.z);
         let s = i32(p.stride);
-        if ty < 0 || tx < 0 || ty % s != 0 || tx % s != 0 || ty / s >= i32(p.lo_h) || tx / s >= i32(p.lo_w) {
+        if t.y >= p.ksize || t.z >= p.ksize || ty < 0 || tx < 0 || ty / s >= i32(p.lo_h) || tx / s >= i32(p.lo_w) {
             return 0.0;
         }
         return src[((pos.x * p.lo_channels + t.x) * p.lo_h + u32(ty / s)) * p.lo_w + u32(tx / s)];
@@ -103,7 +168,10 @@ fn load_b(d: u32, col: u32) -> f32 {
         return weight_at(col, t.x, t.y, t.z);
     }
     if product == GATHER_HI {
-        let t = tap(d);
+        let t = class_tap(d);
+        if t.y >= p.ksize || t.z >= p.ksize {
+            return 0.0;
+        }
         return weight_at(t.x, col, t.y, t.z);
     }
     // WEIGHT: hi[n, h, u·s − p + ky, v·s − p + kx] for depth d = (n, u, v), column (h, ky, kx).
@@ -119,7 +187,7 @@ fn destination(row: u32, col: u32) -> vec2<u32> {
         return vec2<u32>(((pos.x * p.lo_channels + col) * p.lo_h + pos.y) * p.lo_w + pos.z, col);
     }
     if product == GATHER_HI {
-        let pos = position(row, p.hi_h, p.hi_w);
+        let pos = class_position(row);
         return vec2<u32>(((pos.x * p.hi_channels + col) * p.hi_h + pos.y) * p.hi_w + pos.z, col);
     }
     let t = tap(col);
@@ -128,6 +196,9 @@ fn destination(row: u32, col: u32) -> vec2<u32> {
 
 // Stores one element of the product: plus the bias when `with_bias`, added to dst when `add_to_dst`.
 fn store_element(row: u32, col: u32, value: f32) {
+    if product == GATHER_HI && row - class_first_row >= class_rows {
+        return; // padding rows of a residue class
+    }
     let at = destination(row, col);
     var v = value;
     if with_bias {
@@ -154,6 +225,9 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, which: u32, bias_added: b
         if i < p.m * p.n {
             let row = i / p.n;
             let col = i % p.n;
+            if product == GATHER_HI {
+                enter_class(row);
+            }
             var sum = 0.0;
             for (var d = 0u; d < p.k; d++) {
                 sum += load_a(row, d) * load_b(d, col);
@@ -166,6 +240,9 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, which: u32, bias_added: b
         return;
     }
     let origin = gemm_origin(p.n, wid, nwg);
+    if product == GATHER_HI {
+        enter_class(origin.x);
+    }
     let acc = gemm_block(p.m, p.n, p.k, product == WEIGHT, false, origin, lid);
     gemm_store(p.m, p.n, origin, lid, acc);
 }

@@ -127,13 +127,38 @@ impl Geometry {
         self.ksize * self.ksize
     }
 
+    /// Kernel taps per axis that reach one residue class of hi positions: ⌈ksize / stride⌉.
+    fn taps_per_class(&self) -> usize {
+        self.ksize.div_ceil(self.stride)
+    }
+
+    /// Rows of the GATHER_HI product: the hi positions grouped by (y + pad, x + pad) mod stride,
+    /// each class padded to whole tiles (`class_size` in conv.wgsl).
+    fn hi_class_rows(&self) -> usize {
+        let [_, hh, hw] = self.hi;
+        let axis = |r: usize, size: usize| {
+            let first = (r + self.stride - self.pad % self.stride) % self.stride;
+            if first >= size {
+                0
+            } else {
+                (size - first).div_ceil(self.stride)
+            }
+        };
+        (0..self.stride * self.stride)
+            .map(|c| {
+                (self.batch * axis(c / self.stride, hh) * axis(c % self.stride, hw))
+                    .next_multiple_of(TILE)
+            })
+            .sum()
+    }
+
     /// (rows, columns, depth) of `product`.
     fn shape(&self, product: Product) -> [usize; 3] {
         let [lc, lh, lw] = self.lo;
-        let [hc, hh, hw] = self.hi;
+        let hc = self.hi[0];
         match product {
             Product::GatherLo => [self.batch * lh * lw, lc, hc * self.taps()],
-            Product::GatherHi => [self.batch * hh * hw, hc, lc * self.taps()],
+            Product::GatherHi => [self.hi_class_rows(), hc, lc * self.taps_per_class().pow(2)],
             Product::Weight => [lc, hc * self.taps(), self.batch * lh * lw],
         }
     }
