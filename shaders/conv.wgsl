@@ -57,6 +57,9 @@ var<private> class_ry: u32;
 var<private> class_rx: u32;
 var<private> class_first_row: u32;
 var<private> class_rows: u32;
+// (first coordinate, count) of the class's hi rows and columns, kept to spare each load the division.
+var<private> class_y: vec2<u32>;
+var<private> class_x: vec2<u32>;
 
 // Taps per axis that one residue class uses: ⌈ksize / stride⌉.
 fn taps_per_class() -> u32 {
@@ -88,6 +91,8 @@ fn enter_class(row: u32) {
             class_rx = c % p.stride;
             class_first_row = start;
             class_rows = size.x;
+            class_y = class_axis(class_ry, p.hi_h);
+            class_x = class_axis(class_rx, p.hi_w);
             return;
         }
         start += size.y;
@@ -96,12 +101,10 @@ fn enter_class(row: u32) {
 
 // (n, y, x) of GATHER_HI row `row` (which must be < class_first_row + class_rows).
 fn class_position(row: u32) -> vec3<u32> {
-    let ay = class_axis(class_ry, p.hi_h);
-    let ax = class_axis(class_rx, p.hi_w);
     let local = row - class_first_row;
-    let ix = local % ax.y;
-    let iy = (local / ax.y) % ay.y;
-    return vec3<u32>(local / (ax.y * ay.y), ay.x + iy * p.stride, ax.x + ix * p.stride);
+    let ix = local % class_x.y;
+    let iy = (local / class_x.y) % class_y.y;
+    return vec3<u32>(local / (class_x.y * class_y.y), class_y.x + iy * p.stride, class_x.x + ix * p.stride);
 }
 
 // (lo channel, ky, kx) of GATHER_HI depth index d; ky or kx ≥ ksize marks a tap past the kernel.
