@@ -22,10 +22,28 @@ pub struct BenchReport {
     pub min_ms: f64,
     pub max_ms: f64,
     pub steps_per_s: f64,
+    /// Floating-point operations of one step as the kernels execute them (matrix products).
+    pub gflop_per_step: f64,
+    pub gflop_per_s: f64,
+    /// Sum of the storage buffers' sizes.
+    pub device_bytes: u64,
+    /// Peak resident memory of the process (Linux), if known.
+    pub peak_rss_bytes: Option<u64>,
+    /// With per-kernel timing: (entry point, dispatches per step, ms per step), largest first.
+    pub per_kernel: Vec<(String, usize, f64)>,
 }
 
-/// Times `steps` training steps at batch `batch` after one warm-up step.
-pub fn run(gpu: &Gpu, batch: usize, steps: usize) -> Result<BenchReport> {
+/// VmHWM of /proc/self/status, where there is one.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Times `steps` training steps at batch `batch` after one warm-up step; with `per_kernel`, then
+/// times each dispatch of one more step on its own (submitted and waited for), summed per kernel.
+pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<BenchReport> {
     let started = Instant::now();
     let mut trainer = Trainer::new(
         gpu,
@@ -64,6 +82,34 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize) -> Result<BenchReport> {
     } else {
         times[times.len() / 2]
     };
+    let flops: u64 = trainer
+        .step_dispatches(gpu)?
+        .iter()
+        .map(|d| d.flops())
+        .sum();
+    let mut kernels: Vec<(String, usize, f64)> = Vec::new();
+    if per_kernel {
+        for d in trainer.step_dispatches(gpu)? {
+            let t = Instant::now();
+            gpu.run(&[d])?;
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            match kernels.iter_mut().find(|k| k.0 == d.entry()) {
+                Some(k) => {
+                    k.1 += 1;
+                    k.2 += ms;
+                }
+                None => kernels.push((d.entry().to_string(), 1, ms)),
+            }
+        }
+        kernels.sort_by(|a, b| b.2.total_cmp(&a.2));
+    }
+    let per_second = |per_step: f64| {
+        if median_ms > 0.0 {
+            per_step * 1e3 / median_ms
+        } else {
+            0.0
+        }
+    };
     Ok(BenchReport {
         adapter: gpu.info.name.clone(),
         backend: format!("{:?}", gpu.info.backend),
@@ -73,10 +119,11 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize) -> Result<BenchReport> {
         median_ms,
         min_ms: times.first().copied().unwrap_or(0.0),
         max_ms: times.last().copied().unwrap_or(0.0),
-        steps_per_s: if median_ms > 0.0 {
-            1e3 / median_ms
-        } else {
-            0.0
-        },
+        steps_per_s: per_second(1.0),
+        gflop_per_step: flops as f64 / 1e9,
+        gflop_per_s: per_second(flops as f64 / 1e9),
+        device_bytes: gpu.storage_bytes(),
+        peak_rss_bytes: peak_rss_bytes(),
+        per_kernel: kernels,
     })
 }

@@ -125,6 +125,8 @@ pub struct Gpu {
     pub kernels: Kernels,
     uncaptured: ErrorSlot,
     lost: ErrorSlot,
+    /// Bytes of storage buffers created on this device so far (they are what a run keeps).
+    storage_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl Gpu {
@@ -197,6 +199,7 @@ impl Gpu {
             kernels,
             uncaptured,
             lost,
+            storage_bytes: Default::default(),
         })
     }
 
@@ -252,17 +255,26 @@ impl Gpu {
                 ),
             });
         }
+        // Storage buffers are bound with 4-byte elements; a zero-sized binding is invalid.
+        let size = bytes.max(4).next_multiple_of(4);
+        self.storage_bytes
+            .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
         self.scoped(label, || {
             self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
-                // Storage buffers are bound with 4-byte elements; a zero-sized binding is invalid.
-                size: bytes.max(4).next_multiple_of(4),
+                size,
                 usage: wgpu::BufferUsages::STORAGE
                     | wgpu::BufferUsages::COPY_SRC
                     | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             })
         })
+    }
+
+    /// Bytes of all storage buffers created on this device so far.
+    pub fn storage_bytes(&self) -> u64 {
+        self.storage_bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// An encoder holding `dispatches` in one compute pass; more commands may follow before submission.

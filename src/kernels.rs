@@ -224,9 +224,21 @@ pub struct Dispatch {
     bind_group: wgpu::BindGroup,
     params: wgpu::Buffer,
     grid: [u32; 3],
+    flops: u64,
 }
 
 impl Dispatch {
+    /// Notes the floating-point operations one run of this dispatch performs (matrix products count
+    /// 2·M·N·K as their kernels execute them; other kernels are left at 0, being a rounding error).
+    pub fn with_flops(mut self, flops: u64) -> Dispatch {
+        self.flops = flops;
+        self
+    }
+
+    pub fn flops(&self) -> u64 {
+        self.flops
+    }
+
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
@@ -322,5 +334,6 @@ pub fn dispatch<P: bytemuck::Pod>(
         bind_group,
         params,
         grid,
+        flops: 0,
     })
 }

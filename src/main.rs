@@ -191,6 +191,9 @@ enum Command {
         /// Steps timed after one warm-up step.
         #[arg(long, default_value_t = 20)]
         steps: usize,
+        /// Also time each kernel of one step alone (submitted and waited for), largest first.
+        #[arg(long)]
+        per_kernel: bool,
     },
     /// List every GPU adapter wgpu finds (set WGPU_BACKEND=vulkan|metal|dx12|gl to narrow the search).
     Devices,
@@ -259,14 +262,19 @@ fn sample(args: SampleArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn bench(device: &DeviceArgs, batch_size: usize, steps: usize) -> Result<(), Failure> {
+fn bench(
+    device: &DeviceArgs,
+    batch_size: usize,
+    steps: usize,
+    per_kernel: bool,
+) -> Result<(), Failure> {
     if batch_size < 2 {
         return Err(Failure(
             "--batch-size must be at least 2 (BatchNorm needs two values per channel)".into(),
         ));
     }
     let gpu = device.open()?;
-    let r = gan_wgpu::bench::run(&gpu, batch_size, steps)?;
+    let r = gan_wgpu::bench::run(&gpu, batch_size, steps, per_kernel)?;
     println!(
         "batch {}, {} steps after one warm-up step",
         r.batch, r.steps
@@ -279,6 +287,24 @@ fn bench(device: &DeviceArgs, batch_size: usize, steps: usize) -> Result<(), Fai
         "ms/step: median {:.1}, min {:.1}, max {:.1}; {:.3} steps/s",
         r.median_ms, r.min_ms, r.max_ms, r.steps_per_s
     );
+    println!(
+        "{:.2} GFLOP per step as the kernels execute it: {:.2} GFLOP/s",
+        r.gflop_per_step, r.gflop_per_s
+    );
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    println!(
+        "device memory (storage buffers): {:.1} MiB",
+        mib(r.device_bytes)
+    );
+    if let Some(rss) = r.peak_rss_bytes {
+        println!("peak host memory (RSS): {:.1} MiB", mib(rss));
+    }
+    if !r.per_kernel.is_empty() {
+        println!("per kernel, one step, each dispatch timed alone:");
+        for (entry, count, ms) in &r.per_kernel {
+            println!("  {entry:36} {count:3}x {ms:9.1} ms");
+        }
+    }
     println!(
         "{}",
         serde_json::to_string(&r).expect("the report serialises")
@@ -558,7 +584,8 @@ fn main() -> ExitCode {
             device,
             batch_size,
             steps,
-        } => bench(&device, batch_size, steps),
+            per_kernel,
+        } => bench(&device, batch_size, steps, per_kernel),
         Command::Devices => devices(),
     };
     match outcome {

@@ -181,13 +181,16 @@ impl Geometry {
         let placeholder = Tensor::zeros(gpu, "unused binding", &[1])?;
         let or_placeholder = |t: Option<&Tensor>| t.cloned().unwrap_or_else(|| placeholder.clone());
         let bound = [src, weight, dst, bias, lo_map].map(or_placeholder);
-        dispatch(
+        let [m, n, k] = shape;
+        let flops = 2 * (m * n * k) as u64;
+        Ok(dispatch(
             gpu,
             kernel,
             &params,
             &bound.iter().collect::<Vec<_>>(),
             as_u32(kernel.entry, tiles)?,
-        )
+        )?
+        .with_flops(flops))
     }
 
     /// One of the four gathers: `dst` (one map) from `src` (the other map) and the weight, plus `bias`

@@ -51,6 +51,10 @@ struct Product {
 }
 
 impl Product {
+    fn flops(&self) -> u64 {
+        2 * (self.m * self.n * self.k) as u64
+    }
+
     fn params(&self, op: &'static str, accumulate: bool) -> Result<(LinearParams, u32)> {
         let params = LinearParams {
             m: as_u32(op, self.m)?,
@@ -99,15 +103,18 @@ impl Linear {
         self.check_weight(OP, weight)?;
         expect_shape(OP, "bias", bias, &[self.out_features])?;
         expect_shape(OP, "y", y, &[n, self.out_features])?;
-        let (params, tiles) = Product {
+        let product = Product {
             m: n,
             n: self.out_features,
             k: self.in_features,
             a_stride: (self.in_features, 1),
             b_stride: (1, self.in_features),
-        }
-        .params(OP, false)?;
-        dispatch(gpu, &FORWARD, &params, &[x, weight, y, bias], tiles)
+        };
+        let (params, tiles) = product.params(OP, false)?;
+        Ok(
+            dispatch(gpu, &FORWARD, &params, &[x, weight, y, bias], tiles)?
+                .with_flops(product.flops()),
+        )
     }
 
     /// dy: [N, out], weight: [out, in] → dx: [N, in]
@@ -122,15 +129,18 @@ impl Linear {
         let n = batch_of(OP, "dy", dy, &[self.out_features])?;
         self.check_weight(OP, weight)?;
         expect_shape(OP, "dx", dx, &[n, self.in_features])?;
-        let (params, tiles) = Product {
+        let product = Product {
             m: n,
             n: self.in_features,
             k: self.out_features,
             a_stride: (self.out_features, 1),
             b_stride: (self.in_features, 1),
-        }
-        .params(OP, false)?;
-        dispatch(gpu, &BACKWARD_INPUT, &params, &[dy, weight, dx], tiles)
+        };
+        let (params, tiles) = product.params(OP, false)?;
+        Ok(
+            dispatch(gpu, &BACKWARD_INPUT, &params, &[dy, weight, dx], tiles)?
+                .with_flops(product.flops()),
+        )
     }
 
     /// dy: [N, out], x: [N, in] → dweight: [out, in]; with `accumulate` added to what dweight holds.
@@ -151,15 +161,18 @@ impl Linear {
             dweight,
             &[self.out_features, self.in_features],
         )?;
-        let (params, tiles) = Product {
+        let product = Product {
             m: self.out_features,
             n: self.in_features,
             k: n,
             a_stride: (1, self.out_features),
             b_stride: (self.in_features, 1),
-        }
-        .params(OP, accumulate)?;
-        dispatch(gpu, &BACKWARD_WEIGHT, &params, &[dy, x, dweight], tiles)
+        };
+        let (params, tiles) = product.params(OP, accumulate)?;
+        Ok(
+            dispatch(gpu, &BACKWARD_WEIGHT, &params, &[dy, x, dweight], tiles)?
+                .with_flops(product.flops()),
+        )
     }
 
     /// dy: [N, out] → dbias: [out]; with `accumulate` added to what dbias holds.
