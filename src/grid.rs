@@ -18,6 +18,28 @@ pub fn grid_size(count: usize, nrow: usize) -> (usize, usize) {
     (columns * cell + PADDING, rows * cell + PADDING)
 }
 
+/// `pixels` (rows of `width` pixels, `colour` layout) encoded as PNG.
+pub fn encode_png(
+    pixels: &[u8],
+    width: usize,
+    height: usize,
+    colour: image::ExtendedColorType,
+) -> Result<Vec<u8>> {
+    let mut png = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut png),
+        pixels,
+        width as u32,
+        height as u32,
+        colour,
+    )
+    .map_err(|e| Error::InvalidArgument {
+        op: "encode_png",
+        message: e.to_string(),
+    })?;
+    Ok(png)
+}
+
 /// The PNG bytes of the grid of `images` ([count, 1, 28, 28] values in [0, 1], row-major).
 pub fn grid_png(images: &[f32], nrow: usize) -> Result<Vec<u8>> {
     let pixels = IMAGE_SIDE * IMAGE_SIDE;
@@ -36,19 +58,7 @@ pub fn grid_png(images: &[f32], nrow: usize) -> Result<Vec<u8>> {
             rgb[at..at + 3].fill(byte);
         }
     }
-    let mut png = Vec::new();
-    image::ImageEncoder::write_image(
-        image::codecs::png::PngEncoder::new(&mut png),
-        &rgb,
-        width as u32,
-        height as u32,
-        image::ExtendedColorType::Rgb8,
-    )
-    .map_err(|e| Error::InvalidArgument {
-        op: "grid_png",
-        message: e.to_string(),
-    })?;
-    Ok(png)
+    encode_png(&rgb, width, height, image::ExtendedColorType::Rgb8)
 }
 
 /// One 28×28 image as an 8-bit grey PNG, bytes as in the grids.
@@ -57,19 +67,7 @@ pub fn image_png(image: &[f32]) -> Result<Vec<u8>> {
         .iter()
         .map(|&v| (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8)
         .collect();
-    let mut png = Vec::new();
-    image::ImageEncoder::write_image(
-        image::codecs::png::PngEncoder::new(&mut png),
-        &grey,
-        IMAGE_SIDE as u32,
-        IMAGE_SIDE as u32,
-        image::ExtendedColorType::L8,
-    )
-    .map_err(|e| Error::InvalidArgument {
-        op: "image_png",
-        message: e.to_string(),
-    })?;
-    Ok(png)
+    encode_png(&grey, IMAGE_SIDE, IMAGE_SIDE, image::ExtendedColorType::L8)
 }
 
 /// Writes the grid of `images` to `path` (atomically).

@@ -2,7 +2,8 @@
 //! original's `loss_plot` draws it. Rasterised here, with a built-in 5×7 font, so no font or plotting
 //! library is needed.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::grid::encode_png;
 use crate::train::History;
 
 const WIDTH: usize = 640;
@@ -248,17 +249,5 @@ pub fn loss_plot_png(history: &History) -> Result<Vec<u8>> {
         c.text(legend_x + 40, y, name, BLACK);
     }
 
-    let mut png = Vec::new();
-    image::ImageEncoder::write_image(
-        image::codecs::png::PngEncoder::new(&mut png),
-        &c.rgb,
-        WIDTH as u32,
-        HEIGHT as u32,
-        image::ExtendedColorType::Rgb8,
-    )
-    .map_err(|e| Error::InvalidArgument {
-        op: "loss_plot_png",
-        message: e.to_string(),
-    })?;
-    Ok(png)
+    encode_png(&c.rgb, WIDTH, HEIGHT, image::ExtendedColorType::Rgb8)
 }
