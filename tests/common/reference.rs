@@ -176,41 +176,49 @@ pub fn conv_backward(
     (f(dx), f(dw), f(db))
 }
 
-/// Training-mode BatchNorm over x [N, C, S]: (y, new running mean, new running var, mean, inv_std).
-#[allow(clippy::type_complexity, clippy::too_many_arguments)]
+/// Index of the i-th of the N·S values of channel ch in x [N, C, S].
+fn bn_index((_, c, s): (usize, usize, usize), i: usize, ch: usize) -> usize {
+    ((i / s) * c + ch) * s + i % s
+}
+
+/// Batch mean and biased variance of channel ch of x [N, C, S].
+fn batch_stats(x: &[f32], shape: (usize, usize, usize), ch: usize) -> (f64, f64) {
+    let count = shape.0 * shape.2;
+    let value = |i| x[bn_index(shape, i, ch)] as f64;
+    let mean = (0..count).map(value).sum::<f64>() / count as f64;
+    let var = (0..count).map(|i| (value(i) - mean).powi(2)).sum::<f64>() / count as f64;
+    (mean, var)
+}
+
+/// Training-mode BatchNorm over x [N, C, S]: (y, new running mean, new running var).
+#[allow(clippy::too_many_arguments)]
 pub fn batchnorm_train(
     x: &[f32],
     w: &[f32],
     b: &[f32],
     running_mean: &[f32],
     running_var: &[f32],
-    (n, c, s): (usize, usize, usize),
+    shape: (usize, usize, usize),
     eps: f64,
     momentum: f64,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f64>, Vec<f64>) {
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (n, c, s) = shape;
     let m = (n * s) as f64;
-    let idx = |i: usize, ch: usize| ((i / s) * c + ch) * s + i % s;
     let mut y = vec![0.0; x.len()];
-    let (mut rm, mut rv, mut means, mut inv_stds) = (vec![], vec![], vec![], vec![]);
+    let (mut rm, mut rv) = (vec![], vec![]);
     for ch in 0..c {
-        let mean = (0..n * s).map(|i| x[idx(i, ch)] as f64).sum::<f64>() / m;
-        let var = (0..n * s)
-            .map(|i| (x[idx(i, ch)] as f64 - mean).powi(2))
-            .sum::<f64>()
-            / m;
+        let (mean, var) = batch_stats(x, shape, ch);
         let inv_std = 1.0 / (var + eps).sqrt();
         for i in 0..n * s {
-            y[idx(i, ch)] =
-                ((x[idx(i, ch)] as f64 - mean) * inv_std * w[ch] as f64 + b[ch] as f64) as f32;
+            let at = bn_index(shape, i, ch);
+            y[at] = ((x[at] as f64 - mean) * inv_std * w[ch] as f64 + b[ch] as f64) as f32;
         }
         rm.push(((1.0 - momentum) * running_mean[ch] as f64 + momentum * mean) as f32);
         rv.push(
             ((1.0 - momentum) * running_var[ch] as f64 + momentum * var * m / (m - 1.0)) as f32,
         );
-        means.push(mean);
-        inv_stds.push(inv_std);
     }
-    (y, rm, rv, means, inv_stds)
+    (y, rm, rv)
 }
 
 /// Eval-mode BatchNorm with the running statistics.
@@ -239,26 +247,23 @@ pub fn batchnorm_backward(
     x: &[f32],
     w: &[f32],
     dy: &[f32],
-    (n, c, s): (usize, usize, usize),
+    shape: (usize, usize, usize),
     eps: f64,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (n, c, s) = shape;
     let m = (n * s) as f64;
-    let idx = |i: usize, ch: usize| ((i / s) * c + ch) * s + i % s;
     let mut dx = vec![0.0; x.len()];
     let (mut dw, mut db) = (vec![0.0; c], vec![0.0; c]);
     for ch in 0..c {
-        let mean = (0..n * s).map(|i| x[idx(i, ch)] as f64).sum::<f64>() / m;
-        let var = (0..n * s)
-            .map(|i| (x[idx(i, ch)] as f64 - mean).powi(2))
-            .sum::<f64>()
-            / m;
+        let (mean, var) = batch_stats(x, shape, ch);
         let inv_std = 1.0 / (var + eps).sqrt();
-        let xhat = |i: usize| (x[idx(i, ch)] as f64 - mean) * inv_std;
-        let sum_dy: f64 = (0..n * s).map(|i| dy[idx(i, ch)] as f64).sum();
-        let sum_dy_xhat: f64 = (0..n * s).map(|i| dy[idx(i, ch)] as f64 * xhat(i)).sum();
+        let at = |i: usize| bn_index(shape, i, ch);
+        let xhat = |i: usize| (x[at(i)] as f64 - mean) * inv_std;
+        let sum_dy: f64 = (0..n * s).map(|i| dy[at(i)] as f64).sum();
+        let sum_dy_xhat: f64 = (0..n * s).map(|i| dy[at(i)] as f64 * xhat(i)).sum();
         for i in 0..n * s {
-            let g = dy[idx(i, ch)] as f64;
-            dx[idx(i, ch)] =
+            let g = dy[at(i)] as f64;
+            dx[at(i)] =
                 (w[ch] as f64 * inv_std * (g - sum_dy / m - xhat(i) * sum_dy_xhat / m)) as f32;
         }
         dw[ch] = sum_dy_xhat as f32;
