@@ -1,5 +1,6 @@
 // torch.optim.Adam, one step for every element of a (flat) parameter buffer: bias-corrected, eps added
 // outside the square root. The host folds the step number into step_size and bias_correction2_sqrt.
+// A parameter or second moment that comes out NaN or ±Inf sets `health_bit` in health[0].
 
 struct AdamParams {
     count: u32,
@@ -9,7 +10,7 @@ struct AdamParams {
     eps: f32,
     step_size: f32,             // lr / (1 − beta1^t)
     bias_correction2_sqrt: f32, // sqrt(1 − beta2^t)
-    _pad0: u32,
+    health_bit: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: AdamParams;
@@ -17,6 +18,7 @@ struct AdamParams {
 @group(0) @binding(2) var<storage, read_write> param: array<f32>;
 @group(0) @binding(3) var<storage, read_write> exp_avg: array<f32>;
 @group(0) @binding(4) var<storage, read_write> exp_avg_sq: array<f32>;
+@group(0) @binding(5) var<storage, read_write> health: array<atomic<u32>>;
 
 @compute @workgroup_size(256)
 fn adam_update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
@@ -29,5 +31,9 @@ fn adam_update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let v = exp_avg_sq[i] * p.beta2 + p.one_minus_beta2 * g * g;
     exp_avg[i] = m;
     exp_avg_sq[i] = v;
-    param[i] -= p.step_size * m / (sqrt(v) / p.bias_correction2_sqrt + p.eps);
+    let updated = param[i] - p.step_size * m / (sqrt(v) / p.bias_correction2_sqrt + p.eps);
+    param[i] = updated;
+    if !is_finite(updated) || !is_finite(v) {
+        atomicOr(&health[0], p.health_bit);
+    }
 }

@@ -5,7 +5,7 @@ struct BceParams {
     count: u32,
     accumulate: u32,    // bce_forward adds its loss to loss[0] (D's real + fake loss)
     grad_scale: f32,    // bce_backward: the upstream gradient of the loss
-    _pad0: u32,
+    health_bit: u32,    // bce_forward: set in health[0] when the loss is NaN or ±Inf
 }
 
 @group(0) @binding(0) var<uniform> p: BceParams;
@@ -13,10 +13,15 @@ struct BceParams {
 @group(0) @binding(2) var<storage, read> label: array<f32>; // the target (`target` is reserved in WGSL)
 @group(0) @binding(3) var<storage, read_write> loss: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dprob: array<f32>;
+@group(0) @binding(5) var<storage, read_write> health: array<atomic<u32>>;
 
 // max(log(v), −100). log is undefined at 0 in SPIR-V and MSL; below the smallest normal float
 // (where log would be < −87.3) the only input that reaches here in practice is 0, whose answer is −100.
+// NaN stays NaN, as torch.clamp keeps it (WGSL's max may drop a NaN operand).
 fn clamped_log(v: f32) -> f32 {
+    if (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u {
+        return v;
+    }
     if v < 1.17549435e-38 {
         return -100.0;
     }
@@ -33,10 +38,13 @@ fn bce_forward(@builtin(local_invocation_index) lane: u32) {
     }
     let mean = workgroup_sum(partial, lane) / f32(p.count);
     if lane == 0u {
+        var total = mean;
         if p.accumulate != 0u {
-            loss[0] += mean;
-        } else {
-            loss[0] = mean;
+            total += loss[0];
+        }
+        loss[0] = total;
+        if !is_finite(total) {
+            atomicOr(&health[0], p.health_bit);
         }
     }
 }

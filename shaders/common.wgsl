@@ -29,3 +29,8 @@ fn workgroup_sum(value: f32, lane: u32) -> f32 {
     }
     return scratch[0];
 }
+
+// False for NaN and ±Inf. Tested on the exponent bits: a compiler may assume `x != x` never holds.
+fn is_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}

@@ -5,6 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::health::Watch;
 use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
 use crate::layers::{as_u32, expect_shape, groups_for};
 use crate::tensor::Tensor;
@@ -12,7 +13,7 @@ use crate::tensor::Tensor;
 const UPDATE: Kernel = Kernel {
     shader: Shader::Adam,
     entry: "adam_update",
-    storage: &[read(1), write(2), write(3), write(4)],
+    storage: &[read(1), write(2), write(3), write(4), write(5)],
 };
 
 #[repr(C)]
@@ -25,7 +26,7 @@ struct AdamParams {
     eps: f32,
     step_size: f32,
     bias_correction2_sqrt: f32,
-    _pad: u32,
+    health_bit: u32,
 }
 
 /// Hyper-parameters, kept in double precision like PyTorch's Python floats; the kernel receives the
@@ -49,7 +50,7 @@ impl Adam {
         }
     }
 
-    fn params(&self, count: usize, step: u64) -> Result<AdamParams> {
+    fn params(&self, count: usize, step: u64, health_bit: u32) -> Result<AdamParams> {
         if step == 0 {
             return Err(Error::InvalidArgument {
                 op: UPDATE.entry,
@@ -65,12 +66,14 @@ impl Adam {
             eps: self.eps as f32,
             step_size: (self.lr / (1.0 - self.beta1.powi(t))) as f32,
             bias_correction2_sqrt: (1.0 - self.beta2.powi(t)).sqrt() as f32,
-            _pad: 0,
+            health_bit,
         })
     }
 
     /// grad: any shape; param, exp_avg, exp_avg_sq: the same shape. Takes Adam step number `step`
-    /// (1 for the first) on every element.
+    /// (1 for the first) on every element. With `watch`, a parameter or second moment that becomes NaN
+    /// or ±Inf sets the watch's bit.
+    #[allow(clippy::too_many_arguments)]
     pub fn update(
         &self,
         gpu: &Gpu,
@@ -79,6 +82,7 @@ impl Adam {
         exp_avg: &Tensor,
         exp_avg_sq: &Tensor,
         step: u64,
+        watch: Option<Watch>,
     ) -> Result<Dispatch> {
         for (name, t) in [
             ("param", param),
@@ -87,18 +91,35 @@ impl Adam {
         ] {
             expect_shape(UPDATE.entry, name, t, grad.shape())?;
         }
-        let params = self.params(grad.numel(), step)?;
+        let (flags, bit) = watched(gpu, watch)?;
+        let params = self.params(grad.numel(), step, bit)?;
         dispatch(
             gpu,
             &UPDATE,
             &params,
-            &[grad, param, exp_avg, exp_avg_sq],
+            &[grad, param, exp_avg, exp_avg_sq, &flags],
             groups_for(UPDATE.entry, grad.numel())?,
         )
     }
 
-    /// Points an `update` dispatch over `count` elements at another step number, without rebinding.
-    pub fn set_step(&self, gpu: &Gpu, update: &Dispatch, count: usize, step: u64) -> Result<()> {
-        update.write_params(gpu, &self.params(count, step)?)
+    /// Points an `update` dispatch over `count` elements (watched with `health_bit`, 0 if unwatched)
+    /// at another step number, without rebinding.
+    pub fn set_step(
+        &self,
+        gpu: &Gpu,
+        update: &Dispatch,
+        count: usize,
+        step: u64,
+        health_bit: u32,
+    ) -> Result<()> {
+        update.write_params(gpu, &self.params(count, step, health_bit)?)
     }
+}
+
+/// The flag word and bit a kernel reports to; unwatched kernels set bit 0 of a word nobody reads.
+pub(crate) fn watched(gpu: &Gpu, watch: Option<Watch>) -> Result<(Tensor, u32)> {
+    Ok(match watch {
+        Some(w) => (w.flags.clone(), w.bit),
+        None => (Tensor::zeros(gpu, "unwatched health flags", &[1])?, 0),
+    })
 }

@@ -63,4 +63,18 @@ pub enum Error {
 
     #[error("reading back a GPU buffer failed: {0}")]
     Readback(String),
+
+    #[error(
+        "training diverged at step {step} (epoch {epoch}, step {step_in_epoch}): {what} became NaN or Inf"
+    )]
+    Diverged {
+        step: u64,
+        epoch: usize,
+        step_in_epoch: usize,
+        what: String,
+    },
+
+    /// A training run that stopped on `cause`; `kept` says which saved state survives.
+    #[error("{cause}\n{kept}")]
+    RunStopped { cause: Box<Error>, kept: String },
 }

@@ -13,6 +13,9 @@ fn io_error(path: &Path, e: std::io::Error) -> Error {
     }
 }
 
+/// Temporary files are named `.<name>.tmp<pid>`.
+const TEMPORARY_MARK: &str = ".tmp";
+
 /// Writes `bytes` to a temporary file beside `path`, flushes it to disk and renames it into place.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
@@ -24,7 +27,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         message: "not a file name".into(),
     })?;
     let tmp = dir.join(format!(
-        ".{}.tmp{}",
+        ".{}{TEMPORARY_MARK}{}",
         name.to_string_lossy(),
         std::process::id()
     ));
@@ -57,4 +60,32 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
         });
     }
     std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))
+}
+
+/// Deletes the temporary files a killed gan-wgpu left in `dir` (those of processes no longer
+/// running, where the platform can tell). Best effort: a file that cannot go is left.
+pub fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let can_tell = Path::new("/proc/self").exists();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix('.')
+            .and_then(|n| n.rsplit_once(TEMPORARY_MARK))
+            .map(|(_, pid)| pid)
+            .filter(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let alive = if can_tell {
+            Path::new("/proc").join(pid).exists()
+        } else {
+            pid == std::process::id().to_string()
+        };
+        if !alive {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }

@@ -344,19 +344,42 @@ impl Gpu {
             });
         encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, bytes);
         self.submit_and_wait(encoder, "readback copy")?;
+        self.read_mapped(&staging, None)
+    }
+
+    /// The contents of a MAP_READ buffer whose writers have all been submitted, the last of them in
+    /// `written_by` (waits only for that submission; without it, for all).
+    pub fn read_mapped(
+        &self,
+        staging: &wgpu::Buffer,
+        written_by: Option<wgpu::SubmissionIndex>,
+    ) -> Result<Vec<u8>> {
         let (sender, receiver) = mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = sender.send(r);
         });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::DeviceLost {
-                reason: e.to_string(),
-            })?;
-        receiver
-            .recv()
-            .map_err(|e| Error::Readback(e.to_string()))?
-            .map_err(|e| Error::Readback(e.to_string()))?;
+        let poll = |submission_index| {
+            self.device
+                .poll(wgpu::PollType::Wait {
+                    submission_index,
+                    timeout: None,
+                })
+                .map_err(|e| Error::DeviceLost {
+                    reason: e.to_string(),
+                })
+        };
+        poll(written_by)?;
+        let mapped = match receiver.try_recv() {
+            Ok(mapped) => mapped,
+            Err(_) => {
+                poll(None)?;
+                receiver
+                    .recv()
+                    .map_err(|e| Error::Readback(e.to_string()))?
+            }
+        };
+        self.check()?;
+        mapped.map_err(|e| Error::Readback(e.to_string()))?;
         let data = staging
             .get_mapped_range(..)
             .map_err(|e| Error::Readback(e.to_string()))?

@@ -5,7 +5,7 @@
 //! - [`kernels`]: the WGSL files of `shaders/`, their pipelines and bound [`kernels::Dispatch`]es.
 //! - [`tensor`]: float32 tensors living in GPU buffers.
 //! - [`layers`]: one module per layer, forward and backward.
-//! - [`adam`]: the optimiser.
+//! - [`adam`]: the optimiser; [`health`]: NaN/Inf detection on the GPU.
 
 pub mod adam;
 pub mod bench;
@@ -16,6 +16,7 @@ pub mod error;
 pub mod files;
 pub mod gpu;
 pub mod grid;
+pub mod health;
 pub mod kernels;
 pub mod layers;
 pub mod model;

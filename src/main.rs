@@ -1,8 +1,11 @@
 //! The `gan-wgpu` command line.
 
 use std::io::{IsTerminal, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -14,7 +17,7 @@ use gan_wgpu::grid::save_grid;
 use gan_wgpu::sample::Noise;
 use gan_wgpu::state;
 use gan_wgpu::step::Hyper;
-use gan_wgpu::train::{Progress, TrainConfig, train};
+use gan_wgpu::train::{CheckpointEvery, Outcome, Progress, TrainConfig, train};
 
 #[derive(Parser)]
 #[command(
@@ -127,6 +130,16 @@ struct TrainArgs {
     /// run's own settings apply; --epochs may extend it. Ends bit-identical to a run never stopped.
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
+    /// Also save the training state between epoch ends, every N steps or every so long (90s, 10m,
+    /// 1h): the most training a crash can cost.
+    #[arg(long, value_name = "N|TIME", default_value = "5m")]
+    checkpoint_every: CheckpointEvery,
+    /// Start afresh even though --out holds another run's training state (it is replaced).
+    #[arg(long)]
+    overwrite: bool,
+    /// For tests of divergence handling: plant a NaN in D's weights before step N.
+    #[arg(long, value_name = "N", hide = true)]
+    inject_nan_at_step: Option<u64>,
 }
 
 const DEFAULT_EPOCHS: usize = 25;
@@ -201,7 +214,7 @@ enum Command {
 
 fn sample(args: SampleArgs) -> Result<(), Failure> {
     if args.count == 0 || args.nrow == 0 {
-        return Err(Failure("--count and --nrow must be at least 1".into()));
+        return Err(bad_input("--count and --nrow must be at least 1".into()));
     }
     let checkpoint = match &args.checkpoint {
         Some(path) => path.clone(),
@@ -210,7 +223,7 @@ fn sample(args: SampleArgs) -> Result<(), Failure> {
     let noise = match (&args.z, &args.interpolate) {
         (Some(path), _) => Noise::File(path.clone()),
         (None, Some(ab)) if ab.len() != 2 => {
-            return Err(Failure("--interpolate takes two seeds, A,B".into()));
+            return Err(bad_input("--interpolate takes two seeds, A,B".into()));
         }
         (None, Some(ab)) => Noise::Interpolate {
             a: ab[0],
@@ -247,9 +260,9 @@ fn sample(args: SampleArgs) -> Result<(), Failure> {
                 vec![count, 1, data::IMAGE_SIDE, data::IMAGE_SIDE],
                 bytes,
             )
-            .map_err(|e| Failure(e.to_string()))?;
+            .map_err(|e| bad_input(e.to_string()))?;
             let file = safetensors::serialize([("images", view)], None)
-                .map_err(|e| Failure(e.to_string()))?;
+                .map_err(|e| bad_input(e.to_string()))?;
             write_atomic(&out, &file)?;
         }
     }
@@ -269,7 +282,7 @@ fn bench(
     per_kernel: bool,
 ) -> Result<(), Failure> {
     if batch_size < 2 {
-        return Err(Failure(
+        return Err(bad_input(
             "--batch-size must be at least 2 (BatchNorm needs two values per channel)".into(),
         ));
     }
@@ -312,19 +325,29 @@ fn bench(
     Ok(())
 }
 
-/// A failure the user can act on: printed as one line, exit code 2.
-struct Failure(String);
+/// Exit codes: bad input (flags, data, checkpoints, no usable GPU) is 2; a training run that stopped
+/// on a failure (GPU lost, disk full) 1, on a NaN or Inf 3; Ctrl-C 130 and SIGTERM 143.
+const EXIT_BAD_INPUT: u8 = 2;
+const EXIT_RUN_FAILED: u8 = 1;
+const EXIT_DIVERGED: u8 = 3;
+
+/// A failure the user can act on: printed as one or two lines, with its exit code.
+struct Failure(String, u8);
 
 impl<E: std::fmt::Display> From<E> for Failure {
     fn from(e: E) -> Failure {
-        Failure(e.to_string())
+        Failure(e.to_string(), EXIT_BAD_INPUT)
     }
+}
+
+fn bad_input(message: String) -> Failure {
+    Failure(message, EXIT_BAD_INPUT)
 }
 
 fn devices() -> Result<(), Failure> {
     let found = gpu::adapters(wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()));
     if found.is_empty() {
-        return Err(Failure(
+        return Err(bad_input(
             gan_wgpu::Error::NoAdapter {
                 detail: String::new(),
             }
@@ -419,7 +442,7 @@ fn dataset(args: &TrainArgs) -> Result<Dataset, Failure> {
             );
             let dir = Path::new(FASHION_MNIST_DIR);
             local_or_download(dir, &download::FASHION_MNIST_FILES, &mirrors).map_err(|e| {
-                Failure(format!(
+                bad_input(format!(
                     "{e}; install Debian's dataset-fashion-mnist ({DEBIAN_FASHION_MNIST_DIR}) or pass --data-dir"
                 ))
             })
@@ -429,10 +452,10 @@ fn dataset(args: &TrainArgs) -> Result<Dataset, Failure> {
 
 fn check_args(args: &TrainArgs, epochs: usize) -> Result<(), Failure> {
     if epochs == 0 {
-        return Err(Failure("--epochs must be at least 1".into()));
+        return Err(bad_input("--epochs must be at least 1".into()));
     }
     if args.batch_size == 0 {
-        return Err(Failure("--batch-size must be at least 1".into()));
+        return Err(bad_input("--batch-size must be at least 1".into()));
     }
     for (flag, v) in [
         ("--lr", args.lr),
@@ -440,7 +463,7 @@ fn check_args(args: &TrainArgs, epochs: usize) -> Result<(), Failure> {
         ("--beta2", args.beta2),
     ] {
         if !v.is_finite() || v <= 0.0 || (flag != "--lr" && v >= 1.0) {
-            return Err(Failure(format!("{flag} {v} is out of range")));
+            return Err(bad_input(format!("{flag} {v} is out of range")));
         }
     }
     if let Some(e) = args
@@ -449,7 +472,7 @@ fn check_args(args: &TrainArgs, epochs: usize) -> Result<(), Failure> {
         .flatten()
         .find(|&&e| e == 0 || e > epochs)
     {
-        return Err(Failure(format!(
+        return Err(bad_input(format!(
             "--sample-epochs {e} lies outside epochs 1..={epochs}"
         )));
     }
@@ -467,11 +490,31 @@ fn format_duration(seconds: f64) -> String {
     }
 }
 
+/// A fresh run would overwrite the checkpoints and training state of the run already in --out.
+fn refuse_to_replace(args: &TrainArgs) -> Result<(), Failure> {
+    let existing = state::state_path(&args.out);
+    if args.overwrite || !existing.exists() {
+        return Ok(());
+    }
+    let position = match state::read_run(&existing) {
+        Ok(run) => format!(
+            " (after epoch {} of {})",
+            run.epochs_done, run.epochs
+        ),
+        Err(_) => String::new(),
+    };
+    let dir = args.out.display();
+    Err(bad_input(format!(
+        "{dir} holds another training run{position}; continue it with `--resume {dir}`, choose another --out, or pass --overwrite to replace it"
+    )))
+}
+
 /// The run's configuration: from the flags, or from the state of the run being resumed.
 fn train_config(args: &TrainArgs) -> Result<TrainConfig, Failure> {
     let Some(dir) = &args.resume else {
         let epochs = args.epochs.unwrap_or(DEFAULT_EPOCHS);
         check_args(args, epochs)?;
+        refuse_to_replace(args)?;
         return Ok(TrainConfig {
             hyper: Hyper {
                 batch: args.batch_size,
@@ -489,19 +532,21 @@ fn train_config(args: &TrainArgs) -> Result<TrainConfig, Failure> {
                     .collect()
             }),
             resume: false,
+            checkpoint_every: args.checkpoint_every,
+            inject_nan_at_step: args.inject_nan_at_step,
         });
     };
     let run = state::read_run(&state::state_path(dir))?;
     let epochs = args.epochs.unwrap_or(run.epochs);
     if epochs < run.epochs_done {
-        return Err(Failure(format!(
+        return Err(bad_input(format!(
             "--epochs {epochs}: the run in {} has done {} already",
             dir.display(),
             run.epochs_done
         )));
     }
     if epochs == run.epochs_done {
-        return Err(Failure(format!(
+        return Err(bad_input(format!(
             "the run in {} has finished its {epochs} epochs; pass a larger --epochs to extend it",
             dir.display()
         )));
@@ -513,14 +558,39 @@ fn train_config(args: &TrainArgs) -> Result<TrainConfig, Failure> {
         out: dir.clone(),
         sample_epochs: run.sample_epochs.clone(),
         resume: true,
+        checkpoint_every: args.checkpoint_every,
+        inject_nan_at_step: args.inject_nan_at_step,
     })
+}
+
+/// The signal that asked training to stop (0 while none has): SIGINT or SIGTERM finish the step in
+/// progress, save the training state and exit; a second one exits at once.
+fn stop_signal() -> Result<Arc<AtomicUsize>, Failure> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let signal = Arc::new(AtomicUsize::new(0));
+    let armed = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        // The order matters: the shutdown sees `armed` as the previous signal left it.
+        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, armed.clone())?;
+        signal_hook::flag::register(sig, armed.clone())?;
+        signal_hook::flag::register_usize(sig, signal.clone(), sig as usize)?;
+    }
+    Ok(signal)
+}
+
+fn signal_name(signal: usize) -> &'static str {
+    match signal as i32 {
+        signal_hook::consts::SIGINT => "Ctrl-C (SIGINT)",
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
 }
 
 fn run_train(args: TrainArgs) -> Result<(), Failure> {
     let config = train_config(&args)?;
     let set = dataset(&args)?;
     if config.hyper.batch > set.len() {
-        return Err(Failure(format!(
+        return Err(bad_input(format!(
             "--batch-size {} is larger than the data set ({} images in {})",
             config.hyper.batch,
             set.len(),
@@ -532,47 +602,98 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
     if config.resume {
         println!("resuming the run in {}", config.out.display());
     }
+    let signal = stop_signal()?;
     let terminal = std::io::stderr().is_terminal();
     let total_steps = (set.len() / config.hyper.batch) * config.epochs;
     let mut last_report = Instant::now();
-    train(&gpu, &config, &set, |event| match event {
-        Progress::Step {
+    let outcome = train(&gpu, &config, &set, |event| {
+        match event {
+            Progress::Step {
+                epoch,
+                step,
+                steps,
+                steps_before,
+                started,
+            } => {
+                let done = (epoch - 1) * steps + step;
+                let elapsed = started.elapsed().as_secs_f64();
+                // The first steps are only submitted, not finished: no rate from them.
+                let (rate, eta) = if done - steps_before > 2 {
+                    let rate = (done - steps_before) as f64 / elapsed.max(1e-9);
+                    let eta = format_duration((total_steps - done) as f64 / rate);
+                    (format!("{rate:.2}"), eta)
+                } else {
+                    ("-".to_string(), "-".to_string())
+                };
+                if terminal {
+                    let width = 30;
+                    let filled = width * step / steps;
+                    eprint!(
+                        "\r  epoch {epoch} [{}{}] {step}/{steps}  {rate} steps/s  ETA {eta}   ",
+                        "=".repeat(filled),
+                        " ".repeat(width - filled)
+                    );
+                    let _ = std::io::stderr().flush();
+                } else if last_report.elapsed().as_secs() >= 30 || step == steps {
+                    last_report = Instant::now();
+                    eprintln!("  epoch {epoch}: step {step}/{steps}, {rate} steps/s, ETA {eta}");
+                }
+                if signal.load(Ordering::SeqCst) != 0 {
+                    return ControlFlow::Break(());
+                }
+            }
+            Progress::Epoch(record) => {
+                if terminal {
+                    eprint!("\r{}\r", " ".repeat(80));
+                }
+                println!(
+                    "epoch {}, D_loss: {:.4} G_loss: {:.4}",
+                    record.epoch, record.d_loss, record.g_loss
+                );
+            }
+            Progress::Wrote(path) => println!("  wrote {}", path.display()),
+            Progress::Saved { epoch, step } => {
+                log::info!("training state saved at epoch {epoch}, step {step}")
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    match outcome {
+        Ok(Outcome::Finished(_)) => Ok(()),
+        Ok(Outcome::Stopped {
             epoch,
             step,
             steps,
-            steps_before,
-            started,
-        } => {
-            let done = (epoch - 1) * steps + step;
-            let elapsed = started.elapsed().as_secs_f64();
-            let rate = (done - steps_before) as f64 / elapsed.max(1e-9);
-            let eta = format_duration((total_steps - done) as f64 / rate);
-            if terminal {
-                let width = 30;
-                let filled = width * step / steps;
-                eprint!(
-                    "\r  epoch {epoch} [{}{}] {step}/{steps}  {rate:.2} steps/s  ETA {eta}   ",
-                    "=".repeat(filled),
-                    " ".repeat(width - filled)
-                );
-                let _ = std::io::stderr().flush();
-            } else if last_report.elapsed().as_secs() >= 30 || step == steps {
-                last_report = Instant::now();
-                eprintln!("  epoch {epoch}: step {step}/{steps}, {rate:.2} steps/s, ETA {eta}");
-            }
-        }
-        Progress::Epoch(record) => {
+            state,
+        }) => {
+            let sig = signal.load(Ordering::SeqCst);
             if terminal {
                 eprint!("\r{}\r", " ".repeat(80));
             }
-            println!(
-                "epoch {}, D_loss: {:.4} G_loss: {:.4}",
-                record.epoch, record.d_loss, record.g_loss
-            );
+            Err(Failure(
+                format!(
+                    "stopped by {} after epoch {epoch}, step {step}/{steps}; the training state is in {}: `gan-wgpu train --resume {}` continues the run",
+                    signal_name(sig),
+                    state.display(),
+                    config.out.display()
+                ),
+                (128 + sig) as u8,
+            ))
         }
-        Progress::Wrote(path) => println!("  wrote {}", path.display()),
-    })?;
-    Ok(())
+        Err(e) => {
+            if terminal {
+                eprint!("\r{}\r", " ".repeat(80));
+            }
+            let code = match &e {
+                gan_wgpu::Error::RunStopped { cause, .. } => match **cause {
+                    gan_wgpu::Error::Diverged { .. } => EXIT_DIVERGED,
+                    _ => EXIT_RUN_FAILED,
+                },
+                _ => EXIT_BAD_INPUT,
+            };
+            Err(Failure(e.to_string(), code))
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -590,9 +711,9 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure(message)) => {
+        Err(Failure(message, code)) => {
             eprintln!("gan-wgpu: {message}");
-            ExitCode::from(2)
+            ExitCode::from(code)
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The full training state (`state.safetensors` in the run's folder): both nets' weights, BatchNorm
 //! statistics and Adam moments as flat buffers, plus the run's settings, position and loss history in
-//! the file's metadata. `gan-wgpu train --resume DIR` continues from it, bit for bit.
+//! the file's metadata. It is written after every epoch and, with `--checkpoint-every`, between
+//! steps; `gan-wgpu train --resume DIR` continues from it, bit for bit.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,14 @@ pub struct RunState {
     pub dataset_len: usize,
     /// Epochs completed; the run continues with the next.
     pub epochs_done: usize,
+    /// Steps of the next epoch already done (a state saved mid-epoch); 0 at an epoch boundary.
+    #[serde(default)]
+    pub steps_into_epoch: usize,
+    /// D's and G's losses of those steps, one per step.
+    #[serde(default)]
+    pub epoch_d_losses: Vec<f32>,
+    #[serde(default)]
+    pub epoch_g_losses: Vec<f32>,
     /// Training steps completed (the noise counter and both Adams' step counts).
     pub steps_done: u64,
     pub history: History,
@@ -108,8 +117,18 @@ pub fn read_run(path: &Path) -> Result<RunState> {
         .as_ref()
         .and_then(|m| m.get("run"))
         .ok_or_else(|| state_error(path, "not a gan-wgpu training state (no run metadata)"))?;
-    serde_json::from_str(run)
-        .map_err(|e| state_error(path, format!("unreadable run metadata: {e}")))
+    let run: RunState = serde_json::from_str(run)
+        .map_err(|e| state_error(path, format!("unreadable run metadata: {e}")))?;
+    if run.epoch_d_losses.len() != run.steps_into_epoch
+        || run.epoch_g_losses.len() != run.steps_into_epoch
+        || run.epochs_done > run.epochs
+    {
+        return Err(state_error(
+            path,
+            "inconsistent run metadata (epoch position and losses disagree)",
+        ));
+    }
+    Ok(run)
 }
 
 /// Loads a state written by `save` into `trainer` (built with the state's settings) and returns the

@@ -9,6 +9,7 @@
 use crate::adam::Adam;
 use crate::error::Result;
 use crate::gpu::Gpu;
+use crate::health::{self, Health};
 use crate::kernels::Dispatch;
 use crate::layers::BceLoss;
 use crate::model::{
@@ -36,23 +37,37 @@ impl Default for Hyper {
     }
 }
 
-/// One Adam per net, bound to the net's flat buffers.
+/// One Adam per net, bound to the net's flat buffers, reporting non-finite values with `health_bit`.
 struct Optimiser {
     adam: Adam,
     update: Dispatch,
     count: usize,
+    health_bit: u32,
 }
 
 impl Optimiser {
-    fn new(gpu: &Gpu, hyper: &Hyper, params: &crate::params::ParamStore) -> Result<Optimiser> {
+    fn new(
+        gpu: &Gpu,
+        hyper: &Hyper,
+        params: &crate::params::ParamStore,
+        health: &Health,
+        health_bit: u32,
+    ) -> Result<Optimiser> {
         let adam = Adam::new(hyper.lr, hyper.beta1, hyper.beta2);
         let [values, grads, exp_avg, exp_avg_sq] = params.flat(gpu)?;
-        let update = adam.update(gpu, &grads, &values, &exp_avg, &exp_avg_sq, 1)?;
+        let watch = Some(health.watch(health_bit));
+        let update = adam.update(gpu, &grads, &values, &exp_avg, &exp_avg_sq, 1, watch)?;
         Ok(Optimiser {
             adam,
             update,
             count: values.numel(),
+            health_bit,
         })
+    }
+
+    fn aim_at(&self, gpu: &Gpu, step: u64) -> Result<()> {
+        self.adam
+            .set_step(gpu, &self.update, self.count, step, self.health_bit)
     }
 }
 
@@ -75,6 +90,8 @@ pub struct Trainer {
     pub d_loss: Tensor,
     /// BCE(D(G(z_g)), 1), [1].
     pub g_loss: Tensor,
+    /// Set by the loss and Adam kernels when a loss, parameter or moment goes NaN or ±Inf.
+    pub health: Health,
     d_gradients: Vec<Dispatch>,
     g_gradients: Vec<Dispatch>,
     d_optimiser: Optimiser,
@@ -101,13 +118,16 @@ impl Trainer {
         let d_fake = DiscriminatorPass::new(gpu, n, "fake")?;
         let d_loss = Tensor::zeros(gpu, "d_loss", &[1])?;
         let g_loss = Tensor::zeros(gpu, "g_loss", &[1])?;
+        let health = Health::new(gpu)?;
+        let d_watch = Some(health.watch(health::D_LOSS));
+        let g_watch = Some(health.watch(health::G_LOSS));
 
         let mut d_gradients = d.forward(gpu, &d_real, &x, Mode::Train)?;
         d_gradients.extend(g.forward(gpu, &g_pass, &z_d, Mode::Train)?);
         d_gradients.extend(d.forward(gpu, &d_fake, &g_pass.image, Mode::Train)?);
         d_gradients.extend([
-            BceLoss::forward(gpu, &d_real.prob, &ones, &d_loss, false)?,
-            BceLoss::forward(gpu, &d_fake.prob, &zeros, &d_loss, true)?,
+            BceLoss::forward(gpu, &d_real.prob, &ones, &d_loss, false, d_watch)?,
+            BceLoss::forward(gpu, &d_fake.prob, &zeros, &d_loss, true, d_watch)?,
             BceLoss::backward(gpu, &d_real.prob, &ones, &d_real.d_prob, 1.0)?,
             BceLoss::backward(gpu, &d_fake.prob, &zeros, &d_fake.d_prob, 1.0)?,
         ]);
@@ -123,7 +143,7 @@ impl Trainer {
         let mut g_gradients = g.forward(gpu, &g_pass, &z_g, Mode::Train)?;
         g_gradients.extend(d.forward(gpu, &d_fake, &g_pass.image, Mode::Train)?);
         g_gradients.extend([
-            BceLoss::forward(gpu, &d_fake.prob, &ones, &g_loss, false)?,
+            BceLoss::forward(gpu, &d_fake.prob, &ones, &g_loss, false, g_watch)?,
             BceLoss::backward(gpu, &d_fake.prob, &ones, &d_fake.d_prob, 1.0)?,
         ]);
         g_gradients.extend(d.backward(
@@ -137,8 +157,9 @@ impl Trainer {
 
         Ok(Trainer {
             hyper,
-            d_optimiser: Optimiser::new(gpu, &hyper, &d.net.params)?,
-            g_optimiser: Optimiser::new(gpu, &hyper, &g.net.params)?,
+            d_optimiser: Optimiser::new(gpu, &hyper, &d.net.params, &health, health::D_PARAMS)?,
+            g_optimiser: Optimiser::new(gpu, &hyper, &g.net.params, &health, health::G_PARAMS)?,
+            health,
             g,
             d,
             x,
@@ -167,15 +188,13 @@ impl Trainer {
 
     fn d_step_dispatches(&self, gpu: &Gpu) -> Result<Vec<&Dispatch>> {
         let o = &self.d_optimiser;
-        o.adam
-            .set_step(gpu, &o.update, o.count, self.steps_done + 1)?;
+        o.aim_at(gpu, self.steps_done + 1)?;
         Ok(self.d_gradients.iter().chain([&o.update]).collect())
     }
 
     fn g_step_dispatches(&self, gpu: &Gpu) -> Result<Vec<&Dispatch>> {
         let o = &self.g_optimiser;
-        o.adam
-            .set_step(gpu, &o.update, o.count, self.steps_done + 1)?;
+        o.aim_at(gpu, self.steps_done + 1)?;
         Ok(self.g_gradients.iter().chain([&o.update]).collect())
     }
 

@@ -1,9 +1,17 @@
 //! `gan-wgpu train`: the whole experiment. Data and noise are made on the GPU, each step is one
 //! submission, losses are copied into a per-epoch log on the GPU and read back once an epoch, and at
 //! the sample epochs an 8×8 grid and both checkpoints are written.
+//!
+//! A run survives: the training state is saved after every epoch and every `checkpoint_every`
+//! between, each step's health flags (NaN/Inf in a loss or parameter) are checked as it finishes so
+//! nothing diverged is ever saved, the caller can stop the run between steps (Ctrl-C), and any
+//! failure says which saved state is kept.
 
+use std::collections::VecDeque;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -11,8 +19,10 @@ use crate::checkpoint;
 use crate::data::{Dataset, GpuDataset, epoch_order};
 use crate::error::{Error, Result};
 use crate::files::{ensure_dir, write_atomic};
+use crate::files::remove_stale_temporaries;
 use crate::gpu::Gpu;
 use crate::grid::save_grid;
+use crate::health::{self, Health};
 use crate::model::{GeneratorPass, Mode, Z_DIM};
 use crate::noise::{NormalStream, Stream, UniformNoise};
 use crate::plot::loss_plot_png;
@@ -26,6 +36,7 @@ pub const GRID_ROW: usize = 8;
 /// Submissions allowed in flight before the host waits: enough to keep the GPU busy, few enough
 /// that the host never runs far ahead.
 const IN_FLIGHT: usize = 2;
+const _: () = assert!(IN_FLIGHT < Health::SNAPSHOTS);
 /// Philox streams of the initial weights (the noise streams are 0–2, the shuffle 16).
 const G_INIT_STREAM: u32 = 100;
 const D_INIT_STREAM: u32 = 101;
@@ -40,6 +51,75 @@ pub struct TrainConfig {
     pub sample_epochs: Vec<usize>,
     /// Continue the run whose state.safetensors is in `out` instead of starting afresh.
     pub resume: bool,
+    /// How often the training state is also saved between epoch ends.
+    pub checkpoint_every: CheckpointEvery,
+    /// Fault injection for tests of divergence handling: a NaN is written into D's first weight just
+    /// before this step (numbered from 1 over the run).
+    pub inject_nan_at_step: Option<u64>,
+}
+
+/// A bound on the training a crash can cost: the state is saved after this many steps or this
+/// much time since the last save.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum CheckpointEvery {
+    Steps(u64),
+    Time(Duration),
+}
+
+impl CheckpointEvery {
+    /// Five minutes: a crash costs at most that much training, on any device.
+    pub const DEFAULT: CheckpointEvery = CheckpointEvery::Time(Duration::from_secs(300));
+
+    fn due(&self, steps_since: u64, since: Instant) -> bool {
+        match *self {
+            CheckpointEvery::Steps(n) => steps_since >= n,
+            CheckpointEvery::Time(t) => since.elapsed() >= t,
+        }
+    }
+}
+
+impl FromStr for CheckpointEvery {
+    type Err = String;
+
+    /// `N` steps, or a time: `90s`, `10m`, `1h` (decimals allowed).
+    fn from_str(text: &str) -> std::result::Result<CheckpointEvery, String> {
+        let bad = || format!("'{text}' is neither a step count (500) nor a time (90s, 10m, 1h)");
+        let text = text.trim();
+        if let Ok(steps) = text.parse::<u64>() {
+            return match steps {
+                0 => Err("a checkpoint every 0 steps; give at least 1".into()),
+                n => Ok(CheckpointEvery::Steps(n)),
+            };
+        }
+        let split = text.find(|c: char| c.is_ascii_alphabetic()).ok_or_else(bad)?;
+        let (number, unit) = text.split_at(split);
+        let seconds_per = match unit {
+            "s" | "sec" => 1.0,
+            "m" | "min" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        let value: f64 = number.trim().parse().map_err(|_| bad())?;
+        let seconds = value * seconds_per;
+        if !seconds.is_finite() || seconds <= 0.0 || seconds > 1e9 {
+            return Err(bad());
+        }
+        Ok(CheckpointEvery::Time(Duration::from_secs_f64(seconds)))
+    }
+}
+
+/// How a `train` call ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every epoch is done.
+    Finished(History),
+    /// The caller asked to stop; the training state of this position is saved.
+    Stopped {
+        epoch: usize,
+        step: usize,
+        steps: usize,
+        state: PathBuf,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,6 +154,8 @@ pub enum Progress<'a> {
     },
     Epoch(&'a EpochRecord),
     Wrote(&'a Path),
+    /// The training state was saved mid-epoch (a checkpoint between epoch ends).
+    Saved { epoch: usize, step: usize },
 }
 
 /// The artefacts of epoch `epoch` in `out`.
@@ -85,13 +167,14 @@ pub fn checkpoint_path(out: &Path, net: &str, epoch: usize) -> PathBuf {
     out.join(format!("{net}_{epoch:03}.safetensors"))
 }
 
-/// Runs the experiment on `dataset` and returns its loss history.
+/// Runs the experiment on `dataset`. `progress` hears of every step, epoch and file; returning
+/// `ControlFlow::Break` from a `Step` stops the run there, with its training state saved.
 pub fn train(
     gpu: &Gpu,
     config: &TrainConfig,
     dataset: &Dataset,
-    mut progress: impl FnMut(Progress),
-) -> Result<History> {
+    mut progress: impl FnMut(Progress) -> ControlFlow<()>,
+) -> Result<Outcome> {
     let hyper = config.hyper;
     if hyper.batch == 0 || hyper.batch > dataset.len() {
         return Err(Error::InvalidArgument {
@@ -104,6 +187,7 @@ pub fn train(
         });
     }
     ensure_dir(&config.out)?;
+    remove_stale_temporaries(&config.out);
     let mut trainer = Trainer::new(gpu, hyper)?;
     let mut run = RunState {
         seed: config.seed,
@@ -115,6 +199,9 @@ pub fn train(
         sample_epochs: config.sample_epochs.clone(),
         dataset_len: dataset.len(),
         epochs_done: 0,
+        steps_into_epoch: 0,
+        epoch_d_losses: Vec::new(),
+        epoch_g_losses: Vec::new(),
         steps_done: 0,
         history: History {
             seed: config.seed,
@@ -125,12 +212,12 @@ pub fn train(
             epochs: Vec::new(),
         },
     };
+    let state_file = state_path(&config.out);
     if config.resume {
-        let path = state_path(&config.out);
-        let saved = state::load(gpu, &mut trainer, &path)?;
+        let saved = state::load(gpu, &mut trainer, &state_file)?;
         if saved.dataset_len != dataset.len() {
             return Err(Error::Data {
-                path,
+                path: state_file,
                 message: format!(
                     "the run trained on {} images; this data set ({}) has {}",
                     saved.dataset_len,
@@ -154,61 +241,300 @@ pub fn train(
         )?;
     }
 
-    let images = GpuDataset::upload(gpu, dataset)?;
-    let gather = images.gather(gpu, &trainer.x)?;
-    let noise_d = UniformNoise::new(gpu, &trainer.z_d, config.seed, Stream::DStep)?;
-    let noise_g = UniformNoise::new(gpu, &trainer.z_g, config.seed, Stream::GStep)?;
-    let steps = gather.batches_per_epoch;
-    // Per step: D's loss, then G's.
-    let loss_log = Tensor::zeros(gpu, "loss log", &[steps, 2])?;
+    let mut session = Session::new(gpu, config, dataset, trainer, run)?;
+    session
+        .run(&mut progress)
+        .map_err(|cause| match cause {
+            // Settings the run cannot start with are not a stopped run.
+            Error::InvalidArgument { .. } => cause,
+            cause => Error::RunStopped {
+                kept: session.kept(),
+                cause: Box::new(cause),
+            },
+        })
+}
 
-    let sampler = Sampler::new(gpu, &trainer, config.seed)?;
-    let started = Instant::now();
-    let first_epoch = run.epochs_done + 1;
-    for epoch in first_epoch..=config.epochs {
-        images.set_order(
+/// A submitted step not yet known to have finished.
+struct InFlight {
+    submission: wgpu::SubmissionIndex,
+    /// The step's number in the run (1 for the first), and where it lies.
+    number: u64,
+    epoch: usize,
+    step: usize,
+}
+
+/// One invocation of `train` once its trainer is loaded: the GPU resources of the loop and the
+/// bookkeeping of what is saved.
+struct Session<'a> {
+    gpu: &'a Gpu,
+    config: &'a TrainConfig,
+    trainer: Trainer,
+    run: RunState,
+    images: GpuDataset,
+    gather: crate::data::BatchGather,
+    noise_d: UniformNoise,
+    noise_g: UniformNoise,
+    /// Per step: D's loss, then G's.
+    loss_log: Tensor,
+    sampler: Sampler,
+    in_flight: VecDeque<InFlight>,
+    /// The position of the training state on disk: (epochs done, steps into the next), if any.
+    saved: Option<(usize, usize)>,
+}
+
+impl<'a> Session<'a> {
+    fn new(
+        gpu: &'a Gpu,
+        config: &'a TrainConfig,
+        dataset: &Dataset,
+        trainer: Trainer,
+        run: RunState,
+    ) -> Result<Session<'a>> {
+        let images = GpuDataset::upload(gpu, dataset)?;
+        let gather = images.gather(gpu, &trainer.x)?;
+        let noise_d = UniformNoise::new(gpu, &trainer.z_d, config.seed, Stream::DStep)?;
+        let noise_g = UniformNoise::new(gpu, &trainer.z_g, config.seed, Stream::GStep)?;
+        let loss_log = Tensor::zeros(gpu, "loss log", &[gather.batches_per_epoch, 2])?;
+        let sampler = Sampler::new(gpu, &trainer, config.seed)?;
+        let saved = config
+            .resume
+            .then_some((run.epochs_done, run.steps_into_epoch));
+        Ok(Session {
             gpu,
-            &epoch_order(config.seed, epoch as u64 - 1, images.len()),
-        )?;
-        let mut in_flight = Vec::new();
-        for step in 0..steps {
-            gather.set_batch(gpu, step)?;
-            noise_d.set_step(gpu, trainer.steps_done)?;
-            noise_g.set_step(gpu, trainer.steps_done)?;
-            let mut dispatches = vec![gather.dispatch(), noise_d.dispatch(), noise_g.dispatch()];
-            dispatches.extend(trainer.step_dispatches(gpu)?);
-            let mut encoder = gpu.encode("training step", &dispatches);
-            let at = loss_log.offset() + (step * 8) as u64;
-            encoder.copy_buffer_to_buffer(
-                trainer.d_loss.buffer(),
-                trainer.d_loss.offset(),
-                loss_log.buffer(),
-                at,
-                4,
-            );
-            encoder.copy_buffer_to_buffer(
-                trainer.g_loss.buffer(),
-                trainer.g_loss.offset(),
-                loss_log.buffer(),
-                at + 4,
-                4,
-            );
-            in_flight.push(gpu.submit(encoder, "training step")?);
-            trainer.finish_step();
-            if in_flight.len() > IN_FLIGHT {
-                gpu.wait_for(in_flight.remove(0))?;
+            config,
+            trainer,
+            run,
+            images,
+            gather,
+            noise_d,
+            noise_g,
+            loss_log,
+            sampler,
+            in_flight: VecDeque::new(),
+            saved,
+        })
+    }
+
+    /// What a user keeps when the run stops here, in words.
+    fn kept(&self) -> String {
+        let dir = self.config.out.display();
+        match self.saved {
+            Some((epochs_done, steps_into_epoch)) => format!(
+                "the training state saved after epoch {epochs_done}{} is kept in {}: `gan-wgpu train --resume {dir}` continues from it",
+                if steps_into_epoch > 0 {
+                    format!(" and {steps_into_epoch} steps of epoch {}", epochs_done + 1)
+                } else {
+                    String::new()
+                },
+                state_path(&self.config.out).display(),
+            ),
+            None => "no training state had been saved yet".into(),
+        }
+    }
+
+    fn run(&mut self, progress: &mut impl FnMut(Progress) -> ControlFlow<()>) -> Result<Outcome> {
+        let gpu = self.gpu;
+        let steps = self.gather.batches_per_epoch;
+        let first_epoch = self.run.epochs_done + 1;
+        let mut first_step = self.run.steps_into_epoch;
+        let steps_before = (first_epoch - 1) * steps + first_step;
+        let started = Instant::now();
+        let mut last_save = (self.trainer.steps_done, Instant::now());
+        for epoch in first_epoch..=self.config.epochs {
+            self.images.set_order(
+                gpu,
+                &epoch_order(self.config.seed, epoch as u64 - 1, self.images.len()),
+            )?;
+            self.restore_loss_log(first_step)?;
+            for step in first_step..steps {
+                self.submit_step(epoch, step)?;
+                let flow = progress(Progress::Step {
+                    epoch,
+                    step: step + 1,
+                    steps,
+                    steps_before,
+                    started,
+                });
+                let last_of_epoch = step + 1 == steps;
+                if flow.is_break() && !last_of_epoch {
+                    self.save_mid_epoch(step + 1)?;
+                    return Ok(Outcome::Stopped {
+                        epoch,
+                        step: step + 1,
+                        steps,
+                        state: state_path(&self.config.out),
+                    });
+                }
+                let due = self
+                    .config
+                    .checkpoint_every
+                    .due(self.trainer.steps_done - last_save.0, last_save.1);
+                if due && !last_of_epoch {
+                    self.save_mid_epoch(step + 1)?;
+                    last_save = (self.trainer.steps_done, Instant::now());
+                    let _ = progress(Progress::Saved {
+                        epoch,
+                        step: step + 1,
+                    });
+                }
+                if flow.is_break() {
+                    self.finish_epoch(epoch, progress)?;
+                    if epoch == self.config.epochs {
+                        break;
+                    }
+                    return Ok(Outcome::Stopped {
+                        epoch,
+                        step: steps,
+                        steps,
+                        state: state_path(&self.config.out),
+                    });
+                }
             }
-            progress(Progress::Step {
-                epoch,
-                step: step + 1,
-                steps,
-                steps_before: (first_epoch - 1) * steps,
-                started,
+            first_step = 0;
+            self.finish_epoch(epoch, progress)?;
+            last_save = (self.trainer.steps_done, Instant::now());
+        }
+        Ok(Outcome::Finished(self.run.history.clone()))
+    }
+
+    /// Refills the loss log with the losses of steps a resumed epoch had already done.
+    fn restore_loss_log(&self, steps_done: usize) -> Result<()> {
+        if steps_done == 0 {
+            return Ok(());
+        }
+        let mut log = vec![0.0f32; self.loss_log.numel()];
+        for (i, (d, g)) in self
+            .run
+            .epoch_d_losses
+            .iter()
+            .zip(&self.run.epoch_g_losses)
+            .enumerate()
+        {
+            log[2 * i] = *d;
+            log[2 * i + 1] = *g;
+        }
+        self.loss_log.write(self.gpu, &log)
+    }
+
+    /// Records and submits step `step` (from 0) of `epoch`; waits for older steps so that at most
+    /// IN_FLIGHT are queued, checking each finished step's health.
+    fn submit_step(&mut self, epoch: usize, step: usize) -> Result<()> {
+        let gpu = self.gpu;
+        let trainer = &self.trainer;
+        let number = trainer.steps_done + 1;
+        if self.config.inject_nan_at_step == Some(number) {
+            let [d_weights, ..] = trainer.d.net.params.flat(gpu)?;
+            Tensor::view(gpu, d_weights.buffer(), d_weights.offset(), &[1])?
+                .write(gpu, &[f32::NAN])?;
+        }
+        self.gather.set_batch(gpu, step)?;
+        self.noise_d.set_step(gpu, trainer.steps_done)?;
+        self.noise_g.set_step(gpu, trainer.steps_done)?;
+        let mut dispatches = vec![
+            self.gather.dispatch(),
+            self.noise_d.dispatch(),
+            self.noise_g.dispatch(),
+        ];
+        dispatches.extend(trainer.step_dispatches(gpu)?);
+        let mut encoder = gpu.encode("training step", &dispatches);
+        let at = self.loss_log.offset() + (step * 8) as u64;
+        for (loss, offset) in [(&trainer.d_loss, 0), (&trainer.g_loss, 4)] {
+            encoder.copy_buffer_to_buffer(
+                loss.buffer(),
+                loss.offset(),
+                self.loss_log.buffer(),
+                at + offset,
+                4,
+            );
+        }
+        trainer.health.snapshot(&mut encoder, number as usize);
+        let submission = gpu.submit(encoder, "training step")?;
+        self.trainer.finish_step();
+        self.in_flight.push_back(InFlight {
+            submission,
+            number,
+            epoch,
+            step: step + 1,
+        });
+        while self.in_flight.len() > IN_FLIGHT {
+            self.settle_oldest()?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest step in flight and fails if it left a NaN or Inf behind.
+    fn settle_oldest(&mut self) -> Result<()> {
+        let Some(done) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        self.gpu.wait_for(done.submission.clone())?;
+        let flags = self.trainer.health.read_snapshot(
+            self.gpu,
+            done.number as usize,
+            done.submission,
+        )?;
+        if flags != 0 {
+            self.in_flight.clear();
+            return Err(Error::Diverged {
+                step: done.number,
+                epoch: done.epoch,
+                step_in_epoch: done.step,
+                what: health::describe(flags),
             });
         }
-        let losses = loss_log.read(gpu)?;
-        let d_losses: Vec<f32> = losses.iter().step_by(2).copied().collect();
-        let g_losses: Vec<f32> = losses.iter().skip(1).step_by(2).copied().collect();
+        Ok(())
+    }
+
+    fn settle_all(&mut self) -> Result<()> {
+        while !self.in_flight.is_empty() {
+            self.settle_oldest()?;
+        }
+        Ok(())
+    }
+
+    /// The D and G losses of the first `steps` steps of the epoch, from the loss log.
+    fn epoch_losses(&self, steps: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        let losses = self.loss_log.read(self.gpu)?;
+        let losses = &losses[..2 * steps];
+        Ok((
+            losses.iter().step_by(2).copied().collect(),
+            losses.iter().skip(1).step_by(2).copied().collect(),
+        ))
+    }
+
+    /// Saves the training state after `steps_into_epoch` steps of the current epoch.
+    fn save_mid_epoch(&mut self, steps_into_epoch: usize) -> Result<()> {
+        self.settle_all()?;
+        let (d_losses, g_losses) = self.epoch_losses(steps_into_epoch)?;
+        self.run.steps_into_epoch = steps_into_epoch;
+        self.run.epoch_d_losses = d_losses;
+        self.run.epoch_g_losses = g_losses;
+        self.run.steps_done = self.trainer.steps_done;
+        self.save_state()
+    }
+
+    fn save_state(&mut self) -> Result<()> {
+        state::save(
+            self.gpu,
+            &self.trainer,
+            &self.run,
+            &state_path(&self.config.out),
+        )?;
+        self.saved = Some((self.run.epochs_done, self.run.steps_into_epoch));
+        Ok(())
+    }
+
+    /// The epoch's record, and at sample epochs its grid and checkpoints; then history, plot and
+    /// (last, so a state on disk never points past the files of its epoch) the training state.
+    fn finish_epoch(
+        &mut self,
+        epoch: usize,
+        progress: &mut impl FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<()> {
+        self.settle_all()?;
+        let gpu = self.gpu;
+        let out = &self.config.out;
+        let (d_losses, g_losses) = self.epoch_losses(self.gather.batches_per_epoch)?;
         let mean = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
         let record = EpochRecord {
             epoch,
@@ -217,29 +543,31 @@ pub fn train(
             d_losses,
             g_losses,
         };
-        progress(Progress::Epoch(&record));
-        run.history.epochs.push(record);
+        let _ = progress(Progress::Epoch(&record));
+        self.run.history.epochs.push(record);
 
-        if config.sample_epochs.contains(&epoch) || epoch == config.epochs {
-            let grid = grid_path(&config.out, epoch);
-            save_grid(&grid, &sampler.images(gpu)?, GRID_ROW)?;
-            progress(Progress::Wrote(&grid));
-            let g_path = checkpoint_path(&config.out, "G", epoch);
+        if self.config.sample_epochs.contains(&epoch) || epoch == self.config.epochs {
+            let grid = grid_path(out, epoch);
+            save_grid(&grid, &self.sampler.images(gpu)?, GRID_ROW)?;
+            let _ = progress(Progress::Wrote(&grid));
+            let trainer = &self.trainer;
+            let g_path = checkpoint_path(out, "G", epoch);
             checkpoint::save(gpu, &trainer.g.net, trainer.g_batches_tracked(), &g_path)?;
-            progress(Progress::Wrote(&g_path));
-            let d_path = checkpoint_path(&config.out, "D", epoch);
+            let _ = progress(Progress::Wrote(&g_path));
+            let d_path = checkpoint_path(out, "D", epoch);
             checkpoint::save(gpu, &trainer.d.net, trainer.d_batches_tracked(), &d_path)?;
-            progress(Progress::Wrote(&d_path));
+            let _ = progress(Progress::Wrote(&d_path));
         }
-        let json = serde_json::to_vec_pretty(&run.history).expect("history serialises");
-        write_atomic(&config.out.join("history.json"), &json)?;
-        write_atomic(&config.out.join("loss.png"), &loss_plot_png(&run.history)?)?;
-        // Written last: a state on disk never points past the files of its epoch.
-        run.epochs_done = epoch;
-        run.steps_done = trainer.steps_done;
-        state::save(gpu, &trainer, &run, &state_path(&config.out))?;
+        let json = serde_json::to_vec_pretty(&self.run.history).expect("history serialises");
+        write_atomic(&out.join("history.json"), &json)?;
+        write_atomic(&out.join("loss.png"), &loss_plot_png(&self.run.history)?)?;
+        self.run.epochs_done = epoch;
+        self.run.steps_into_epoch = 0;
+        self.run.epoch_d_losses.clear();
+        self.run.epoch_g_losses.clear();
+        self.run.steps_done = self.trainer.steps_done;
+        self.save_state()
     }
-    Ok(run.history)
 }
 
 /// G in eval mode on a fixed z (noise stream `Sample` of the run's seed), for the grids.

@@ -145,7 +145,7 @@ fn activations_bce_and_adam_are_deterministic() {
         let t = upload(&[1000, 1], &[1.0; 1000]);
         let out = vec![zeros(&[1]), zeros(&[1000, 1])];
         let d = vec![
-            BceLoss::forward(g, &p, &t, &out[0], false).unwrap(),
+            BceLoss::forward(g, &p, &t, &out[0], false, None).unwrap(),
             BceLoss::backward(g, &p, &t, &out[1], 1.0).unwrap(),
         ];
         (d, out)
@@ -154,7 +154,7 @@ fn activations_bce_and_adam_are_deterministic() {
     assert_bit_identical("adam", || {
         let (grad, param, m) = (input(&[4096], 1), input(&[4096], 2), input(&[4096], 3));
         let v = upload(&[4096], &random(4096, 4, 0.0, 1.0));
-        let d = vec![adam.update(g, &grad, &param, &m, &v, 3).unwrap()];
+        let d = vec![adam.update(g, &grad, &param, &m, &v, 3, None).unwrap()];
         (d, vec![param, m, v])
     });
 }

@@ -319,7 +319,7 @@ fn bce_matches_pytorch() {
             oracle.zeros_like(&key("dp")),
         );
         run(&[
-            &BceLoss::forward(g, &prob, &target, &loss, false).unwrap(),
+            &BceLoss::forward(g, &prob, &target, &loss, false, None).unwrap(),
             &BceLoss::backward(g, &prob, &target, &dprob, 1.0).unwrap(),
         ]);
         oracle.check(&key("loss"), &loss, LAYER_BOUND);
@@ -340,12 +340,12 @@ fn adam_matches_pytorch() {
     let exp_avg = oracle.zeros_like("adam.param");
     let exp_avg_sq = oracle.zeros_like("adam.param");
     let update = adam
-        .update(g, &grad, &param, &exp_avg, &exp_avg_sq, 1)
+        .update(g, &grad, &param, &exp_avg, &exp_avg_sq, 1, None)
         .unwrap();
     for step in 1..=3u64 {
         grad.write(g, oracle.values(&format!("adam.grad{step}")))
             .unwrap();
-        adam.set_step(g, &update, grad.numel(), step).unwrap();
+        adam.set_step(g, &update, grad.numel(), step, 0).unwrap();
         run(&[&update]);
         let key = format!("adam.param{step}");
         let err = max_abs_error(&read(&param), oracle.values(&key));

@@ -336,7 +336,7 @@ fn bce_on_odd_lengths() {
                 zeros(&[len, 1]),
             );
             run(&[
-                &BceLoss::forward(g, &tp, &tt, &loss, false).unwrap(),
+                &BceLoss::forward(g, &tp, &tt, &loss, false, None).unwrap(),
                 &BceLoss::backward(g, &tp, &tt, &dp, 1.0).unwrap(),
             ]);
             let (rl, rdp) = reference::bce(&p, &t);
@@ -357,8 +357,8 @@ fn bce_forward_accumulates_real_and_fake_losses() {
         zeros(&[1]),
     );
     run(&[
-        &BceLoss::forward(g, &tp, &ones, &loss, false).unwrap(),
-        &BceLoss::forward(g, &tp, &zero_t, &loss, true).unwrap(),
+        &BceLoss::forward(g, &tp, &ones, &loss, false, None).unwrap(),
+        &BceLoss::forward(g, &tp, &zero_t, &loss, true, None).unwrap(),
     ]);
     let want = reference::bce(&p, &[1.0; 10]).0 + reference::bce(&p, &[0.0; 10]).0;
     assert_close("real + fake", &read(&loss), &[want]);
@@ -382,13 +382,13 @@ fn adam_on_odd_lengths_over_several_steps() {
             zeros(&[len]),
             zeros(&[len]),
         );
-        let update = adam.update(g, &grad, &param, &m, &v, 1).unwrap();
+        let update = adam.update(g, &grad, &param, &m, &v, 1, None).unwrap();
         let mut rp: Vec<f64> = p0.iter().map(|&x| x as f64).collect();
         let (mut rm, mut rv) = (vec![0.0; len], vec![0.0; len]);
         for step in 1..=5 {
             let gr = random(len, 50 + step as u64, -1.0, 1.0);
             grad.write(g, &gr).unwrap();
-            adam.set_step(g, &update, len, step as u64).unwrap();
+            adam.set_step(g, &update, len, step as u64, 0).unwrap();
             run(&[&update]);
             reference::adam_step(&mut rp, &mut rm, &mut rv, &gr, hyper, step);
         }

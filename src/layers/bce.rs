@@ -4,14 +4,16 @@ use bytemuck::{Pod, Zeroable};
 
 use super::{as_u32, expect_shape, groups_for};
 use crate::error::{Error, Result};
+use crate::adam::watched;
 use crate::gpu::Gpu;
+use crate::health::Watch;
 use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
 use crate::tensor::Tensor;
 
 const FORWARD: Kernel = Kernel {
     shader: Shader::Bce,
     entry: "bce_forward",
-    storage: &[read(1), read(2), write(3)],
+    storage: &[read(1), read(2), write(3), write(5)],
 };
 const BACKWARD: Kernel = Kernel {
     shader: Shader::Bce,
@@ -25,7 +27,7 @@ struct BceParams {
     count: u32,
     accumulate: u32,
     grad_scale: f32,
-    _pad: u32,
+    health_bit: u32,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -50,22 +52,26 @@ impl BceLoss {
             count: as_u32(op, prob.numel())?,
             accumulate: accumulate as u32,
             grad_scale,
-            _pad: 0,
+            health_bit: 0,
         })
     }
 
     /// prob, target: the same shape → loss: [1], the mean; with `accumulate` added to what loss holds
-    /// (D's loss on real plus its loss on fake images).
+    /// (D's loss on real plus its loss on fake images). With `watch`, a loss that comes out NaN or
+    /// ±Inf sets the watch's bit.
     pub fn forward(
         gpu: &Gpu,
         prob: &Tensor,
         target: &Tensor,
         loss: &Tensor,
         accumulate: bool,
+        watch: Option<Watch>,
     ) -> Result<Dispatch> {
-        let params = Self::params(FORWARD.entry, prob, target, accumulate, 1.0)?;
+        let mut params = Self::params(FORWARD.entry, prob, target, accumulate, 1.0)?;
         expect_shape(FORWARD.entry, "loss", loss, &[1])?;
-        dispatch(gpu, &FORWARD, &params, &[prob, target, loss], 1)
+        let (flags, bit) = watched(gpu, watch)?;
+        params.health_bit = bit;
+        dispatch(gpu, &FORWARD, &params, &[prob, target, loss, &flags], 1)
     }
 
     /// prob, target: the same shape → dprob: the same shape, for an upstream gradient `grad_scale` of
