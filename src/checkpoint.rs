@@ -92,6 +92,32 @@ pub fn load(gpu: &Gpu, net: &Net, path: &Path) -> Result<()> {
         .copied()
         .filter(|n| !names.contains(n))
         .collect();
+    // A name only one of the nets has tells a G from a D.
+    let kind = |has: &dyn Fn(&str) -> bool| {
+        if has("deconv.0.weight") {
+            Some("G (generator)")
+        } else if has("conv.0.weight") {
+            Some("D (discriminator)")
+        } else {
+            None
+        }
+    };
+    if names.contains(&"G.params.values") {
+        return Err(checkpoint_error(
+            path,
+            "is a training state (for `train --resume`), not a G or D checkpoint (G_NNN.safetensors, D_NNN.safetensors)",
+        ));
+    }
+    let expected_kind = kind(&|n| wanted.contains_key(n));
+    let found_kind = kind(&|n| names.contains(&n));
+    if let (Some(expected), Some(found)) = (expected_kind, found_kind)
+        && expected != found
+    {
+        return Err(checkpoint_error(
+            path,
+            format!("holds a {found} checkpoint where a {expected} checkpoint is needed"),
+        ));
+    }
     if !missing.is_empty() || !unexpected.is_empty() {
         missing.sort();
         unexpected.sort();

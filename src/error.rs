@@ -22,6 +22,16 @@ pub enum Error {
         allowed: u64,
     },
 
+    #[error(
+        "buffer '{label}' needs {bytes} bytes, more than max_storage_buffer_binding_size = {limit} bytes on '{adapter}' (a smaller --batch-size needs less)"
+    )]
+    BufferTooLarge {
+        adapter: String,
+        label: String,
+        bytes: u64,
+        limit: u64,
+    },
+
     #[error("could not open the GPU device on '{adapter}': {source}")]
     RequestDevice {
         adapter: String,

@@ -59,7 +59,26 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
             message: "exists and is not a folder".into(),
         });
     }
-    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))
+    std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+        path: dir.to_path_buf(),
+        message: format!("cannot create this folder: {e}"),
+    })
+}
+
+/// `ensure_dir`, then proves that files can be created in `dir` (by writing and removing an empty
+/// temporary), so an unwritable folder fails before any work is done.
+pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
+    ensure_dir(dir)?;
+    let probe = dir.join(format!(
+        ".write-probe{TEMPORARY_MARK}{}",
+        std::process::id()
+    ));
+    std::fs::File::create(&probe).map_err(|e| Error::Io {
+        path: dir.to_path_buf(),
+        message: format!("cannot write in this folder: {e}"),
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 /// Deletes the temporary files a killed gan-wgpu left in `dir` (those of processes no longer

@@ -155,6 +155,13 @@ impl Gpu {
                 allowed,
             });
         }
+        // Buffers as large as the adapter allows: larger batches then fit where the hardware can.
+        let allowed = adapter.limits();
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: allowed.max_storage_buffer_binding_size,
+            max_buffer_size: allowed.max_buffer_size,
+            ..limits
+        };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gan-wgpu"),
             required_features: wgpu::Features::empty(),
@@ -248,11 +255,11 @@ impl Gpu {
     pub fn storage_buffer(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer> {
         let limit = self.device.limits().max_storage_buffer_binding_size;
         if bytes > limit {
-            return Err(Error::InvalidArgument {
-                op: "storage_buffer",
-                message: format!(
-                    "buffer '{label}' of {bytes} bytes exceeds max_storage_buffer_binding_size = {limit}"
-                ),
+            return Err(Error::BufferTooLarge {
+                adapter: self.info.name.clone(),
+                label: label.to_string(),
+                bytes,
+                limit,
             });
         }
         // Storage buffers are bound with 4-byte elements; a zero-sized binding is invalid.

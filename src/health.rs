@@ -72,7 +72,10 @@ impl Health {
         slot: usize,
         written_by: wgpu::SubmissionIndex,
     ) -> Result<u32> {
-        let bytes = gpu.read_mapped(&self.snapshots[slot % self.snapshots.len()], Some(written_by))?;
+        let bytes = gpu.read_mapped(
+            &self.snapshots[slot % self.snapshots.len()],
+            Some(written_by),
+        )?;
         Ok(u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")))
     }
 

@@ -94,10 +94,10 @@ struct TrainArgs {
     #[command(flatten)]
     device: DeviceArgs,
     /// Passes over the training set [default: 25, or the resumed run's].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     epochs: Option<usize>,
     /// Images per step (the last incomplete batch of an epoch is dropped).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, allow_negative_numbers = true)]
     batch_size: usize,
     /// Adam's learning rate, for both nets.
     #[arg(long, default_value_t = 2e-4, allow_negative_numbers = true)]
@@ -457,13 +457,17 @@ fn check_args(args: &TrainArgs, epochs: usize) -> Result<(), Failure> {
     if args.batch_size == 0 {
         return Err(bad_input("--batch-size must be at least 1".into()));
     }
-    for (flag, v) in [
-        ("--lr", args.lr),
-        ("--beta1", args.beta1),
-        ("--beta2", args.beta2),
-    ] {
-        if !v.is_finite() || v <= 0.0 || (flag != "--lr" && v >= 1.0) {
-            return Err(bad_input(format!("{flag} {v} is out of range")));
+    if !(args.lr.is_finite() && args.lr > 0.0) {
+        return Err(bad_input(format!(
+            "--lr {} is out of range: the learning rate must be a number greater than 0",
+            args.lr
+        )));
+    }
+    for (flag, v) in [("--beta1", args.beta1), ("--beta2", args.beta2)] {
+        if !(0.0..1.0).contains(&v) {
+            return Err(bad_input(format!(
+                "{flag} {v} is out of range: Adam's betas lie in [0, 1)"
+            )));
         }
     }
     if let Some(e) = args
@@ -497,10 +501,7 @@ fn refuse_to_replace(args: &TrainArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let position = match state::read_run(&existing) {
-        Ok(run) => format!(
-            " (after epoch {} of {})",
-            run.epochs_done, run.epochs
-        ),
+        Ok(run) => format!(" (after epoch {} of {})", run.epochs_done, run.epochs),
         Err(_) => String::new(),
     };
     let dir = args.out.display();
@@ -588,6 +589,7 @@ fn signal_name(signal: usize) -> &'static str {
 
 fn run_train(args: TrainArgs) -> Result<(), Failure> {
     let config = train_config(&args)?;
+    gan_wgpu::files::ensure_writable_dir(&config.out)?;
     let set = dataset(&args)?;
     if config.hyper.batch > set.len() {
         return Err(bad_input(format!(

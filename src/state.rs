@@ -109,7 +109,13 @@ pub fn save(gpu: &Gpu, trainer: &Trainer, run: &RunState, path: &Path) -> Result
 
 /// Reads only the run's settings and position from a state file.
 pub fn read_run(path: &Path) -> Result<RunState> {
-    let bytes = std::fs::read(path).map_err(|e| state_error(path, e.to_string()))?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            state_error(path, "no training state to resume here (not a gan-wgpu run folder, or a run that never finished a checkpoint)")
+        } else {
+            state_error(path, e.to_string())
+        }
+    })?;
     let (_, metadata) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| state_error(path, format!("not a gan-wgpu training state ({e})")))?;
     let run = metadata

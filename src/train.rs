@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint;
 use crate::data::{Dataset, GpuDataset, epoch_order};
 use crate::error::{Error, Result};
-use crate::files::{ensure_dir, write_atomic};
 use crate::files::remove_stale_temporaries;
+use crate::files::{ensure_dir, write_atomic};
 use crate::gpu::Gpu;
 use crate::grid::save_grid;
 use crate::health::{self, Health};
@@ -91,7 +91,9 @@ impl FromStr for CheckpointEvery {
                 n => Ok(CheckpointEvery::Steps(n)),
             };
         }
-        let split = text.find(|c: char| c.is_ascii_alphabetic()).ok_or_else(bad)?;
+        let split = text
+            .find(|c: char| c.is_ascii_alphabetic())
+            .ok_or_else(bad)?;
         let (number, unit) = text.split_at(split);
         let seconds_per = match unit {
             "s" | "sec" => 1.0,
@@ -155,7 +157,10 @@ pub enum Progress<'a> {
     Epoch(&'a EpochRecord),
     Wrote(&'a Path),
     /// The training state was saved mid-epoch (a checkpoint between epoch ends).
-    Saved { epoch: usize, step: usize },
+    Saved {
+        epoch: usize,
+        step: usize,
+    },
 }
 
 /// The artefacts of epoch `epoch` in `out`.
@@ -242,16 +247,14 @@ pub fn train(
     }
 
     let mut session = Session::new(gpu, config, dataset, trainer, run)?;
-    session
-        .run(&mut progress)
-        .map_err(|cause| match cause {
-            // Settings the run cannot start with are not a stopped run.
-            Error::InvalidArgument { .. } => cause,
-            cause => Error::RunStopped {
-                kept: session.kept(),
-                cause: Box::new(cause),
-            },
-        })
+    session.run(&mut progress).map_err(|cause| match cause {
+        // Settings the run cannot start with are not a stopped run.
+        Error::InvalidArgument { .. } => cause,
+        cause => Error::RunStopped {
+            kept: session.kept(),
+            cause: Box::new(cause),
+        },
+    })
 }
 
 /// A submitted step not yet known to have finished.
@@ -468,11 +471,10 @@ impl<'a> Session<'a> {
             return Ok(());
         };
         self.gpu.wait_for(done.submission.clone())?;
-        let flags = self.trainer.health.read_snapshot(
-            self.gpu,
-            done.number as usize,
-            done.submission,
-        )?;
+        let flags =
+            self.trainer
+                .health
+                .read_snapshot(self.gpu, done.number as usize, done.submission)?;
         if flags != 0 {
             self.in_flight.clear();
             return Err(Error::Diverged {

@@ -1,43 +1,11 @@
 //! `gan-wgpu train` end to end through the command line, on a few dozen real digits so it stays quick
 //! on a software GPU: the files it writes and what they hold.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-use gan_wgpu::data::{Dataset, IMAGE_PIXELS, IMAGES_FILE, LABELS_FILE};
+use std::path::Path;
 
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The first `count` bundled digits as a raw IDX folder.
-fn small_mnist(name: &str, count: usize) -> PathBuf {
-    let dir = scratch_dir(name);
-    let set = Dataset::bundled();
-    let mut images = Vec::new();
-    for v in [0x803u32, count as u32, 28, 28] {
-        images.extend(v.to_be_bytes());
-    }
-    images.extend(&set.pixels()[..count * IMAGE_PIXELS]);
-    let mut labels = Vec::new();
-    for v in [0x801u32, count as u32] {
-        labels.extend(v.to_be_bytes());
-    }
-    labels.extend(&set.labels()[..count]);
-    std::fs::write(dir.join(IMAGES_FILE), images).unwrap();
-    std::fs::write(dir.join(LABELS_FILE), labels).unwrap();
-    dir
-}
-
-fn gan_wgpu(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_gan-wgpu"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::cli::{gan_wgpu, scratch_dir, small_mnist};
 
 /// The tensor names and shapes PyTorch's `state_dict()` gives the original's G and D.
 const G_STATE: &[(&str, &[usize])] = &[
@@ -228,34 +196,6 @@ fn devices_lists_the_adapters() {
         "{stdout}"
     );
     assert!(lines[1].starts_with('0'), "{stdout}");
-}
-
-#[test]
-fn bad_flags_and_data_are_one_line_errors_with_exit_code_2() {
-    let data = small_mnist("cli_bad_flags", 10);
-    let data = data.to_str().unwrap();
-    let out = scratch_dir("cli_bad_out");
-    let out = out.to_str().unwrap();
-    for (args, says) in [
-        (vec!["--epochs", "0"], "--epochs"),
-        (vec!["--batch-size", "0"], "--batch-size"),
-        (vec!["--lr", "-1"], "--lr"),
-        (
-            vec!["--epochs", "3", "--sample-epochs", "1,4"],
-            "--sample-epochs 4",
-        ),
-        (vec!["--batch-size", "11"], "larger than the data set"),
-    ] {
-        let mut full = vec!["train", "--data-dir", data, "--out", out];
-        full.extend(args.iter());
-        let run = gan_wgpu(&full);
-        let stderr = String::from_utf8_lossy(&run.stderr);
-        assert_eq!(run.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(says), "{args:?}: {stderr}");
-    }
-    let run = gan_wgpu(&["train", "--data-dir", "/nonexistent/mnist", "--out", out]);
-    assert_eq!(run.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&run.stderr).contains("/nonexistent/mnist: no such folder"));
 }
 
 #[test]

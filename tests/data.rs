@@ -2,43 +2,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-
+use common::cli::{gzip, idx_images, idx_labels, scratch_dir};
 use common::{gpu, read, run, zeros};
 use gan_wgpu::Error;
 use gan_wgpu::data::{Dataset, GpuDataset, IMAGE_PIXELS, IMAGES_FILE, LABELS_FILE, epoch_order};
-
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn idx_images(count: u32, rows: u32, cols: u32, pixels: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for v in [0x803, count, rows, cols] {
-        out.extend(u32::to_be_bytes(v));
-    }
-    out.extend(pixels);
-    out
-}
-
-fn idx_labels(labels: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for v in [0x801, labels.len() as u32] {
-        out.extend(u32::to_be_bytes(v));
-    }
-    out.extend(labels);
-    out
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap()
-}
 
 /// Three images whose pixel p of image i is (i·7 + p) mod 256.
 fn three_images() -> Vec<u8> {

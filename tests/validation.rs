@@ -140,17 +140,40 @@ fn elementwise_loss_and_adam_reject_mismatched_shapes() {
         "target",
     );
     shape_error(
-        BceLoss::forward(g, &zeros(&[4, 1]), &zeros(&[4, 1]), &zeros(&[2]), false, None),
+        BceLoss::forward(
+            g,
+            &zeros(&[4, 1]),
+            &zeros(&[4, 1]),
+            &zeros(&[2]),
+            false,
+            None,
+        ),
         "loss",
     );
     let adam = Adam::new(2e-4, 0.5, 0.999);
     shape_error(
-        adam.update(g, &zeros(&[8]), &zeros(&[8]), &zeros(&[7]), &zeros(&[8]), 1, None),
+        adam.update(
+            g,
+            &zeros(&[8]),
+            &zeros(&[8]),
+            &zeros(&[7]),
+            &zeros(&[8]),
+            1,
+            None,
+        ),
         "exp_avg",
     );
     assert!(
-        adam.update(g, &zeros(&[8]), &zeros(&[8]), &zeros(&[8]), &zeros(&[8]), 0, None)
-            .is_err()
+        adam.update(
+            g,
+            &zeros(&[8]),
+            &zeros(&[8]),
+            &zeros(&[8]),
+            &zeros(&[8]),
+            0,
+            None
+        )
+        .is_err()
     );
 }
 

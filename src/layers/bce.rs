@@ -3,8 +3,8 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::{as_u32, expect_shape, groups_for};
-use crate::error::{Error, Result};
 use crate::adam::watched;
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::health::Watch;
 use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};

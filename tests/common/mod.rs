@@ -1,6 +1,7 @@
 //! Shared by the integration tests: one GPU per test binary, the PyTorch oracle, comparisons.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod reference;
 
 use std::cell::RefCell;
