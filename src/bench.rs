@@ -93,6 +93,11 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<Be
             let t = Instant::now();
             gpu.run(&[d])?;
             let ms = t.elapsed().as_secs_f64() * 1e3;
+            log::debug!(
+                "{}: {ms:.1} ms, {:.3} GFLOP as executed",
+                d.entry(),
+                d.flops() as f64 / 1e9
+            );
             match kernels.iter_mut().find(|k| k.0 == d.entry()) {
                 Some(k) => {
                     k.1 += 1;

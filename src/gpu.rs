@@ -264,6 +264,7 @@ impl Gpu {
         }
         // Storage buffers are bound with 4-byte elements; a zero-sized binding is invalid.
         let size = bytes.max(4).next_multiple_of(4);
+        log::debug!("storage buffer '{label}': {size} bytes");
         self.storage_bytes
             .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
         self.scoped(label, || {

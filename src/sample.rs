@@ -95,7 +95,7 @@ pub fn generate(gpu: &Gpu, checkpoint: &Path, noise: &Noise) -> Result<Vec<f32>>
     let g = Generator::new(gpu)?;
     checkpoint::load(gpu, &g.net, checkpoint)?;
     let z = noise_tensor(gpu, noise)?;
-    let pass = GeneratorPass::new(gpu, z.shape()[0])?;
+    let pass = GeneratorPass::new(gpu, z.shape()[0], None)?;
     let forward = g.forward(gpu, &pass, &z, Mode::Eval)?;
     gpu.run(&forward.iter().collect::<Vec<_>>())?;
     pass.image.read(gpu)

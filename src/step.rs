@@ -1,8 +1,9 @@
 //! The step scheduler: the original's D step and G step recorded once as lists of dispatches over
 //! fixed buffers, and replayed each step in one submission, with nothing read back inside a step.
 //!
-//! D step: D(x), G(z_d), D(G(z_d)) with G detached; BCE(D(x), 1) + BCE(D(G(z_d)), 0); backward through
-//! both D passes (gradients summed); Adam on D.
+//! D step: D(x), BCE(D(x), 1) and its backward; G(z_d), D(G(z_d)) with G detached, BCE(·, 0) added and
+//! its backward (gradients summed); Adam on D. (The original runs both forwards before both backwards;
+//! running each backward first lets the two D passes share activation buffers, with the same results.)
 //! G step: G(z_g) with fresh noise, D(G(z_g)); BCE(·, 1); backward through D into G; Adam on G.
 //! Everything runs in training mode, so D's running statistics move three times a step and G's twice.
 
@@ -13,7 +14,8 @@ use crate::health::{self, Health};
 use crate::kernels::Dispatch;
 use crate::layers::BceLoss;
 use crate::model::{
-    Discriminator, DiscriminatorPass, Generator, GeneratorPass, IMAGE_SIDE, Mode, ParamGrads, Z_DIM,
+    Discriminator, DiscriminatorPass, Generator, GeneratorPass, GradientPool, IMAGE_SIDE, Mode,
+    ParamGrads, Z_DIM,
 };
 use crate::tensor::Tensor;
 
@@ -83,8 +85,8 @@ pub struct Trainer {
     pub g_pass: GeneratorPass,
     /// D's pass on the real batch; its `prob` is D(x).
     pub d_real: DiscriminatorPass,
-    /// D's pass on G's images; its `prob` is D(G(z_d)) after the D step's gradients, D(G(z_g)) after
-    /// the G step's.
+    /// D's pass on G's images (over d_real's activation buffers); its `prob` is D(G(z_d)) after the
+    /// D step's gradients, D(G(z_g)) after the G step's.
     pub d_fake: DiscriminatorPass,
     /// BCE(D(x), 1) + BCE(D(G(z_d)), 0), [1].
     pub d_loss: Tensor,
@@ -113,25 +115,31 @@ impl Trainer {
         let ones = Tensor::from_slice(gpu, "ones", &[n, 1], &vec![1.0; n])?;
         let zeros = Tensor::zeros(gpu, "zeros", &[n, 1])?;
         let d_image = Tensor::zeros(gpu, "grad image", &image)?;
-        let g_pass = GeneratorPass::new(gpu, n)?;
-        let d_real = DiscriminatorPass::new(gpu, n, "real")?;
-        let d_fake = DiscriminatorPass::new(gpu, n, "fake")?;
+        let mut gradients = GradientPool::default();
+        let g_pass = GeneratorPass::new(gpu, n, Some(&mut gradients))?;
+        let d_real = DiscriminatorPass::new(gpu, n, "real", &mut gradients)?;
+        let d_fake = d_real.sharing_activations(gpu, "fake")?;
         let d_loss = Tensor::zeros(gpu, "d_loss", &[1])?;
         let g_loss = Tensor::zeros(gpu, "g_loss", &[1])?;
         let health = Health::new(gpu)?;
         let d_watch = Some(health.watch(health::D_LOSS));
         let g_watch = Some(health.watch(health::G_LOSS));
 
+        // D's pass on the real batch runs its backward before the fake batch's forward reuses its
+        // activations; every kernel sees what it would in the original's order, so results are
+        // bit-identical.
         let mut d_gradients = d.forward(gpu, &d_real, &x, Mode::Train)?;
+        d_gradients.extend([
+            BceLoss::forward(gpu, &d_real.prob, &ones, &d_loss, false, d_watch)?,
+            BceLoss::backward(gpu, &d_real.prob, &ones, &d_real.d_prob, 1.0)?,
+        ]);
+        d_gradients.extend(d.backward(gpu, &d_real, &x, ParamGrads::Overwrite, None)?);
         d_gradients.extend(g.forward(gpu, &g_pass, &z_d, Mode::Train)?);
         d_gradients.extend(d.forward(gpu, &d_fake, &g_pass.image, Mode::Train)?);
         d_gradients.extend([
-            BceLoss::forward(gpu, &d_real.prob, &ones, &d_loss, false, d_watch)?,
             BceLoss::forward(gpu, &d_fake.prob, &zeros, &d_loss, true, d_watch)?,
-            BceLoss::backward(gpu, &d_real.prob, &ones, &d_real.d_prob, 1.0)?,
             BceLoss::backward(gpu, &d_fake.prob, &zeros, &d_fake.d_prob, 1.0)?,
         ]);
-        d_gradients.extend(d.backward(gpu, &d_real, &x, ParamGrads::Overwrite, None)?);
         d_gradients.extend(d.backward(
             gpu,
             &d_fake,

@@ -580,7 +580,7 @@ struct Sampler {
 
 impl Sampler {
     fn new(gpu: &Gpu, trainer: &Trainer, seed: u64) -> Result<Sampler> {
-        let pass = GeneratorPass::new(gpu, GRID_SAMPLES)?;
+        let pass = GeneratorPass::new(gpu, GRID_SAMPLES, None)?;
         let z = Tensor::zeros(gpu, "grid z", &[GRID_SAMPLES, Z_DIM])?;
         let noise = UniformNoise::new(gpu, &z, seed, Stream::Sample)?;
         gpu.run(&[noise.dispatch()])?;

@@ -41,6 +41,15 @@ fn three_images() -> Vec<u8> {
     (0..3 * IMAGE_PIXELS).map(|k| (k % 251) as u8).collect()
 }
 
+/// (case, image file, label file, whether the image file is gzipped, what the message must say)
+type DataCase = (
+    &'static str,
+    Vec<u8>,
+    Vec<u8>,
+    bool,
+    &'static [&'static str],
+);
+
 #[test]
 fn bad_data_sets() {
     let labels = idx_labels(&[1, 2, 3]);
@@ -57,7 +66,7 @@ fn bad_data_sets() {
         g.truncate(n - 4);
         g
     };
-    let cases: Vec<(&str, Vec<u8>, Vec<u8>, bool, &[&str])> = vec![
+    let cases: Vec<DataCase> = vec![
         (
             "wrong magic",
             wrong_magic,

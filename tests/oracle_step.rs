@@ -181,7 +181,7 @@ fn a_g_step_from_the_initial_weights_matches_pytorch() {
 fn eval_images(t: &Trainer, oracle: &Oracle, prefix: &str) -> Vec<f32> {
     let z_key = format!("{prefix}.z");
     let count = oracle.shape(&z_key)[0];
-    let pass = GeneratorPass::new(gpu(), count).unwrap();
+    let pass = GeneratorPass::new(gpu(), count, None).unwrap();
     let z = oracle.upload(&z_key);
     let forward = t.g.forward(gpu(), &pass, &z, Mode::Eval).unwrap();
     run(&forward.iter().collect::<Vec<_>>());

@@ -1,7 +1,7 @@
 //! D: Conv2d(1→64,k4,s2,p1) LeakyReLU(0.2) · Conv2d(64→128,k4,s2,p1) BN2d LeakyReLU(0.2) · view(N,6272) ·
 //! Linear(6272,1024) BN1d LeakyReLU(0.2) · Linear(1024,1) · Sigmoid.
 
-use super::{Mode, Net, buffer};
+use super::{GradientPool, Mode, Net, buffer};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::Dispatch;
@@ -101,6 +101,7 @@ pub struct DiscriminatorPass {
     grad: Grads,
 }
 
+#[derive(Clone)]
 struct Grads {
     fc3: Tensor,
     fc2: Tensor,
@@ -114,10 +115,17 @@ struct Grads {
 }
 
 impl DiscriminatorPass {
-    pub fn new(gpu: &Gpu, batch: usize, label: &str) -> Result<DiscriminatorPass> {
+    /// Activation buffers for `batch` images; the gradients come from `gradients`.
+    pub fn new(
+        gpu: &Gpu,
+        batch: usize,
+        label: &str,
+        gradients: &mut GradientPool,
+    ) -> Result<DiscriminatorPass> {
         let b = |name: &str, shape: &[usize]| buffer(gpu, &format!("D {label} {name}"), shape);
         let c0 = [batch, CONV0_CHANNELS, CONV0_SIDE, CONV0_SIDE];
         let c2 = [batch, CONV2_CHANNELS, CONV2_SIDE, CONV2_SIDE];
+        let mut g = gradients.for_pass();
         Ok(DiscriminatorPass {
             batch,
             conv0: b("conv.0", &c0)?,
@@ -134,16 +142,40 @@ impl DiscriminatorPass {
             prob: b("prob", &[batch, 1])?,
             d_prob: b("grad prob", &[batch, 1])?,
             grad: Grads {
-                fc3: b("grad fc.3", &[batch, 1])?,
-                fc2: b("grad fc.2", &[batch, FC])?,
-                fc1: b("grad fc.1", &[batch, FC])?,
-                fc0: b("grad fc.0", &[batch, FC])?,
-                conv4: b("grad conv.4", &c2)?,
-                conv3: b("grad conv.3", &c2)?,
-                conv2: b("grad conv.2", &c2)?,
-                conv1: b("grad conv.1", &c0)?,
-                conv0: b("grad conv.0", &c0)?,
+                fc3: g.take(gpu, &[batch, 1])?,
+                fc2: g.take(gpu, &[batch, FC])?,
+                fc1: g.take(gpu, &[batch, FC])?,
+                fc0: g.take(gpu, &[batch, FC])?,
+                conv4: g.take(gpu, &c2)?,
+                conv3: g.take(gpu, &c2)?,
+                conv2: g.take(gpu, &c2)?,
+                conv1: g.take(gpu, &c0)?,
+                conv0: g.take(gpu, &c0)?,
             },
+        })
+    }
+
+    /// A pass over this pass's activation buffers with a D(x) and loss gradient of its own. Two
+    /// passes may share activations when each one's backward runs before the other's forward (D's
+    /// passes on real and on fake images in a D step).
+    pub fn sharing_activations(&self, gpu: &Gpu, label: &str) -> Result<DiscriminatorPass> {
+        let b = |name: &str| buffer(gpu, &format!("D {label} {name}"), &[self.batch, 1]);
+        Ok(DiscriminatorPass {
+            prob: b("prob")?,
+            d_prob: b("grad prob")?,
+            grad: self.grad.clone(),
+            conv0: self.conv0.clone(),
+            conv1: self.conv1.clone(),
+            conv2: self.conv2.clone(),
+            conv3: self.conv3.clone(),
+            conv_saved3: self.conv_saved3.clone(),
+            conv4: self.conv4.clone(),
+            fc0: self.fc0.clone(),
+            fc1: self.fc1.clone(),
+            fc_saved1: self.fc_saved1.clone(),
+            fc2: self.fc2.clone(),
+            fc3: self.fc3.clone(),
+            batch: self.batch,
         })
     }
 

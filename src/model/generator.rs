@@ -1,8 +1,8 @@
 //! G: Linear(62,1024) BN1d ReLU · Linear(1024,6272) BN1d ReLU · view(N,128,7,7) ·
 //! ConvTranspose2d(128→64,k4,s2,p1) BN2d ReLU · ConvTranspose2d(64→1,k4,s2,p1) · Sigmoid.
 
-use super::{Mode, Net, buffer};
-use crate::error::Result;
+use super::{GradientPool, Mode, Net, buffer};
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::Dispatch;
 use crate::layers::{Activation, ConvTranspose2d, Linear};
@@ -88,8 +88,8 @@ pub struct GeneratorPass {
     deconv3: Tensor,
     /// G(z): [N, 1, 28, 28] in (0, 1).
     pub image: Tensor,
-    /// Gradients, each shaped like the activation of the same name.
-    grad: Grads,
+    /// Gradients, each shaped like the activation of the same name (none for a pass only sampled from).
+    grad: Option<Grads>,
 }
 
 struct Grads {
@@ -106,10 +106,33 @@ struct Grads {
 }
 
 impl GeneratorPass {
-    pub fn new(gpu: &Gpu, batch: usize) -> Result<GeneratorPass> {
+    /// Activation buffers for `batch` samples; with `gradients`, a pass that can also run backward.
+    pub fn new(
+        gpu: &Gpu,
+        batch: usize,
+        gradients: Option<&mut GradientPool>,
+    ) -> Result<GeneratorPass> {
         let b = |name: &str, shape: &[usize]| buffer(gpu, &format!("G {name}"), shape);
         let deconv_shape = [batch, DECONV_CHANNELS, DECONV_SIDE, DECONV_SIDE];
         let image_shape = [batch, 1, IMAGE_SIDE, IMAGE_SIDE];
+        let grad = match gradients {
+            None => None,
+            Some(pool) => {
+                let mut g = pool.for_pass();
+                Some(Grads {
+                    deconv3: g.take(gpu, &image_shape)?,
+                    deconv_relu2: g.take(gpu, &deconv_shape)?,
+                    deconv_bn1: g.take(gpu, &deconv_shape)?,
+                    deconv0: g.take(gpu, &deconv_shape)?,
+                    relu5: g.take(gpu, &[batch, FC2])?,
+                    bn4: g.take(gpu, &[batch, FC2])?,
+                    fc3: g.take(gpu, &[batch, FC2])?,
+                    relu2: g.take(gpu, &[batch, FC1])?,
+                    bn1: g.take(gpu, &[batch, FC1])?,
+                    fc0: g.take(gpu, &[batch, FC1])?,
+                })
+            }
+        };
         Ok(GeneratorPass {
             batch,
             fc0: b("fc.0", &[batch, FC1])?,
@@ -126,18 +149,7 @@ impl GeneratorPass {
             deconv_saved1: b("deconv.1 saved", &[2, DECONV_CHANNELS])?,
             deconv3: b("deconv.3", &image_shape)?,
             image: b("image", &image_shape)?,
-            grad: Grads {
-                deconv3: b("grad deconv.3", &image_shape)?,
-                deconv_relu2: b("grad deconv.2", &deconv_shape)?,
-                deconv_bn1: b("grad deconv.1", &deconv_shape)?,
-                deconv0: b("grad deconv.0", &deconv_shape)?,
-                relu5: b("grad fc.5", &[batch, FC2])?,
-                bn4: b("grad fc.4", &[batch, FC2])?,
-                fc3: b("grad fc.3", &[batch, FC2])?,
-                relu2: b("grad fc.2", &[batch, FC1])?,
-                bn1: b("grad fc.1", &[batch, FC1])?,
-                fc0: b("grad fc.0", &[batch, FC1])?,
-            },
+            grad,
         })
     }
 
@@ -220,7 +232,10 @@ impl Generator {
             |name| self.net.value(gpu, name),
             |name| self.net.grad(gpu, name),
         );
-        let d = &pass.grad;
+        let d = pass.grad.as_ref().ok_or_else(|| Error::InvalidArgument {
+            op: "Generator::backward",
+            message: "this pass was made without gradient buffers (for sampling only)".into(),
+        })?;
         let maps = |t: &Tensor| GeneratorPass::maps(t, n);
         Ok(vec![
             Activation::Sigmoid.backward(gpu, &pass.image, d_image, &d.deconv3)?,

@@ -4,6 +4,8 @@
 pub mod discriminator;
 pub mod generator;
 
+use std::collections::HashMap;
+
 pub use discriminator::{Discriminator, DiscriminatorPass, ParamGrads};
 pub use generator::{Generator, GeneratorPass, IMAGE_SIDE, Z_DIM};
 
@@ -107,6 +109,44 @@ impl Net {
 /// A new zeroed activation buffer.
 pub(crate) fn buffer(gpu: &Gpu, label: &str, shape: &[usize]) -> Result<Tensor> {
     Tensor::zeros(gpu, label, shape)
+}
+
+/// Buffers for the activation gradients of backward passes that never run at the same time. Within a
+/// step D's backward passes and G's run one after another, and each needs its activation gradients
+/// only while it runs, so every pass draws on one shared set instead of owning one.
+#[derive(Default)]
+pub struct GradientPool {
+    /// Buffers by their number of floats.
+    by_size: HashMap<usize, Vec<Tensor>>,
+}
+
+impl GradientPool {
+    /// Hands out buffers to one pass: never the same one twice, reusing those of earlier passes.
+    pub fn for_pass(&mut self) -> PassGradients<'_> {
+        PassGradients {
+            pool: self,
+            taken: HashMap::new(),
+        }
+    }
+}
+
+pub struct PassGradients<'a> {
+    pool: &'a mut GradientPool,
+    taken: HashMap<usize, usize>,
+}
+
+impl PassGradients<'_> {
+    /// A gradient buffer of `shape` that no other gradient of this pass uses.
+    pub fn take(&mut self, gpu: &Gpu, shape: &[usize]) -> Result<Tensor> {
+        let floats = shape.iter().product();
+        let taken = self.taken.entry(floats).or_default();
+        let buffers = self.pool.by_size.entry(floats).or_default();
+        if *taken == buffers.len() {
+            buffers.push(Tensor::zeros(gpu, "activation gradient", &[floats])?);
+        }
+        *taken += 1;
+        buffers[*taken - 1].reshape(shape)
+    }
 }
 
 /// The original's initialisation: weights of Linear and convolution layers ~ N(0, 0.02), their biases 0;

@@ -1,0 +1,512 @@
+//! Training that survives: SIGKILL at random moments, Ctrl-C and SIGTERM, a planted NaN, write
+//! errors and a full disk, a lost device. After each, the files on disk parse, and a resumed run ends
+//! bit-identical to one never disturbed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::cli::{
+    assert_failure, assert_success, gan_wgpu, gan_wgpu_command, scratch_dir, small_mnist,
+};
+use gan_wgpu::state;
+
+/// 16 digits at batch 4: 4 steps an epoch, 2 epochs, a grid and checkpoints after each.
+const EPOCHS: usize = 2;
+const STEPS_PER_EPOCH: u64 = 4;
+
+fn data() -> &'static Path {
+    static DATA: OnceLock<PathBuf> = OnceLock::new();
+    DATA.get_or_init(|| small_mnist("survival_data", 16))
+}
+
+fn train_args(out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "train",
+        "--data-dir",
+        data().to_str().unwrap(),
+        "--batch-size",
+        "4",
+        "--epochs",
+        "2",
+        "--sample-epochs",
+        "1,2",
+        "--seed",
+        "11",
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn resume_args(out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "train",
+        "--data-dir",
+        data().to_str().unwrap(),
+        "--resume",
+        out.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// The files a finished run leaves, compared byte for byte between runs.
+const RESULT_FILES: [&str; 8] = [
+    "epoch_001.png",
+    "epoch_002.png",
+    "G_001.safetensors",
+    "D_001.safetensors",
+    "G_002.safetensors",
+    "D_002.safetensors",
+    "history.json",
+    "state.safetensors",
+];
+
+/// The run never disturbed, made once per test binary.
+fn reference() -> &'static Path {
+    static REFERENCE: OnceLock<PathBuf> = OnceLock::new();
+    REFERENCE.get_or_init(|| {
+        let out = scratch_dir("survival_reference");
+        let args = train_args(&out, &[]);
+        assert_success(&strs(&args), &gan_wgpu(&strs(&args)));
+        out
+    })
+}
+
+fn assert_same_as_reference(out: &Path, what: &str) {
+    for file in RESULT_FILES {
+        let a = std::fs::read(reference().join(file)).unwrap();
+        let b = std::fs::read(out.join(file)).unwrap_or_else(|e| panic!("{what}: {file}: {e}"));
+        assert!(a == b, "{what}: {file} differs from the undisturbed run's");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "{what}: temporary files left: {leftovers:?}"
+    );
+}
+
+/// Every file gan-wgpu wrote in `out` (temporaries aside) parses.
+fn assert_every_file_parses(out: &Path, what: &str) {
+    for entry in std::fs::read_dir(out).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if name.starts_with('.') {
+            continue; // a temporary a kill interrupted; never read, removed by the next start
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        if name.ends_with(".png") {
+            image::load_from_memory(&bytes)
+                .unwrap_or_else(|e| panic!("{what}: {name} does not decode: {e}"));
+        } else if name == "state.safetensors" {
+            state::read_run(&path).unwrap_or_else(|e| panic!("{what}: {e}"));
+            safetensors::SafeTensors::deserialize(&bytes)
+                .unwrap_or_else(|e| panic!("{what}: {name}: {e}"));
+        } else if name.ends_with(".safetensors") {
+            safetensors::SafeTensors::deserialize(&bytes)
+                .unwrap_or_else(|e| panic!("{what}: {name}: {e}"));
+        } else if name == "history.json" {
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .unwrap_or_else(|e| panic!("{what}: {name}: {e}"));
+        } else {
+            panic!("{what}: unexpected file {name}");
+        }
+    }
+}
+
+fn spawn(args: &[String]) -> Child {
+    gan_wgpu_command(&strs(args))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+}
+
+/// Steps the state in `out` has done, if there is one.
+fn steps_saved(out: &Path) -> Option<u64> {
+    state::read_run(&state::state_path(out))
+        .ok()
+        .map(|r| r.steps_done)
+}
+
+/// SplitMix64: reproducible "random" kill moments (GAN_WGPU_SOAK_SEED picks another sequence).
+struct Moments(u64);
+
+impl Moments {
+    fn next_ms(&mut self, lo: u64, hi: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        lo + z % (hi - lo)
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_never_costs_the_run() {
+    let out = scratch_dir("survival_sigkill");
+    let seed = std::env::var("GAN_WGPU_SOAK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2026);
+    let mut moments = Moments(seed);
+    let kill = |child: &mut Child, kills: &mut usize| {
+        signal(child, libc::SIGKILL);
+        child.wait().unwrap();
+        *kills += 1;
+        assert_every_file_parses(&out, &format!("after kill {kills}"));
+    };
+    let mut kills = 0;
+    // The first run is killed as soon as it has saved a state: the time that took (start-up, a step,
+    // a save) sets the scale of the random kill moments, whatever this machine's speed.
+    let args = train_args(&out, &["--checkpoint-every", "1"]);
+    let mut child = spawn(&args);
+    let started = Instant::now();
+    while steps_saved(&out).is_none() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let cycle = started.elapsed().as_millis() as u64;
+    kill(&mut child, &mut kills);
+    eprintln!("kill moments from seed {seed}, up to {} ms", 2 * cycle);
+    let (mut kills_after_progress, mut rounds) = (0, 0);
+    // True while a new round has not saved its first state (the last round's finished one is there).
+    let mut restarting = false;
+    let finished = |out: &Path| steps_saved(out) == Some(EPOCHS as u64 * STEPS_PER_EPOCH);
+    // Rounds of a whole run, each resumed after every kill and compared with the undisturbed run
+    // when it ends, until 20 kills have landed; the last round then runs to its end.
+    loop {
+        let args = if finished(&out) {
+            if !restarting {
+                rounds += 1;
+                assert_same_as_reference(&out, &format!("round {rounds}, after {kills} kills"));
+                if kills >= 20 {
+                    break;
+                }
+                restarting = true;
+            }
+            train_args(&out, &["--checkpoint-every", "1", "--overwrite"])
+        } else {
+            resume_args(&out, &["--checkpoint-every", "1"])
+        };
+        let mut child = spawn(&args);
+        if kills >= 20 {
+            assert_success(&strs(&args), &child.wait_with_output().unwrap());
+            restarting = false;
+            continue;
+        }
+        let before = steps_saved(&out).filter(|_| !restarting);
+        let deadline = Instant::now() + Duration::from_millis(moments.next_ms(100, 2 * cycle));
+        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if child.try_wait().unwrap().is_some() {
+            assert_success(&strs(&args), &child.wait_with_output().unwrap());
+            restarting = false;
+            continue;
+        }
+        kill(&mut child, &mut kills);
+        let after = steps_saved(&out);
+        if restarting && after != Some(EPOCHS as u64 * STEPS_PER_EPOCH) {
+            restarting = false;
+        }
+        let after = after.filter(|_| !restarting);
+        if before.is_some() {
+            assert!(after >= before, "kill {kills}: the saved state went back");
+        }
+        if after > before {
+            kills_after_progress += 1;
+        }
+    }
+    eprintln!(
+        "{kills} kills over {rounds} rounds, {kills_after_progress} after the run had saved new progress"
+    );
+    assert!(
+        kills_after_progress >= 3,
+        "too few kills landed mid-run to prove anything"
+    );
+}
+
+/// Waits until `child` prints a line containing `text` on stdout.
+fn wait_for_line(child: &mut Child, text: &str) {
+    use std::io::BufRead;
+    let stdout = child.stdout.as_mut().unwrap();
+    let mut reader = std::io::BufReader::new(stdout);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "the run ended before printing `{text}`"
+        );
+        if line.contains(text) {
+            return;
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_and_sigterm_save_a_state_that_resumes_bit_exactly() {
+    let out = scratch_dir("survival_sigint");
+    // Ctrl-C once epoch 1 is written: the step in progress finishes, its state is saved.
+    let args = train_args(&out, &[]);
+    let mut child = spawn(&args);
+    wait_for_line(&mut child, "wrote");
+    signal(&child, libc::SIGINT);
+    let stopped = child.wait_with_output().unwrap();
+    let message = assert_failure(
+        "SIGINT",
+        &stopped,
+        130,
+        &[
+            "stopped by Ctrl-C (SIGINT)",
+            "--resume",
+            out.to_str().unwrap(),
+        ],
+    );
+    let saved = state::read_run(&state::state_path(&out)).expect("a state after Ctrl-C");
+    let after_sigint = saved.steps_done;
+    let position = if saved.steps_into_epoch > 0 {
+        (saved.epochs_done + 1, saved.steps_into_epoch)
+    } else {
+        (saved.epochs_done, STEPS_PER_EPOCH as usize)
+    };
+    assert!(
+        message.contains(&format!(
+            "after epoch {}, step {}/{STEPS_PER_EPOCH}",
+            position.0, position.1
+        )),
+        "{message} (state at step {after_sigint})"
+    );
+    // SIGTERM in the resumed run, as soon as it trains.
+    let args = resume_args(&out, &[]);
+    let mut child = spawn(&args);
+    wait_for_line(&mut child, "resuming");
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&child, libc::SIGTERM);
+    let stopped = child.wait_with_output().unwrap();
+    assert_failure(
+        "SIGTERM",
+        &stopped,
+        143,
+        &["stopped by SIGTERM", "--resume"],
+    );
+    assert!(steps_saved(&out).unwrap() > after_sigint);
+    let args = resume_args(&out, &[]);
+    assert_success(&strs(&args), &gan_wgpu(&strs(&args)));
+    assert_same_as_reference(&out, "interrupted twice and resumed");
+}
+
+#[test]
+fn a_nan_stops_the_run_at_once_and_keeps_the_last_good_state() {
+    let out = scratch_dir("survival_nan");
+    // A NaN planted before step 7 (epoch 2, step 3); states are saved every 2 steps.
+    let args = train_args(
+        &out,
+        &["--checkpoint-every", "2", "--inject-nan-at-step", "7"],
+    );
+    let run = gan_wgpu(&strs(&args));
+    assert_failure(
+        "planted NaN",
+        &run,
+        3,
+        &[
+            "training diverged at step 7 (epoch 2, step 3)",
+            "D's",
+            "NaN or Inf",
+            "after epoch 1 and 2 steps of epoch 2 is kept",
+        ],
+    );
+    assert_eq!(steps_saved(&out), Some(6));
+    assert_every_file_parses(&out, "after the NaN");
+    // The kept state is good: resumed without the NaN, the run ends as the undisturbed one.
+    let args = resume_args(&out, &[]);
+    assert_success(&strs(&args), &gan_wgpu(&strs(&args)));
+    assert_same_as_reference(&out, "resumed after a NaN");
+
+    // A learning rate of 1e30 overflows in the first step: nothing is saved, the run says so.
+    let out = scratch_dir("survival_huge_lr");
+    let args = train_args(&out, &["--lr", "1e30"]);
+    let run = gan_wgpu(&strs(&args));
+    assert_failure(
+        "lr 1e30",
+        &run,
+        3,
+        &[
+            "training diverged at step 1",
+            "no training state had been saved yet",
+        ],
+    );
+    assert!(!out.join("state.safetensors").exists());
+}
+
+#[test]
+fn a_write_error_names_the_file_and_keeps_the_saved_state() {
+    let out = scratch_dir("survival_write_error");
+    // history.json cannot be replaced when a folder has its name: epoch 1's end fails.
+    std::fs::create_dir(out.join("history.json")).unwrap();
+    let args = train_args(&out, &["--checkpoint-every", "1"]);
+    let run = gan_wgpu(&strs(&args));
+    let history = out.join("history.json");
+    assert_failure(
+        "history.json is a folder",
+        &run,
+        1,
+        &[
+            history.to_str().unwrap(),
+            "after epoch 0 and 3 steps of epoch 1 is kept",
+        ],
+    );
+    assert_eq!(steps_saved(&out), Some(3));
+    std::fs::remove_dir(&history).unwrap();
+    assert_every_file_parses(&out, "after the write error");
+}
+
+/// Mounts a tmpfs of `megabytes` at `dir`, if this machine lets the test (root, no sandbox).
+fn small_disk(dir: &Path, megabytes: u32) -> bool {
+    std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+        .arg(dir)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn a_full_disk_is_reported_with_the_path_and_the_saved_state_survives() {
+    let disk = scratch_dir("survival_full_disk");
+    let out = disk.join("run");
+    let state_file = out.join("state.safetensors");
+    if small_disk(&disk, 200) {
+        // The training state is 158 MB: the first fits, the second (written beside it) does not.
+        let args = train_args(&out, &["--checkpoint-every", "1"]);
+        let run = gan_wgpu(&strs(&args));
+        let checked = std::panic::catch_unwind(|| {
+            assert_failure(
+                "full disk",
+                &run,
+                1,
+                &[
+                    state_file.to_str().unwrap(),
+                    "No space left on device",
+                    "after epoch 0 and 1 steps of epoch 1 is kept",
+                ],
+            );
+            assert_eq!(steps_saved(&out), Some(1));
+            assert_every_file_parses(&out, "on a full disk");
+            let names: Vec<_> = std::fs::read_dir(&out)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
+            assert!(
+                !names.iter().any(|n| n.to_string_lossy().starts_with('.')),
+                "{names:?}"
+            );
+        });
+        let _ = std::process::Command::new("umount").arg(&disk).status();
+        if let Err(panic) = checked {
+            std::panic::resume_unwind(panic);
+        }
+        return;
+    }
+    // Without a mount: a file-size limit makes the first training state fail to write.
+    eprintln!(
+        "no tmpfs could be mounted here: a 100 MB file-size limit stands in for the full disk"
+    );
+    use std::os::unix::process::CommandExt;
+    let args = train_args(&out, &["--checkpoint-every", "1"]);
+    let mut command = gan_wgpu_command(&strs(&args));
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 100 << 20,
+                rlim_max: 100 << 20,
+            };
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let run = command.output().unwrap();
+    assert_failure(
+        "file-size limit",
+        &run,
+        1,
+        &[
+            state_file.to_str().unwrap(),
+            "no training state had been saved yet",
+        ],
+    );
+    assert!(!state_file.exists());
+    assert_every_file_parses(&out, "under a file-size limit");
+}
+
+#[test]
+fn a_lost_device_stops_the_run_and_keeps_the_saved_state() {
+    use gan_wgpu::data::Dataset;
+    use gan_wgpu::train::{CheckpointEvery, TrainConfig, train};
+    use std::ops::ControlFlow;
+
+    let gpu = gan_wgpu::Gpu::new(&gan_wgpu::GpuOptions::default()).unwrap();
+    let out = scratch_dir("survival_device_lost");
+    let config = TrainConfig {
+        hyper: gan_wgpu::step::Hyper {
+            batch: 4,
+            ..Default::default()
+        },
+        epochs: 2,
+        seed: 3,
+        out: out.clone(),
+        sample_epochs: vec![],
+        resume: false,
+        checkpoint_every: CheckpointEvery::Steps(1),
+        inject_nan_at_step: None,
+    };
+    let set = Dataset::load_dir(data()).unwrap();
+    let result = train(&gpu, &config, &set, |event| {
+        if let gan_wgpu::train::Progress::Step { step: 3, .. } = event {
+            gpu.device.destroy();
+        }
+        ControlFlow::Continue(())
+    });
+    let message = match result {
+        Err(e @ gan_wgpu::Error::RunStopped { .. }) => e.to_string(),
+        other => panic!("expected a stopped run, got {other:?}"),
+    };
+    assert!(
+        message.contains("lost") || message.contains("destroyed"),
+        "{message}"
+    );
+    assert!(message.contains("is kept in"), "{message}");
+    let saved = steps_saved(&out).expect("the state saved before the loss");
+    assert!((1..=2).contains(&saved), "{saved}");
+    assert_every_file_parses(&out, "after the device was lost");
+}
