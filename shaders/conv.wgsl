@@ -218,6 +218,41 @@ fn store_element(row: u32, col: u32, value: f32) {
 // gradient of D's first) would leave most of a 64-wide tile idle: each invocation sums one element.
 const NARROW: u32 = 16u;
 
+// One GATHER_HI element without the general loads' index arithmetic: the taps that reach hi position
+// (n, y, x) are found once, and for each the sum runs down the lo channels with two strided loads.
+fn narrow_gather_hi(row: u32, col: u32) -> f32 {
+    if row - class_first_row >= class_rows {
+        return 0.0;
+    }
+    let pos = class_position(row);
+    let j = taps_per_class();
+    let lo_plane = p.lo_h * p.lo_w;
+    var sum = 0.0;
+    for (var jy = 0u; jy < j; jy++) {
+        let ky = class_ry + p.stride * jy;
+        let ty = i32(pos.y + p.pad) - i32(ky);
+        if ky >= p.ksize || ty < 0 || u32(ty) / p.stride >= p.lo_h {
+            continue;
+        }
+        for (var jx = 0u; jx < j; jx++) {
+            let kx = class_rx + p.stride * jx;
+            let tx = i32(pos.z + p.pad) - i32(kx);
+            if kx >= p.ksize || tx < 0 || u32(tx) / p.stride >= p.lo_w {
+                continue;
+            }
+            // ty and tx are multiples of the stride: the class was chosen so.
+            var at_src = pos.x * p.lo_channels * lo_plane + (u32(ty) / p.stride) * p.lo_w + u32(tx) / p.stride;
+            var at_weight = col * p.w_stride_hi + ky * p.ksize + kx;
+            for (var l = 0u; l < p.lo_channels; l++) {
+                sum += src[at_src] * weight[at_weight];
+                at_src += lo_plane;
+                at_weight += p.w_stride_lo;
+            }
+        }
+    }
+    return sum;
+}
+
 // Runs this workgroup's share of `which` product and stores it.
 fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, which: u32, bias_added: bool, accumulate: bool) {
     product = which;
@@ -230,6 +265,8 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, which: u32, bias_added: b
             let col = i % p.n;
             if product == GATHER_HI {
                 enter_class(row);
+                store_element(row, col, narrow_gather_hi(row, col));
+                return;
             }
             var sum = 0.0;
             for (var d = 0u; d < p.k; d++) {
