@@ -224,8 +224,9 @@ pub fn train(
             return Err(Error::Data {
                 path: state_file,
                 message: format!(
-                    "the run trained on {} images; this data set ({}) has {}",
+                    "the run trained on {} images ({}); this data set ({}) has {}: pass the run's --data-dir or --dataset",
                     saved.dataset_len,
+                    saved.history.dataset,
                     dataset.source,
                     dataset.len()
                 ),
