@@ -78,12 +78,6 @@ impl Health {
         )?;
         Ok(u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")))
     }
-
-    /// The flag word now, after all submitted work.
-    pub fn read(&self, gpu: &Gpu) -> Result<u32> {
-        let bytes = gpu.read_bytes(self.flags.buffer(), self.flags.offset(), 4)?;
-        Ok(u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")))
-    }
 }
 
 /// The values a flag word says went bad, in words ("D's loss and D's parameters").
