@@ -6,11 +6,10 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::cli::{
-    Snapshot, assert_failure, gan_wgpu, gzip, idx_dir, idx_images, idx_labels, scratch_dir,
-    small_mnist,
+    G_STATE, Snapshot, assert_failure, gan_wgpu, gzip, idx_dir, idx_images, idx_labels,
+    scratch_dir, small_mnist, write_safetensors,
 };
 use gan_wgpu::data::{IMAGE_PIXELS, IMAGES_FILE, LABELS_FILE};
-use safetensors::{Dtype, tensor::TensorView};
 
 /// An output folder holding an earlier run's files (their bytes are what matters here).
 fn earlier_output(name: &str) -> PathBuf {
@@ -249,45 +248,20 @@ fn checkpoint_file(
     name: &str,
     edit: impl FnOnce(&mut Vec<(String, Vec<usize>, Vec<f32>)>),
 ) -> PathBuf {
-    let g_shapes: &[(&str, &[usize])] = &[
-        ("fc.0.weight", &[1024, 62]),
-        ("fc.0.bias", &[1024]),
-        ("fc.1.weight", &[1024]),
-        ("fc.1.bias", &[1024]),
-        ("fc.1.running_mean", &[1024]),
-        ("fc.1.running_var", &[1024]),
-        ("fc.3.weight", &[6272, 1024]),
-        ("fc.3.bias", &[6272]),
-        ("fc.4.weight", &[6272]),
-        ("fc.4.bias", &[6272]),
-        ("fc.4.running_mean", &[6272]),
-        ("fc.4.running_var", &[6272]),
-        ("deconv.0.weight", &[128, 64, 4, 4]),
-        ("deconv.0.bias", &[64]),
-        ("deconv.1.weight", &[64]),
-        ("deconv.1.bias", &[64]),
-        ("deconv.1.running_mean", &[64]),
-        ("deconv.1.running_var", &[64]),
-        ("deconv.3.weight", &[64, 1, 4, 4]),
-        ("deconv.3.bias", &[1]),
-    ];
-    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = g_shapes
+    // Every float tensor of G's state_dict (num_batches_tracked may be left out).
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = G_STATE
         .iter()
+        .filter(|(_, s)| !s.is_empty())
         .map(|(n, s)| (n.to_string(), s.to_vec(), vec![0.01; s.iter().product()]))
         .collect();
     edit(&mut tensors);
-    let views: Vec<(String, TensorView)> = tensors
-        .iter()
-        .map(|(n, s, v)| {
-            (
-                n.clone(),
-                TensorView::new(Dtype::F32, s.clone(), bytemuck::cast_slice(v)).unwrap(),
-            )
-        })
-        .collect();
     let path = scratch_dir("bad_input_checkpoints").join(name);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
+    let views: Vec<(String, Vec<usize>, &[f32])> = tensors
+        .iter()
+        .map(|(n, s, v)| (n.clone(), s.clone(), v.as_slice()))
+        .collect();
+    write_safetensors(&path, &views);
     path
 }
 

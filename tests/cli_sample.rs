@@ -5,27 +5,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::cli::write_safetensors;
 use common::{Oracle, max_abs_error};
-use safetensors::{Dtype, tensor::TensorView};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli_sample");
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
-}
-
-/// Writes `tensors` (name, shape, values) as a safetensors file.
-fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, &[f32])]) {
-    let views: Vec<(String, TensorView)> = tensors
-        .iter()
-        .map(|(n, s, v)| {
-            (
-                n.clone(),
-                TensorView::new(Dtype::F32, s.clone(), bytemuck::cast_slice(v)).unwrap(),
-            )
-        })
-        .collect();
-    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
 }
 
 /// The oracle's `init.G.*` tensors saved without their prefix: what

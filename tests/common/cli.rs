@@ -148,3 +148,69 @@ impl Snapshot {
         }
     }
 }
+
+/// The tensor names and shapes PyTorch's `state_dict()` gives the original's G and D.
+pub const G_STATE: &[(&str, &[usize])] = &[
+    ("fc.0.weight", &[1024, 62]),
+    ("fc.0.bias", &[1024]),
+    ("fc.1.weight", &[1024]),
+    ("fc.1.bias", &[1024]),
+    ("fc.1.running_mean", &[1024]),
+    ("fc.1.running_var", &[1024]),
+    ("fc.1.num_batches_tracked", &[]),
+    ("fc.3.weight", &[6272, 1024]),
+    ("fc.3.bias", &[6272]),
+    ("fc.4.weight", &[6272]),
+    ("fc.4.bias", &[6272]),
+    ("fc.4.running_mean", &[6272]),
+    ("fc.4.running_var", &[6272]),
+    ("fc.4.num_batches_tracked", &[]),
+    ("deconv.0.weight", &[128, 64, 4, 4]),
+    ("deconv.0.bias", &[64]),
+    ("deconv.1.weight", &[64]),
+    ("deconv.1.bias", &[64]),
+    ("deconv.1.running_mean", &[64]),
+    ("deconv.1.running_var", &[64]),
+    ("deconv.1.num_batches_tracked", &[]),
+    ("deconv.3.weight", &[64, 1, 4, 4]),
+    ("deconv.3.bias", &[1]),
+];
+pub const D_STATE: &[(&str, &[usize])] = &[
+    ("conv.0.weight", &[64, 1, 4, 4]),
+    ("conv.0.bias", &[64]),
+    ("conv.2.weight", &[128, 64, 4, 4]),
+    ("conv.2.bias", &[128]),
+    ("conv.3.weight", &[128]),
+    ("conv.3.bias", &[128]),
+    ("conv.3.running_mean", &[128]),
+    ("conv.3.running_var", &[128]),
+    ("conv.3.num_batches_tracked", &[]),
+    ("fc.0.weight", &[1024, 6272]),
+    ("fc.0.bias", &[1024]),
+    ("fc.1.weight", &[1024]),
+    ("fc.1.bias", &[1024]),
+    ("fc.1.running_mean", &[1024]),
+    ("fc.1.running_var", &[1024]),
+    ("fc.1.num_batches_tracked", &[]),
+    ("fc.3.weight", &[1, 1024]),
+    ("fc.3.bias", &[1]),
+];
+
+/// Writes `tensors` (name, shape, values) as a safetensors file.
+pub fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, &[f32])]) {
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(n, s, v)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(
+                    safetensors::Dtype::F32,
+                    s.clone(),
+                    bytemuck::cast_slice(v),
+                )
+                .unwrap(),
+            )
+        })
+        .collect();
+    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
+}
