@@ -471,7 +471,6 @@ impl<'a> Session<'a> {
         let Some(done) = self.in_flight.pop_front() else {
             return Ok(());
         };
-        self.gpu.wait_for(done.submission.clone())?;
         let flags =
             self.trainer
                 .health
