@@ -26,6 +26,35 @@ pub struct GpuOptions {
     /// The largest single buffer the caller will bind, in bytes. The DCGAN's 6272×1024 weight alone is
     /// 25.7 MB, and a flat parameter buffer is larger still.
     pub max_buffer_bytes: u64,
+    /// Which kernels run the Linear layers' matrix products: `GAN_WGPU_PRODUCTS` (`tiled` or
+    /// `subgroup`) when set, else chosen from the adapter.
+    pub products: Products,
+}
+
+/// The two families of matrix-product kernels for the Linear layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Products {
+    /// Subgroup kernels on CPU adapters whose subgroups hold at least 8 lanes (lavapipe), where
+    /// they run 3–5× faster; workgroup-memory tiles everywhere else.
+    Auto,
+    /// shaders/gemm.wgsl's workgroup-memory tiles (the choice for real GPUs).
+    Tiled,
+    /// shaders/linear_subgroup.wgsl, where the adapter has subgroups of at least 8 lanes.
+    Subgroup,
+}
+
+impl std::str::FromStr for Products {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Products, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Products::Auto),
+            "tiled" => Ok(Products::Tiled),
+            "subgroup" => Ok(Products::Subgroup),
+            other => Err(format!(
+                "unknown matrix-product kernels '{other}' (auto, tiled or subgroup)"
+            )),
+        }
+    }
 }
 
 impl Default for GpuOptions {
@@ -34,6 +63,10 @@ impl Default for GpuOptions {
             backends: wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY),
             adapter: None,
             max_buffer_bytes: 128 << 20,
+            products: std::env::var("GAN_WGPU_PRODUCTS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(Products::Auto),
         }
     }
 }
@@ -123,6 +156,8 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub kernels: Kernels,
+    /// Whether the Linear layers run shaders/linear_subgroup.wgsl (the device then has subgroups).
+    pub subgroup_products: bool,
     uncaptured: ErrorSlot,
     lost: ErrorSlot,
     /// Bytes of storage buffers created on this device so far (they are what a run keeps).
@@ -162,9 +197,30 @@ impl Gpu {
             max_buffer_size: allowed.max_buffer_size,
             ..limits
         };
+        // linear_subgroup.wgsl runs one workgroup of 8 invocations as one subgroup and broadcasts
+        // between its lanes, so it needs subgroups of at least 8.
+        let subgroups_fit =
+            adapter.features().contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8;
+        let subgroup_products = match options.products {
+            Products::Auto => subgroups_fit && info.device_type == wgpu::DeviceType::Cpu,
+            Products::Tiled => false,
+            Products::Subgroup => {
+                if !subgroups_fit {
+                    log::warn!(
+                        "{} has no subgroups of 8 or more lanes: the Linear layers use tiled products",
+                        info.name
+                    );
+                }
+                subgroups_fit
+            }
+        };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gan-wgpu"),
-            required_features: wgpu::Features::empty(),
+            required_features: if subgroup_products {
+                wgpu::Features::SUBGROUP
+            } else {
+                wgpu::Features::empty()
+            },
             required_limits: limits,
             ..Default::default()
         }))
@@ -173,12 +229,17 @@ impl Gpu {
             source,
         })?;
         log::info!(
-            "adapter: {} ({:?}, {:?}, driver {} {})",
+            "adapter: {} ({:?}, {:?}, driver {} {}); Linear products: {}",
             info.name,
             info.backend,
             info.device_type,
             info.driver,
-            info.driver_info
+            info.driver_info,
+            if subgroup_products {
+                "subgroup"
+            } else {
+                "tiled"
+            }
         );
 
         let uncaptured: ErrorSlot = Arc::default();
@@ -204,6 +265,7 @@ impl Gpu {
             queue,
             info,
             kernels,
+            subgroup_products,
             uncaptured,
             lost,
             storage_bytes: Default::default(),

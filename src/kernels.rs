@@ -26,12 +26,13 @@ pub enum Shader {
     Conv,
     Data,
     Linear,
+    LinearSubgroup,
     Noise,
 }
 
 impl Shader {
     /// Every file of `shaders/` that is a module of its own (common.wgsl and gemm.wgsl are prepended).
-    pub const ALL: [Shader; 9] = [
+    pub const ALL: [Shader; 10] = [
         Shader::Activation,
         Shader::Adam,
         Shader::BatchNorm,
@@ -40,6 +41,7 @@ impl Shader {
         Shader::Conv,
         Shader::Data,
         Shader::Linear,
+        Shader::LinearSubgroup,
         Shader::Noise,
     ];
 
@@ -53,8 +55,14 @@ impl Shader {
             Shader::Conv => "conv.wgsl",
             Shader::Data => "data.wgsl",
             Shader::Linear => "linear.wgsl",
+            Shader::LinearSubgroup => "linear_subgroup.wgsl",
             Shader::Noise => "noise.wgsl",
         }
+    }
+
+    /// Whether the file uses subgroup operations (so needs a device with `Features::SUBGROUP`).
+    pub fn needs_subgroups(self) -> bool {
+        matches!(self, Shader::LinearSubgroup)
     }
 
     /// The module's full source: the shared helpers (and the matrix-product core where the file
@@ -69,6 +77,7 @@ impl Shader {
             Shader::Conv => include_str!("../shaders/conv.wgsl"),
             Shader::Data => include_str!("../shaders/data.wgsl"),
             Shader::Linear => include_str!("../shaders/linear.wgsl"),
+            Shader::LinearSubgroup => include_str!("../shaders/linear_subgroup.wgsl"),
             Shader::Noise => include_str!("../shaders/noise.wgsl"),
         };
         let gemm = if matches!(self, Shader::Linear | Shader::Conv) {

@@ -30,5 +30,5 @@ pub mod tensor;
 pub mod train;
 
 pub use error::{Error, Result};
-pub use gpu::{Gpu, GpuOptions};
+pub use gpu::{Gpu, GpuOptions, Products};
 pub use tensor::Tensor;

@@ -4,9 +4,10 @@
 
 mod common;
 
-use common::{Oracle, gpu, max_abs_error, read, run};
+use common::{Oracle, gpu, gpu_with, max_abs_error, read, run, run_on};
 use gan_wgpu::adam::Adam;
 use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv2d, ConvTranspose2d, Linear};
+use gan_wgpu::{Gpu, Products};
 
 /// ‖out − ref‖ / ‖ref‖ for outputs, gradients and running statistics.
 const LAYER_BOUND: f64 = 1e-4;
@@ -61,7 +62,8 @@ fn every_case_in_the_oracle_belongs_to_a_tested_family() {
 }
 
 // F.linear(x, w, b) with a random upstream dy; dx, dweight, dbias from torch.autograd.grad.
-fn check_linear(oracle: &Oracle, case: &str) {
+fn check_linear(oracle: &Oracle, case: &str, g: &'static Gpu) {
+    oracle.use_gpu(g);
     let key = |t: &str| format!("{case}.{t}");
     let w = oracle.shape(&key("weight"));
     let layer = Linear::new(w[1], w[0]);
@@ -77,13 +79,15 @@ fn check_linear(oracle: &Oracle, case: &str) {
         oracle.zeros_like(&key("dweight")),
         oracle.zeros_like(&key("dbias")),
     );
-    let g = gpu();
-    run(&[
-        &layer.forward(g, &x, &weight, &bias, &y).unwrap(),
-        &layer.backward_input(g, &dy, &weight, &dx).unwrap(),
-        &layer.backward_weight(g, &dy, &x, &dweight, false).unwrap(),
-        &layer.backward_bias(g, &dy, &dbias, false).unwrap(),
-    ]);
+    run_on(
+        g,
+        &[
+            &layer.forward(g, &x, &weight, &bias, &y).unwrap(),
+            &layer.backward_input(g, &dy, &weight, &dx).unwrap(),
+            &layer.backward_weight(g, &dy, &x, &dweight, false).unwrap(),
+            &layer.backward_bias(g, &dy, &dbias, false).unwrap(),
+        ],
+    );
     for (name, t) in [
         ("y", &y),
         ("dx", &dx),
@@ -95,13 +99,29 @@ fn check_linear(oracle: &Oracle, case: &str) {
     oracle.assert_all_used(case);
 }
 
+// Both families of matrix-product kernels: the tiled ones real GPUs run, and the subgroup ones a CPU
+// adapter runs where a product fits them (linear_wide here; the others fall back to tiles).
 #[test]
 fn linear_matches_pytorch() {
     let oracle = oracle();
     let cases = oracle.cases(is_linear);
     assert!(!cases.is_empty());
-    for case in cases {
-        check_linear(&oracle, &case);
+    for products in [Products::Tiled, Products::Subgroup] {
+        let g = gpu_with(products);
+        eprintln!(
+            "{products:?} kernels (subgroup products: {})",
+            g.subgroup_products
+        );
+        if products == Products::Subgroup && g.is_software() {
+            assert!(
+                g.subgroup_products,
+                "{} is a CPU adapter: its Linear layers should run the subgroup kernels",
+                g.info.name
+            );
+        }
+        for case in &cases {
+            check_linear(&oracle, case, g);
+        }
     }
 }
 
@@ -111,7 +131,7 @@ fn a_wrong_oracle_value_fails_the_comparison() {
     let case = oracle.cases(is_linear).into_iter().next().unwrap();
     oracle.corrupt(&format!("{case}.dweight"), 1.01);
     let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        check_linear(&oracle, &case)
+        check_linear(&oracle, &case, gpu())
     }));
     assert!(
         failed.is_err(),

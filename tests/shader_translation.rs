@@ -26,8 +26,22 @@ fn every_shader_translates_to_all_four_targets() {
         let name = shader.file_name();
         let module = naga::front::wgsl::parse_str(&shader.source())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        // The capabilities wgpu grants a device with no extra features.
-        let info = Validator::new(ValidationFlags::all(), Capabilities::empty())
+        // The capabilities wgpu grants a device with no extra features, or with `Features::SUBGROUP`
+        // for the files that need it (the host asks for it only where the adapter has it).
+        let (capabilities, subgroup_operations) = if shader.needs_subgroups() {
+            (
+                Capabilities::SUBGROUP,
+                naga::valid::SubgroupOperationSet::all(),
+            )
+        } else {
+            (
+                Capabilities::empty(),
+                naga::valid::SubgroupOperationSet::empty(),
+            )
+        };
+        let info = Validator::new(ValidationFlags::all(), capabilities)
+            .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+            .subgroup_operations(subgroup_operations)
             .validate(&module)
             .unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert!(!module.entry_points.is_empty(), "{name} has no entry point");

@@ -25,8 +25,29 @@ const BACKWARD_WEIGHT: Kernel = Kernel {
     storage: &[read(1), read(2), write(3)],
 };
 
-/// Tile edge of the matrix-product kernels (`TILE` in shaders/linear.wgsl).
+// The same products on shaders/linear_subgroup.wgsl (same bindings for the same tensors, in order).
+const SUBGROUP_FORWARD: Kernel = Kernel {
+    shader: Shader::LinearSubgroup,
+    entry: "linear_subgroup_forward",
+    storage: &[read(1), read(2), write(3), read(4)],
+};
+const SUBGROUP_BACKWARD_INPUT: Kernel = Kernel {
+    shader: Shader::LinearSubgroup,
+    entry: "linear_subgroup_backward_input",
+    storage: &[read(1), read(6), write(3)],
+};
+const SUBGROUP_BACKWARD_WEIGHT: Kernel = Kernel {
+    shader: Shader::LinearSubgroup,
+    entry: "linear_subgroup_backward_weight",
+    storage: &[read(5), read(6), write(3)],
+};
+
+/// Tile edge of the matrix-product kernels (`TILE` in shaders/gemm.wgsl).
 const TILE: usize = 64;
+/// Block edge of shaders/linear_subgroup.wgsl: 16 rows by 8 lanes × 2 columns.
+const SUBGROUP_BLOCK: usize = 16;
+/// Depth the subgroup kernels read at once (a vec4 of A per row).
+const SUBGROUP_DEPTH: usize = 4;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -53,6 +74,34 @@ struct Product {
 impl Product {
     fn flops(&self) -> u64 {
         2 * (self.m * self.n * self.k) as u64
+    }
+
+    /// Whether shaders/linear_subgroup.wgsl computes this product: whole 16-column blocks and whole
+    /// 4-deep slices. Rows may end mid-block where A's rows are contiguous; where A is read down its
+    /// columns (the weight gradient's dyᵀ), 16 rows at a time, they must not.
+    fn fits_subgroup_kernel(&self) -> bool {
+        let a_by_columns = self.a_stride.1 != 1;
+        self.n.is_multiple_of(SUBGROUP_BLOCK)
+            && self.k.is_multiple_of(SUBGROUP_DEPTH)
+            && (!a_by_columns || self.m.is_multiple_of(SUBGROUP_BLOCK))
+    }
+
+    /// The kernel to run (`tiled`, or `subgroup` where the device uses those and the product fits),
+    /// its parameters and its workgroup count.
+    fn plan(
+        &self,
+        gpu: &Gpu,
+        op: &'static str,
+        tiled: &'static Kernel,
+        subgroup: &'static Kernel,
+        accumulate: bool,
+    ) -> Result<(&'static Kernel, LinearParams, u32)> {
+        let (params, tiles) = self.params(op, accumulate)?;
+        if gpu.subgroup_products && self.fits_subgroup_kernel() {
+            let blocks = self.m.div_ceil(SUBGROUP_BLOCK) * (self.n / SUBGROUP_BLOCK);
+            return Ok((subgroup, params, as_u32(op, blocks)?));
+        }
+        Ok((tiled, params, tiles))
     }
 
     fn params(&self, op: &'static str, accumulate: bool) -> Result<(LinearParams, u32)> {
@@ -110,9 +159,10 @@ impl Linear {
             a_stride: (self.in_features, 1),
             b_stride: (1, self.in_features),
         };
-        let (params, tiles) = product.params(OP, false)?;
+        let (kernel, params, workgroups) =
+            product.plan(gpu, OP, &FORWARD, &SUBGROUP_FORWARD, false)?;
         Ok(
-            dispatch(gpu, &FORWARD, &params, &[x, weight, y, bias], tiles)?
+            dispatch(gpu, kernel, &params, &[x, weight, y, bias], workgroups)?
                 .with_flops(product.flops()),
         )
     }
@@ -136,9 +186,10 @@ impl Linear {
             a_stride: (self.out_features, 1),
             b_stride: (self.in_features, 1),
         };
-        let (params, tiles) = product.params(OP, false)?;
+        let (kernel, params, workgroups) =
+            product.plan(gpu, OP, &BACKWARD_INPUT, &SUBGROUP_BACKWARD_INPUT, false)?;
         Ok(
-            dispatch(gpu, &BACKWARD_INPUT, &params, &[dy, weight, dx], tiles)?
+            dispatch(gpu, kernel, &params, &[dy, weight, dx], workgroups)?
                 .with_flops(product.flops()),
         )
     }
@@ -168,9 +219,15 @@ impl Linear {
             a_stride: (1, self.out_features),
             b_stride: (self.in_features, 1),
         };
-        let (params, tiles) = product.params(OP, accumulate)?;
+        let (kernel, params, workgroups) = product.plan(
+            gpu,
+            OP,
+            &BACKWARD_WEIGHT,
+            &SUBGROUP_BACKWARD_WEIGHT,
+            accumulate,
+        )?;
         Ok(
-            dispatch(gpu, &BACKWARD_WEIGHT, &params, &[dy, x, dweight], tiles)?
+            dispatch(gpu, kernel, &params, &[dy, x, dweight], workgroups)?
                 .with_flops(product.flops()),
         )
     }

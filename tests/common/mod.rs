@@ -4,13 +4,13 @@
 pub mod cli;
 pub mod reference;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use gan_wgpu::kernels::Dispatch;
-use gan_wgpu::{Gpu, GpuOptions, Tensor};
+use gan_wgpu::{Gpu, GpuOptions, Products, Tensor};
 
 /// The four kernels of a layer with a weight and a bias (Linear, Conv2d, ConvTranspose2d), bound to
 /// x, weight, bias, dy and the outputs [y, dx, dweight, dbias], gradients overwritten.
@@ -38,8 +38,32 @@ pub fn gpu() -> &'static Gpu {
     })
 }
 
+/// A second and third device whose Linear layers use the given matrix-product kernels whatever the
+/// adapter (subgroup kernels only where the adapter has subgroups of 8 or more lanes).
+#[allow(dead_code)]
+pub fn gpu_with(products: Products) -> &'static Gpu {
+    static TILED: OnceLock<Gpu> = OnceLock::new();
+    static SUBGROUP: OnceLock<Gpu> = OnceLock::new();
+    let cell = match products {
+        Products::Tiled => &TILED,
+        Products::Subgroup => &SUBGROUP,
+        Products::Auto => return gpu(),
+    };
+    cell.get_or_init(|| {
+        let options = GpuOptions {
+            products,
+            ..GpuOptions::default()
+        };
+        Gpu::new(&options).unwrap_or_else(|e| panic!("{e}"))
+    })
+}
+
 pub fn run(dispatches: &[&Dispatch]) {
-    gpu().run(dispatches).unwrap_or_else(|e| panic!("{e}"));
+    run_on(gpu(), dispatches);
+}
+
+pub fn run_on(device: &Gpu, dispatches: &[&Dispatch]) {
+    device.run(dispatches).unwrap_or_else(|e| panic!("{e}"));
 }
 
 pub fn upload(shape: &[usize], data: &[f32]) -> Tensor {
@@ -109,6 +133,8 @@ pub struct Oracle {
     /// The int64 tensors (`index.<name>` of step.safetensors), as usize.
     indices: HashMap<String, Vec<usize>>,
     used: RefCell<BTreeSet<String>>,
+    /// The device tensors are uploaded to and read from (`gpu()` unless `use_gpu` says otherwise).
+    device: Cell<&'static Gpu>,
 }
 
 impl Oracle {
@@ -140,7 +166,14 @@ impl Oracle {
             tensors,
             indices,
             used: RefCell::default(),
+            device: Cell::new(gpu()),
         }
+    }
+
+    /// Uploads and reads through `device` from now on.
+    #[allow(dead_code)]
+    pub fn use_gpu(&self, device: &'static Gpu) {
+        self.device.set(device);
     }
 
     /// Case names (the part of each key before the first '.') accepted by `family`, sorted.
@@ -197,18 +230,19 @@ impl Oracle {
     /// The oracle tensor `key` on the GPU.
     pub fn upload(&self, key: &str) -> Tensor {
         let (shape, values) = self.entry(key);
-        Tensor::from_slice(gpu(), key, shape, values).unwrap()
+        Tensor::from_slice(self.device.get(), key, shape, values).unwrap()
     }
 
     /// A zeroed GPU tensor shaped like oracle tensor `key`.
     pub fn zeros_like(&self, key: &str) -> Tensor {
-        zeros(&self.entry(key).0.clone())
+        let shape = self.entry(key).0.clone();
+        Tensor::zeros(self.device.get(), "test output", &shape).unwrap()
     }
 
     /// ‖out − ref‖/‖ref‖ of a GPU tensor against oracle tensor `key`; also checks the shape.
     pub fn relative_error(&self, key: &str, out: &Tensor) -> f64 {
         assert_eq!(out.shape(), self.shape(key), "{key}: shape");
-        relative_l2(&read(out), self.values(key))
+        relative_l2(&out.read(self.device.get()).unwrap(), self.values(key))
     }
 
     /// Asserts ‖out − ref‖/‖ref‖ ≤ bound and returns the error, printed for the margin's sake.
