@@ -24,6 +24,7 @@ pub enum Shader {
     Bce,
     Bias,
     Conv,
+    ConvSubgroup,
     Data,
     Linear,
     LinearSubgroup,
@@ -32,13 +33,14 @@ pub enum Shader {
 
 impl Shader {
     /// Every file of `shaders/` that is a module of its own (common.wgsl and gemm.wgsl are prepended).
-    pub const ALL: [Shader; 10] = [
+    pub const ALL: [Shader; 11] = [
         Shader::Activation,
         Shader::Adam,
         Shader::BatchNorm,
         Shader::Bce,
         Shader::Bias,
         Shader::Conv,
+        Shader::ConvSubgroup,
         Shader::Data,
         Shader::Linear,
         Shader::LinearSubgroup,
@@ -53,6 +55,7 @@ impl Shader {
             Shader::Bce => "bce.wgsl",
             Shader::Bias => "bias.wgsl",
             Shader::Conv => "conv.wgsl",
+            Shader::ConvSubgroup => "conv_subgroup.wgsl",
             Shader::Data => "data.wgsl",
             Shader::Linear => "linear.wgsl",
             Shader::LinearSubgroup => "linear_subgroup.wgsl",
@@ -62,7 +65,7 @@ impl Shader {
 
     /// Whether the file uses subgroup operations (so needs a device with `Features::SUBGROUP`).
     pub fn needs_subgroups(self) -> bool {
-        matches!(self, Shader::LinearSubgroup)
+        matches!(self, Shader::LinearSubgroup | Shader::ConvSubgroup)
     }
 
     /// The module's full source: the shared helpers (and the matrix-product core where the file
@@ -75,6 +78,7 @@ impl Shader {
             Shader::Bce => include_str!("../shaders/bce.wgsl"),
             Shader::Bias => include_str!("../shaders/bias.wgsl"),
             Shader::Conv => include_str!("../shaders/conv.wgsl"),
+            Shader::ConvSubgroup => include_str!("../shaders/conv_subgroup.wgsl"),
             Shader::Data => include_str!("../shaders/data.wgsl"),
             Shader::Linear => include_str!("../shaders/linear.wgsl"),
             Shader::LinearSubgroup => include_str!("../shaders/linear_subgroup.wgsl"),

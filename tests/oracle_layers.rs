@@ -6,6 +6,7 @@ mod common;
 
 use common::{Oracle, gpu, gpu_with, max_abs_error, read, run, run_on};
 use gan_wgpu::adam::Adam;
+use gan_wgpu::kernels::Dispatch;
 use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv2d, ConvTranspose2d, Linear};
 use gan_wgpu::{Gpu, Products};
 
@@ -97,6 +98,42 @@ fn check_linear(oracle: &Oracle, case: &str, g: &'static Gpu) {
         oracle.check(&key(name), t, LAYER_BOUND);
     }
     oracle.assert_all_used(case);
+}
+
+/// On the subgroup family's device, every convolution case has a product (a 64- or 128-channel side)
+/// that the subgroup kernels take: proves they ran, not the tiled fallback.
+fn assert_subgroup_kernels_ran(g: &Gpu, case: &str, dispatches: &[Dispatch]) {
+    let entries: Vec<&str> = dispatches.iter().map(|d| d.entry()).collect();
+    let subgroup = entries.iter().any(|e| e.contains("_subgroup_"));
+    assert_eq!(subgroup, g.subgroup_products, "{case}: kernels {entries:?}");
+}
+
+/// Every case on the device of each family of matrix-product kernels (tiled, then subgroup), with the
+/// oracle uploading to and reading from that device.
+fn both_kernel_families<'a>(
+    oracle: &'a Oracle,
+    cases: &'a [String],
+) -> impl Iterator<Item = (&'static Gpu, &'a String)> + 'a {
+    [Products::Tiled, Products::Subgroup]
+        .into_iter()
+        .flat_map(move |products| {
+            let g = gpu_with(products);
+            eprintln!(
+                "{products:?} kernels (subgroup products: {})",
+                g.subgroup_products
+            );
+            if products == Products::Subgroup && g.is_software() {
+                assert!(
+                    g.subgroup_products,
+                    "{} is a CPU adapter: it should run the subgroup kernels",
+                    g.info.name
+                );
+            }
+            cases.iter().map(move |case| {
+                oracle.use_gpu(g);
+                (g, case)
+            })
+        })
 }
 
 // Both families of matrix-product kernels: the tiled ones real GPUs run, and the subgroup ones a CPU
@@ -213,8 +250,7 @@ fn conv2d_matches_pytorch() {
     let oracle = oracle();
     let cases = oracle.cases(is_conv2d);
     assert!(!cases.is_empty());
-    let g = gpu();
-    for case in cases {
+    for (g, case) in both_kernel_families(&oracle, &cases) {
         let key = |t: &str| format!("{case}.{t}");
         let w = oracle.shape(&key("weight")).to_vec();
         let layer = Conv2d::new(w[1], w[0], w[2], STRIDE, PADDING);
@@ -230,12 +266,14 @@ fn conv2d_matches_pytorch() {
             oracle.zeros_like(&key("dweight")),
             oracle.zeros_like(&key("dbias")),
         );
-        run(&[
-            &layer.forward(g, &x, &weight, &bias, &y).unwrap(),
-            &layer.backward_input(g, &dy, &weight, &dx).unwrap(),
-            &layer.backward_weight(g, &dy, &x, &dweight, false).unwrap(),
-            &layer.backward_bias(g, &dy, &dbias, false).unwrap(),
-        ]);
+        let dispatches = [
+            layer.forward(g, &x, &weight, &bias, &y).unwrap(),
+            layer.backward_input(g, &dy, &weight, &dx).unwrap(),
+            layer.backward_weight(g, &dy, &x, &dweight, false).unwrap(),
+            layer.backward_bias(g, &dy, &dbias, false).unwrap(),
+        ];
+        assert_subgroup_kernels_ran(g, &case, &dispatches);
+        run_on(g, &dispatches.iter().collect::<Vec<_>>());
         for (name, t) in [
             ("y", &y),
             ("dx", &dx),
@@ -254,8 +292,7 @@ fn conv_transpose2d_matches_pytorch() {
     let oracle = oracle();
     let cases = oracle.cases(is_conv_transpose2d);
     assert!(!cases.is_empty());
-    let g = gpu();
-    for case in cases {
+    for (g, case) in both_kernel_families(&oracle, &cases) {
         let key = |t: &str| format!("{case}.{t}");
         let w = oracle.shape(&key("weight")).to_vec();
         let layer = ConvTranspose2d::new(w[0], w[1], w[2], STRIDE, PADDING);
@@ -271,12 +308,14 @@ fn conv_transpose2d_matches_pytorch() {
             oracle.zeros_like(&key("dweight")),
             oracle.zeros_like(&key("dbias")),
         );
-        run(&[
-            &layer.forward(g, &x, &weight, &bias, &y).unwrap(),
-            &layer.backward_input(g, &dy, &weight, &dx).unwrap(),
-            &layer.backward_weight(g, &dy, &x, &dweight, false).unwrap(),
-            &layer.backward_bias(g, &dy, &dbias, false).unwrap(),
-        ]);
+        let dispatches = [
+            layer.forward(g, &x, &weight, &bias, &y).unwrap(),
+            layer.backward_input(g, &dy, &weight, &dx).unwrap(),
+            layer.backward_weight(g, &dy, &x, &dweight, false).unwrap(),
+            layer.backward_bias(g, &dy, &dbias, false).unwrap(),
+        ];
+        assert_subgroup_kernels_ran(g, &case, &dispatches);
+        run_on(g, &dispatches.iter().collect::<Vec<_>>());
         for (name, t) in [
             ("y", &y),
             ("dx", &dx),

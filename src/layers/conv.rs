@@ -61,6 +61,42 @@ pub(crate) const CONV_TRANSPOSE2D_BACKWARD_WEIGHT: Kernel = Kernel {
     storage: BINDINGS,
 };
 
+// The same six on shaders/conv_subgroup.wgsl, for kernels of size 4 and stride 2.
+const SUBGROUP_KERNELS: [(&str, Kernel); 6] = [
+    ("conv2d_forward", subgroup_kernel("conv2d_subgroup_forward")),
+    (
+        "conv2d_backward_input",
+        subgroup_kernel("conv2d_subgroup_backward_input"),
+    ),
+    (
+        "conv2d_backward_weight",
+        subgroup_kernel("conv2d_subgroup_backward_weight"),
+    ),
+    (
+        "conv_transpose2d_forward",
+        subgroup_kernel("conv_transpose2d_subgroup_forward"),
+    ),
+    (
+        "conv_transpose2d_backward_input",
+        subgroup_kernel("conv_transpose2d_subgroup_backward_input"),
+    ),
+    (
+        "conv_transpose2d_backward_weight",
+        subgroup_kernel("conv_transpose2d_subgroup_backward_weight"),
+    ),
+];
+
+const fn subgroup_kernel(entry: &'static str) -> Kernel {
+    Kernel {
+        shader: Shader::ConvSubgroup,
+        entry,
+        storage: BINDINGS,
+    }
+}
+
+/// Block edge of shaders/conv_subgroup.wgsl (16 rows by 8 lanes × 2 columns).
+const SUBGROUP_BLOCK: usize = 16;
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct ConvParams {
@@ -133,8 +169,8 @@ impl Geometry {
     }
 
     /// Rows of the GATHER_HI product: the hi positions grouped by (y + pad, x + pad) mod stride,
-    /// each class padded to whole tiles (`class_size` in conv.wgsl).
-    fn hi_class_rows(&self) -> usize {
+    /// each class padded to whole tiles of `tile` (`class_size` in conv.wgsl).
+    fn hi_class_rows(&self, tile: usize) -> usize {
         let [_, hh, hw] = self.hi;
         let axis = |r: usize, size: usize| {
             let first = (r + self.stride - self.pad % self.stride) % self.stride;
@@ -147,7 +183,7 @@ impl Geometry {
         (0..self.stride * self.stride)
             .map(|c| {
                 (self.batch * axis(c / self.stride, hh) * axis(c % self.stride, hw))
-                    .next_multiple_of(TILE)
+                    .next_multiple_of(tile)
             })
             .sum()
     }
@@ -158,9 +194,51 @@ impl Geometry {
         let hc = self.hi[0];
         match product {
             Product::GatherLo => [self.batch * lh * lw, lc, hc * self.taps()],
-            Product::GatherHi => [self.hi_class_rows(), hc, lc * self.taps_per_class().pow(2)],
+            Product::GatherHi => [
+                self.hi_class_rows(TILE),
+                hc,
+                lc * self.taps_per_class().pow(2),
+            ],
             Product::Weight => [lc, hc * self.taps(), self.batch * lh * lw],
         }
+    }
+
+    /// shaders/conv_subgroup.wgsl's version of `kernel` where the device runs those and this
+    /// convolution fits them (size 4, stride 2, the product's rows whole blocks of 16 channels), with
+    /// its workgroup count and the multiply-adds it executes.
+    fn subgroup_plan(
+        &self,
+        gpu: &Gpu,
+        kernel: &Kernel,
+        product: Product,
+    ) -> Option<(&'static Kernel, usize, u64)> {
+        let rows = match product {
+            Product::GatherLo | Product::Weight => self.lo[0],
+            Product::GatherHi => self.hi[0],
+        };
+        if !gpu.subgroup_products
+            || self.ksize != 4
+            || self.stride != 2
+            || !rows.is_multiple_of(SUBGROUP_BLOCK)
+        {
+            return None;
+        }
+        let (_, subgroup) = SUBGROUP_KERNELS
+            .iter()
+            .find(|(entry, _)| *entry == kernel.entry)?;
+        let [lc, lh, lw] = self.lo;
+        let hc = self.hi[0];
+        let blocks = rows / SUBGROUP_BLOCK;
+        let (columns, depth) = match product {
+            Product::GatherLo => (
+                (self.batch * lh * lw).next_multiple_of(SUBGROUP_BLOCK),
+                hc * 16,
+            ),
+            Product::GatherHi => (self.hi_class_rows(SUBGROUP_BLOCK), lc * 4),
+            Product::Weight => (hc * 16, self.batch * lh * lw),
+        };
+        let flops = 2 * (rows * columns * depth) as u64;
+        Some((subgroup, blocks * columns / SUBGROUP_BLOCK, flops))
     }
 
     fn run(
@@ -178,17 +256,22 @@ impl Geometry {
         } else {
             shape[0].div_ceil(TILE) * shape[1].div_ceil(TILE)
         };
-        let placeholder = Tensor::zeros(gpu, "unused binding", &[1])?;
+        // Four floats: the subgroup kernels read the weight as vec4s.
+        let placeholder = Tensor::zeros(gpu, "unused binding", &[4])?;
         let or_placeholder = |t: Option<&Tensor>| t.cloned().unwrap_or_else(|| placeholder.clone());
         let bound = [src, weight, dst, bias, lo_map].map(or_placeholder);
         let [m, n, k] = shape;
-        let flops = 2 * (m * n * k) as u64;
+        let (kernel, workgroups, flops) = self.subgroup_plan(gpu, kernel, product).unwrap_or((
+            kernel,
+            tiles,
+            2 * (m * n * k) as u64,
+        ));
         Ok(dispatch(
             gpu,
             kernel,
             &params,
             &bound.iter().collect::<Vec<_>>(),
-            as_u32(kernel.entry, tiles)?,
+            as_u32(kernel.entry, workgroups)?,
         )?
         .with_flops(flops))
     }
