@@ -127,3 +127,79 @@ fn batchnorm_backward(
         }
     }
 }
+
+// BatchNorm1d (S = 1) with one invocation per channel: each sums its channel's N values itself, and
+// consecutive invocations read consecutive addresses. The per-channel workgroups above would spend
+// most of their time in workgroup_sum's barriers for the N = 128 values a channel has here.
+@compute @workgroup_size(256)
+fn batchnorm_forward_train_by_channel(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let ch = invocation_index(wid, nwg, lane);
+    if ch >= p.channels {
+        return;
+    }
+    let count = p.batch;
+    var sum = 0.0;
+    for (var n = 0u; n < count; n++) {
+        sum += x[n * p.channels + ch];
+    }
+    let mean = sum / f32(count);
+    sum = 0.0;
+    for (var n = 0u; n < count; n++) {
+        let d = x[n * p.channels + ch] - mean;
+        sum += d * d;
+    }
+    let biased_var = sum / f32(count);
+    let inv_std = 1.0 / sqrt(biased_var + p.eps);
+    let scale = weight[ch] * inv_std;
+    let shift = bias[ch];
+    for (var n = 0u; n < count; n++) {
+        let e = n * p.channels + ch;
+        y[e] = (x[e] - mean) * scale + shift;
+    }
+    saved[ch] = mean;
+    saved[p.channels + ch] = inv_std;
+    let unbiased_var = biased_var * (f32(count) / f32(count - 1u));
+    running_mean[ch] = (1.0 - p.momentum) * running_mean[ch] + p.momentum * mean;
+    running_var[ch] = (1.0 - p.momentum) * running_var[ch] + p.momentum * unbiased_var;
+}
+
+@compute @workgroup_size(256)
+fn batchnorm_backward_by_channel(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let ch = invocation_index(wid, nwg, lane);
+    if ch >= p.channels {
+        return;
+    }
+    let count = p.batch;
+    let mean = saved[ch];
+    let inv_std = saved[p.channels + ch];
+    var sum_dy = 0.0;
+    var sum_dy_xhat = 0.0;
+    for (var n = 0u; n < count; n++) {
+        let e = n * p.channels + ch;
+        sum_dy += dy[e];
+        sum_dy_xhat += dy[e] * (x[e] - mean) * inv_std;
+    }
+    let mean_dy = sum_dy / f32(count);
+    let mean_dy_xhat = sum_dy_xhat / f32(count);
+    let scale = weight[ch] * inv_std;
+    for (var n = 0u; n < count; n++) {
+        let e = n * p.channels + ch;
+        let xhat = (x[e] - mean) * inv_std;
+        dx[e] = scale * (dy[e] - mean_dy - xhat * mean_dy_xhat);
+    }
+    if p.accumulate != 0u {
+        dweight[ch] += sum_dy_xhat;
+        dbias[ch] += sum_dy;
+    } else {
+        dweight[ch] = sum_dy_xhat;
+        dbias[ch] = sum_dy;
+    }
+}

@@ -272,7 +272,7 @@ fn conv2d_matches_pytorch() {
             layer.backward_weight(g, &dy, &x, &dweight, false).unwrap(),
             layer.backward_bias(g, &dy, &dbias, false).unwrap(),
         ];
-        assert_subgroup_kernels_ran(g, &case, &dispatches);
+        assert_subgroup_kernels_ran(g, case, &dispatches);
         run_on(g, &dispatches.iter().collect::<Vec<_>>());
         for (name, t) in [
             ("y", &y),
@@ -314,7 +314,7 @@ fn conv_transpose2d_matches_pytorch() {
             layer.backward_weight(g, &dy, &x, &dweight, false).unwrap(),
             layer.backward_bias(g, &dy, &dbias, false).unwrap(),
         ];
-        assert_subgroup_kernels_ran(g, &case, &dispatches);
+        assert_subgroup_kernels_ran(g, case, &dispatches);
         run_on(g, &dispatches.iter().collect::<Vec<_>>());
         for (name, t) in [
             ("y", &y),

@@ -29,6 +29,15 @@ const FORWARD_EVAL: Kernel = Kernel {
     entry: "batchnorm_forward_eval",
     storage: &[read(1), read(2), read(3), write(4), write(5), write(6)],
 };
+// BatchNorm1d's versions (one invocation per channel), with the same bindings.
+const FORWARD_TRAIN_BY_CHANNEL: Kernel = Kernel {
+    entry: "batchnorm_forward_train_by_channel",
+    ..FORWARD_TRAIN
+};
+const BACKWARD_BY_CHANNEL: Kernel = Kernel {
+    entry: "batchnorm_backward_by_channel",
+    ..BACKWARD
+};
 const BACKWARD: Kernel = Kernel {
     shader: Shader::BatchNorm,
     entry: "batchnorm_backward",
@@ -116,6 +125,23 @@ impl BatchNorm {
             .try_for_each(|(name, t)| expect_shape(op, name, t, &[self.channels]))
     }
 
+    /// The kernel that reduces over each channel and its workgroup count: BatchNorm1d's one invocation
+    /// per channel (`by_channel`), or BatchNorm2d's one workgroup per channel (`by_workgroup`), whose
+    /// lanes share the N·H·W values.
+    fn reduction(
+        &self,
+        op: &'static str,
+        spatial: usize,
+        by_channel: &'static Kernel,
+        by_workgroup: &'static Kernel,
+    ) -> Result<(&'static Kernel, u32)> {
+        if spatial == 1 {
+            Ok((by_channel, groups_for(op, self.channels)?))
+        } else {
+            Ok((by_workgroup, as_u32(op, self.channels)?))
+        }
+    }
+
     /// Training mode. x: [N, C(, H, W)], weight, bias, running_mean, running_var: [C] → y: like x,
     /// saved: [2, C] (batch mean and 1/sqrt(var + eps), for `backward`); the running statistics move.
     #[allow(clippy::too_many_arguments)]
@@ -150,12 +176,14 @@ impl BatchNorm {
         expect_shape(OP, "y", y, x.shape())?;
         expect_shape(OP, "saved", saved, &[2, self.channels])?;
         let params = self.params(OP, batch, spatial, false)?;
+        let (kernel, workgroups) =
+            self.reduction(OP, spatial, &FORWARD_TRAIN_BY_CHANNEL, &FORWARD_TRAIN)?;
         dispatch(
             gpu,
-            &FORWARD_TRAIN,
+            kernel,
             &params,
             &[x, weight, bias, y, running_mean, running_var, saved],
-            as_u32(OP, self.channels)?,
+            workgroups,
         )
     }
 
@@ -218,12 +246,13 @@ impl BatchNorm {
             &[("weight", weight), ("dweight", dweight), ("dbias", dbias)],
         )?;
         let params = self.params(OP, batch, spatial, accumulate)?;
+        let (kernel, workgroups) = self.reduction(OP, spatial, &BACKWARD_BY_CHANNEL, &BACKWARD)?;
         dispatch(
             gpu,
-            &BACKWARD,
+            kernel,
             &params,
             &[x, weight, saved, dy, dx, dweight, dbias],
-            as_u32(OP, self.channels)?,
+            workgroups,
         )
     }
 }
