@@ -1,5 +1,7 @@
 // Bias gradient of Linear, Conv2d and ConvTranspose2d: db[c] = Σ_{n,s} dy[n, c, s] over the batch and
-// the spatial positions s (one position for Linear). One workgroup per channel, fixed-order sum.
+// the spatial positions s (one position for Linear), summed in a fixed order: by one workgroup per
+// channel, or for Linear (S = 1) by one invocation per channel, whose N values are too few to be worth
+// a workgroup's barriers.
 
 struct BiasParams {
     batch: u32,
@@ -35,5 +37,26 @@ fn bias_backward(
         } else {
             dbias[ch] = total;
         }
+    }
+}
+
+@compute @workgroup_size(256)
+fn bias_backward_by_channel(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let ch = invocation_index(wid, nwg, lane);
+    if ch >= p.channels {
+        return;
+    }
+    var total = 0.0;
+    for (var n = 0u; n < p.batch; n++) {
+        total += dy[n * p.channels + ch];
+    }
+    if p.accumulate != 0u {
+        dbias[ch] += total;
+    } else {
+        dbias[ch] = total;
     }
 }

@@ -282,7 +282,7 @@ fn conv2d_matches_pytorch() {
         ] {
             oracle.check(&key(name), t, LAYER_BOUND);
         }
-        oracle.assert_all_used(&case);
+        oracle.assert_all_used(case);
     }
 }
 
@@ -324,7 +324,7 @@ fn conv_transpose2d_matches_pytorch() {
         ] {
             oracle.check(&key(name), t, LAYER_BOUND);
         }
-        oracle.assert_all_used(&case);
+        oracle.assert_all_used(case);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, expect_shape};
+use super::{as_u32, expect_shape, groups_for};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
@@ -12,6 +12,12 @@ const BACKWARD: Kernel = Kernel {
     shader: Shader::Bias,
     entry: "bias_backward",
     storage: &[read(1), write(2)],
+};
+
+/// Linear's version (S = 1): one invocation per channel.
+const BACKWARD_BY_CHANNEL: Kernel = Kernel {
+    entry: "bias_backward_by_channel",
+    ..BACKWARD
 };
 
 #[repr(C)]
@@ -39,5 +45,9 @@ pub(crate) fn backward(
         spatial: as_u32(op, spatial)?,
         accumulate: accumulate as u32,
     };
+    if spatial == 1 {
+        let workgroups = groups_for(op, channels)?;
+        return dispatch(gpu, &BACKWARD_BY_CHANNEL, &params, &[dy, dbias], workgroups);
+    }
     dispatch(gpu, &BACKWARD, &params, &[dy, dbias], as_u32(op, channels)?)
 }
