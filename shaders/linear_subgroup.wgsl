@@ -2,23 +2,24 @@
 // as shaders/linear.wgsl, on a schedule that suits how a software Vulkan runs a shader.
 //
 // lavapipe runs the 8 invocations of a subgroup as the 8 lanes of one AVX register, and every buffer or
-// workgroup-memory load as a loop over those lanes with a bounds check per element; arithmetic and
-// subgroupBroadcast (an element extract and a splat) are single instructions. So what counts is the
-// multiply-adds per loaded element, and data is best shared between lanes through registers rather than
-// workgroup memory (which costs the same per-lane loads, plus barriers).
+// workgroup-memory load as a loop over those lanes with an exec-mask test and a bounds check per
+// element: ~40 instructions per lane for a vec4, where a multiply-add or a subgroupBroadcast (an element
+// extract and a splat) is one. So what counts is the multiply-adds per loaded element, and data is best
+// shared between lanes through registers rather than workgroup memory (which costs the same per-lane
+// loads, plus barriers). Accumulators spilled to the stack are cheap next to that.
 //
 // One workgroup of 8 invocations (one subgroup on an adapter whose subgroups hold at least 8 lanes)
-// computes a 16×16 block of C[M×N] = A[M×K]·B[K×N]: lane l owns columns col = c0 + 2l, 2l + 1 and keeps
-// all 16 rows of them in registers (acc0..acc15). Per 4-deep slice of K, lane l loads rows r0 + l and
-// r0 + 8 + l of A (a vec4 each) and its two columns of B; each of the 4 depths is then one rank-1
-// update in which every row's A value is broadcast from the lane that loaded it. That is 128
-// multiply-adds per lane for 16 loaded elements, against 16 for 8 in shaders/gemm.wgsl's tiles.
+// computes a 32×32 block of C[M×N] = A[M×K]·B[K×N]: lane l owns columns col = c0 + 4l .. 4l + 3 and
+// keeps all 32 rows of them (acc0..acc31). Each depth is one rank-1 update in which every row's A value
+// is broadcast from the lane that loaded it: per 4 depths a lane loads 4 vec4s of A and 4 of B for 512
+// multiply-adds.
 //   linear_subgroup_forward          A = x [N_batch×in] (rows),   B = Wᵀ (W [out×in], rows of W),  C = y
 //   linear_subgroup_backward_input   A = dy [N_batch×out] (rows), B = W [out×in] (along in),       C = dx
 //   linear_subgroup_backward_weight  A = dyᵀ (dy [N_batch×out]),   B = x [N_batch×in] (along in),   C = dW
-// The host uses these only where they fit: N a multiple of 16 and K of 4 (and, for the weight
-// gradient, M of 16); rows past M (a batch that is not a multiple of 16) are read clamped and not
-// stored. Each element of C is summed over K in one fixed order: results are bit-reproducible.
+// The host uses these only where they fit: N a multiple of 32, and K of 4 (forward, input gradient) or
+// M of 32 (weight gradient, which reads A 32 rows at a time down a column); rows past M (a batch that is
+// not a multiple of 32) are read clamped and not stored. Each element of C is summed over K in one
+// fixed order: results are bit-reproducible.
 
 struct LinearParams {
     m: u32,
@@ -32,53 +33,122 @@ struct LinearParams {
 }
 
 @group(0) @binding(0) var<uniform> p: LinearParams;
-@group(0) @binding(1) var<storage, read> a_rows: array<vec4<f32>>;   // A with K contiguous
+@group(0) @binding(1) var<storage, read> a_rows: array<vec4<f32>>;   // A stored [M][K]
 @group(0) @binding(2) var<storage, read> b_k_rows: array<vec4<f32>>; // B stored [N][K]
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<storage, read> bias: array<f32>;
-@group(0) @binding(5) var<storage, read> a_cols: array<f32>;         // A stored [K][M]
-@group(0) @binding(6) var<storage, read> b_n_rows: array<vec2<f32>>; // B stored [K][N]
+@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> bias: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> a_cols: array<vec4<f32>>;   // A stored [K][M]
+@group(0) @binding(6) var<storage, read> b_n_rows: array<vec4<f32>>; // B stored [K][N]
 
-var<private> acc0: vec2<f32>;
-var<private> acc1: vec2<f32>;
-var<private> acc2: vec2<f32>;
-var<private> acc3: vec2<f32>;
-var<private> acc4: vec2<f32>;
-var<private> acc5: vec2<f32>;
-var<private> acc6: vec2<f32>;
-var<private> acc7: vec2<f32>;
-var<private> acc8: vec2<f32>;
-var<private> acc9: vec2<f32>;
-var<private> acc10: vec2<f32>;
-var<private> acc11: vec2<f32>;
-var<private> acc12: vec2<f32>;
-var<private> acc13: vec2<f32>;
-var<private> acc14: vec2<f32>;
-var<private> acc15: vec2<f32>;
+var<private> acc0: vec4<f32>;
+var<private> acc1: vec4<f32>;
+var<private> acc2: vec4<f32>;
+var<private> acc3: vec4<f32>;
+var<private> acc4: vec4<f32>;
+var<private> acc5: vec4<f32>;
+var<private> acc6: vec4<f32>;
+var<private> acc7: vec4<f32>;
+var<private> acc8: vec4<f32>;
+var<private> acc9: vec4<f32>;
+var<private> acc10: vec4<f32>;
+var<private> acc11: vec4<f32>;
+var<private> acc12: vec4<f32>;
+var<private> acc13: vec4<f32>;
+var<private> acc14: vec4<f32>;
+var<private> acc15: vec4<f32>;
+var<private> acc16: vec4<f32>;
+var<private> acc17: vec4<f32>;
+var<private> acc18: vec4<f32>;
+var<private> acc19: vec4<f32>;
+var<private> acc20: vec4<f32>;
+var<private> acc21: vec4<f32>;
+var<private> acc22: vec4<f32>;
+var<private> acc23: vec4<f32>;
+var<private> acc24: vec4<f32>;
+var<private> acc25: vec4<f32>;
+var<private> acc26: vec4<f32>;
+var<private> acc27: vec4<f32>;
+var<private> acc28: vec4<f32>;
+var<private> acc29: vec4<f32>;
+var<private> acc30: vec4<f32>;
+var<private> acc31: vec4<f32>;
 
-// Adds A(·, d)·B(d, col..col+1) for one depth d: `lo` holds A(r0 + lane, d), `hi` A(r0 + 8 + lane, d),
-// `b` this lane's B(d, col), B(d, col + 1).
-fn rank1(lo: f32, hi: f32, b: vec2<f32>) {
-    acc0 = fma(vec2<f32>(subgroupBroadcast(lo, 0u)), b, acc0);
-    acc1 = fma(vec2<f32>(subgroupBroadcast(lo, 1u)), b, acc1);
-    acc2 = fma(vec2<f32>(subgroupBroadcast(lo, 2u)), b, acc2);
-    acc3 = fma(vec2<f32>(subgroupBroadcast(lo, 3u)), b, acc3);
-    acc4 = fma(vec2<f32>(subgroupBroadcast(lo, 4u)), b, acc4);
-    acc5 = fma(vec2<f32>(subgroupBroadcast(lo, 5u)), b, acc5);
-    acc6 = fma(vec2<f32>(subgroupBroadcast(lo, 6u)), b, acc6);
-    acc7 = fma(vec2<f32>(subgroupBroadcast(lo, 7u)), b, acc7);
-    acc8 = fma(vec2<f32>(subgroupBroadcast(hi, 0u)), b, acc8);
-    acc9 = fma(vec2<f32>(subgroupBroadcast(hi, 1u)), b, acc9);
-    acc10 = fma(vec2<f32>(subgroupBroadcast(hi, 2u)), b, acc10);
-    acc11 = fma(vec2<f32>(subgroupBroadcast(hi, 3u)), b, acc11);
-    acc12 = fma(vec2<f32>(subgroupBroadcast(hi, 4u)), b, acc12);
-    acc13 = fma(vec2<f32>(subgroupBroadcast(hi, 5u)), b, acc13);
-    acc14 = fma(vec2<f32>(subgroupBroadcast(hi, 6u)), b, acc14);
-    acc15 = fma(vec2<f32>(subgroupBroadcast(hi, 7u)), b, acc15);
+// Adds one depth's rank-1 update. Row r0 + 8·g + lane's value comes in `a[g]` of that lane, and is
+// broadcast from it; `b` holds this lane's four columns. (Written out: a broadcast's lane must be
+// a constant.)
+fn rank1_rows(a: vec4<f32>, b: vec4<f32>) {
+    acc0 = fma(vec4<f32>(subgroupBroadcast(a.x, 0u)), b, acc0);
+    acc1 = fma(vec4<f32>(subgroupBroadcast(a.x, 1u)), b, acc1);
+    acc2 = fma(vec4<f32>(subgroupBroadcast(a.x, 2u)), b, acc2);
+    acc3 = fma(vec4<f32>(subgroupBroadcast(a.x, 3u)), b, acc3);
+    acc4 = fma(vec4<f32>(subgroupBroadcast(a.x, 4u)), b, acc4);
+    acc5 = fma(vec4<f32>(subgroupBroadcast(a.x, 5u)), b, acc5);
+    acc6 = fma(vec4<f32>(subgroupBroadcast(a.x, 6u)), b, acc6);
+    acc7 = fma(vec4<f32>(subgroupBroadcast(a.x, 7u)), b, acc7);
+    acc8 = fma(vec4<f32>(subgroupBroadcast(a.y, 0u)), b, acc8);
+    acc9 = fma(vec4<f32>(subgroupBroadcast(a.y, 1u)), b, acc9);
+    acc10 = fma(vec4<f32>(subgroupBroadcast(a.y, 2u)), b, acc10);
+    acc11 = fma(vec4<f32>(subgroupBroadcast(a.y, 3u)), b, acc11);
+    acc12 = fma(vec4<f32>(subgroupBroadcast(a.y, 4u)), b, acc12);
+    acc13 = fma(vec4<f32>(subgroupBroadcast(a.y, 5u)), b, acc13);
+    acc14 = fma(vec4<f32>(subgroupBroadcast(a.y, 6u)), b, acc14);
+    acc15 = fma(vec4<f32>(subgroupBroadcast(a.y, 7u)), b, acc15);
+    acc16 = fma(vec4<f32>(subgroupBroadcast(a.z, 0u)), b, acc16);
+    acc17 = fma(vec4<f32>(subgroupBroadcast(a.z, 1u)), b, acc17);
+    acc18 = fma(vec4<f32>(subgroupBroadcast(a.z, 2u)), b, acc18);
+    acc19 = fma(vec4<f32>(subgroupBroadcast(a.z, 3u)), b, acc19);
+    acc20 = fma(vec4<f32>(subgroupBroadcast(a.z, 4u)), b, acc20);
+    acc21 = fma(vec4<f32>(subgroupBroadcast(a.z, 5u)), b, acc21);
+    acc22 = fma(vec4<f32>(subgroupBroadcast(a.z, 6u)), b, acc22);
+    acc23 = fma(vec4<f32>(subgroupBroadcast(a.z, 7u)), b, acc23);
+    acc24 = fma(vec4<f32>(subgroupBroadcast(a.w, 0u)), b, acc24);
+    acc25 = fma(vec4<f32>(subgroupBroadcast(a.w, 1u)), b, acc25);
+    acc26 = fma(vec4<f32>(subgroupBroadcast(a.w, 2u)), b, acc26);
+    acc27 = fma(vec4<f32>(subgroupBroadcast(a.w, 3u)), b, acc27);
+    acc28 = fma(vec4<f32>(subgroupBroadcast(a.w, 4u)), b, acc28);
+    acc29 = fma(vec4<f32>(subgroupBroadcast(a.w, 5u)), b, acc29);
+    acc30 = fma(vec4<f32>(subgroupBroadcast(a.w, 6u)), b, acc30);
+    acc31 = fma(vec4<f32>(subgroupBroadcast(a.w, 7u)), b, acc31);
 }
 
-// The block a workgroup computes: x = first row, y = this lane's first column; rows run fastest, so
-// the workgroups that follow one another share B's columns (the large operand) while they are cached.
+// The same update when lane l holds rows r0 + 4·l .. r0 + 4·l + 3 in `q` (A read down its columns).
+fn rank1_cols(q: vec4<f32>, b: vec4<f32>) {
+    acc0 = fma(vec4<f32>(subgroupBroadcast(q.x, 0u)), b, acc0);
+    acc1 = fma(vec4<f32>(subgroupBroadcast(q.y, 0u)), b, acc1);
+    acc2 = fma(vec4<f32>(subgroupBroadcast(q.z, 0u)), b, acc2);
+    acc3 = fma(vec4<f32>(subgroupBroadcast(q.w, 0u)), b, acc3);
+    acc4 = fma(vec4<f32>(subgroupBroadcast(q.x, 1u)), b, acc4);
+    acc5 = fma(vec4<f32>(subgroupBroadcast(q.y, 1u)), b, acc5);
+    acc6 = fma(vec4<f32>(subgroupBroadcast(q.z, 1u)), b, acc6);
+    acc7 = fma(vec4<f32>(subgroupBroadcast(q.w, 1u)), b, acc7);
+    acc8 = fma(vec4<f32>(subgroupBroadcast(q.x, 2u)), b, acc8);
+    acc9 = fma(vec4<f32>(subgroupBroadcast(q.y, 2u)), b, acc9);
+    acc10 = fma(vec4<f32>(subgroupBroadcast(q.z, 2u)), b, acc10);
+    acc11 = fma(vec4<f32>(subgroupBroadcast(q.w, 2u)), b, acc11);
+    acc12 = fma(vec4<f32>(subgroupBroadcast(q.x, 3u)), b, acc12);
+    acc13 = fma(vec4<f32>(subgroupBroadcast(q.y, 3u)), b, acc13);
+    acc14 = fma(vec4<f32>(subgroupBroadcast(q.z, 3u)), b, acc14);
+    acc15 = fma(vec4<f32>(subgroupBroadcast(q.w, 3u)), b, acc15);
+    acc16 = fma(vec4<f32>(subgroupBroadcast(q.x, 4u)), b, acc16);
+    acc17 = fma(vec4<f32>(subgroupBroadcast(q.y, 4u)), b, acc17);
+    acc18 = fma(vec4<f32>(subgroupBroadcast(q.z, 4u)), b, acc18);
+    acc19 = fma(vec4<f32>(subgroupBroadcast(q.w, 4u)), b, acc19);
+    acc20 = fma(vec4<f32>(subgroupBroadcast(q.x, 5u)), b, acc20);
+    acc21 = fma(vec4<f32>(subgroupBroadcast(q.y, 5u)), b, acc21);
+    acc22 = fma(vec4<f32>(subgroupBroadcast(q.z, 5u)), b, acc22);
+    acc23 = fma(vec4<f32>(subgroupBroadcast(q.w, 5u)), b, acc23);
+    acc24 = fma(vec4<f32>(subgroupBroadcast(q.x, 6u)), b, acc24);
+    acc25 = fma(vec4<f32>(subgroupBroadcast(q.y, 6u)), b, acc25);
+    acc26 = fma(vec4<f32>(subgroupBroadcast(q.z, 6u)), b, acc26);
+    acc27 = fma(vec4<f32>(subgroupBroadcast(q.w, 6u)), b, acc27);
+    acc28 = fma(vec4<f32>(subgroupBroadcast(q.x, 7u)), b, acc28);
+    acc29 = fma(vec4<f32>(subgroupBroadcast(q.y, 7u)), b, acc29);
+    acc30 = fma(vec4<f32>(subgroupBroadcast(q.z, 7u)), b, acc30);
+    acc31 = fma(vec4<f32>(subgroupBroadcast(q.w, 7u)), b, acc31);
+}
+
+// The block a workgroup computes: its first row, and this lane's first column. Rows run fastest, so the
+// workgroups that follow one another share B's columns (the large operand) while they are cached.
 struct Tile {
     r0: u32,
     col: u32,
@@ -86,30 +156,31 @@ struct Tile {
 
 fn tile_of(wid: vec3<u32>, nwg: vec3<u32>, lane: u32) -> Tile {
     let index = workgroup_index(wid, nwg);
-    let tiles_m = (p.m + 15u) / 16u;
-    return Tile((index % tiles_m) * 16u, (index / tiles_m) * 16u + 2u * lane);
+    let tiles_m = (p.m + 31u) / 32u;
+    return Tile((index % tiles_m) * 32u, (index / tiles_m) * 32u + 4u * lane);
 }
 
 fn tile_past_end(wid: vec3<u32>, nwg: vec3<u32>) -> bool {
-    return workgroup_index(wid, nwg) >= ((p.m + 15u) / 16u) * (p.n / 16u);
+    return workgroup_index(wid, nwg) >= ((p.m + 31u) / 32u) * (p.n / 32u);
 }
 
-// Stores row r of this lane's two columns plus `offset` (the bias, or 0), added to C when `add`.
-fn store_row(tile: Tile, r: u32, value: vec2<f32>, offset: vec2<f32>, add: bool) {
+// Stores row r of this lane's block if it lies inside C, plus `offset` (the bias, or 0), added to C
+// when `add`.
+fn store_row(tile: Tile, r: u32, value: vec4<f32>, offset: vec4<f32>, add: bool) {
     let row = tile.r0 + r;
-    if row >= p.m {
-        return;
+    if row < p.m {
+        let at = row * (p.n / 4u) + tile.col / 4u;
+        var v = value + offset;
+        if add {
+            v += c[at];
+        }
+        c[at] = v;
     }
-    var v = value + offset;
-    let at = row * p.n + tile.col;
-    if add {
-        v += vec2<f32>(c[at], c[at + 1u]);
-    }
-    c[at] = v.x;
-    c[at + 1u] = v.y;
 }
 
-fn store_block(tile: Tile, offset: vec2<f32>, add: bool) {
+// Row by row with constant indices: a loop would index the accumulators dynamically, which puts all
+// 32 of them in an array in memory on every iteration.
+fn store_block(tile: Tile, offset: vec4<f32>, add: bool) {
     store_row(tile, 0u, acc0, offset, add);
     store_row(tile, 1u, acc1, offset, add);
     store_row(tile, 2u, acc2, offset, add);
@@ -126,46 +197,69 @@ fn store_block(tile: Tile, offset: vec2<f32>, add: bool) {
     store_row(tile, 13u, acc13, offset, add);
     store_row(tile, 14u, acc14, offset, add);
     store_row(tile, 15u, acc15, offset, add);
+    store_row(tile, 16u, acc16, offset, add);
+    store_row(tile, 17u, acc17, offset, add);
+    store_row(tile, 18u, acc18, offset, add);
+    store_row(tile, 19u, acc19, offset, add);
+    store_row(tile, 20u, acc20, offset, add);
+    store_row(tile, 21u, acc21, offset, add);
+    store_row(tile, 22u, acc22, offset, add);
+    store_row(tile, 23u, acc23, offset, add);
+    store_row(tile, 24u, acc24, offset, add);
+    store_row(tile, 25u, acc25, offset, add);
+    store_row(tile, 26u, acc26, offset, add);
+    store_row(tile, 27u, acc27, offset, add);
+    store_row(tile, 28u, acc28, offset, add);
+    store_row(tile, 29u, acc29, offset, add);
+    store_row(tile, 30u, acc30, offset, add);
+    store_row(tile, 31u, acc31, offset, add);
 }
 
-// Where lane `lane`'s two rows of A start, in vec4s, for the products whose A has K contiguous (x or dy
-// rows). Rows past M read row M − 1: their results are not stored.
-fn a_row_starts(tile: Tile, lane: u32) -> vec2<u32> {
+// Where this lane's four rows of A (r0 + 8·g + lane) start, in vec4s, for the products whose A has K
+// contiguous. Rows past M read row M − 1: their results are not stored.
+fn a_row_starts(tile: Tile, lane: u32) -> vec4<u32> {
     let k4 = p.k / 4u;
-    return vec2<u32>(min(tile.r0 + lane, p.m - 1u) * k4, min(tile.r0 + 8u + lane, p.m - 1u) * k4);
+    let last = p.m - 1u;
+    let r = tile.r0 + lane;
+    return vec4<u32>(min(r, last), min(r + 8u, last), min(r + 16u, last), min(r + 24u, last)) * k4;
 }
 
-// y = x·Wᵀ: B(d, j) = W[j][d], so each of this lane's two columns is a row of W, read 4 deep at a time.
+// y = x·Wᵀ: B(d, j) = W[j][d], so each of this lane's columns is a row of W, read 4 deep at a time.
 fn forward_product(tile: Tile, lane: u32) {
     let a = a_row_starts(tile, lane);
     let k4 = p.k / 4u;
-    let b0 = tile.col * k4;
-    let b1 = b0 + k4;
+    let b = tile.col * k4;
     for (var i = 0u; i < k4; i++) {
-        let lo = a_rows[a.x + i];
-        let hi = a_rows[a.y + i];
-        let w0 = b_k_rows[b0 + i];
-        let w1 = b_k_rows[b1 + i];
-        rank1(lo.x, hi.x, vec2<f32>(w0.x, w1.x));
-        rank1(lo.y, hi.y, vec2<f32>(w0.y, w1.y));
-        rank1(lo.z, hi.z, vec2<f32>(w0.z, w1.z));
-        rank1(lo.w, hi.w, vec2<f32>(w0.w, w1.w));
+        let a0 = a_rows[a.x + i];
+        let a1 = a_rows[a.y + i];
+        let a2 = a_rows[a.z + i];
+        let a3 = a_rows[a.w + i];
+        let w0 = b_k_rows[b + i];
+        let w1 = b_k_rows[b + k4 + i];
+        let w2 = b_k_rows[b + 2u * k4 + i];
+        let w3 = b_k_rows[b + 3u * k4 + i];
+        rank1_rows(vec4<f32>(a0.x, a1.x, a2.x, a3.x), vec4<f32>(w0.x, w1.x, w2.x, w3.x));
+        rank1_rows(vec4<f32>(a0.y, a1.y, a2.y, a3.y), vec4<f32>(w0.y, w1.y, w2.y, w3.y));
+        rank1_rows(vec4<f32>(a0.z, a1.z, a2.z, a3.z), vec4<f32>(w0.z, w1.z, w2.z, w3.z));
+        rank1_rows(vec4<f32>(a0.w, a1.w, a2.w, a3.w), vec4<f32>(w0.w, w1.w, w2.w, w3.w));
     }
 }
 
-// dx = dy·W: B(d, j) = W[d][j], this lane's two columns side by side in each row of W.
+// dx = dy·W: B(d, j) = W[d][j], this lane's four columns side by side in each row of W.
 fn input_gradient_product(tile: Tile, lane: u32) {
     let a = a_row_starts(tile, lane);
-    let n2 = p.n / 2u;
-    var b = tile.col / 2u;
+    let n4 = p.n / 4u;
+    var b = tile.col / 4u;
     for (var i = 0u; i < p.k / 4u; i++) {
-        let lo = a_rows[a.x + i];
-        let hi = a_rows[a.y + i];
-        rank1(lo.x, hi.x, b_n_rows[b]);
-        rank1(lo.y, hi.y, b_n_rows[b + n2]);
-        rank1(lo.z, hi.z, b_n_rows[b + 2u * n2]);
-        rank1(lo.w, hi.w, b_n_rows[b + 3u * n2]);
-        b += 4u * n2;
+        let a0 = a_rows[a.x + i];
+        let a1 = a_rows[a.y + i];
+        let a2 = a_rows[a.z + i];
+        let a3 = a_rows[a.w + i];
+        rank1_rows(vec4<f32>(a0.x, a1.x, a2.x, a3.x), b_n_rows[b]);
+        rank1_rows(vec4<f32>(a0.y, a1.y, a2.y, a3.y), b_n_rows[b + n4]);
+        rank1_rows(vec4<f32>(a0.z, a1.z, a2.z, a3.z), b_n_rows[b + 2u * n4]);
+        rank1_rows(vec4<f32>(a0.w, a1.w, a2.w, a3.w), b_n_rows[b + 3u * n4]);
+        b += 4u * n4;
     }
 }
 
@@ -180,7 +274,7 @@ fn linear_subgroup_forward(
     }
     let tile = tile_of(wid, nwg, lane);
     forward_product(tile, lane);
-    store_block(tile, vec2<f32>(bias[tile.col], bias[tile.col + 1u]), false);
+    store_block(tile, bias[tile.col / 4u], false);
 }
 
 @compute @workgroup_size(8)
@@ -194,10 +288,10 @@ fn linear_subgroup_backward_input(
     }
     let tile = tile_of(wid, nwg, lane);
     input_gradient_product(tile, lane);
-    store_block(tile, vec2<f32>(0.0), false);
+    store_block(tile, vec4<f32>(0.0), false);
 }
 
-// A(i, d) = dy[d][i]: each lane reads its two rows down the batch, one element per depth.
+// A(i, d) = dy[d][i]: lane l reads rows r0 + 4l .. 4l + 3 of each depth's row of dy as one vec4.
 @compute @workgroup_size(8)
 fn linear_subgroup_backward_weight(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -208,17 +302,14 @@ fn linear_subgroup_backward_weight(
         return;
     }
     let tile = tile_of(wid, nwg, lane);
-    let lo = tile.r0 + lane;
-    let hi = lo + 8u;
-    let n2 = p.n / 2u;
-    let bn = tile.col / 2u;
-    for (var d = 0u; d < p.k; d += 4u) {
-        let at = d * p.m;
-        let b = d * n2 + bn;
-        rank1(a_cols[at + lo], a_cols[at + hi], b_n_rows[b]);
-        rank1(a_cols[at + p.m + lo], a_cols[at + p.m + hi], b_n_rows[b + n2]);
-        rank1(a_cols[at + 2u * p.m + lo], a_cols[at + 2u * p.m + hi], b_n_rows[b + 2u * n2]);
-        rank1(a_cols[at + 3u * p.m + lo], a_cols[at + 3u * p.m + hi], b_n_rows[b + 3u * n2]);
+    let m4 = p.m / 4u;
+    let n4 = p.n / 4u;
+    var a = tile.r0 / 4u + lane;
+    var b = tile.col / 4u;
+    for (var d = 0u; d < p.k; d++) {
+        rank1_cols(a_cols[a], b_n_rows[b]);
+        a += m4;
+        b += n4;
     }
-    store_block(tile, vec2<f32>(0.0), p.accumulate != 0u);
+    store_block(tile, vec4<f32>(0.0), p.accumulate != 0u);
 }

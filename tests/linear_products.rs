@@ -1,6 +1,6 @@
 //! The Linear layer's two families of matrix-product kernels (workgroup-memory tiles, and the subgroup
 //! kernels CPU adapters run) against a float64 reference, on a batch that leaves a partial block of
-//! rows (36 = 2·16 + 4) and with the weight gradient added to what it holds.
+//! rows (37 = 32 + 5) and with the weight gradient added to what it holds.
 
 mod common;
 
@@ -8,9 +8,9 @@ use common::{gpu_with, random, run_on};
 use gan_wgpu::layers::Linear;
 use gan_wgpu::{Gpu, Products, Tensor};
 
-const BATCH: usize = 36;
+const BATCH: usize = 37;
 const IN: usize = 32;
-const OUT: usize = 48;
+const OUT: usize = 64;
 
 /// C[i][j] = Σ_d A(i, d)·B(d, j) in float64.
 fn product(

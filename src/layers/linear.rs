@@ -44,8 +44,8 @@ const SUBGROUP_BACKWARD_WEIGHT: Kernel = Kernel {
 
 /// Tile edge of the matrix-product kernels (`TILE` in shaders/gemm.wgsl).
 const TILE: usize = 64;
-/// Block edge of shaders/linear_subgroup.wgsl: 16 rows by 8 lanes × 2 columns.
-const SUBGROUP_BLOCK: usize = 16;
+/// Block edge of shaders/linear_subgroup.wgsl: 32 rows by 8 lanes × 4 columns.
+const SUBGROUP_BLOCK: usize = 32;
 /// Depth the subgroup kernels read at once (a vec4 of A per row).
 const SUBGROUP_DEPTH: usize = 4;
 
@@ -76,28 +76,31 @@ impl Product {
         2 * (self.m * self.n * self.k) as u64
     }
 
-    /// Whether shaders/linear_subgroup.wgsl computes this product: whole 16-column blocks and whole
-    /// 4-deep slices. Rows may end mid-block where A's rows are contiguous; where A is read down its
-    /// columns (the weight gradient's dyᵀ), 16 rows at a time, they must not.
-    fn fits_subgroup_kernel(&self) -> bool {
-        let a_by_columns = self.a_stride.1 != 1;
+    /// Whether shaders/linear_subgroup.wgsl computes this product: whole 32-column blocks, and either
+    /// whole 4-deep slices of A's contiguous rows (rows may end mid-block), or, where A is read down its
+    /// columns 32 rows at a time (the weight gradient's dyᵀ), whole blocks of rows.
+    fn fits_subgroup_kernel(&self, a_by_columns: bool) -> bool {
         self.n.is_multiple_of(SUBGROUP_BLOCK)
-            && self.k.is_multiple_of(SUBGROUP_DEPTH)
-            && (!a_by_columns || self.m.is_multiple_of(SUBGROUP_BLOCK))
+            && if a_by_columns {
+                self.m.is_multiple_of(SUBGROUP_BLOCK)
+            } else {
+                self.k.is_multiple_of(SUBGROUP_DEPTH)
+            }
     }
 
-    /// The kernel to run (`tiled`, or `subgroup` where the device uses those and the product fits),
-    /// its parameters and its workgroup count.
+    /// The kernel to run (`tiled`, or `subgroup` where the device uses those and the product fits;
+    /// `a_by_columns` for the weight gradient, whose subgroup kernel reads A down its columns), its
+    /// parameters and its workgroup count.
     fn plan(
         &self,
         gpu: &Gpu,
         op: &'static str,
-        tiled: &'static Kernel,
-        subgroup: &'static Kernel,
+        (tiled, subgroup): (&'static Kernel, &'static Kernel),
+        a_by_columns: bool,
         accumulate: bool,
     ) -> Result<(&'static Kernel, LinearParams, u32)> {
         let (params, tiles) = self.params(op, accumulate)?;
-        if gpu.subgroup_products && self.fits_subgroup_kernel() {
+        if gpu.subgroup_products && self.fits_subgroup_kernel(a_by_columns) {
             let blocks = self.m.div_ceil(SUBGROUP_BLOCK) * (self.n / SUBGROUP_BLOCK);
             return Ok((subgroup, params, as_u32(op, blocks)?));
         }
@@ -160,7 +163,7 @@ impl Linear {
             b_stride: (1, self.in_features),
         };
         let (kernel, params, workgroups) =
-            product.plan(gpu, OP, &FORWARD, &SUBGROUP_FORWARD, false)?;
+            product.plan(gpu, OP, (&FORWARD, &SUBGROUP_FORWARD), false, false)?;
         Ok(
             dispatch(gpu, kernel, &params, &[x, weight, y, bias], workgroups)?
                 .with_flops(product.flops()),
@@ -186,8 +189,13 @@ impl Linear {
             a_stride: (self.out_features, 1),
             b_stride: (self.in_features, 1),
         };
-        let (kernel, params, workgroups) =
-            product.plan(gpu, OP, &BACKWARD_INPUT, &SUBGROUP_BACKWARD_INPUT, false)?;
+        let (kernel, params, workgroups) = product.plan(
+            gpu,
+            OP,
+            (&BACKWARD_INPUT, &SUBGROUP_BACKWARD_INPUT),
+            false,
+            false,
+        )?;
         Ok(
             dispatch(gpu, kernel, &params, &[dy, weight, dx], workgroups)?
                 .with_flops(product.flops()),
@@ -222,8 +230,8 @@ impl Linear {
         let (kernel, params, workgroups) = product.plan(
             gpu,
             OP,
-            &BACKWARD_WEIGHT,
-            &SUBGROUP_BACKWARD_WEIGHT,
+            (&BACKWARD_WEIGHT, &SUBGROUP_BACKWARD_WEIGHT),
+            true,
             accumulate,
         )?;
         Ok(
