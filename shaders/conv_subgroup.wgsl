@@ -1,12 +1,12 @@
 // Conv2d and ConvTranspose2d products for adapters whose subgroups are CPU SIMD lanes (lavapipe), on the
 // schedule of shaders/linear_subgroup.wgsl (read its header for why): one workgroup of 8 invocations,
-// one subgroup, computes a 16×16 block; lane l owns two columns, keeps all 16 rows of them in registers
-// (acc0..acc15), and each depth is a rank-1 update whose row values are broadcast from the lane that
+// one subgroup, computes a 32×32 block; lane l owns four columns, keeps all 32 rows of them
+// (acc0..acc31), and each depth is a rank-1 update whose row values are broadcast from the lane that
 // loaded them. The index arithmetic of a map position is done once per lane, and the depth runs as
 // nested loops, so no load divides.
 //
 // The same three products as shaders/conv.wgsl (its header has the hi/lo vocabulary), for kernels of
-// size 4 and stride 2 (the DCGAN's) and row counts that are whole blocks of 16; the host keeps the
+// size 4 and stride 2 (the DCGAN's) and row counts that are whole blocks of 32; the host keeps the
 // general kernels for everything else:
 //   gather_lo  rows: lo channels, columns: lo positions (n, u, v), depth: (hi channel, ky, kx)
 //              conv2d_subgroup_forward, conv_transpose2d_subgroup_backward_input
@@ -38,59 +38,88 @@ struct ConvParams {
 }
 
 @group(0) @binding(0) var<uniform> p: ConvParams;
-@group(0) @binding(1) var<storage, read> src: array<f32>;              // the map gathered from (hi for weight)
-@group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;     // rows (l, h, ky, 0..3)
+@group(0) @binding(1) var<storage, read> src: array<f32>;          // the map gathered from (hi for weight)
+@group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>; // rows (l, h, ky, 0..3)
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
-@group(0) @binding(5) var<storage, read> lo_map: array<f32>;           // weight: the lo map
+@group(0) @binding(5) var<storage, read> lo_map: array<f32>;       // weight: the lo map
 
-var<private> acc0: vec2<f32>;
-var<private> acc1: vec2<f32>;
-var<private> acc2: vec2<f32>;
-var<private> acc3: vec2<f32>;
-var<private> acc4: vec2<f32>;
-var<private> acc5: vec2<f32>;
-var<private> acc6: vec2<f32>;
-var<private> acc7: vec2<f32>;
-var<private> acc8: vec2<f32>;
-var<private> acc9: vec2<f32>;
-var<private> acc10: vec2<f32>;
-var<private> acc11: vec2<f32>;
-var<private> acc12: vec2<f32>;
-var<private> acc13: vec2<f32>;
-var<private> acc14: vec2<f32>;
-var<private> acc15: vec2<f32>;
+var<private> acc0: vec4<f32>;
+var<private> acc1: vec4<f32>;
+var<private> acc2: vec4<f32>;
+var<private> acc3: vec4<f32>;
+var<private> acc4: vec4<f32>;
+var<private> acc5: vec4<f32>;
+var<private> acc6: vec4<f32>;
+var<private> acc7: vec4<f32>;
+var<private> acc8: vec4<f32>;
+var<private> acc9: vec4<f32>;
+var<private> acc10: vec4<f32>;
+var<private> acc11: vec4<f32>;
+var<private> acc12: vec4<f32>;
+var<private> acc13: vec4<f32>;
+var<private> acc14: vec4<f32>;
+var<private> acc15: vec4<f32>;
+var<private> acc16: vec4<f32>;
+var<private> acc17: vec4<f32>;
+var<private> acc18: vec4<f32>;
+var<private> acc19: vec4<f32>;
+var<private> acc20: vec4<f32>;
+var<private> acc21: vec4<f32>;
+var<private> acc22: vec4<f32>;
+var<private> acc23: vec4<f32>;
+var<private> acc24: vec4<f32>;
+var<private> acc25: vec4<f32>;
+var<private> acc26: vec4<f32>;
+var<private> acc27: vec4<f32>;
+var<private> acc28: vec4<f32>;
+var<private> acc29: vec4<f32>;
+var<private> acc30: vec4<f32>;
+var<private> acc31: vec4<f32>;
 
-// Adds one depth's rank-1 update: `lo` holds this lane's row r0 + lane value, `hi` row r0 + 8 + lane's,
-// `b` this lane's two columns.
-fn rank1(lo: f32, hi: f32, b: vec2<f32>) {
-    acc0 = fma(vec2<f32>(subgroupBroadcast(lo, 0u)), b, acc0);
-    acc1 = fma(vec2<f32>(subgroupBroadcast(lo, 1u)), b, acc1);
-    acc2 = fma(vec2<f32>(subgroupBroadcast(lo, 2u)), b, acc2);
-    acc3 = fma(vec2<f32>(subgroupBroadcast(lo, 3u)), b, acc3);
-    acc4 = fma(vec2<f32>(subgroupBroadcast(lo, 4u)), b, acc4);
-    acc5 = fma(vec2<f32>(subgroupBroadcast(lo, 5u)), b, acc5);
-    acc6 = fma(vec2<f32>(subgroupBroadcast(lo, 6u)), b, acc6);
-    acc7 = fma(vec2<f32>(subgroupBroadcast(lo, 7u)), b, acc7);
-    acc8 = fma(vec2<f32>(subgroupBroadcast(hi, 0u)), b, acc8);
-    acc9 = fma(vec2<f32>(subgroupBroadcast(hi, 1u)), b, acc9);
-    acc10 = fma(vec2<f32>(subgroupBroadcast(hi, 2u)), b, acc10);
-    acc11 = fma(vec2<f32>(subgroupBroadcast(hi, 3u)), b, acc11);
-    acc12 = fma(vec2<f32>(subgroupBroadcast(hi, 4u)), b, acc12);
-    acc13 = fma(vec2<f32>(subgroupBroadcast(hi, 5u)), b, acc13);
-    acc14 = fma(vec2<f32>(subgroupBroadcast(hi, 6u)), b, acc14);
-    acc15 = fma(vec2<f32>(subgroupBroadcast(hi, 7u)), b, acc15);
+// Adds one depth's rank-1 update. Row r0 + 8·g + lane's value comes in `a[g]` of that lane, and is
+// broadcast from it; `b` holds this lane's four columns. (Written out: a broadcast's lane must be
+// a constant.)
+fn rank1_rows(a: vec4<f32>, b: vec4<f32>) {
+    acc0 = fma(vec4<f32>(subgroupBroadcast(a.x, 0u)), b, acc0);
+    acc1 = fma(vec4<f32>(subgroupBroadcast(a.x, 1u)), b, acc1);
+    acc2 = fma(vec4<f32>(subgroupBroadcast(a.x, 2u)), b, acc2);
+    acc3 = fma(vec4<f32>(subgroupBroadcast(a.x, 3u)), b, acc3);
+    acc4 = fma(vec4<f32>(subgroupBroadcast(a.x, 4u)), b, acc4);
+    acc5 = fma(vec4<f32>(subgroupBroadcast(a.x, 5u)), b, acc5);
+    acc6 = fma(vec4<f32>(subgroupBroadcast(a.x, 6u)), b, acc6);
+    acc7 = fma(vec4<f32>(subgroupBroadcast(a.x, 7u)), b, acc7);
+    acc8 = fma(vec4<f32>(subgroupBroadcast(a.y, 0u)), b, acc8);
+    acc9 = fma(vec4<f32>(subgroupBroadcast(a.y, 1u)), b, acc9);
+    acc10 = fma(vec4<f32>(subgroupBroadcast(a.y, 2u)), b, acc10);
+    acc11 = fma(vec4<f32>(subgroupBroadcast(a.y, 3u)), b, acc11);
+    acc12 = fma(vec4<f32>(subgroupBroadcast(a.y, 4u)), b, acc12);
+    acc13 = fma(vec4<f32>(subgroupBroadcast(a.y, 5u)), b, acc13);
+    acc14 = fma(vec4<f32>(subgroupBroadcast(a.y, 6u)), b, acc14);
+    acc15 = fma(vec4<f32>(subgroupBroadcast(a.y, 7u)), b, acc15);
+    acc16 = fma(vec4<f32>(subgroupBroadcast(a.z, 0u)), b, acc16);
+    acc17 = fma(vec4<f32>(subgroupBroadcast(a.z, 1u)), b, acc17);
+    acc18 = fma(vec4<f32>(subgroupBroadcast(a.z, 2u)), b, acc18);
+    acc19 = fma(vec4<f32>(subgroupBroadcast(a.z, 3u)), b, acc19);
+    acc20 = fma(vec4<f32>(subgroupBroadcast(a.z, 4u)), b, acc20);
+    acc21 = fma(vec4<f32>(subgroupBroadcast(a.z, 5u)), b, acc21);
+    acc22 = fma(vec4<f32>(subgroupBroadcast(a.z, 6u)), b, acc22);
+    acc23 = fma(vec4<f32>(subgroupBroadcast(a.z, 7u)), b, acc23);
+    acc24 = fma(vec4<f32>(subgroupBroadcast(a.w, 0u)), b, acc24);
+    acc25 = fma(vec4<f32>(subgroupBroadcast(a.w, 1u)), b, acc25);
+    acc26 = fma(vec4<f32>(subgroupBroadcast(a.w, 2u)), b, acc26);
+    acc27 = fma(vec4<f32>(subgroupBroadcast(a.w, 3u)), b, acc27);
+    acc28 = fma(vec4<f32>(subgroupBroadcast(a.w, 4u)), b, acc28);
+    acc29 = fma(vec4<f32>(subgroupBroadcast(a.w, 5u)), b, acc29);
+    acc30 = fma(vec4<f32>(subgroupBroadcast(a.w, 6u)), b, acc30);
+    acc31 = fma(vec4<f32>(subgroupBroadcast(a.w, 7u)), b, acc31);
 }
 
-fn accumulator(r: u32) -> vec2<f32> {
-    return array<vec2<f32>, 16>(acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, acc8, acc9, acc10, acc11, acc12, acc13, acc14, acc15)[r];
-}
-
-// A map element at (plane start + row·width + x), 0 outside [0, height) × [0, width): the index is
+// A map element at (row start + x), 0 outside the map: `row` comes from map_row, and the index is
 // clamped so the load itself never leaves the map.
-fn map_at(map_row: u32, row_inside: bool, x: i32, width: u32) -> f32 {
-    let v = src[map_row + u32(clamp(x, 0, i32(width) - 1))];
-    return select(0.0, v, row_inside && x >= 0 && x < i32(width));
+fn map_at(row: vec2<u32>, x: i32, width: u32) -> f32 {
+    let v = src[row.x + u32(clamp(x, 0, i32(width) - 1))];
+    return select(0.0, v, row.y != 0u && x >= 0 && x < i32(width));
 }
 
 // Start of row y of a plane starting at `plane`, and whether y lies inside [0, height).
@@ -103,64 +132,130 @@ fn position(q: u32, h: u32, w: u32) -> vec3<u32> {
     return vec3<u32>(q / (h * w), (q / w) % h, q % w);
 }
 
+// The four output positions of this lane: where channel r0's value of each goes in dst, and whether
+// it exists. Row r of the block adds r planes.
+struct Outputs {
+    at: vec4<u32>,
+    valid: vec4<bool>,
+    plane: u32,
+}
+
+fn store_outputs(out: Outputs, r: u32, value: vec4<f32>) {
+    let offset = r * out.plane;
+    if out.valid.x {
+        dst[out.at.x + offset] = value.x;
+    }
+    if out.valid.y {
+        dst[out.at.y + offset] = value.y;
+    }
+    if out.valid.z {
+        dst[out.at.z + offset] = value.z;
+    }
+    if out.valid.w {
+        dst[out.at.w + offset] = value.w;
+    }
+}
+
+// Row by row with constant indices: a loop would index the accumulators dynamically, which puts all
+// 32 of them in an array in memory on every iteration.
+fn store_block(out: Outputs, r0: u32, with_bias: bool) {
+    store_outputs(out, 0u, acc0 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 0u]), with_bias));
+    store_outputs(out, 1u, acc1 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 1u]), with_bias));
+    store_outputs(out, 2u, acc2 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 2u]), with_bias));
+    store_outputs(out, 3u, acc3 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 3u]), with_bias));
+    store_outputs(out, 4u, acc4 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 4u]), with_bias));
+    store_outputs(out, 5u, acc5 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 5u]), with_bias));
+    store_outputs(out, 6u, acc6 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 6u]), with_bias));
+    store_outputs(out, 7u, acc7 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 7u]), with_bias));
+    store_outputs(out, 8u, acc8 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 8u]), with_bias));
+    store_outputs(out, 9u, acc9 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 9u]), with_bias));
+    store_outputs(out, 10u, acc10 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 10u]), with_bias));
+    store_outputs(out, 11u, acc11 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 11u]), with_bias));
+    store_outputs(out, 12u, acc12 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 12u]), with_bias));
+    store_outputs(out, 13u, acc13 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 13u]), with_bias));
+    store_outputs(out, 14u, acc14 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 14u]), with_bias));
+    store_outputs(out, 15u, acc15 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 15u]), with_bias));
+    store_outputs(out, 16u, acc16 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 16u]), with_bias));
+    store_outputs(out, 17u, acc17 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 17u]), with_bias));
+    store_outputs(out, 18u, acc18 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 18u]), with_bias));
+    store_outputs(out, 19u, acc19 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 19u]), with_bias));
+    store_outputs(out, 20u, acc20 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 20u]), with_bias));
+    store_outputs(out, 21u, acc21 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 21u]), with_bias));
+    store_outputs(out, 22u, acc22 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 22u]), with_bias));
+    store_outputs(out, 23u, acc23 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 23u]), with_bias));
+    store_outputs(out, 24u, acc24 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 24u]), with_bias));
+    store_outputs(out, 25u, acc25 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 25u]), with_bias));
+    store_outputs(out, 26u, acc26 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 26u]), with_bias));
+    store_outputs(out, 27u, acc27 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 27u]), with_bias));
+    store_outputs(out, 28u, acc28 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 28u]), with_bias));
+    store_outputs(out, 29u, acc29 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 29u]), with_bias));
+    store_outputs(out, 30u, acc30 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 30u]), with_bias));
+    store_outputs(out, 31u, acc31 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 31u]), with_bias));
+}
+
+// This lane's four rows of weight, as vec4 indices of (row, 0, ky = 0): rows r0 + 8·g + lane.
+fn weight_rows(r0: u32, lane: u32, row_stride: u32) -> vec4<u32> {
+    let r = r0 + lane;
+    return vec4<u32>(r, r + 8u, r + 16u, r + 24u) * (row_stride / 4u);
+}
+
 // ---- gather_lo -------------------------------------------------------------------------------------
 
 fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
-    let row_blocks = p.lo_channels / 16u;
+    let row_blocks = p.lo_channels / 32u;
     let lo_plane = p.lo_h * p.lo_w;
     let positions = p.batch * lo_plane;
     let index = workgroup_index(wid, nwg);
-    if index >= row_blocks * ((positions + 15u) / 16u) {
+    if index >= row_blocks * ((positions + 31u) / 32u) {
         return;
     }
-    let r0 = (index % row_blocks) * 16u;
-    let q = (index / row_blocks) * 16u + 2u * lane;
-    let pa = position(min(q, positions - 1u), p.lo_h, p.lo_w);
-    let pb = position(min(q + 1u, positions - 1u), p.lo_h, p.lo_w);
-    let hi_plane = p.hi_h * p.hi_w;
+    let r0 = (index % row_blocks) * 32u;
+    let q = (index / row_blocks) * 32u + 4u * lane;
+    let last = positions - 1u;
+    let p0 = position(min(q, last), p.lo_h, p.lo_w);
+    let p1 = position(min(q + 1u, last), p.lo_h, p.lo_w);
+    let p2 = position(min(q + 2u, last), p.lo_h, p.lo_w);
+    let p3 = position(min(q + 3u, last), p.lo_h, p.lo_w);
     // Top-left hi position each lo position sees: (u·2 − pad, v·2 − pad).
-    let ya = i32(pa.y * 2u) - i32(p.pad);
-    let xa = i32(pa.z * 2u) - i32(p.pad);
-    let yb = i32(pb.y * 2u) - i32(p.pad);
-    let xb = i32(pb.z * 2u) - i32(p.pad);
-    var plane_a = pa.x * p.hi_channels * hi_plane;
-    var plane_b = pb.x * p.hi_channels * hi_plane;
-    var w_lo = (r0 + lane) * p.w_stride_lo / 4u;
-    var w_hi = (r0 + 8u + lane) * p.w_stride_lo / 4u;
+    let pad = i32(p.pad);
+    let y = vec4<i32>(i32(p0.y), i32(p1.y), i32(p2.y), i32(p3.y)) * 2 - pad;
+    let x = vec4<i32>(i32(p0.z), i32(p1.z), i32(p2.z), i32(p3.z)) * 2 - pad;
+    let hi_plane = p.hi_h * p.hi_w;
+    var plane = vec4<u32>(p0.x, p1.x, p2.x, p3.x) * (p.hi_channels * hi_plane);
+    var w = weight_rows(r0, lane, p.w_stride_lo);
     let w_step = p.w_stride_hi / 4u;
     for (var h = 0u; h < p.hi_channels; h++) {
         for (var ky = 0u; ky < 4u; ky++) {
-            let lo = weight[w_lo + ky];
-            let hi = weight[w_hi + ky];
-            let ra = map_row(plane_a, ya + i32(ky), p.hi_h, p.hi_w);
-            let rb = map_row(plane_b, yb + i32(ky), p.hi_h, p.hi_w);
-            let ia = ra.y != 0u;
-            let ib = rb.y != 0u;
-            rank1(lo.x, hi.x, vec2<f32>(map_at(ra.x, ia, xa, p.hi_w), map_at(rb.x, ib, xb, p.hi_w)));
-            rank1(lo.y, hi.y, vec2<f32>(map_at(ra.x, ia, xa + 1, p.hi_w), map_at(rb.x, ib, xb + 1, p.hi_w)));
-            rank1(lo.z, hi.z, vec2<f32>(map_at(ra.x, ia, xa + 2, p.hi_w), map_at(rb.x, ib, xb + 2, p.hi_w)));
-            rank1(lo.w, hi.w, vec2<f32>(map_at(ra.x, ia, xa + 3, p.hi_w), map_at(rb.x, ib, xb + 3, p.hi_w)));
+            let w0 = weight[w.x + ky];
+            let w1 = weight[w.y + ky];
+            let w2 = weight[w.z + ky];
+            let w3 = weight[w.w + ky];
+            let row0 = map_row(plane.x, y.x + i32(ky), p.hi_h, p.hi_w);
+            let row1 = map_row(plane.y, y.y + i32(ky), p.hi_h, p.hi_w);
+            let row2 = map_row(plane.z, y.z + i32(ky), p.hi_h, p.hi_w);
+            let row3 = map_row(plane.w, y.w + i32(ky), p.hi_h, p.hi_w);
+            for (var kx = 0; kx < 4; kx++) {
+                let b = vec4<f32>(
+                    map_at(row0, x.x + kx, p.hi_w),
+                    map_at(row1, x.y + kx, p.hi_w),
+                    map_at(row2, x.z + kx, p.hi_w),
+                    map_at(row3, x.w + kx, p.hi_w),
+                );
+                rank1_rows(vec4<f32>(w0[kx], w1[kx], w2[kx], w3[kx]), b);
+            }
         }
-        plane_a += hi_plane;
-        plane_b += hi_plane;
-        w_lo += w_step;
-        w_hi += w_step;
+        plane += vec4<u32>(hi_plane);
+        w += vec4<u32>(w_step);
     }
-    // out[n][l][u][v]
-    let out_a = (pa.x * p.lo_channels + r0) * lo_plane + pa.y * p.lo_w + pa.z;
-    let out_b = (pb.x * p.lo_channels + r0) * lo_plane + pb.y * p.lo_w + pb.z;
-    for (var r = 0u; r < 16u; r++) {
-        var v = accumulator(r);
-        if with_bias {
-            v += vec2<f32>(bias[r0 + r]);
-        }
-        if q < positions {
-            dst[out_a + r * lo_plane] = v.x;
-        }
-        if q + 1u < positions {
-            dst[out_b + r * lo_plane] = v.y;
-        }
-    }
+    // out[n][l][u][v] for l = r0
+    let at = vec4<u32>(
+        (p0.x * p.lo_channels + r0) * lo_plane + p0.y * p.lo_w + p0.z,
+        (p1.x * p.lo_channels + r0) * lo_plane + p1.y * p.lo_w + p1.z,
+        (p2.x * p.lo_channels + r0) * lo_plane + p2.y * p.lo_w + p2.z,
+        (p3.x * p.lo_channels + r0) * lo_plane + p3.y * p.lo_w + p3.z,
+    );
+    let valid = vec4<u32>(q, q + 1u, q + 2u, q + 3u) < vec4<u32>(positions);
+    store_block(Outputs(at, valid, lo_plane), r0, with_bias);
 }
 
 // ---- gather_hi -------------------------------------------------------------------------------------
@@ -175,7 +270,7 @@ fn class_axis(r: u32, size: u32) -> vec2<u32> {
 }
 
 fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
-    let row_blocks = p.hi_channels / 16u;
+    let row_blocks = p.hi_channels / 32u;
     var index = workgroup_index(wid, nwg);
     // Find the residue class (ry, rx) whose blocks hold this workgroup's.
     var residue = 0u;
@@ -186,7 +281,7 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
         axis_y = class_axis(residue / 2u, p.hi_h);
         axis_x = class_axis(residue % 2u, p.hi_w);
         class_positions = p.batch * axis_y.y * axis_x.y;
-        let blocks = row_blocks * ((class_positions + 15u) / 16u);
+        let blocks = row_blocks * ((class_positions + 31u) / 32u);
         if index < blocks {
             break;
         }
@@ -197,107 +292,142 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
     }
     let ry = residue / 2u;
     let rx = residue % 2u;
-    let r0 = (index % row_blocks) * 16u;
-    let q = (index / row_blocks) * 16u + 2u * lane;
-    let pa = position(min(q, class_positions - 1u), axis_y.y, axis_x.y);
-    let pb = position(min(q + 1u, class_positions - 1u), axis_y.y, axis_x.y);
+    let r0 = (index % row_blocks) * 32u;
+    let q = (index / row_blocks) * 32u + 4u * lane;
+    let last = class_positions - 1u;
+    let p0 = position(min(q, last), axis_y.y, axis_x.y);
+    let p1 = position(min(q + 1u, last), axis_y.y, axis_x.y);
+    let p2 = position(min(q + 2u, last), axis_y.y, axis_x.y);
+    let p3 = position(min(q + 3u, last), axis_y.y, axis_x.y);
     // Hi position (y, x) = (first + 2·iy, first + 2·ix) reads lo (u0 − jy, v0 − jx) through taps
-    // (ry + 2·jy, rx + 2·jx), with u0 = (y + pad − ry) / 2 (exact: the residue was chosen so).
-    let ua = i32((axis_y.x + 2u * pa.y + p.pad - ry) / 2u);
-    let va = i32((axis_x.x + 2u * pa.z + p.pad - rx) / 2u);
-    let ub = i32((axis_y.x + 2u * pb.y + p.pad - ry) / 2u);
-    let vb = i32((axis_x.x + 2u * pb.z + p.pad - rx) / 2u);
+    // (ry + 2·jy, rx + 2·jx), with u0 = (y + pad − ry) / 2 (exact: the class was chosen so).
+    let iy = vec4<u32>(p0.y, p1.y, p2.y, p3.y);
+    let ix = vec4<u32>(p0.z, p1.z, p2.z, p3.z);
+    let u = vec4<i32>((vec4<u32>(axis_y.x + p.pad - ry) + 2u * iy) / 2u);
+    let v = vec4<i32>((vec4<u32>(axis_x.x + p.pad - rx) + 2u * ix) / 2u);
     let lo_plane = p.lo_h * p.lo_w;
-    var plane_a = pa.x * p.lo_channels * lo_plane;
-    var plane_b = pb.x * p.lo_channels * lo_plane;
-    // weight rows (l, c, ky) as vec4s over kx: this lane's rows c = r0 + lane and r0 + 8 + lane.
-    var w_lo = (r0 + lane) * p.w_stride_hi / 4u;
-    var w_hi = (r0 + 8u + lane) * p.w_stride_hi / 4u;
+    var plane = vec4<u32>(p0.x, p1.x, p2.x, p3.x) * (p.lo_channels * lo_plane);
+    // weight rows (l, c, ky) as vec4s over kx, for this lane's rows c = r0 + 8·g + lane.
+    var w = weight_rows(r0, lane, p.w_stride_hi);
     let w_step = p.w_stride_lo / 4u;
     let odd_x = rx == 1u;
     for (var l = 0u; l < p.lo_channels; l++) {
-        let a0 = map_row(plane_a, ua, p.lo_h, p.lo_w);
-        let a1 = map_row(plane_a, ua - 1, p.lo_h, p.lo_w);
-        let b0 = map_row(plane_b, ub, p.lo_h, p.lo_w);
-        let b1 = map_row(plane_b, ub - 1, p.lo_h, p.lo_w);
         for (var jy = 0u; jy < 2u; jy++) {
-            let lo_w4 = weight[w_lo + ry + 2u * jy];
-            let hi_w4 = weight[w_hi + ry + 2u * jy];
-            let ra = select(a0, a1, jy == 1u);
-            let rb = select(b0, b1, jy == 1u);
-            let ia = ra.y != 0u;
-            let ib = rb.y != 0u;
-            // taps kx = rx (jx = 0, lo column v0) and rx + 2 (jx = 1, column v0 − 1)
-            rank1(select(lo_w4.x, lo_w4.y, odd_x), select(hi_w4.x, hi_w4.y, odd_x),
-                vec2<f32>(map_at(ra.x, ia, va, p.lo_w), map_at(rb.x, ib, vb, p.lo_w)));
-            rank1(select(lo_w4.z, lo_w4.w, odd_x), select(hi_w4.z, hi_w4.w, odd_x),
-                vec2<f32>(map_at(ra.x, ia, va - 1, p.lo_w), map_at(rb.x, ib, vb - 1, p.lo_w)));
+            let ky = ry + 2u * jy;
+            let w0 = weight[w.x + ky];
+            let w1 = weight[w.y + ky];
+            let w2 = weight[w.z + ky];
+            let w3 = weight[w.w + ky];
+            let dy = i32(jy);
+            let row0 = map_row(plane.x, u.x - dy, p.lo_h, p.lo_w);
+            let row1 = map_row(plane.y, u.y - dy, p.lo_h, p.lo_w);
+            let row2 = map_row(plane.z, u.z - dy, p.lo_h, p.lo_w);
+            let row3 = map_row(plane.w, u.w - dy, p.lo_h, p.lo_w);
+            // tap kx = rx (lo column v0)
+            rank1_rows(
+                select(vec4<f32>(w0.x, w1.x, w2.x, w3.x), vec4<f32>(w0.y, w1.y, w2.y, w3.y), odd_x),
+                vec4<f32>(map_at(row0, v.x, p.lo_w), map_at(row1, v.y, p.lo_w), map_at(row2, v.z, p.lo_w), map_at(row3, v.w, p.lo_w)),
+            );
+            // tap kx = rx + 2 (lo column v0 − 1)
+            rank1_rows(
+                select(vec4<f32>(w0.z, w1.z, w2.z, w3.z), vec4<f32>(w0.w, w1.w, w2.w, w3.w), odd_x),
+                vec4<f32>(map_at(row0, v.x - 1, p.lo_w), map_at(row1, v.y - 1, p.lo_w), map_at(row2, v.z - 1, p.lo_w), map_at(row3, v.w - 1, p.lo_w)),
+            );
         }
-        plane_a += lo_plane;
-        plane_b += lo_plane;
-        w_lo += w_step;
-        w_hi += w_step;
+        plane += vec4<u32>(lo_plane);
+        w += vec4<u32>(w_step);
     }
-    // out[n][c][y][x]
+    // out[n][c][y][x] for c = r0
     let hi_plane = p.hi_h * p.hi_w;
-    let out_a = (pa.x * p.hi_channels + r0) * hi_plane + (axis_y.x + 2u * pa.y) * p.hi_w + axis_x.x + 2u * pa.z;
-    let out_b = (pb.x * p.hi_channels + r0) * hi_plane + (axis_y.x + 2u * pb.y) * p.hi_w + axis_x.x + 2u * pb.z;
-    for (var r = 0u; r < 16u; r++) {
-        var v = accumulator(r);
-        if with_bias {
-            v += vec2<f32>(bias[r0 + r]);
-        }
-        if q < class_positions {
-            dst[out_a + r * hi_plane] = v.x;
-        }
-        if q + 1u < class_positions {
-            dst[out_b + r * hi_plane] = v.y;
-        }
-    }
+    let hy = vec4<u32>(axis_y.x) + 2u * iy;
+    let hx = vec4<u32>(axis_x.x) + 2u * ix;
+    let at = (vec4<u32>(p0.x, p1.x, p2.x, p3.x) * p.hi_channels + r0) * hi_plane + hy * p.hi_w + hx;
+    let valid = vec4<u32>(q, q + 1u, q + 2u, q + 3u) < vec4<u32>(class_positions);
+    store_block(Outputs(at, valid, hi_plane), r0, with_bias);
 }
 
 // ---- weight ----------------------------------------------------------------------------------------
 
 // dW(l, h, ky, kx) = Σ over (n, u, v) of lo[n][l][u][v] · hi[n][h][u·2 − pad + ky][v·2 − pad + kx].
-// A block is 16 lo channels × one hi channel's 16 taps; lane l owns taps (ky, kx) = (l / 2, 2·(l % 2))
-// and the one to its right.
+// A block is 32 lo channels × two hi channels' 16 taps; lane l owns hi channel h0 + l / 4, row
+// ky = l % 4 of its taps, kx = 0..3. (A hi channel past the last, when their count is odd, is read
+// clamped and not stored.)
 fn weight_gradient(wid: vec3<u32>, nwg: vec3<u32>, lane: u32) {
-    let row_blocks = p.lo_channels / 16u;
+    let row_blocks = p.lo_channels / 32u;
     let index = workgroup_index(wid, nwg);
-    if index >= row_blocks * p.hi_channels {
+    if index >= row_blocks * ((p.hi_channels + 1u) / 2u) {
         return;
     }
-    let r0 = (index % row_blocks) * 16u;
-    let h = index / row_blocks;
-    let ky = lane / 2u;
-    let kx = 2u * (lane % 2u);
+    let r0 = (index % row_blocks) * 32u;
+    let h_wanted = (index / row_blocks) * 2u + lane / 4u;
+    let h = min(h_wanted, p.hi_channels - 1u);
+    let ky = lane % 4u;
     let lo_plane = p.lo_h * p.lo_w;
     let hi_plane = p.hi_h * p.hi_w;
+    let pad = i32(p.pad);
     for (var n = 0u; n < p.batch; n++) {
-        let lo_a = (n * p.lo_channels + r0 + lane) * lo_plane;
-        let lo_b = lo_a + 8u * lo_plane;
+        let lo0 = (n * p.lo_channels + r0 + lane) * lo_plane;
+        let lo = vec4<u32>(lo0, lo0 + 8u * lo_plane, lo0 + 16u * lo_plane, lo0 + 24u * lo_plane);
         let plane = (n * p.hi_channels + h) * hi_plane;
         for (var u = 0u; u < p.lo_h; u++) {
-            let row = map_row(plane, i32(u * 2u + ky) - i32(p.pad), p.hi_h, p.hi_w);
-            let inside = row.y != 0u;
-            let lo_row = u * p.lo_w;
+            let row = map_row(plane, i32(u * 2u + ky) - pad, p.hi_h, p.hi_w);
+            let lo_row = lo + vec4<u32>(u * p.lo_w);
             for (var v = 0u; v < p.lo_w; v++) {
-                let x = i32(v * 2u + kx) - i32(p.pad);
-                rank1(lo_map[lo_a + lo_row + v], lo_map[lo_b + lo_row + v],
-                    vec2<f32>(map_at(row.x, inside, x, p.hi_w), map_at(row.x, inside, x + 1, p.hi_w)));
+                let x = i32(v * 2u) - pad;
+                rank1_rows(
+                    vec4<f32>(lo_map[lo_row.x + v], lo_map[lo_row.y + v], lo_map[lo_row.z + v], lo_map[lo_row.w + v]),
+                    vec4<f32>(map_at(row, x, p.hi_w), map_at(row, x + 1, p.hi_w), map_at(row, x + 2, p.hi_w), map_at(row, x + 3, p.hi_w)),
+                );
             }
         }
     }
-    let at = r0 * p.w_stride_lo + h * p.w_stride_hi + ky * 4u + kx;
-    for (var r = 0u; r < 16u; r++) {
-        var v = accumulator(r);
-        let o = at + r * p.w_stride_lo;
-        if p.accumulate != 0u {
-            v += vec2<f32>(dst[o], dst[o + 1u]);
-        }
-        dst[o] = v.x;
-        dst[o + 1u] = v.y;
+    if h_wanted < p.hi_channels {
+        let at = r0 * p.w_stride_lo + h * p.w_stride_hi + ky * 4u;
+        store_taps(at + 0u * p.w_stride_lo, acc0);
+        store_taps(at + 1u * p.w_stride_lo, acc1);
+        store_taps(at + 2u * p.w_stride_lo, acc2);
+        store_taps(at + 3u * p.w_stride_lo, acc3);
+        store_taps(at + 4u * p.w_stride_lo, acc4);
+        store_taps(at + 5u * p.w_stride_lo, acc5);
+        store_taps(at + 6u * p.w_stride_lo, acc6);
+        store_taps(at + 7u * p.w_stride_lo, acc7);
+        store_taps(at + 8u * p.w_stride_lo, acc8);
+        store_taps(at + 9u * p.w_stride_lo, acc9);
+        store_taps(at + 10u * p.w_stride_lo, acc10);
+        store_taps(at + 11u * p.w_stride_lo, acc11);
+        store_taps(at + 12u * p.w_stride_lo, acc12);
+        store_taps(at + 13u * p.w_stride_lo, acc13);
+        store_taps(at + 14u * p.w_stride_lo, acc14);
+        store_taps(at + 15u * p.w_stride_lo, acc15);
+        store_taps(at + 16u * p.w_stride_lo, acc16);
+        store_taps(at + 17u * p.w_stride_lo, acc17);
+        store_taps(at + 18u * p.w_stride_lo, acc18);
+        store_taps(at + 19u * p.w_stride_lo, acc19);
+        store_taps(at + 20u * p.w_stride_lo, acc20);
+        store_taps(at + 21u * p.w_stride_lo, acc21);
+        store_taps(at + 22u * p.w_stride_lo, acc22);
+        store_taps(at + 23u * p.w_stride_lo, acc23);
+        store_taps(at + 24u * p.w_stride_lo, acc24);
+        store_taps(at + 25u * p.w_stride_lo, acc25);
+        store_taps(at + 26u * p.w_stride_lo, acc26);
+        store_taps(at + 27u * p.w_stride_lo, acc27);
+        store_taps(at + 28u * p.w_stride_lo, acc28);
+        store_taps(at + 29u * p.w_stride_lo, acc29);
+        store_taps(at + 30u * p.w_stride_lo, acc30);
+        store_taps(at + 31u * p.w_stride_lo, acc31);
     }
+}
+
+// Stores one row's four taps (kx = 0..3), added to what dst holds when p.accumulate.
+fn store_taps(at: u32, value: vec4<f32>) {
+    var v = value;
+    if p.accumulate != 0u {
+        v += vec4<f32>(dst[at], dst[at + 1u], dst[at + 2u], dst[at + 3u]);
+    }
+    dst[at] = v.x;
+    dst[at + 1u] = v.y;
+    dst[at + 2u] = v.z;
+    dst[at + 3u] = v.w;
 }
 
 @compute @workgroup_size(8)

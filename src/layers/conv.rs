@@ -94,8 +94,8 @@ const fn subgroup_kernel(entry: &'static str) -> Kernel {
     }
 }
 
-/// Block edge of shaders/conv_subgroup.wgsl (16 rows by 8 lanes × 2 columns).
-const SUBGROUP_BLOCK: usize = 16;
+/// Block edge of shaders/conv_subgroup.wgsl (32 rows by 8 lanes × 4 columns).
+const SUBGROUP_BLOCK: usize = 32;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -204,7 +204,7 @@ impl Geometry {
     }
 
     /// shaders/conv_subgroup.wgsl's version of `kernel` where the device runs those and this
-    /// convolution fits them (size 4, stride 2, the product's rows whole blocks of 16 channels), with
+    /// convolution fits them (size 4, stride 2, the product's rows whole blocks of 32 channels), with
     /// its workgroup count and the multiply-adds it executes.
     fn subgroup_plan(
         &self,
@@ -235,7 +235,8 @@ impl Geometry {
                 hc * 16,
             ),
             Product::GatherHi => (self.hi_class_rows(SUBGROUP_BLOCK), lc * 4),
-            Product::Weight => (hc * 16, self.batch * lh * lw),
+            // Two hi channels' 16 taps per block (an odd count's last block reads one twice).
+            Product::Weight => (hc.next_multiple_of(2) * 16, self.batch * lh * lw),
         };
         let flops = 2 * (rows * columns * depth) as u64;
         Some((subgroup, blocks * columns / SUBGROUP_BLOCK, flops))
