@@ -16,6 +16,14 @@ const UPDATE: Kernel = Kernel {
     storage: &[read(1), write(2), write(3), write(4), write(5)],
 };
 
+/// The same update four elements at a time (bindings 6–9 are the same tensors as vec4 arrays), used
+/// where the element count is a multiple of 4.
+const UPDATE_VEC4: Kernel = Kernel {
+    shader: Shader::Adam,
+    entry: "adam_update_vec4",
+    storage: &[read(6), write(7), write(8), write(9), write(5)],
+};
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct AdamParams {
@@ -93,12 +101,17 @@ impl Adam {
         }
         let (flags, bit) = watched(gpu, watch)?;
         let params = self.params(grad.numel(), step, bit)?;
+        let (kernel, invocations) = if grad.numel().is_multiple_of(4) {
+            (&UPDATE_VEC4, grad.numel() / 4)
+        } else {
+            (&UPDATE, grad.numel())
+        };
         dispatch(
             gpu,
-            &UPDATE,
+            kernel,
             &params,
             &[grad, param, exp_avg, exp_avg_sq, &flags],
-            groups_for(UPDATE.entry, grad.numel())?,
+            groups_for(kernel.entry, invocations)?,
         )
     }
 

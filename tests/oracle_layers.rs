@@ -8,7 +8,7 @@ use common::{Oracle, gpu, gpu_with, max_abs_error, read, run, run_on};
 use gan_wgpu::adam::Adam;
 use gan_wgpu::kernels::Dispatch;
 use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv2d, ConvTranspose2d, Linear};
-use gan_wgpu::{Gpu, Products};
+use gan_wgpu::{Gpu, Products, Tensor};
 
 /// ‖out − ref‖ / ‖ref‖ for outputs, gradients and running statistics.
 const LAYER_BOUND: f64 = 1e-4;
@@ -392,26 +392,41 @@ fn bce_matches_pytorch() {
 fn adam_matches_pytorch() {
     let oracle = oracle();
     assert_eq!(oracle.cases(is_adam), ["adam"]);
+    let count = oracle.shape("adam.param")[0];
+    assert!(
+        count.is_multiple_of(4) && count > 4,
+        "the oracle's Adam case has {count} elements"
+    );
+    // All of it (four elements per invocation), then all but the last element (one per invocation):
+    // the update is elementwise, so a prefix of the oracle is an oracle.
+    let (exp_avg, exp_avg_sq) = check_adam(&oracle, count, "adam_update_vec4");
+    oracle.check("adam.exp_avg3", &exp_avg, LAYER_BOUND);
+    oracle.check("adam.exp_avg_sq3", &exp_avg_sq, LAYER_BOUND);
+    check_adam(&oracle, count - 1, "adam_update");
+    oracle.assert_all_used("adam");
+}
+
+// torch.optim.Adam(lr 2e-4, betas (0.5, 0.999)), three steps on the first `used` elements.
+fn check_adam(oracle: &Oracle, used: usize, entry: &str) -> (Tensor, Tensor) {
     let g = gpu();
     let adam = Adam::new(2e-4, 0.5, 0.999);
-    let param = oracle.upload("adam.param");
-    let grad = oracle.zeros_like("adam.param");
-    let exp_avg = oracle.zeros_like("adam.param");
-    let exp_avg_sq = oracle.zeros_like("adam.param");
+    let prefix = |key: &str| oracle.values(key)[..used].to_vec();
+    let param = common::upload(&[used], &prefix("adam.param"));
+    let grad = common::zeros(&[used]);
+    let exp_avg = common::zeros(&[used]);
+    let exp_avg_sq = common::zeros(&[used]);
     let update = adam
         .update(g, &grad, &param, &exp_avg, &exp_avg_sq, 1, None)
         .unwrap();
+    assert_eq!(update.entry(), entry, "{used} elements");
     for step in 1..=3u64 {
-        grad.write(g, oracle.values(&format!("adam.grad{step}")))
-            .unwrap();
+        grad.write(g, &prefix(&format!("adam.grad{step}"))).unwrap();
         adam.set_step(g, &update, grad.numel(), step, 0).unwrap();
         run(&[&update]);
         let key = format!("adam.param{step}");
-        let err = max_abs_error(&read(&param), oracle.values(&key));
-        eprintln!("{key}: max abs error {err:.3e} (bound {ADAM_BOUND:.0e})");
-        assert!(err <= ADAM_BOUND, "{key}: max abs error {err:.3e}");
+        let err = max_abs_error(&read(&param), &prefix(&key));
+        eprintln!("{entry}, {key}: max abs error {err:.3e} (bound {ADAM_BOUND:.0e})");
+        assert!(err <= ADAM_BOUND, "{entry}, {key}: max abs error {err:.3e}");
     }
-    oracle.check("adam.exp_avg3", &exp_avg, LAYER_BOUND);
-    oracle.check("adam.exp_avg_sq3", &exp_avg_sq, LAYER_BOUND);
-    oracle.assert_all_used("adam");
+    (exp_avg, exp_avg_sq)
 }
