@@ -204,8 +204,9 @@ impl Geometry {
     }
 
     /// shaders/conv_subgroup.wgsl's version of `kernel` where the device runs those and this
-    /// convolution fits them (size 4, stride 2, the product's rows whole blocks of 32 channels), with
-    /// its workgroup count and the multiply-adds it executes.
+    /// convolution fits them (size 4, stride 2, the product's rows whole blocks of 32 channels, or a
+    /// single-channel hi map twice the lo map's size with pad 1), with its workgroup count and the
+    /// multiply-adds it executes.
     fn subgroup_plan(
         &self,
         gpu: &Gpu,
@@ -216,11 +217,7 @@ impl Geometry {
             Product::GatherLo | Product::Weight => self.lo[0],
             Product::GatherHi => self.hi[0],
         };
-        if !gpu.subgroup_products
-            || self.ksize != 4
-            || self.stride != 2
-            || !rows.is_multiple_of(SUBGROUP_BLOCK)
-        {
+        if !gpu.subgroup_products || self.ksize != 4 || self.stride != 2 {
             return None;
         }
         let (_, subgroup) = SUBGROUP_KERNELS
@@ -228,6 +225,20 @@ impl Geometry {
             .find(|(entry, _)| *entry == kernel.entry)?;
         let [lc, lh, lw] = self.lo;
         let hc = self.hi[0];
+        // A single-channel hi map (`single_channel_hi`): each lane takes four 2×2 quads of one row,
+        // 64 multiply-adds per lo channel.
+        if matches!(product, Product::GatherHi)
+            && hc == 1
+            && self.pad == 1
+            && self.hi[1..] == [2 * lh, 2 * lw]
+            && lc.is_multiple_of(8)
+        {
+            let workgroups = (self.batch * lh * lw.div_ceil(4)).div_ceil(8);
+            return Some((subgroup, workgroups, 2 * (workgroups * 8 * 64 * lc) as u64));
+        }
+        if !rows.is_multiple_of(SUBGROUP_BLOCK) {
+            return None;
+        }
         let blocks = rows / SUBGROUP_BLOCK;
         let (columns, depth) = match product {
             Product::GatherLo => (
