@@ -26,12 +26,12 @@ pub struct GpuOptions {
     /// The largest single buffer the caller will bind, in bytes. The DCGAN's 6272×1024 weight alone is
     /// 25.7 MB, and a flat parameter buffer is larger still.
     pub max_buffer_bytes: u64,
-    /// Which kernels run the Linear layers' matrix products: `GAN_WGPU_PRODUCTS` (`tiled` or
-    /// `subgroup`) when set, else chosen from the adapter.
+    /// Which kernels run the matrix products of Linear, Conv2d and ConvTranspose2d:
+    /// `GAN_WGPU_PRODUCTS` (`tiled` or `subgroup`) when set, else chosen from the adapter.
     pub products: Products,
 }
 
-/// The two families of matrix-product kernels for the Linear layers.
+/// The two families of matrix-product kernels of Linear, Conv2d and ConvTranspose2d.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Products {
     /// Subgroup kernels on CPU adapters whose subgroups hold at least 8 lanes (lavapipe), where
@@ -39,7 +39,8 @@ pub enum Products {
     Auto,
     /// shaders/gemm.wgsl's workgroup-memory tiles (the choice for real GPUs).
     Tiled,
-    /// shaders/linear_subgroup.wgsl, where the adapter has subgroups of at least 8 lanes.
+    /// shaders/linear_subgroup.wgsl and conv_subgroup.wgsl for the products they fit, where the
+    /// adapter has subgroups of at least 8 lanes.
     Subgroup,
 }
 
@@ -156,7 +157,8 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub kernels: Kernels,
-    /// Whether the Linear layers run shaders/linear_subgroup.wgsl (the device then has subgroups).
+    /// Whether the matrix products run shaders/linear_subgroup.wgsl and conv_subgroup.wgsl where they fit
+    /// (the device then has subgroups).
     pub subgroup_products: bool,
     uncaptured: ErrorSlot,
     lost: ErrorSlot,
@@ -207,7 +209,7 @@ impl Gpu {
             Products::Subgroup => {
                 if !subgroups_fit {
                     log::warn!(
-                        "{} has no subgroups of 8 or more lanes: the Linear layers use tiled products",
+                        "{} has no subgroups of 8 or more lanes: matrix products use the tiled kernels",
                         info.name
                     );
                 }
@@ -229,7 +231,7 @@ impl Gpu {
             source,
         })?;
         log::info!(
-            "adapter: {} ({:?}, {:?}, driver {} {}); Linear products: {}",
+            "adapter: {} ({:?}, {:?}, driver {} {}); matrix-product kernels: {}",
             info.name,
             info.backend,
             info.device_type,
