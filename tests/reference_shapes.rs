@@ -1,5 +1,6 @@
 //! Awkward shapes the oracle does not cover (batch 1, odd widths, channel counts that are multiples of
-//! no tile size, strides and paddings other than 2 and 1, more elements than one workgroup), each
+//! no tile size, strides and paddings other than 2 and 1, more elements than one workgroup, partial
+//! blocks of the subgroup kernels), each
 //! kernel against the double-precision reference in tests/common/reference.rs.
 
 mod common;
@@ -71,12 +72,18 @@ fn linear_on_awkward_shapes() {
 
 /// (batch, C_in, C_out, H, W, k, stride, pad) of the input side of each layer.
 type ConvCase = (usize, usize, usize, usize, usize, usize, usize, usize);
-const CONV_SHAPES: [ConvCase; 5] = [
+// The last three fit the subgroup kernels a CPU adapter runs (size 4, stride 2, 32 or 64 channels,
+// or one channel on the side twice the other's size) with partial blocks of positions, odd map sizes
+// (uneven residue classes) and an odd count of channels on the other side.
+const CONV_SHAPES: [ConvCase; 8] = [
     (1, 3, 5, 9, 7, 3, 2, 1),
     (2, 1, 3, 13, 11, 4, 2, 1),
     (1, 5, 2, 6, 5, 2, 1, 0),
     (3, 2, 7, 5, 8, 3, 3, 1),
     (1, 17, 3, 4, 4, 4, 2, 1),
+    (3, 32, 64, 9, 11, 4, 2, 1),
+    (2, 1, 32, 10, 6, 4, 2, 1),
+    (2, 32, 1, 5, 3, 4, 2, 1),
 ];
 
 #[test]
