@@ -1,7 +1,7 @@
 //! Awkward shapes the oracle does not cover (batch 1, odd widths, channel counts that are multiples of
 //! no tile size, strides and paddings other than 2 and 1, more elements than one workgroup, partial
-//! blocks of the subgroup kernels), each
-//! kernel against the double-precision reference in tests/common/reference.rs.
+//! blocks of the subgroup kernels), each kernel against the double-precision reference in
+//! tests/common/reference.rs.
 
 mod common;
 
