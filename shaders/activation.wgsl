@@ -1,5 +1,7 @@
 // Elementwise activations and their gradients. Backward kernels read what PyTorch's autograd saves:
-// the input for ReLU and LeakyReLU, the output for Sigmoid.
+// the input for ReLU and LeakyReLU, the output for Sigmoid. The *_vec4_* kernels do four elements per
+// invocation where the count is a multiple of 4: a CPU adapter pays its per-lane cost once per vector
+// load.
 
 struct ActivationParams {
     count: u32,
@@ -12,6 +14,9 @@ struct ActivationParams {
 @group(0) @binding(1) var<storage, read> src: array<f32>;      // x, or y for sigmoid_backward
 @group(0) @binding(2) var<storage, read> upstream: array<f32>; // dy (backward only)
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(4) var<storage, read> src4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> upstream4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> dst4: array<vec4<f32>>;
 
 @compute @workgroup_size(256)
 fn relu_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
@@ -61,5 +66,56 @@ fn sigmoid_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     if i < p.count {
         let y = src[i];
         dst[i] = upstream[i] * y * (1.0 - y);
+    }
+}
+
+@compute @workgroup_size(256)
+fn relu_vec4_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let i = invocation_index(wid, nwg, lane);
+    if i < p.count / 4u {
+        dst4[i] = max(src4[i], vec4<f32>(0.0));
+    }
+}
+
+@compute @workgroup_size(256)
+fn relu_vec4_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let i = invocation_index(wid, nwg, lane);
+    if i < p.count / 4u {
+        dst4[i] = select(vec4<f32>(0.0), upstream4[i], src4[i] > vec4<f32>(0.0));
+    }
+}
+
+@compute @workgroup_size(256)
+fn leaky_relu_vec4_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let i = invocation_index(wid, nwg, lane);
+    if i < p.count / 4u {
+        let v = src4[i];
+        dst4[i] = select(v * p.negative_slope, v, v > vec4<f32>(0.0));
+    }
+}
+
+@compute @workgroup_size(256)
+fn leaky_relu_vec4_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let i = invocation_index(wid, nwg, lane);
+    if i < p.count / 4u {
+        let g = upstream4[i];
+        dst4[i] = select(g * p.negative_slope, g, src4[i] > vec4<f32>(0.0));
+    }
+}
+
+@compute @workgroup_size(256)
+fn sigmoid_vec4_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let i = invocation_index(wid, nwg, lane);
+    if i < p.count / 4u {
+        dst4[i] = 1.0 / (1.0 + exp(-src4[i]));
+    }
+}
+
+@compute @workgroup_size(256)
+fn sigmoid_vec4_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let i = invocation_index(wid, nwg, lane);
+    if i < p.count / 4u {
+        let y = src4[i];
+        dst4[i] = upstream4[i] * y * (1.0 - y);
     }
 }

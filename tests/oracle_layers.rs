@@ -352,10 +352,17 @@ fn activations_match_pytorch() {
         } else {
             &x
         };
-        run(&[
-            &activation.forward(g, &x, &y).unwrap(),
-            &activation.backward(g, saved, &dy, &dx).unwrap(),
-        ]);
+        let dispatches = [
+            activation.forward(g, &x, &y).unwrap(),
+            activation.backward(g, saved, &dy, &dx).unwrap(),
+        ];
+        // A count that is a multiple of 4 runs the four-per-invocation kernels (odd counts are
+        // covered in tests/reference_shapes.rs).
+        for d in &dispatches {
+            let vec4 = x.numel().is_multiple_of(4);
+            assert_eq!(d.entry().contains("_vec4_"), vec4, "{case}: {}", d.entry());
+        }
+        run(&dispatches.iter().collect::<Vec<_>>());
         oracle.check(&key("y"), &y, LAYER_BOUND);
         oracle.check(&key("dx"), &dx, LAYER_BOUND);
         oracle.assert_all_used(&case);

@@ -10,6 +10,9 @@ use crate::tensor::Tensor;
 
 const FORWARD: &[Storage] = &[read(1), write(3)];
 const BACKWARD: &[Storage] = &[read(1), read(2), write(3)];
+// The *_vec4_* kernels see the same tensors as vec4 arrays at bindings 4–6.
+const FORWARD_VEC4: &[Storage] = &[read(4), write(6)];
+const BACKWARD_VEC4: &[Storage] = &[read(4), read(5), write(6)];
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -27,18 +30,35 @@ pub enum Activation {
 }
 
 impl Activation {
-    fn kernels(self) -> (Kernel, Kernel) {
-        let (forward, backward) = match self {
-            Activation::Relu => ("relu_forward", "relu_backward"),
-            Activation::LeakyRelu { .. } => ("leaky_relu_forward", "leaky_relu_backward"),
-            Activation::Sigmoid => ("sigmoid_forward", "sigmoid_backward"),
+    /// The forward and backward kernels for `count` elements (four per invocation where `count` is a
+    /// multiple of 4), and how many invocations they need.
+    fn kernels(self, count: usize) -> (Kernel, Kernel, usize) {
+        let vec4 = count.is_multiple_of(4);
+        let (forward, backward) = match (self, vec4) {
+            (Activation::Relu, false) => ("relu_forward", "relu_backward"),
+            (Activation::Relu, true) => ("relu_vec4_forward", "relu_vec4_backward"),
+            (Activation::LeakyRelu { .. }, false) => ("leaky_relu_forward", "leaky_relu_backward"),
+            (Activation::LeakyRelu { .. }, true) => {
+                ("leaky_relu_vec4_forward", "leaky_relu_vec4_backward")
+            }
+            (Activation::Sigmoid, false) => ("sigmoid_forward", "sigmoid_backward"),
+            (Activation::Sigmoid, true) => ("sigmoid_vec4_forward", "sigmoid_vec4_backward"),
+        };
+        let (forward_storage, backward_storage, invocations) = if vec4 {
+            (FORWARD_VEC4, BACKWARD_VEC4, count / 4)
+        } else {
+            (FORWARD, BACKWARD, count)
         };
         let kernel = |entry, storage| Kernel {
             shader: Shader::Activation,
             entry,
             storage,
         };
-        (kernel(forward, FORWARD), kernel(backward, BACKWARD))
+        (
+            kernel(forward, forward_storage),
+            kernel(backward, backward_storage),
+            invocations,
+        )
     }
 
     fn params(self, op: &'static str, count: usize) -> Result<ActivationParams> {
@@ -54,7 +74,7 @@ impl Activation {
 
     /// x: any shape → y: the same shape.
     pub fn forward(self, gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
-        let (kernel, _) = self.kernels();
+        let (kernel, _, invocations) = self.kernels(x.numel());
         expect_shape(kernel.entry, "y", y, x.shape())?;
         let params = self.params(kernel.entry, x.numel())?;
         dispatch(
@@ -62,13 +82,13 @@ impl Activation {
             &kernel,
             &params,
             &[x, y],
-            groups_for(kernel.entry, x.numel())?,
+            groups_for(kernel.entry, invocations)?,
         )
     }
 
     /// What autograd saved (x for ReLU and LeakyReLU, y for Sigmoid), dy: same shape → dx: same shape.
     pub fn backward(self, gpu: &Gpu, saved: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Dispatch> {
-        let (_, kernel) = self.kernels();
+        let (_, kernel, invocations) = self.kernels(saved.numel());
         expect_shape(kernel.entry, "dy", dy, saved.shape())?;
         expect_shape(kernel.entry, "dx", dx, saved.shape())?;
         let params = self.params(kernel.entry, saved.numel())?;
@@ -77,7 +97,7 @@ impl Activation {
             &kernel,
             &params,
             &[saved, dy, dx],
-            groups_for(kernel.entry, saved.numel())?,
+            groups_for(kernel.entry, invocations)?,
         )
     }
 }
