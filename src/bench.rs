@@ -31,6 +31,9 @@ pub struct BenchReport {
     pub peak_rss_bytes: Option<u64>,
     /// With per-kernel timing: (entry point, dispatches per step, ms per step), largest first.
     pub per_kernel: Vec<(String, usize, f64)>,
+    /// How the per-kernel times were taken: "timestamp queries" (GPU time of each dispatch, where the
+    /// adapter has them) or "each dispatch submitted and waited for"; empty without per-kernel timing.
+    pub per_kernel_timing: String,
 }
 
 /// VmHWM of /proc/self/status, where there is one.
@@ -42,7 +45,8 @@ fn peak_rss_bytes() -> Option<u64> {
 }
 
 /// Times `steps` training steps at batch `batch` after one warm-up step; with `per_kernel`, then
-/// times each dispatch of one more step on its own (submitted and waited for), summed per kernel.
+/// times each dispatch of one more step (with timestamp queries where the device has them, else
+/// each submitted and waited for on its own), summed per kernel.
 pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<BenchReport> {
     let started = Instant::now();
     let mut trainer = Trainer::new(
@@ -88,11 +92,23 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<Be
         .map(|d| d.flops())
         .sum();
     let mut kernels: Vec<(String, usize, f64)> = Vec::new();
+    let mut per_kernel_timing = String::new();
     if per_kernel {
-        for d in trainer.step_dispatches(gpu)? {
-            let t = Instant::now();
-            gpu.run(&[d])?;
-            let ms = t.elapsed().as_secs_f64() * 1e3;
+        let dispatches = trainer.step_dispatches(gpu)?;
+        let times = if gpu.has_timestamps() {
+            per_kernel_timing = "timestamp queries".into();
+            gpu.time_dispatches(&dispatches)?
+        } else {
+            per_kernel_timing = "each dispatch submitted and waited for".into();
+            let mut times = Vec::with_capacity(dispatches.len());
+            for d in &dispatches {
+                let t = Instant::now();
+                gpu.run(&[d])?;
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            times
+        };
+        for (d, ms) in dispatches.iter().zip(times) {
             log::debug!(
                 "{}: {ms:.1} ms, {:.3} GFLOP as executed",
                 d.entry(),
@@ -130,5 +146,6 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<Be
         device_bytes: gpu.storage_bytes(),
         peak_rss_bytes: peak_rss_bytes(),
         per_kernel: kernels,
+        per_kernel_timing,
     })
 }

@@ -218,11 +218,14 @@ impl Gpu {
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gan-wgpu"),
-            required_features: if subgroup_products {
-                wgpu::Features::SUBGROUP
-            } else {
-                wgpu::Features::empty()
-            },
+            // Timestamp queries where the adapter has them: `bench --per-kernel` times dispatches
+            // with them instead of waiting for each one.
+            required_features: (adapter.features() & wgpu::Features::TIMESTAMP_QUERY)
+                | if subgroup_products {
+                    wgpu::Features::SUBGROUP
+                } else {
+                    wgpu::Features::empty()
+                },
             required_limits: limits,
             ..Default::default()
         }))
@@ -364,6 +367,73 @@ impl Gpu {
             }
         }
         encoder
+    }
+
+    /// Whether the device has timestamp queries (see `time_dispatches`).
+    pub fn has_timestamps(&self) -> bool {
+        self.device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Runs `dispatches` in order, each in its own compute pass with timestamps written at its start
+    /// and end, and returns each one's GPU time in milliseconds. Needs `has_timestamps`.
+    pub fn time_dispatches(&self, dispatches: &[&Dispatch]) -> Result<Vec<f64>> {
+        // wgpu's largest query set holds 4096 timestamps: 2048 dispatches at a time.
+        const PER_SET: usize = 2048;
+        let mut times = Vec::with_capacity(dispatches.len());
+        for chunk in dispatches.chunks(PER_SET) {
+            let queries = 2 * chunk.len() as u32;
+            let bytes = 8 * queries as u64;
+            let (set, resolved, staging) = self.scoped("timestamp queries", || {
+                let set = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("per-dispatch timestamps"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: queries,
+                });
+                let buffer = |usage| {
+                    self.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("timestamps"),
+                        size: bytes,
+                        usage,
+                        mapped_at_creation: false,
+                    })
+                };
+                (
+                    set,
+                    buffer(wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC),
+                    buffer(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
+                )
+            })?;
+            let mut encoder = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("timed dispatches"),
+                });
+            for (i, d) in chunk.iter().enumerate() {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(d.entry()),
+                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                        query_set: &set,
+                        beginning_of_pass_write_index: Some(2 * i as u32),
+                        end_of_pass_write_index: Some(2 * i as u32 + 1),
+                    }),
+                });
+                d.record(&mut pass);
+            }
+            encoder.resolve_query_set(&set, 0..queries, &resolved, 0);
+            encoder.copy_buffer_to_buffer(&resolved, 0, &staging, 0, bytes);
+            let index = self.submit(encoder, "timed dispatches")?;
+            let ticks: Vec<u64> =
+                bytemuck::pod_collect_to_vec(&self.read_mapped(&staging, Some(index))?);
+            let period_ns = self.queue.get_timestamp_period() as f64;
+            times.extend(
+                ticks
+                    .chunks_exact(2)
+                    .map(|t| t[1].saturating_sub(t[0]) as f64 * period_ns / 1e6),
+            );
+        }
+        Ok(times)
     }
 
     /// Records `dispatches` into one compute pass, submits it and waits until the GPU is done.

@@ -204,7 +204,8 @@ enum Command {
         /// Steps timed after one warm-up step.
         #[arg(long, default_value_t = 20)]
         steps: usize,
-        /// Also time each kernel of one step alone (submitted and waited for), largest first.
+        /// Also time each kernel of one step, largest first (timestamp queries where the adapter has
+        /// them, else each dispatch submitted and waited for).
         #[arg(long)]
         per_kernel: bool,
     },
@@ -313,7 +314,7 @@ fn bench(
         println!("peak host memory (RSS): {:.1} MiB", mib(rss));
     }
     if !r.per_kernel.is_empty() {
-        println!("per kernel, one step, each dispatch timed alone:");
+        println!("per kernel, one step ({}):", r.per_kernel_timing);
         for (entry, count, ms) in &r.per_kernel {
             println!("  {entry:36} {count:3}x {ms:9.1} ms");
         }

@@ -34,7 +34,22 @@ fn bench_reports_timed_steps_as_json() {
         report["device_bytes"].as_u64().unwrap() > 200 << 20,
         "parameters, gradients and Adam alone are 212 MB"
     );
+    // Timestamp queries where the adapter has them (lavapipe does), else a wait per dispatch.
+    let timing = report["per_kernel_timing"].as_str().unwrap();
+    assert!(
+        [
+            "timestamp queries",
+            "each dispatch submitted and waited for"
+        ]
+        .contains(&timing),
+        "{report}"
+    );
+    assert!(stdout.contains(&format!("per kernel, one step ({timing}):")));
     let kernels = report["per_kernel"].as_array().unwrap();
+    assert!(
+        kernels.iter().all(|k| k[2].as_f64().unwrap() >= 0.0),
+        "{report}"
+    );
     assert!(kernels.iter().any(|k| k[0] == "linear_forward"), "{report}");
     let ms: Vec<f64> = kernels.iter().map(|k| k[2].as_f64().unwrap()).collect();
     assert!(ms.windows(2).all(|w| w[0] >= w[1]), "largest first: {ms:?}");
