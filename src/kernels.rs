@@ -14,6 +14,8 @@ use crate::tensor::Tensor;
 const COMMON: &str = include_str!("../shaders/common.wgsl");
 /// The tiled matrix-product core, prepended to the files whose kernels are matrix products.
 const GEMM: &str = include_str!("../shaders/gemm.wgsl");
+/// The subgroup kernels' register block, prepended to their files.
+const SUBGROUP_BLOCK: &str = include_str!("../shaders/subgroup_block.wgsl");
 
 /// One WGSL file of `shaders/`: an op family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -68,8 +70,8 @@ impl Shader {
         matches!(self, Shader::LinearSubgroup | Shader::ConvSubgroup)
     }
 
-    /// The module's full source: the shared helpers (and the matrix-product core where the file
-    /// uses it) followed by the file.
+    /// The module's full source: the shared helpers (and the matrix-product core or the subgroup
+    /// register block where the file uses one) followed by the file.
     pub fn source(self) -> String {
         let body = match self {
             Shader::Activation => include_str!("../shaders/activation.wgsl"),
@@ -84,12 +86,12 @@ impl Shader {
             Shader::LinearSubgroup => include_str!("../shaders/linear_subgroup.wgsl"),
             Shader::Noise => include_str!("../shaders/noise.wgsl"),
         };
-        let gemm = if matches!(self, Shader::Linear | Shader::Conv) {
-            GEMM
-        } else {
-            ""
+        let core = match self {
+            Shader::Linear | Shader::Conv => GEMM,
+            Shader::LinearSubgroup | Shader::ConvSubgroup => SUBGROUP_BLOCK,
+            _ => "",
         };
-        format!("{COMMON}\n{gemm}\n{body}")
+        format!("{COMMON}\n{core}\n{body}")
     }
 }
 
