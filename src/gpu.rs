@@ -29,6 +29,32 @@ pub struct GpuOptions {
     /// Which kernels run the matrix products of Linear, Conv2d and ConvTranspose2d:
     /// `GAN_WGPU_PRODUCTS` (`tiled` or `subgroup`) when set, else chosen from the adapter.
     pub products: Products,
+    /// A folder for the driver's compiled pipelines, where the backend has pipeline caches (Vulkan):
+    /// read when the device opens, written back when it closes if pipelines were added. `None`
+    /// (the library's default) keeps none; the command line uses `pipeline_cache_dir()`.
+    pub pipeline_cache: Option<std::path::PathBuf>,
+}
+
+/// Where the command line keeps pipeline caches: `GAN_WGPU_PIPELINE_CACHE` (a folder, or `off`), else
+/// `$XDG_CACHE_HOME/gan-wgpu`, else `~/.cache/gan-wgpu`.
+pub fn pipeline_cache_dir() -> Option<std::path::PathBuf> {
+    match std::env::var_os("GAN_WGPU_PIPELINE_CACHE") {
+        Some(v) if v == "off" => None,
+        Some(v) if !v.is_empty() => Some(v.into()),
+        _ => std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache")))
+            .map(|d| d.join("gan-wgpu")),
+    }
+}
+
+/// A driver pipeline cache and the file it came from and goes back to.
+struct PipelineCacheFile {
+    cache: wgpu::PipelineCache,
+    path: std::path::PathBuf,
+    /// What the file held when the device opened (its contents are written back only if they grew).
+    loaded: Option<Vec<u8>>,
 }
 
 /// The two families of matrix-product kernels of Linear, Conv2d and ConvTranspose2d.
@@ -68,6 +94,7 @@ impl Default for GpuOptions {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(Products::Auto),
+            pipeline_cache: None,
         }
     }
 }
@@ -157,6 +184,8 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub kernels: Kernels,
+    /// The pipeline cache, where the backend has them and the options asked for one.
+    pipeline_cache: Option<PipelineCacheFile>,
     /// Whether the matrix products run shaders/linear_subgroup.wgsl and conv_subgroup.wgsl where they fit
     /// (the device then has subgroups).
     pub subgroup_products: bool,
@@ -216,11 +245,21 @@ impl Gpu {
                 subgroups_fit
             }
         };
+        let cache_path = options
+            .pipeline_cache
+            .as_ref()
+            .filter(|_| adapter.features().contains(wgpu::Features::PIPELINE_CACHE))
+            .and_then(|dir| Some(dir.join(wgpu::util::pipeline_cache_key(&info)?)));
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gan-wgpu"),
             // Timestamp queries where the adapter has them: `bench --per-kernel` times dispatches
-            // with them instead of waiting for each one.
+            // with them instead of waiting for each one. Pipeline caches where asked for and had.
             required_features: (adapter.features() & wgpu::Features::TIMESTAMP_QUERY)
+                | if cache_path.is_some() {
+                    wgpu::Features::PIPELINE_CACHE
+                } else {
+                    wgpu::Features::empty()
+                }
                 | if subgroup_products {
                     wgpu::Features::SUBGROUP
                 } else {
@@ -264,17 +303,46 @@ impl Gpu {
             *slot.lock().unwrap() = Some(detail);
         });
 
+        let pipeline_cache = cache_path.map(|path| {
+            let loaded = std::fs::read(&path).ok();
+            // SAFETY: the data is what `get_data` returned on an earlier run, under a file name
+            // that names the adapter (`pipeline_cache_key`); wgpu checks its header (version,
+            // adapter, size) and, with `fallback`, starts an empty cache when the check fails.
+            let cache = unsafe {
+                device.create_pipeline_cache(&wgpu::PipelineCacheDescriptor {
+                    label: Some("gan-wgpu pipelines"),
+                    data: loaded.as_deref(),
+                    fallback: true,
+                })
+            };
+            log::info!(
+                "pipeline cache {} ({})",
+                path.display(),
+                if loaded.is_some() { "read" } else { "new" }
+            );
+            PipelineCacheFile {
+                cache,
+                path,
+                loaded,
+            }
+        });
         let kernels = Kernels::new();
         Ok(Gpu {
             device,
             queue,
             info,
             kernels,
+            pipeline_cache,
             subgroup_products,
             uncaptured,
             lost,
             storage_bytes: Default::default(),
         })
+    }
+
+    /// The pipeline cache kernels are compiled through, if any.
+    pub(crate) fn pipeline_cache(&self) -> Option<&wgpu::PipelineCache> {
+        self.pipeline_cache.as_ref().map(|c| &c.cache)
     }
 
     /// True for CPU and software adapters (lavapipe, WARP, SwiftShader), which are far slower than a GPU.
@@ -528,5 +596,34 @@ impl Gpu {
             .to_vec();
         staging.unmap();
         Ok(data)
+    }
+}
+
+impl Drop for Gpu {
+    /// Writes the pipeline cache back when pipelines were added to it (atomically; a failure only
+    /// costs the next run its compile time, so it is logged, not raised).
+    fn drop(&mut self) {
+        let Some(file) = &self.pipeline_cache else {
+            return;
+        };
+        let Some(data) = file.cache.get_data() else {
+            return;
+        };
+        if file.loaded.as_ref() == Some(&data) {
+            return;
+        }
+        let saved = file
+            .path
+            .parent()
+            .map_or(Ok(()), crate::files::ensure_dir)
+            .and_then(|()| crate::files::write_atomic(&file.path, &data));
+        match saved {
+            Ok(()) => log::info!(
+                "pipeline cache {} written ({} bytes)",
+                file.path.display(),
+                data.len()
+            ),
+            Err(e) => log::warn!("pipeline cache not written: {e}"),
+        }
     }
 }

@@ -215,7 +215,7 @@ impl Kernels {
                     module: &module,
                     entry_point: Some(kernel.entry),
                     compilation_options: Default::default(),
-                    cache: None,
+                    cache: gpu.pipeline_cache(),
                 });
             (layout, pipeline)
         })?;

@@ -61,7 +61,10 @@ struct DeviceArgs {
 
 impl DeviceArgs {
     fn open(&self) -> Result<Gpu, Failure> {
-        let mut options = GpuOptions::default();
+        let mut options = GpuOptions {
+            pipeline_cache: gan_wgpu::gpu::pipeline_cache_dir(),
+            ..GpuOptions::default()
+        };
         if let Some(backend) = self.backend {
             options.backends = match backend {
                 BackendName::Vulkan => wgpu::Backends::VULKAN,

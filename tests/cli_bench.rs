@@ -60,3 +60,85 @@ fn bench_reports_timed_steps_as_json() {
         .unwrap();
     assert_eq!(refused.status.code(), Some(2));
 }
+
+mod common;
+
+use common::cli::{assert_success, gan_wgpu_command, scratch_dir};
+
+/// Runs a batch-4 bench with no timed steps with `env` set (or, for `None`, removed); returns the
+/// report's backend.
+fn quick_bench(env: &[(&str, Option<&std::path::Path>)]) -> String {
+    let args = ["bench", "--batch-size", "4", "--steps", "0"];
+    let mut command = gan_wgpu_command(&args);
+    for (key, value) in env {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    let out = command.output().unwrap();
+    assert_success(&args, &out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    report["backend"].as_str().unwrap().to_string()
+}
+
+fn cache_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+// The driver's pipeline cache (Vulkan has them): written on the first run, read back unchanged on the
+// second, replaced when the file holds garbage; by default under $XDG_CACHE_HOME/gan-wgpu, and not
+// at all with GAN_WGPU_PIPELINE_CACHE=off.
+#[test]
+fn the_pipeline_cache_is_written_reused_and_survives_garbage() {
+    let dir = scratch_dir("pipeline_cache");
+    let backend = quick_bench(&[("GAN_WGPU_PIPELINE_CACHE", Some(&dir))]);
+    let files = cache_files(&dir);
+    if backend != "Vulkan" {
+        assert!(
+            files.is_empty(),
+            "{backend} has no pipeline caches: {files:?}"
+        );
+        return;
+    }
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = &files[0];
+    let name = file.file_name().unwrap().to_string_lossy().to_string();
+    assert!(name.starts_with("wgpu_pipeline_cache_vulkan_"), "{name}");
+    let first = std::fs::read(file).unwrap();
+    assert!(!first.is_empty());
+
+    quick_bench(&[("GAN_WGPU_PIPELINE_CACHE", Some(&dir))]);
+    assert_eq!(
+        std::fs::read(file).unwrap(),
+        first,
+        "read back, not rewritten"
+    );
+    assert_eq!(cache_files(&dir).len(), 1, "no temporaries left");
+
+    let garbage = vec![0x5a; first.len()];
+    std::fs::write(file, &garbage).unwrap();
+    quick_bench(&[("GAN_WGPU_PIPELINE_CACHE", Some(&dir))]);
+    assert_ne!(std::fs::read(file).unwrap(), garbage, "garbage is replaced");
+
+    let home = scratch_dir("pipeline_cache_home");
+    quick_bench(&[
+        ("GAN_WGPU_PIPELINE_CACHE", None),
+        ("XDG_CACHE_HOME", Some(&home)),
+    ]);
+    assert_eq!(
+        cache_files(&home.join("gan-wgpu")).len(),
+        1,
+        "the default place"
+    );
+    let home = scratch_dir("pipeline_cache_off");
+    quick_bench(&[
+        ("GAN_WGPU_PIPELINE_CACHE", Some(std::path::Path::new("off"))),
+        ("XDG_CACHE_HOME", Some(&home)),
+    ]);
+    assert!(!home.join("gan-wgpu").exists(), "off writes nothing");
+}
