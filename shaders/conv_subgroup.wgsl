@@ -164,15 +164,22 @@ fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
             let row1 = map_row(plane.y, y.y + i32(ky), p.hi_h, p.hi_w);
             let row2 = map_row(plane.z, y.z + i32(ky), p.hi_h, p.hi_w);
             let row3 = map_row(plane.w, y.w + i32(ky), p.hi_h, p.hi_w);
-            for (var kx = 0; kx < 4; kx++) {
-                let b = vec4<f32>(
-                    map_at(row0, x.x + kx, p.hi_w),
-                    map_at(row1, x.y + kx, p.hi_w),
-                    map_at(row2, x.z + kx, p.hi_w),
-                    map_at(row3, x.w + kx, p.hi_w),
-                );
-                rank1_rows(vec4<f32>(w0[kx], w1[kx], w2[kx], w3[kx]), b);
-            }
+            rank1_rows(
+                vec4<f32>(w0.x, w1.x, w2.x, w3.x),
+                vec4<f32>(map_at(row0, x.x + 0, p.hi_w), map_at(row1, x.y + 0, p.hi_w), map_at(row2, x.z + 0, p.hi_w), map_at(row3, x.w + 0, p.hi_w)),
+            );
+            rank1_rows(
+                vec4<f32>(w0.y, w1.y, w2.y, w3.y),
+                vec4<f32>(map_at(row0, x.x + 1, p.hi_w), map_at(row1, x.y + 1, p.hi_w), map_at(row2, x.z + 1, p.hi_w), map_at(row3, x.w + 1, p.hi_w)),
+            );
+            rank1_rows(
+                vec4<f32>(w0.z, w1.z, w2.z, w3.z),
+                vec4<f32>(map_at(row0, x.x + 2, p.hi_w), map_at(row1, x.y + 2, p.hi_w), map_at(row2, x.z + 2, p.hi_w), map_at(row3, x.w + 2, p.hi_w)),
+            );
+            rank1_rows(
+                vec4<f32>(w0.w, w1.w, w2.w, w3.w),
+                vec4<f32>(map_at(row0, x.x + 3, p.hi_w), map_at(row1, x.y + 3, p.hi_w), map_at(row2, x.z + 3, p.hi_w), map_at(row3, x.w + 3, p.hi_w)),
+            );
         }
         plane += vec4<u32>(hi_plane);
         w += vec4<u32>(w_step);
@@ -242,13 +249,35 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
     let w_step = p.w_stride_lo / 4u;
     let odd_x = rx == 1u;
     for (var l = 0u; l < p.lo_channels; l++) {
-        for (var jy = 0u; jy < 2u; jy++) {
-            let ky = ry + 2u * jy;
+        { // jy = 0: taps ky = ry + 0, lo row u0 − 0
+            let ky = ry + 0u;
             let w0 = weight[w.x + ky];
             let w1 = weight[w.y + ky];
             let w2 = weight[w.z + ky];
             let w3 = weight[w.w + ky];
-            let dy = i32(jy);
+            let dy = 0;
+            let row0 = map_row(plane.x, u.x - dy, p.lo_h, p.lo_w);
+            let row1 = map_row(plane.y, u.y - dy, p.lo_h, p.lo_w);
+            let row2 = map_row(plane.z, u.z - dy, p.lo_h, p.lo_w);
+            let row3 = map_row(plane.w, u.w - dy, p.lo_h, p.lo_w);
+            // tap kx = rx (lo column v0)
+            rank1_rows(
+                select(vec4<f32>(w0.x, w1.x, w2.x, w3.x), vec4<f32>(w0.y, w1.y, w2.y, w3.y), odd_x),
+                vec4<f32>(map_at(row0, v.x, p.lo_w), map_at(row1, v.y, p.lo_w), map_at(row2, v.z, p.lo_w), map_at(row3, v.w, p.lo_w)),
+            );
+            // tap kx = rx + 2 (lo column v0 − 1)
+            rank1_rows(
+                select(vec4<f32>(w0.z, w1.z, w2.z, w3.z), vec4<f32>(w0.w, w1.w, w2.w, w3.w), odd_x),
+                vec4<f32>(map_at(row0, v.x - 1, p.lo_w), map_at(row1, v.y - 1, p.lo_w), map_at(row2, v.z - 1, p.lo_w), map_at(row3, v.w - 1, p.lo_w)),
+            );
+        }
+        { // jy = 1: taps ky = ry + 2, lo row u0 − 1
+            let ky = ry + 2u;
+            let w0 = weight[w.x + ky];
+            let w1 = weight[w.y + ky];
+            let w2 = weight[w.z + ky];
+            let w3 = weight[w.w + ky];
+            let dy = 1;
             let row0 = map_row(plane.x, u.x - dy, p.lo_h, p.lo_w);
             let row1 = map_row(plane.y, u.y - dy, p.lo_h, p.lo_w);
             let row2 = map_row(plane.z, u.z - dy, p.lo_h, p.lo_w);
