@@ -57,6 +57,12 @@ fn map_row(plane: u32, y: i32, height: u32, width: u32) -> vec2<u32> {
     return vec2<u32>(plane + u32(clamp(y, 0, i32(height) - 1)) * width, u32(y >= 0 && y < i32(height)));
 }
 
+// The map values this lane's four positions read through one tap: each position's row (from map_row)
+// at its own x.
+fn taps(row0: vec2<u32>, row1: vec2<u32>, row2: vec2<u32>, row3: vec2<u32>, x: vec4<i32>, width: u32) -> vec4<f32> {
+    return vec4<f32>(map_at(row0, x.x, width), map_at(row1, x.y, width), map_at(row2, x.z, width), map_at(row3, x.w, width));
+}
+
 // (n, row, column) of flat position q of maps of h×w.
 fn position(q: u32, h: u32, w: u32) -> vec3<u32> {
     return vec3<u32>(q / (h * w), (q / w) % h, q % w);
@@ -164,22 +170,10 @@ fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
             let row1 = map_row(plane.y, y.y + i32(ky), p.hi_h, p.hi_w);
             let row2 = map_row(plane.z, y.z + i32(ky), p.hi_h, p.hi_w);
             let row3 = map_row(plane.w, y.w + i32(ky), p.hi_h, p.hi_w);
-            rank1_rows(
-                vec4<f32>(w0.x, w1.x, w2.x, w3.x),
-                vec4<f32>(map_at(row0, x.x + 0, p.hi_w), map_at(row1, x.y + 0, p.hi_w), map_at(row2, x.z + 0, p.hi_w), map_at(row3, x.w + 0, p.hi_w)),
-            );
-            rank1_rows(
-                vec4<f32>(w0.y, w1.y, w2.y, w3.y),
-                vec4<f32>(map_at(row0, x.x + 1, p.hi_w), map_at(row1, x.y + 1, p.hi_w), map_at(row2, x.z + 1, p.hi_w), map_at(row3, x.w + 1, p.hi_w)),
-            );
-            rank1_rows(
-                vec4<f32>(w0.z, w1.z, w2.z, w3.z),
-                vec4<f32>(map_at(row0, x.x + 2, p.hi_w), map_at(row1, x.y + 2, p.hi_w), map_at(row2, x.z + 2, p.hi_w), map_at(row3, x.w + 2, p.hi_w)),
-            );
-            rank1_rows(
-                vec4<f32>(w0.w, w1.w, w2.w, w3.w),
-                vec4<f32>(map_at(row0, x.x + 3, p.hi_w), map_at(row1, x.y + 3, p.hi_w), map_at(row2, x.z + 3, p.hi_w), map_at(row3, x.w + 3, p.hi_w)),
-            );
+            rank1_rows(vec4<f32>(w0.x, w1.x, w2.x, w3.x), taps(row0, row1, row2, row3, x + 0, p.hi_w));
+            rank1_rows(vec4<f32>(w0.y, w1.y, w2.y, w3.y), taps(row0, row1, row2, row3, x + 1, p.hi_w));
+            rank1_rows(vec4<f32>(w0.z, w1.z, w2.z, w3.z), taps(row0, row1, row2, row3, x + 2, p.hi_w));
+            rank1_rows(vec4<f32>(w0.w, w1.w, w2.w, w3.w), taps(row0, row1, row2, row3, x + 3, p.hi_w));
         }
         plane += vec4<u32>(hi_plane);
         w += vec4<u32>(w_step);
@@ -204,6 +198,26 @@ fn class_axis(r: u32, size: u32) -> vec2<u32> {
         return vec2<u32>(first, 0u);
     }
     return vec2<u32>(first, (size - first + 1u) / 2u);
+}
+
+// The two taps of one kernel row ky = ry + 2·dy for lo channel plane `plane`: lo row u0 − dy, columns
+// v0 (tap kx = rx) and v0 − 1 (kx = rx + 2). Called with constant ky offsets and dy, so it inlines to
+// straight-line code (a loop over dy cost lavapipe 15–30%).
+fn class_taps(plane: vec4<u32>, u: vec4<i32>, v: vec4<i32>, w: vec4<u32>, ky: u32, dy: i32, odd_x: bool) {
+    let w0 = weight[w.x + ky];
+    let w1 = weight[w.y + ky];
+    let w2 = weight[w.z + ky];
+    let w3 = weight[w.w + ky];
+    let row0 = map_row(plane.x, u.x - dy, p.lo_h, p.lo_w);
+    let row1 = map_row(plane.y, u.y - dy, p.lo_h, p.lo_w);
+    let row2 = map_row(plane.z, u.z - dy, p.lo_h, p.lo_w);
+    let row3 = map_row(plane.w, u.w - dy, p.lo_h, p.lo_w);
+    let x_even = vec4<f32>(w0.x, w1.x, w2.x, w3.x);
+    let x_odd = vec4<f32>(w0.y, w1.y, w2.y, w3.y);
+    rank1_rows(select(x_even, x_odd, odd_x), taps(row0, row1, row2, row3, v, p.lo_w));
+    let x2_even = vec4<f32>(w0.z, w1.z, w2.z, w3.z);
+    let x2_odd = vec4<f32>(w0.w, w1.w, w2.w, w3.w);
+    rank1_rows(select(x2_even, x2_odd, odd_x), taps(row0, row1, row2, row3, v - 1, p.lo_w));
 }
 
 fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
@@ -249,50 +263,8 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
     let w_step = p.w_stride_lo / 4u;
     let odd_x = rx == 1u;
     for (var l = 0u; l < p.lo_channels; l++) {
-        { // jy = 0: taps ky = ry + 0, lo row u0 − 0
-            let ky = ry + 0u;
-            let w0 = weight[w.x + ky];
-            let w1 = weight[w.y + ky];
-            let w2 = weight[w.z + ky];
-            let w3 = weight[w.w + ky];
-            let dy = 0;
-            let row0 = map_row(plane.x, u.x - dy, p.lo_h, p.lo_w);
-            let row1 = map_row(plane.y, u.y - dy, p.lo_h, p.lo_w);
-            let row2 = map_row(plane.z, u.z - dy, p.lo_h, p.lo_w);
-            let row3 = map_row(plane.w, u.w - dy, p.lo_h, p.lo_w);
-            // tap kx = rx (lo column v0)
-            rank1_rows(
-                select(vec4<f32>(w0.x, w1.x, w2.x, w3.x), vec4<f32>(w0.y, w1.y, w2.y, w3.y), odd_x),
-                vec4<f32>(map_at(row0, v.x, p.lo_w), map_at(row1, v.y, p.lo_w), map_at(row2, v.z, p.lo_w), map_at(row3, v.w, p.lo_w)),
-            );
-            // tap kx = rx + 2 (lo column v0 − 1)
-            rank1_rows(
-                select(vec4<f32>(w0.z, w1.z, w2.z, w3.z), vec4<f32>(w0.w, w1.w, w2.w, w3.w), odd_x),
-                vec4<f32>(map_at(row0, v.x - 1, p.lo_w), map_at(row1, v.y - 1, p.lo_w), map_at(row2, v.z - 1, p.lo_w), map_at(row3, v.w - 1, p.lo_w)),
-            );
-        }
-        { // jy = 1: taps ky = ry + 2, lo row u0 − 1
-            let ky = ry + 2u;
-            let w0 = weight[w.x + ky];
-            let w1 = weight[w.y + ky];
-            let w2 = weight[w.z + ky];
-            let w3 = weight[w.w + ky];
-            let dy = 1;
-            let row0 = map_row(plane.x, u.x - dy, p.lo_h, p.lo_w);
-            let row1 = map_row(plane.y, u.y - dy, p.lo_h, p.lo_w);
-            let row2 = map_row(plane.z, u.z - dy, p.lo_h, p.lo_w);
-            let row3 = map_row(plane.w, u.w - dy, p.lo_h, p.lo_w);
-            // tap kx = rx (lo column v0)
-            rank1_rows(
-                select(vec4<f32>(w0.x, w1.x, w2.x, w3.x), vec4<f32>(w0.y, w1.y, w2.y, w3.y), odd_x),
-                vec4<f32>(map_at(row0, v.x, p.lo_w), map_at(row1, v.y, p.lo_w), map_at(row2, v.z, p.lo_w), map_at(row3, v.w, p.lo_w)),
-            );
-            // tap kx = rx + 2 (lo column v0 − 1)
-            rank1_rows(
-                select(vec4<f32>(w0.z, w1.z, w2.z, w3.z), vec4<f32>(w0.w, w1.w, w2.w, w3.w), odd_x),
-                vec4<f32>(map_at(row0, v.x - 1, p.lo_w), map_at(row1, v.y - 1, p.lo_w), map_at(row2, v.z - 1, p.lo_w), map_at(row3, v.w - 1, p.lo_w)),
-            );
-        }
+        class_taps(plane, u, v, w, ry, 0, odd_x);
+        class_taps(plane, u, v, w, ry + 2u, 1, odd_x);
         plane += vec4<u32>(lo_plane);
         w += vec4<u32>(w_step);
     }
@@ -428,9 +400,9 @@ fn single_channel_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool)
     var out3_10 = 0.0;
     var out3_11 = 0.0;
     let rows = array<vec2<u32>, 3>(
-        map_row_lo(plane, i32(i) - 1),
-        map_row_lo(plane, i32(i)),
-        map_row_lo(plane, i32(i) + 1),
+        map_row(plane, i32(i) - 1, p.lo_h, p.lo_w),
+        map_row(plane, i32(i), p.lo_h, p.lo_w),
+        map_row(plane, i32(i) + 1, p.lo_h, p.lo_w),
     );
     for (var l0 = 0u; l0 < p.lo_channels; l0 += 8u) {
         // This lane's weight row: channel l0 + lane's 16 taps (ky-major).
@@ -456,25 +428,28 @@ fn single_channel_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool)
             let k31 = subgroupShuffle(w3.y, t);
             let k32 = subgroupShuffle(w3.z, t);
             let k33 = subgroupShuffle(w3.w, t);
-            let at = (l0 + t) * lo_plane;
-            let m00 = map_at_lo(rows[0], at, i32(j0) + -1);
-            let m01 = map_at_lo(rows[0], at, i32(j0) + 0);
-            let m02 = map_at_lo(rows[0], at, i32(j0) + 1);
-            let m03 = map_at_lo(rows[0], at, i32(j0) + 2);
-            let m04 = map_at_lo(rows[0], at, i32(j0) + 3);
-            let m05 = map_at_lo(rows[0], at, i32(j0) + 4);
-            let m10 = map_at_lo(rows[1], at, i32(j0) + -1);
-            let m11 = map_at_lo(rows[1], at, i32(j0) + 0);
-            let m12 = map_at_lo(rows[1], at, i32(j0) + 1);
-            let m13 = map_at_lo(rows[1], at, i32(j0) + 2);
-            let m14 = map_at_lo(rows[1], at, i32(j0) + 3);
-            let m15 = map_at_lo(rows[1], at, i32(j0) + 4);
-            let m20 = map_at_lo(rows[2], at, i32(j0) + -1);
-            let m21 = map_at_lo(rows[2], at, i32(j0) + 0);
-            let m22 = map_at_lo(rows[2], at, i32(j0) + 1);
-            let m23 = map_at_lo(rows[2], at, i32(j0) + 2);
-            let m24 = map_at_lo(rows[2], at, i32(j0) + 3);
-            let m25 = map_at_lo(rows[2], at, i32(j0) + 4);
+            let at = vec2<u32>((l0 + t) * lo_plane, 0u);
+            let row0 = rows[0] + at;
+            let row1 = rows[1] + at;
+            let row2 = rows[2] + at;
+            let m00 = map_at(row0, i32(j0) - 1, p.lo_w);
+            let m01 = map_at(row0, i32(j0), p.lo_w);
+            let m02 = map_at(row0, i32(j0) + 1, p.lo_w);
+            let m03 = map_at(row0, i32(j0) + 2, p.lo_w);
+            let m04 = map_at(row0, i32(j0) + 3, p.lo_w);
+            let m05 = map_at(row0, i32(j0) + 4, p.lo_w);
+            let m10 = map_at(row1, i32(j0) - 1, p.lo_w);
+            let m11 = map_at(row1, i32(j0), p.lo_w);
+            let m12 = map_at(row1, i32(j0) + 1, p.lo_w);
+            let m13 = map_at(row1, i32(j0) + 2, p.lo_w);
+            let m14 = map_at(row1, i32(j0) + 3, p.lo_w);
+            let m15 = map_at(row1, i32(j0) + 4, p.lo_w);
+            let m20 = map_at(row2, i32(j0) - 1, p.lo_w);
+            let m21 = map_at(row2, i32(j0), p.lo_w);
+            let m22 = map_at(row2, i32(j0) + 1, p.lo_w);
+            let m23 = map_at(row2, i32(j0) + 2, p.lo_w);
+            let m24 = map_at(row2, i32(j0) + 3, p.lo_w);
+            let m25 = map_at(row2, i32(j0) + 4, p.lo_w);
             out0_00 = fma(k11, m11, out0_00);
             out0_00 = fma(k13, m10, out0_00);
             out0_00 = fma(k31, m01, out0_00);
@@ -576,17 +551,6 @@ fn single_channel_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool)
         dst[top + p.hi_w + x] = out3_10 + offset;
         dst[top + p.hi_w + x + 1u] = out3_11 + offset;
     }
-}
-
-// Start of lo row u of the image plane starting at `plane` (channel 0), and whether u lies inside.
-fn map_row_lo(plane: u32, u: i32) -> vec2<u32> {
-    return vec2<u32>(plane + u32(clamp(u, 0, i32(p.lo_h) - 1)) * p.lo_w, u32(u >= 0 && u < i32(p.lo_h)));
-}
-
-// lo[row + channel offset + v], 0 outside the map.
-fn map_at_lo(row: vec2<u32>, channel: u32, v: i32) -> f32 {
-    let value = src[row.x + channel + u32(clamp(v, 0, i32(p.lo_w) - 1))];
-    return select(0.0, value, row.y != 0u && v >= 0 && v < i32(p.lo_w));
 }
 
 // gather_hi, or single_channel_hi where the host chose it (a hi map of one channel).
