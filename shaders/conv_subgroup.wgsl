@@ -170,10 +170,16 @@ fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
             let row1 = map_row(plane.y, y.y + i32(ky), p.hi_h, p.hi_w);
             let row2 = map_row(plane.z, y.z + i32(ky), p.hi_h, p.hi_w);
             let row3 = map_row(plane.w, y.w + i32(ky), p.hi_h, p.hi_w);
-            rank1_rows(vec4<f32>(w0.x, w1.x, w2.x, w3.x), taps(row0, row1, row2, row3, x + 0, p.hi_w));
-            rank1_rows(vec4<f32>(w0.y, w1.y, w2.y, w3.y), taps(row0, row1, row2, row3, x + 1, p.hi_w));
-            rank1_rows(vec4<f32>(w0.z, w1.z, w2.z, w3.z), taps(row0, row1, row2, row3, x + 2, p.hi_w));
-            rank1_rows(vec4<f32>(w0.w, w1.w, w2.w, w3.w), taps(row0, row1, row2, row3, x + 3, p.hi_w));
+            rank4_rows(
+                vec4<f32>(w0.x, w1.x, w2.x, w3.x),
+                vec4<f32>(w0.y, w1.y, w2.y, w3.y),
+                vec4<f32>(w0.z, w1.z, w2.z, w3.z),
+                vec4<f32>(w0.w, w1.w, w2.w, w3.w),
+                taps(row0, row1, row2, row3, x + 0, p.hi_w),
+                taps(row0, row1, row2, row3, x + 1, p.hi_w),
+                taps(row0, row1, row2, row3, x + 2, p.hi_w),
+                taps(row0, row1, row2, row3, x + 3, p.hi_w),
+            );
         }
         plane += vec4<u32>(hi_plane);
         w += vec4<u32>(w_step);
@@ -200,10 +206,18 @@ fn class_axis(r: u32, size: u32) -> vec2<u32> {
     return vec2<u32>(first, (size - first + 1u) / 2u);
 }
 
+// Two depths of gather_hi: rank1_rows's `a` (weights) and `b` (map values) for each.
+struct DepthPair {
+    a0: vec4<f32>,
+    b0: vec4<f32>,
+    a1: vec4<f32>,
+    b1: vec4<f32>,
+}
+
 // The two taps of one kernel row ky = ry + 2·dy for lo channel plane `plane`: lo row u0 − dy, columns
 // v0 (tap kx = rx) and v0 − 1 (kx = rx + 2). Called with constant ky offsets and dy, so it inlines to
 // straight-line code (a loop over dy cost lavapipe 15–30%).
-fn class_taps(plane: vec4<u32>, u: vec4<i32>, v: vec4<i32>, w: vec4<u32>, ky: u32, dy: i32, odd_x: bool) {
+fn class_taps(plane: vec4<u32>, u: vec4<i32>, v: vec4<i32>, w: vec4<u32>, ky: u32, dy: i32, odd_x: bool) -> DepthPair {
     let w0 = weight[w.x + ky];
     let w1 = weight[w.y + ky];
     let w2 = weight[w.z + ky];
@@ -214,10 +228,14 @@ fn class_taps(plane: vec4<u32>, u: vec4<i32>, v: vec4<i32>, w: vec4<u32>, ky: u3
     let row3 = map_row(plane.w, u.w - dy, p.lo_h, p.lo_w);
     let x_even = vec4<f32>(w0.x, w1.x, w2.x, w3.x);
     let x_odd = vec4<f32>(w0.y, w1.y, w2.y, w3.y);
-    rank1_rows(select(x_even, x_odd, odd_x), taps(row0, row1, row2, row3, v, p.lo_w));
     let x2_even = vec4<f32>(w0.z, w1.z, w2.z, w3.z);
     let x2_odd = vec4<f32>(w0.w, w1.w, w2.w, w3.w);
-    rank1_rows(select(x2_even, x2_odd, odd_x), taps(row0, row1, row2, row3, v - 1, p.lo_w));
+    return DepthPair(
+        select(x_even, x_odd, odd_x),
+        taps(row0, row1, row2, row3, v, p.lo_w),
+        select(x2_even, x2_odd, odd_x),
+        taps(row0, row1, row2, row3, v - 1, p.lo_w),
+    );
 }
 
 fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
@@ -263,8 +281,9 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
     let w_step = p.w_stride_lo / 4u;
     let odd_x = rx == 1u;
     for (var l = 0u; l < p.lo_channels; l++) {
-        class_taps(plane, u, v, w, ry, 0, odd_x);
-        class_taps(plane, u, v, w, ry + 2u, 1, odd_x);
+        let top = class_taps(plane, u, v, w, ry, 0, odd_x);
+        let bottom = class_taps(plane, u, v, w, ry + 2u, 1, odd_x);
+        rank4_rows(top.a0, top.a1, bottom.a0, bottom.a1, top.b0, top.b1, bottom.b0, bottom.b1);
         plane += vec4<u32>(lo_plane);
         w += vec4<u32>(w_step);
     }
@@ -278,6 +297,31 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
 }
 
 // ---- weight ----------------------------------------------------------------------------------------
+
+// One depth of weight_gradient: rank1_rows's `a` (lo values) and `b` (hi map taps).
+struct Depth {
+    a: vec4<f32>,
+    b: vec4<f32>,
+}
+
+// Depth q = (u, v) of one image: the lo values of this lane's rows (planes starting at `lo`), and the
+// four taps kx = 0..3 of kernel row ky in the hi plane starting at `plane`.
+fn weight_depth(lo: vec4<u32>, plane: u32, q: u32, uv: vec2<u32>, ky: u32) -> Depth {
+    let row = map_row(plane, i32(uv.x * 2u + ky) - i32(p.pad), p.hi_h, p.hi_w);
+    let x = i32(uv.y * 2u) - i32(p.pad);
+    return Depth(
+        vec4<f32>(lo_map[lo.x + q], lo_map[lo.y + q], lo_map[lo.z + q], lo_map[lo.w + q]),
+        vec4<f32>(map_at(row, x, p.hi_w), map_at(row, x + 1, p.hi_w), map_at(row, x + 2, p.hi_w), map_at(row, x + 3, p.hi_w)),
+    );
+}
+
+// The lo position after (u, v) in row-major order.
+fn next_lo_position(uv: vec2<u32>) -> vec2<u32> {
+    if uv.y + 1u == p.lo_w {
+        return vec2<u32>(uv.x + 1u, 0u);
+    }
+    return vec2<u32>(uv.x, uv.y + 1u);
+}
 
 // dW(l, h, ky, kx) = Σ over (n, u, v) of lo[n][l][u][v] · hi[n][h][u·2 − pad + ky][v·2 − pad + kx].
 // A block is 32 lo channels × two hi channels' 16 taps; lane l owns hi channel h0 + l / 4, row
@@ -295,21 +339,29 @@ fn weight_gradient(wid: vec3<u32>, nwg: vec3<u32>, lane: u32) {
     let ky = lane % 4u;
     let lo_plane = p.lo_h * p.lo_w;
     let hi_plane = p.hi_h * p.hi_w;
-    let pad = i32(p.pad);
     for (var n = 0u; n < p.batch; n++) {
         let lo0 = (n * p.lo_channels + r0 + lane) * lo_plane;
         let lo = vec4<u32>(lo0, lo0 + 8u * lo_plane, lo0 + 16u * lo_plane, lo0 + 24u * lo_plane);
         let plane = (n * p.hi_channels + h) * hi_plane;
-        for (var u = 0u; u < p.lo_h; u++) {
-            let row = map_row(plane, i32(u * 2u + ky) - pad, p.hi_h, p.hi_w);
-            let lo_row = lo + vec4<u32>(u * p.lo_w);
-            for (var v = 0u; v < p.lo_w; v++) {
-                let x = i32(v * 2u) - pad;
-                rank1_rows(
-                    vec4<f32>(lo_map[lo_row.x + v], lo_map[lo_row.y + v], lo_map[lo_row.z + v], lo_map[lo_row.w + v]),
-                    vec4<f32>(map_at(row, x, p.hi_w), map_at(row, x + 1, p.hi_w), map_at(row, x + 2, p.hi_w), map_at(row, x + 3, p.hi_w)),
-                );
-            }
+        // Depths q = u·lo_w + v of this image four at a time (lo position (u, v) stepped along, not
+        // divided out: a division is eight scalar ones here), then the last lo_plane mod 4 one by one.
+        var q = 0u;
+        var uv = vec2<u32>(0u);
+        for (; q + 4u <= lo_plane; q += 4u) {
+            let d0 = weight_depth(lo, plane, q, uv, ky);
+            uv = next_lo_position(uv);
+            let d1 = weight_depth(lo, plane, q + 1u, uv, ky);
+            uv = next_lo_position(uv);
+            let d2 = weight_depth(lo, plane, q + 2u, uv, ky);
+            uv = next_lo_position(uv);
+            let d3 = weight_depth(lo, plane, q + 3u, uv, ky);
+            uv = next_lo_position(uv);
+            rank4_rows(d0.a, d1.a, d2.a, d3.a, d0.b, d1.b, d2.b, d3.b);
+        }
+        for (; q < lo_plane; q++) {
+            let d = weight_depth(lo, plane, q, uv, ky);
+            uv = next_lo_position(uv);
+            rank1_rows(d.a, d.b);
         }
     }
     if h_wanted < p.hi_channels {

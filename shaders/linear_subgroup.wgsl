@@ -12,7 +12,7 @@
 // computes a 32×32 block of C[M×N] = A[M×K]·B[K×N]: lane l owns columns col = c0 + 4l .. 4l + 3 and
 // keeps all 32 rows of them (acc0..acc31). Each depth is one rank-1 update in which every row's A value
 // is broadcast from the lane that loaded it: per 4 depths a lane loads 4 vec4s of A and 4 of B for 512
-// multiply-adds.
+// multiply-adds, applied four depths at a time (rank4_rows).
 //   linear_subgroup_forward          A = x [N_batch×in] (rows),   B = Wᵀ (W [out×in], rows of W),  C = y
 //   linear_subgroup_backward_input   A = dy [N_batch×out] (rows), B = W [out×in] (along in),       C = dx
 //   linear_subgroup_backward_weight  A = dyᵀ (dy [N_batch×out]),   B = x [N_batch×in] (along in),   C = dW
@@ -131,10 +131,16 @@ fn forward_product(tile: Tile, lane: u32) {
         let w1 = b_k_rows[b + k4 + i];
         let w2 = b_k_rows[b + 2u * k4 + i];
         let w3 = b_k_rows[b + 3u * k4 + i];
-        rank1_rows(vec4<f32>(a0.x, a1.x, a2.x, a3.x), vec4<f32>(w0.x, w1.x, w2.x, w3.x));
-        rank1_rows(vec4<f32>(a0.y, a1.y, a2.y, a3.y), vec4<f32>(w0.y, w1.y, w2.y, w3.y));
-        rank1_rows(vec4<f32>(a0.z, a1.z, a2.z, a3.z), vec4<f32>(w0.z, w1.z, w2.z, w3.z));
-        rank1_rows(vec4<f32>(a0.w, a1.w, a2.w, a3.w), vec4<f32>(w0.w, w1.w, w2.w, w3.w));
+        rank4_rows(
+            vec4<f32>(a0.x, a1.x, a2.x, a3.x),
+            vec4<f32>(a0.y, a1.y, a2.y, a3.y),
+            vec4<f32>(a0.z, a1.z, a2.z, a3.z),
+            vec4<f32>(a0.w, a1.w, a2.w, a3.w),
+            vec4<f32>(w0.x, w1.x, w2.x, w3.x),
+            vec4<f32>(w0.y, w1.y, w2.y, w3.y),
+            vec4<f32>(w0.z, w1.z, w2.z, w3.z),
+            vec4<f32>(w0.w, w1.w, w2.w, w3.w),
+        );
     }
 }
 
@@ -148,10 +154,16 @@ fn input_gradient_product(tile: Tile, lane: u32) {
         let a1 = a_rows[a.y + i];
         let a2 = a_rows[a.z + i];
         let a3 = a_rows[a.w + i];
-        rank1_rows(vec4<f32>(a0.x, a1.x, a2.x, a3.x), b_n_rows[b]);
-        rank1_rows(vec4<f32>(a0.y, a1.y, a2.y, a3.y), b_n_rows[b + n4]);
-        rank1_rows(vec4<f32>(a0.z, a1.z, a2.z, a3.z), b_n_rows[b + 2u * n4]);
-        rank1_rows(vec4<f32>(a0.w, a1.w, a2.w, a3.w), b_n_rows[b + 3u * n4]);
+        rank4_rows(
+            vec4<f32>(a0.x, a1.x, a2.x, a3.x),
+            vec4<f32>(a0.y, a1.y, a2.y, a3.y),
+            vec4<f32>(a0.z, a1.z, a2.z, a3.z),
+            vec4<f32>(a0.w, a1.w, a2.w, a3.w),
+            b_n_rows[b],
+            b_n_rows[b + n4],
+            b_n_rows[b + 2u * n4],
+            b_n_rows[b + 3u * n4],
+        );
         b += 4u * n4;
     }
 }
@@ -199,7 +211,23 @@ fn linear_subgroup_backward_weight(
     let n4 = p.n / 4u;
     var a = tile.r0 / 4u + lane;
     var b = tile.col / 4u;
-    for (var d = 0u; d < p.k; d++) {
+    // Four depths at a time, then the last k mod 4 one by one.
+    var d = 0u;
+    for (; d + 4u <= p.k; d += 4u) {
+        rank4_cols(
+            a_cols[a],
+            a_cols[a + m4],
+            a_cols[a + 2u * m4],
+            a_cols[a + 3u * m4],
+            b_n_rows[b],
+            b_n_rows[b + n4],
+            b_n_rows[b + 2u * n4],
+            b_n_rows[b + 3u * n4],
+        );
+        a += 4u * m4;
+        b += 4u * n4;
+    }
+    for (; d < p.k; d++) {
         rank1_cols(a_cols[a], b_n_rows[b]);
         a += m4;
         b += n4;

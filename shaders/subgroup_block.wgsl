@@ -111,3 +111,78 @@ fn rank1_cols(q: vec4<f32>, b: vec4<f32>) {
     acc30 = fma(vec4<f32>(subgroupBroadcast(q.z, 7u)), b, acc30);
     acc31 = fma(vec4<f32>(subgroupBroadcast(q.w, 7u)), b, acc31);
 }
+
+// Four depths' rank-1 updates at once, in depth order x, y, z, w: `ax`..`aw` are rank1_rows's `a` for
+// each depth, `bx`..`bw` its `b`. Each accumulator takes all four products in one statement, so it is
+// loaded from and stored to the stack once per four depths instead of once per depth (lavapipe keeps
+// most of the 128 accumulators on the stack, and splits each fma into a multiply and an add).
+fn rank4_rows(ax: vec4<f32>, ay: vec4<f32>, az: vec4<f32>, aw: vec4<f32>, bx: vec4<f32>, by: vec4<f32>, bz: vec4<f32>, bw: vec4<f32>) {
+    acc0 = fma(vec4<f32>(subgroupBroadcast(aw.x, 0u)), bw, fma(vec4<f32>(subgroupBroadcast(az.x, 0u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.x, 0u)), by, fma(vec4<f32>(subgroupBroadcast(ax.x, 0u)), bx, acc0))));
+    acc1 = fma(vec4<f32>(subgroupBroadcast(aw.x, 1u)), bw, fma(vec4<f32>(subgroupBroadcast(az.x, 1u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.x, 1u)), by, fma(vec4<f32>(subgroupBroadcast(ax.x, 1u)), bx, acc1))));
+    acc2 = fma(vec4<f32>(subgroupBroadcast(aw.x, 2u)), bw, fma(vec4<f32>(subgroupBroadcast(az.x, 2u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.x, 2u)), by, fma(vec4<f32>(subgroupBroadcast(ax.x, 2u)), bx, acc2))));
+    acc3 = fma(vec4<f32>(subgroupBroadcast(aw.x, 3u)), bw, fma(vec4<f32>(subgroupBroadcast(az.x, 3u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.x, 3u)), by, fma(vec4<f32>(subgroupBroadcast(ax.x, 3u)), bx, acc3))));
+    acc4 = fma(vec4<f32>(subgroupBroadcast(aw.x, 4u)), bw, fma(vec4<f32>(subgroupBroadcast(az.x, 4u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.x, 4u)), by, fma(vec4<f32>(subgroupBroadcast(ax.x, 4u)), bx, acc4))));
+    acc5 = fma(vec4<f32>(subgroupBroadcast(aw.x, 5u)), bw, fma(vec4<f32>(subgroupBroadcast(az.x, 5u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.x, 5u)), by, fma(vec4<f32>(subgroupBroadcast(ax.x, 5u)), bx, acc5))));
+    acc6 = fma(vec4<f32>(subgroupBroadcast(aw.x, 6u)), bw, fma(vec4<f32>(subgroupBroadcast(az.x, 6u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.x, 6u)), by, fma(vec4<f32>(subgroupBroadcast(ax.x, 6u)), bx, acc6))));
+    acc7 = fma(vec4<f32>(subgroupBroadcast(aw.x, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(az.x, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.x, 7u)), by, fma(vec4<f32>(subgroupBroadcast(ax.x, 7u)), bx, acc7))));
+    acc8 = fma(vec4<f32>(subgroupBroadcast(aw.y, 0u)), bw, fma(vec4<f32>(subgroupBroadcast(az.y, 0u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.y, 0u)), by, fma(vec4<f32>(subgroupBroadcast(ax.y, 0u)), bx, acc8))));
+    acc9 = fma(vec4<f32>(subgroupBroadcast(aw.y, 1u)), bw, fma(vec4<f32>(subgroupBroadcast(az.y, 1u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.y, 1u)), by, fma(vec4<f32>(subgroupBroadcast(ax.y, 1u)), bx, acc9))));
+    acc10 = fma(vec4<f32>(subgroupBroadcast(aw.y, 2u)), bw, fma(vec4<f32>(subgroupBroadcast(az.y, 2u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.y, 2u)), by, fma(vec4<f32>(subgroupBroadcast(ax.y, 2u)), bx, acc10))));
+    acc11 = fma(vec4<f32>(subgroupBroadcast(aw.y, 3u)), bw, fma(vec4<f32>(subgroupBroadcast(az.y, 3u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.y, 3u)), by, fma(vec4<f32>(subgroupBroadcast(ax.y, 3u)), bx, acc11))));
+    acc12 = fma(vec4<f32>(subgroupBroadcast(aw.y, 4u)), bw, fma(vec4<f32>(subgroupBroadcast(az.y, 4u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.y, 4u)), by, fma(vec4<f32>(subgroupBroadcast(ax.y, 4u)), bx, acc12))));
+    acc13 = fma(vec4<f32>(subgroupBroadcast(aw.y, 5u)), bw, fma(vec4<f32>(subgroupBroadcast(az.y, 5u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.y, 5u)), by, fma(vec4<f32>(subgroupBroadcast(ax.y, 5u)), bx, acc13))));
+    acc14 = fma(vec4<f32>(subgroupBroadcast(aw.y, 6u)), bw, fma(vec4<f32>(subgroupBroadcast(az.y, 6u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.y, 6u)), by, fma(vec4<f32>(subgroupBroadcast(ax.y, 6u)), bx, acc14))));
+    acc15 = fma(vec4<f32>(subgroupBroadcast(aw.y, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(az.y, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.y, 7u)), by, fma(vec4<f32>(subgroupBroadcast(ax.y, 7u)), bx, acc15))));
+    acc16 = fma(vec4<f32>(subgroupBroadcast(aw.z, 0u)), bw, fma(vec4<f32>(subgroupBroadcast(az.z, 0u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.z, 0u)), by, fma(vec4<f32>(subgroupBroadcast(ax.z, 0u)), bx, acc16))));
+    acc17 = fma(vec4<f32>(subgroupBroadcast(aw.z, 1u)), bw, fma(vec4<f32>(subgroupBroadcast(az.z, 1u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.z, 1u)), by, fma(vec4<f32>(subgroupBroadcast(ax.z, 1u)), bx, acc17))));
+    acc18 = fma(vec4<f32>(subgroupBroadcast(aw.z, 2u)), bw, fma(vec4<f32>(subgroupBroadcast(az.z, 2u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.z, 2u)), by, fma(vec4<f32>(subgroupBroadcast(ax.z, 2u)), bx, acc18))));
+    acc19 = fma(vec4<f32>(subgroupBroadcast(aw.z, 3u)), bw, fma(vec4<f32>(subgroupBroadcast(az.z, 3u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.z, 3u)), by, fma(vec4<f32>(subgroupBroadcast(ax.z, 3u)), bx, acc19))));
+    acc20 = fma(vec4<f32>(subgroupBroadcast(aw.z, 4u)), bw, fma(vec4<f32>(subgroupBroadcast(az.z, 4u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.z, 4u)), by, fma(vec4<f32>(subgroupBroadcast(ax.z, 4u)), bx, acc20))));
+    acc21 = fma(vec4<f32>(subgroupBroadcast(aw.z, 5u)), bw, fma(vec4<f32>(subgroupBroadcast(az.z, 5u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.z, 5u)), by, fma(vec4<f32>(subgroupBroadcast(ax.z, 5u)), bx, acc21))));
+    acc22 = fma(vec4<f32>(subgroupBroadcast(aw.z, 6u)), bw, fma(vec4<f32>(subgroupBroadcast(az.z, 6u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.z, 6u)), by, fma(vec4<f32>(subgroupBroadcast(ax.z, 6u)), bx, acc22))));
+    acc23 = fma(vec4<f32>(subgroupBroadcast(aw.z, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(az.z, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.z, 7u)), by, fma(vec4<f32>(subgroupBroadcast(ax.z, 7u)), bx, acc23))));
+    acc24 = fma(vec4<f32>(subgroupBroadcast(aw.w, 0u)), bw, fma(vec4<f32>(subgroupBroadcast(az.w, 0u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.w, 0u)), by, fma(vec4<f32>(subgroupBroadcast(ax.w, 0u)), bx, acc24))));
+    acc25 = fma(vec4<f32>(subgroupBroadcast(aw.w, 1u)), bw, fma(vec4<f32>(subgroupBroadcast(az.w, 1u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.w, 1u)), by, fma(vec4<f32>(subgroupBroadcast(ax.w, 1u)), bx, acc25))));
+    acc26 = fma(vec4<f32>(subgroupBroadcast(aw.w, 2u)), bw, fma(vec4<f32>(subgroupBroadcast(az.w, 2u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.w, 2u)), by, fma(vec4<f32>(subgroupBroadcast(ax.w, 2u)), bx, acc26))));
+    acc27 = fma(vec4<f32>(subgroupBroadcast(aw.w, 3u)), bw, fma(vec4<f32>(subgroupBroadcast(az.w, 3u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.w, 3u)), by, fma(vec4<f32>(subgroupBroadcast(ax.w, 3u)), bx, acc27))));
+    acc28 = fma(vec4<f32>(subgroupBroadcast(aw.w, 4u)), bw, fma(vec4<f32>(subgroupBroadcast(az.w, 4u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.w, 4u)), by, fma(vec4<f32>(subgroupBroadcast(ax.w, 4u)), bx, acc28))));
+    acc29 = fma(vec4<f32>(subgroupBroadcast(aw.w, 5u)), bw, fma(vec4<f32>(subgroupBroadcast(az.w, 5u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.w, 5u)), by, fma(vec4<f32>(subgroupBroadcast(ax.w, 5u)), bx, acc29))));
+    acc30 = fma(vec4<f32>(subgroupBroadcast(aw.w, 6u)), bw, fma(vec4<f32>(subgroupBroadcast(az.w, 6u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.w, 6u)), by, fma(vec4<f32>(subgroupBroadcast(ax.w, 6u)), bx, acc30))));
+    acc31 = fma(vec4<f32>(subgroupBroadcast(aw.w, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(az.w, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.w, 7u)), by, fma(vec4<f32>(subgroupBroadcast(ax.w, 7u)), bx, acc31))));
+}
+
+// rank1_cols for four depths, as rank4_rows is rank1_rows for four.
+fn rank4_cols(qx: vec4<f32>, qy: vec4<f32>, qz: vec4<f32>, qw: vec4<f32>, bx: vec4<f32>, by: vec4<f32>, bz: vec4<f32>, bw: vec4<f32>) {
+    acc0 = fma(vec4<f32>(subgroupBroadcast(qw.x, 0u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.x, 0u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.x, 0u)), by, fma(vec4<f32>(subgroupBroadcast(qx.x, 0u)), bx, acc0))));
+    acc1 = fma(vec4<f32>(subgroupBroadcast(qw.y, 0u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.y, 0u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.y, 0u)), by, fma(vec4<f32>(subgroupBroadcast(qx.y, 0u)), bx, acc1))));
+    acc2 = fma(vec4<f32>(subgroupBroadcast(qw.z, 0u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.z, 0u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.z, 0u)), by, fma(vec4<f32>(subgroupBroadcast(qx.z, 0u)), bx, acc2))));
+    acc3 = fma(vec4<f32>(subgroupBroadcast(qw.w, 0u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.w, 0u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.w, 0u)), by, fma(vec4<f32>(subgroupBroadcast(qx.w, 0u)), bx, acc3))));
+    acc4 = fma(vec4<f32>(subgroupBroadcast(qw.x, 1u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.x, 1u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.x, 1u)), by, fma(vec4<f32>(subgroupBroadcast(qx.x, 1u)), bx, acc4))));
+    acc5 = fma(vec4<f32>(subgroupBroadcast(qw.y, 1u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.y, 1u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.y, 1u)), by, fma(vec4<f32>(subgroupBroadcast(qx.y, 1u)), bx, acc5))));
+    acc6 = fma(vec4<f32>(subgroupBroadcast(qw.z, 1u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.z, 1u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.z, 1u)), by, fma(vec4<f32>(subgroupBroadcast(qx.z, 1u)), bx, acc6))));
+    acc7 = fma(vec4<f32>(subgroupBroadcast(qw.w, 1u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.w, 1u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.w, 1u)), by, fma(vec4<f32>(subgroupBroadcast(qx.w, 1u)), bx, acc7))));
+    acc8 = fma(vec4<f32>(subgroupBroadcast(qw.x, 2u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.x, 2u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.x, 2u)), by, fma(vec4<f32>(subgroupBroadcast(qx.x, 2u)), bx, acc8))));
+    acc9 = fma(vec4<f32>(subgroupBroadcast(qw.y, 2u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.y, 2u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.y, 2u)), by, fma(vec4<f32>(subgroupBroadcast(qx.y, 2u)), bx, acc9))));
+    acc10 = fma(vec4<f32>(subgroupBroadcast(qw.z, 2u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.z, 2u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.z, 2u)), by, fma(vec4<f32>(subgroupBroadcast(qx.z, 2u)), bx, acc10))));
+    acc11 = fma(vec4<f32>(subgroupBroadcast(qw.w, 2u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.w, 2u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.w, 2u)), by, fma(vec4<f32>(subgroupBroadcast(qx.w, 2u)), bx, acc11))));
+    acc12 = fma(vec4<f32>(subgroupBroadcast(qw.x, 3u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.x, 3u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.x, 3u)), by, fma(vec4<f32>(subgroupBroadcast(qx.x, 3u)), bx, acc12))));
+    acc13 = fma(vec4<f32>(subgroupBroadcast(qw.y, 3u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.y, 3u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.y, 3u)), by, fma(vec4<f32>(subgroupBroadcast(qx.y, 3u)), bx, acc13))));
+    acc14 = fma(vec4<f32>(subgroupBroadcast(qw.z, 3u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.z, 3u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.z, 3u)), by, fma(vec4<f32>(subgroupBroadcast(qx.z, 3u)), bx, acc14))));
+    acc15 = fma(vec4<f32>(subgroupBroadcast(qw.w, 3u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.w, 3u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.w, 3u)), by, fma(vec4<f32>(subgroupBroadcast(qx.w, 3u)), bx, acc15))));
+    acc16 = fma(vec4<f32>(subgroupBroadcast(qw.x, 4u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.x, 4u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.x, 4u)), by, fma(vec4<f32>(subgroupBroadcast(qx.x, 4u)), bx, acc16))));
+    acc17 = fma(vec4<f32>(subgroupBroadcast(qw.y, 4u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.y, 4u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.y, 4u)), by, fma(vec4<f32>(subgroupBroadcast(qx.y, 4u)), bx, acc17))));
+    acc18 = fma(vec4<f32>(subgroupBroadcast(qw.z, 4u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.z, 4u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.z, 4u)), by, fma(vec4<f32>(subgroupBroadcast(qx.z, 4u)), bx, acc18))));
+    acc19 = fma(vec4<f32>(subgroupBroadcast(qw.w, 4u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.w, 4u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.w, 4u)), by, fma(vec4<f32>(subgroupBroadcast(qx.w, 4u)), bx, acc19))));
+    acc20 = fma(vec4<f32>(subgroupBroadcast(qw.x, 5u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.x, 5u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.x, 5u)), by, fma(vec4<f32>(subgroupBroadcast(qx.x, 5u)), bx, acc20))));
+    acc21 = fma(vec4<f32>(subgroupBroadcast(qw.y, 5u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.y, 5u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.y, 5u)), by, fma(vec4<f32>(subgroupBroadcast(qx.y, 5u)), bx, acc21))));
+    acc22 = fma(vec4<f32>(subgroupBroadcast(qw.z, 5u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.z, 5u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.z, 5u)), by, fma(vec4<f32>(subgroupBroadcast(qx.z, 5u)), bx, acc22))));
+    acc23 = fma(vec4<f32>(subgroupBroadcast(qw.w, 5u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.w, 5u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.w, 5u)), by, fma(vec4<f32>(subgroupBroadcast(qx.w, 5u)), bx, acc23))));
+    acc24 = fma(vec4<f32>(subgroupBroadcast(qw.x, 6u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.x, 6u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.x, 6u)), by, fma(vec4<f32>(subgroupBroadcast(qx.x, 6u)), bx, acc24))));
+    acc25 = fma(vec4<f32>(subgroupBroadcast(qw.y, 6u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.y, 6u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.y, 6u)), by, fma(vec4<f32>(subgroupBroadcast(qx.y, 6u)), bx, acc25))));
+    acc26 = fma(vec4<f32>(subgroupBroadcast(qw.z, 6u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.z, 6u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.z, 6u)), by, fma(vec4<f32>(subgroupBroadcast(qx.z, 6u)), bx, acc26))));
+    acc27 = fma(vec4<f32>(subgroupBroadcast(qw.w, 6u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.w, 6u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.w, 6u)), by, fma(vec4<f32>(subgroupBroadcast(qx.w, 6u)), bx, acc27))));
+    acc28 = fma(vec4<f32>(subgroupBroadcast(qw.x, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.x, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.x, 7u)), by, fma(vec4<f32>(subgroupBroadcast(qx.x, 7u)), bx, acc28))));
+    acc29 = fma(vec4<f32>(subgroupBroadcast(qw.y, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.y, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.y, 7u)), by, fma(vec4<f32>(subgroupBroadcast(qx.y, 7u)), bx, acc29))));
+    acc30 = fma(vec4<f32>(subgroupBroadcast(qw.z, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.z, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.z, 7u)), by, fma(vec4<f32>(subgroupBroadcast(qx.z, 7u)), bx, acc30))));
+    acc31 = fma(vec4<f32>(subgroupBroadcast(qw.w, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.w, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.w, 7u)), by, fma(vec4<f32>(subgroupBroadcast(qx.w, 7u)), bx, acc31))));
+}
