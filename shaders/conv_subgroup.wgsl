@@ -57,17 +57,6 @@ fn map_row(plane: u32, y: i32, height: u32, width: u32) -> vec2<u32> {
     return vec2<u32>(plane + u32(clamp(y, 0, i32(height) - 1)) * width, u32(y >= 0 && y < i32(height)));
 }
 
-// The map values this lane's four positions read through one tap: each position's row (from map_row)
-// at its own x.
-fn taps(row0: vec2<u32>, row1: vec2<u32>, row2: vec2<u32>, row3: vec2<u32>, x: vec4<i32>, width: u32) -> vec4<f32> {
-    return vec4<f32>(map_at(row0, x.x, width), map_at(row1, x.y, width), map_at(row2, x.z, width), map_at(row3, x.w, width));
-}
-
-// (n, row, column) of flat position q of maps of h×w.
-fn position(q: u32, h: u32, w: u32) -> vec3<u32> {
-    return vec3<u32>(q / (h * w), (q / w) % h, q % w);
-}
-
 // The four output positions of this lane: where channel r0's value of each goes in dst, and whether
 // it exists. Row r of the block adds r planes.
 struct Outputs {
@@ -137,27 +126,34 @@ fn weight_rows(r0: u32, lane: u32, row_stride: u32) -> vec4<u32> {
 
 // ---- gather_lo -------------------------------------------------------------------------------------
 
+// Lane slots: a lane takes four neighbouring positions of one map row, (n, u, v0 .. v0 + 3) with v0 a
+// multiple of 4 (the last slot of a row may reach past its end: those positions are not stored). The
+// four positions read the same map rows, and their taps overlap: through one kernel row they read 10
+// map columns where four scattered positions would read 16.
+
+// Slot `slot` of maps of `rows` rows of `slots_per_row` slots: (n, row, first column).
+fn slot_position(slot: u32, rows: u32, slots_per_row: u32) -> vec3<u32> {
+    return vec3<u32>(slot / (rows * slots_per_row), (slot / slots_per_row) % rows, (slot % slots_per_row) * 4u);
+}
+
 fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
     let row_blocks = p.lo_channels / 32u;
-    let lo_plane = p.lo_h * p.lo_w;
-    let positions = p.batch * lo_plane;
+    let slots_per_row = (p.lo_w + 3u) / 4u;
+    let slots = p.batch * p.lo_h * slots_per_row;
     let index = workgroup_index(wid, nwg);
-    if index >= row_blocks * ((positions + 31u) / 32u) {
+    if index >= row_blocks * ((slots + 7u) / 8u) {
         return;
     }
     let r0 = (index % row_blocks) * 32u;
-    let q = (index / row_blocks) * 32u + 4u * lane;
-    let last = positions - 1u;
-    let p0 = position(min(q, last), p.lo_h, p.lo_w);
-    let p1 = position(min(q + 1u, last), p.lo_h, p.lo_w);
-    let p2 = position(min(q + 2u, last), p.lo_h, p.lo_w);
-    let p3 = position(min(q + 3u, last), p.lo_h, p.lo_w);
-    // Top-left hi position each lo position sees: (u·2 − pad, v·2 − pad).
+    let slot = (index / row_blocks) * 8u + lane;
+    let at_slot = slot_position(min(slot, slots - 1u), p.lo_h, slots_per_row);
+    // Top-left hi position lo position (u, v0) sees: (u·2 − pad, v0·2 − pad); position v0 + i reads
+    // through tap kx the hi column x + 2i + kx.
     let pad = i32(p.pad);
-    let y = vec4<i32>(i32(p0.y), i32(p1.y), i32(p2.y), i32(p3.y)) * 2 - pad;
-    let x = vec4<i32>(i32(p0.z), i32(p1.z), i32(p2.z), i32(p3.z)) * 2 - pad;
+    let y = i32(at_slot.y) * 2 - pad;
+    let x = i32(at_slot.z) * 2 - pad;
     let hi_plane = p.hi_h * p.hi_w;
-    var plane = vec4<u32>(p0.x, p1.x, p2.x, p3.x) * (p.hi_channels * hi_plane);
+    var plane = at_slot.x * p.hi_channels * hi_plane;
     var w = weight_rows(r0, lane, p.w_stride_lo);
     let w_step = p.w_stride_hi / 4u;
     for (var h = 0u; h < p.hi_channels; h++) {
@@ -166,33 +162,37 @@ fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
             let w1 = weight[w.y + ky];
             let w2 = weight[w.z + ky];
             let w3 = weight[w.w + ky];
-            let row0 = map_row(plane.x, y.x + i32(ky), p.hi_h, p.hi_w);
-            let row1 = map_row(plane.y, y.y + i32(ky), p.hi_h, p.hi_w);
-            let row2 = map_row(plane.z, y.z + i32(ky), p.hi_h, p.hi_w);
-            let row3 = map_row(plane.w, y.w + i32(ky), p.hi_h, p.hi_w);
+            let row = map_row(plane, y + i32(ky), p.hi_h, p.hi_w);
+            let m0 = map_at(row, x, p.hi_w);
+            let m1 = map_at(row, x + 1, p.hi_w);
+            let m2 = map_at(row, x + 2, p.hi_w);
+            let m3 = map_at(row, x + 3, p.hi_w);
+            let m4 = map_at(row, x + 4, p.hi_w);
+            let m5 = map_at(row, x + 5, p.hi_w);
+            let m6 = map_at(row, x + 6, p.hi_w);
+            let m7 = map_at(row, x + 7, p.hi_w);
+            let m8 = map_at(row, x + 8, p.hi_w);
+            let m9 = map_at(row, x + 9, p.hi_w);
             rank4_rows(
                 vec4<f32>(w0.x, w1.x, w2.x, w3.x),
                 vec4<f32>(w0.y, w1.y, w2.y, w3.y),
                 vec4<f32>(w0.z, w1.z, w2.z, w3.z),
                 vec4<f32>(w0.w, w1.w, w2.w, w3.w),
-                taps(row0, row1, row2, row3, x + 0, p.hi_w),
-                taps(row0, row1, row2, row3, x + 1, p.hi_w),
-                taps(row0, row1, row2, row3, x + 2, p.hi_w),
-                taps(row0, row1, row2, row3, x + 3, p.hi_w),
+                vec4<f32>(m0, m2, m4, m6),
+                vec4<f32>(m1, m3, m5, m7),
+                vec4<f32>(m2, m4, m6, m8),
+                vec4<f32>(m3, m5, m7, m9),
             );
         }
-        plane += vec4<u32>(hi_plane);
+        plane += hi_plane;
         w += vec4<u32>(w_step);
     }
     // out[n][l][u][v] for l = r0
-    let at = vec4<u32>(
-        (p0.x * p.lo_channels + r0) * lo_plane + p0.y * p.lo_w + p0.z,
-        (p1.x * p.lo_channels + r0) * lo_plane + p1.y * p.lo_w + p1.z,
-        (p2.x * p.lo_channels + r0) * lo_plane + p2.y * p.lo_w + p2.z,
-        (p3.x * p.lo_channels + r0) * lo_plane + p3.y * p.lo_w + p3.z,
-    );
-    let valid = vec4<u32>(q, q + 1u, q + 2u, q + 3u) < vec4<u32>(positions);
-    store_block(Outputs(at, valid, lo_plane), r0, with_bias);
+    let lo_plane = p.lo_h * p.lo_w;
+    let first = (at_slot.x * p.lo_channels + r0) * lo_plane + at_slot.y * p.lo_w + at_slot.z;
+    let columns = vec4<u32>(at_slot.z) + vec4<u32>(0u, 1u, 2u, 3u);
+    let valid = columns < vec4<u32>(p.lo_w) & vec4<bool>(slot < slots);
+    store_block(Outputs(vec4<u32>(first) + vec4<u32>(0u, 1u, 2u, 3u), valid, lo_plane), r0, with_bias);
 }
 
 // ---- gather_hi -------------------------------------------------------------------------------------
@@ -214,30 +214,34 @@ struct DepthPair {
     b1: vec4<f32>,
 }
 
-// The two taps of one kernel row ky = ry + 2·dy for lo channel plane `plane`: lo row u0 − dy, columns
-// v0 (tap kx = rx) and v0 − 1 (kx = rx + 2). Called with constant ky offsets and dy, so it inlines to
-// straight-line code (a loop over dy cost lavapipe 15–30%).
-fn class_taps(plane: vec4<u32>, u: vec4<i32>, v: vec4<i32>, w: vec4<u32>, ky: u32, dy: i32, odd_x: bool) -> DepthPair {
+// The two taps of one kernel row ky = ry + 2·dy for lo channel plane `plane`: lo row u − dy, columns
+// v + i (tap kx = rx) and v + i − 1 (kx = rx + 2) for the slot's positions i = 0..3. Called with
+// constant ky offsets and dy, so it inlines to straight-line code (a loop over dy cost lavapipe 15–30%).
+fn class_taps(plane: u32, u: i32, v: i32, w: vec4<u32>, ky: u32, dy: i32, odd_x: bool) -> DepthPair {
     let w0 = weight[w.x + ky];
     let w1 = weight[w.y + ky];
     let w2 = weight[w.z + ky];
     let w3 = weight[w.w + ky];
-    let row0 = map_row(plane.x, u.x - dy, p.lo_h, p.lo_w);
-    let row1 = map_row(plane.y, u.y - dy, p.lo_h, p.lo_w);
-    let row2 = map_row(plane.z, u.z - dy, p.lo_h, p.lo_w);
-    let row3 = map_row(plane.w, u.w - dy, p.lo_h, p.lo_w);
+    let row = map_row(plane, u - dy, p.lo_h, p.lo_w);
+    let m0 = map_at(row, v - 1, p.lo_w);
+    let m1 = map_at(row, v, p.lo_w);
+    let m2 = map_at(row, v + 1, p.lo_w);
+    let m3 = map_at(row, v + 2, p.lo_w);
+    let m4 = map_at(row, v + 3, p.lo_w);
     let x_even = vec4<f32>(w0.x, w1.x, w2.x, w3.x);
     let x_odd = vec4<f32>(w0.y, w1.y, w2.y, w3.y);
     let x2_even = vec4<f32>(w0.z, w1.z, w2.z, w3.z);
     let x2_odd = vec4<f32>(w0.w, w1.w, w2.w, w3.w);
     return DepthPair(
         select(x_even, x_odd, odd_x),
-        taps(row0, row1, row2, row3, v, p.lo_w),
+        vec4<f32>(m1, m2, m3, m4),
         select(x2_even, x2_odd, odd_x),
-        taps(row0, row1, row2, row3, v - 1, p.lo_w),
+        vec4<f32>(m0, m1, m2, m3),
     );
 }
 
+// The hi positions of one residue class (ry, rx) form a grid with every other row and column; lanes take
+// slots of four neighbouring positions of one of its rows, as in gather_lo.
 fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
     let row_blocks = p.hi_channels / 32u;
     var index = workgroup_index(wid, nwg);
@@ -245,12 +249,14 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
     var residue = 0u;
     var axis_y = vec2<u32>(0u);
     var axis_x = vec2<u32>(0u);
-    var class_positions = 0u;
+    var slots_per_row = 0u;
+    var class_slots = 0u;
     for (; residue < 4u; residue++) {
         axis_y = class_axis(residue / 2u, p.hi_h);
         axis_x = class_axis(residue % 2u, p.hi_w);
-        class_positions = p.batch * axis_y.y * axis_x.y;
-        let blocks = row_blocks * ((class_positions + 31u) / 32u);
+        slots_per_row = (axis_x.y + 3u) / 4u;
+        class_slots = p.batch * axis_y.y * slots_per_row;
+        let blocks = row_blocks * ((class_slots + 7u) / 8u);
         if index < blocks {
             break;
         }
@@ -262,20 +268,15 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
     let ry = residue / 2u;
     let rx = residue % 2u;
     let r0 = (index % row_blocks) * 32u;
-    let q = (index / row_blocks) * 32u + 4u * lane;
-    let last = class_positions - 1u;
-    let p0 = position(min(q, last), axis_y.y, axis_x.y);
-    let p1 = position(min(q + 1u, last), axis_y.y, axis_x.y);
-    let p2 = position(min(q + 2u, last), axis_y.y, axis_x.y);
-    let p3 = position(min(q + 3u, last), axis_y.y, axis_x.y);
-    // Hi position (y, x) = (first + 2·iy, first + 2·ix) reads lo (u0 − jy, v0 − jx) through taps
-    // (ry + 2·jy, rx + 2·jx), with u0 = (y + pad − ry) / 2 (exact: the class was chosen so).
-    let iy = vec4<u32>(p0.y, p1.y, p2.y, p3.y);
-    let ix = vec4<u32>(p0.z, p1.z, p2.z, p3.z);
-    let u = vec4<i32>((vec4<u32>(axis_y.x + p.pad - ry) + 2u * iy) / 2u);
-    let v = vec4<i32>((vec4<u32>(axis_x.x + p.pad - rx) + 2u * ix) / 2u);
+    let slot = (index / row_blocks) * 8u + lane;
+    let at_slot = slot_position(min(slot, class_slots - 1u), axis_y.y, slots_per_row);
+    // Hi position (y, x) = (first + 2·iy, first + 2·ix) reads lo (u − jy, v − jx) through taps
+    // (ry + 2·jy, rx + 2·jx), with u = (y + pad − ry) / 2 (exact: the class was chosen so); the slot's
+    // positions ix0 + i read lo column v + i.
+    let u = i32((axis_y.x + p.pad - ry + 2u * at_slot.y) / 2u);
+    let v = i32((axis_x.x + p.pad - rx + 2u * at_slot.z) / 2u);
     let lo_plane = p.lo_h * p.lo_w;
-    var plane = vec4<u32>(p0.x, p1.x, p2.x, p3.x) * (p.lo_channels * lo_plane);
+    var plane = at_slot.x * p.lo_channels * lo_plane;
     // weight rows (l, c, ky) as vec4s over kx, for this lane's rows c = r0 + 8·g + lane.
     var w = weight_rows(r0, lane, p.w_stride_hi);
     let w_step = p.w_stride_lo / 4u;
@@ -284,15 +285,16 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
         let top = class_taps(plane, u, v, w, ry, 0, odd_x);
         let bottom = class_taps(plane, u, v, w, ry + 2u, 1, odd_x);
         rank4_rows(top.a0, top.a1, bottom.a0, bottom.a1, top.b0, top.b1, bottom.b0, bottom.b1);
-        plane += vec4<u32>(lo_plane);
+        plane += lo_plane;
         w += vec4<u32>(w_step);
     }
     // out[n][c][y][x] for c = r0
     let hi_plane = p.hi_h * p.hi_w;
-    let hy = vec4<u32>(axis_y.x) + 2u * iy;
+    let ix = vec4<u32>(at_slot.z) + vec4<u32>(0u, 1u, 2u, 3u);
+    let hy = axis_y.x + 2u * at_slot.y;
     let hx = vec4<u32>(axis_x.x) + 2u * ix;
-    let at = (vec4<u32>(p0.x, p1.x, p2.x, p3.x) * p.hi_channels + r0) * hi_plane + hy * p.hi_w + hx;
-    let valid = vec4<u32>(q, q + 1u, q + 2u, q + 3u) < vec4<u32>(class_positions);
+    let at = vec4<u32>((at_slot.x * p.hi_channels + r0) * hi_plane + hy * p.hi_w) + hx;
+    let valid = ix < vec4<u32>(axis_x.y) & vec4<bool>(slot < class_slots);
     store_block(Outputs(at, valid, hi_plane), r0, with_bias);
 }
 

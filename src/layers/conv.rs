@@ -171,8 +171,15 @@ impl Geometry {
     /// Rows of the GATHER_HI product: the hi positions grouped by (y + pad, x + pad) mod stride,
     /// each class padded to whole tiles of `tile` (`class_size` in conv.wgsl).
     fn hi_class_rows(&self, tile: usize) -> usize {
+        self.hi_classes()
+            .map(|[rows, width]| (self.batch * rows * width).next_multiple_of(tile))
+            .sum()
+    }
+
+    /// [rows, columns] of the hi positions in each residue class of (y + pad, x + pad) mod stride.
+    fn hi_classes(&self) -> impl Iterator<Item = [usize; 2]> + '_ {
         let [_, hh, hw] = self.hi;
-        let axis = |r: usize, size: usize| {
+        let axis = move |r: usize, size: usize| {
             let first = (r + self.stride - self.pad % self.stride) % self.stride;
             if first >= size {
                 0
@@ -181,11 +188,7 @@ impl Geometry {
             }
         };
         (0..self.stride * self.stride)
-            .map(|c| {
-                (self.batch * axis(c / self.stride, hh) * axis(c % self.stride, hw))
-                    .next_multiple_of(tile)
-            })
-            .sum()
+            .map(move |c| [axis(c / self.stride, hh), axis(c % self.stride, hw)])
     }
 
     /// (rows, columns, depth) of `product`.
@@ -240,12 +243,17 @@ impl Geometry {
             return None;
         }
         let blocks = rows / SUBGROUP_BLOCK;
+        // The gathers' lanes take slots of four neighbouring positions of one map row (a row's last
+        // slot may be partly past its end), eight slots to a block.
+        let slots = |rows: usize, width: usize| self.batch * rows * width.div_ceil(4);
         let (columns, depth) = match product {
-            Product::GatherLo => (
-                (self.batch * lh * lw).next_multiple_of(SUBGROUP_BLOCK),
-                hc * 16,
+            Product::GatherLo => (slots(lh, lw).next_multiple_of(8) * 4, hc * 16),
+            Product::GatherHi => (
+                self.hi_classes()
+                    .map(|[rows, width]| slots(rows, width).next_multiple_of(8) * 4)
+                    .sum(),
+                lc * 4,
             ),
-            Product::GatherHi => (self.hi_class_rows(SUBGROUP_BLOCK), lc * 4),
             // Two hi channels' 16 taps per block (an odd count's last block reads one twice).
             Product::Weight => (hc.next_multiple_of(2) * 16, self.batch * lh * lw),
         };
