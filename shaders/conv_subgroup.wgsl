@@ -84,38 +84,79 @@ fn store_outputs(out: Outputs, r: u32, value: vec4<f32>) {
 // Row by row with constant indices: a loop would index the accumulators dynamically, which puts all
 // 32 of them in an array in memory on every iteration.
 fn store_block(out: Outputs, r0: u32, with_bias: bool) {
-    store_outputs(out, 0u, acc0 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 0u]), with_bias));
-    store_outputs(out, 1u, acc1 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 1u]), with_bias));
-    store_outputs(out, 2u, acc2 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 2u]), with_bias));
-    store_outputs(out, 3u, acc3 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 3u]), with_bias));
-    store_outputs(out, 4u, acc4 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 4u]), with_bias));
-    store_outputs(out, 5u, acc5 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 5u]), with_bias));
-    store_outputs(out, 6u, acc6 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 6u]), with_bias));
-    store_outputs(out, 7u, acc7 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 7u]), with_bias));
-    store_outputs(out, 8u, acc8 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 8u]), with_bias));
-    store_outputs(out, 9u, acc9 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 9u]), with_bias));
-    store_outputs(out, 10u, acc10 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 10u]), with_bias));
-    store_outputs(out, 11u, acc11 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 11u]), with_bias));
-    store_outputs(out, 12u, acc12 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 12u]), with_bias));
-    store_outputs(out, 13u, acc13 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 13u]), with_bias));
-    store_outputs(out, 14u, acc14 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 14u]), with_bias));
-    store_outputs(out, 15u, acc15 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 15u]), with_bias));
-    store_outputs(out, 16u, acc16 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 16u]), with_bias));
-    store_outputs(out, 17u, acc17 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 17u]), with_bias));
-    store_outputs(out, 18u, acc18 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 18u]), with_bias));
-    store_outputs(out, 19u, acc19 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 19u]), with_bias));
-    store_outputs(out, 20u, acc20 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 20u]), with_bias));
-    store_outputs(out, 21u, acc21 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 21u]), with_bias));
-    store_outputs(out, 22u, acc22 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 22u]), with_bias));
-    store_outputs(out, 23u, acc23 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 23u]), with_bias));
-    store_outputs(out, 24u, acc24 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 24u]), with_bias));
-    store_outputs(out, 25u, acc25 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 25u]), with_bias));
-    store_outputs(out, 26u, acc26 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 26u]), with_bias));
-    store_outputs(out, 27u, acc27 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 27u]), with_bias));
-    store_outputs(out, 28u, acc28 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 28u]), with_bias));
-    store_outputs(out, 29u, acc29 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 29u]), with_bias));
-    store_outputs(out, 30u, acc30 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 30u]), with_bias));
-    store_outputs(out, 31u, acc31 + select(vec4<f32>(0.0), vec4<f32>(bias[r0 + 31u]), with_bias));
+    store_outputs(out, 0u, acc0 + row_bias(r0 + 0u, with_bias));
+    store_outputs(out, 1u, acc1 + row_bias(r0 + 1u, with_bias));
+    store_outputs(out, 2u, acc2 + row_bias(r0 + 2u, with_bias));
+    store_outputs(out, 3u, acc3 + row_bias(r0 + 3u, with_bias));
+    store_outputs(out, 4u, acc4 + row_bias(r0 + 4u, with_bias));
+    store_outputs(out, 5u, acc5 + row_bias(r0 + 5u, with_bias));
+    store_outputs(out, 6u, acc6 + row_bias(r0 + 6u, with_bias));
+    store_outputs(out, 7u, acc7 + row_bias(r0 + 7u, with_bias));
+    store_outputs(out, 8u, acc8 + row_bias(r0 + 8u, with_bias));
+    store_outputs(out, 9u, acc9 + row_bias(r0 + 9u, with_bias));
+    store_outputs(out, 10u, acc10 + row_bias(r0 + 10u, with_bias));
+    store_outputs(out, 11u, acc11 + row_bias(r0 + 11u, with_bias));
+    store_outputs(out, 12u, acc12 + row_bias(r0 + 12u, with_bias));
+    store_outputs(out, 13u, acc13 + row_bias(r0 + 13u, with_bias));
+    store_outputs(out, 14u, acc14 + row_bias(r0 + 14u, with_bias));
+    store_outputs(out, 15u, acc15 + row_bias(r0 + 15u, with_bias));
+    store_outputs(out, 16u, acc16 + row_bias(r0 + 16u, with_bias));
+    store_outputs(out, 17u, acc17 + row_bias(r0 + 17u, with_bias));
+    store_outputs(out, 18u, acc18 + row_bias(r0 + 18u, with_bias));
+    store_outputs(out, 19u, acc19 + row_bias(r0 + 19u, with_bias));
+    store_outputs(out, 20u, acc20 + row_bias(r0 + 20u, with_bias));
+    store_outputs(out, 21u, acc21 + row_bias(r0 + 21u, with_bias));
+    store_outputs(out, 22u, acc22 + row_bias(r0 + 22u, with_bias));
+    store_outputs(out, 23u, acc23 + row_bias(r0 + 23u, with_bias));
+    store_outputs(out, 24u, acc24 + row_bias(r0 + 24u, with_bias));
+    store_outputs(out, 25u, acc25 + row_bias(r0 + 25u, with_bias));
+    store_outputs(out, 26u, acc26 + row_bias(r0 + 26u, with_bias));
+    store_outputs(out, 27u, acc27 + row_bias(r0 + 27u, with_bias));
+    store_outputs(out, 28u, acc28 + row_bias(r0 + 28u, with_bias));
+    store_outputs(out, 29u, acc29 + row_bias(r0 + 29u, with_bias));
+    store_outputs(out, 30u, acc30 + row_bias(r0 + 30u, with_bias));
+    store_outputs(out, 31u, acc31 + row_bias(r0 + 31u, with_bias));
+}
+
+// store_block for the upper bank.
+fn store_block_upper(out: Outputs, r0: u32, with_bias: bool) {
+    store_outputs(out, 0u, acc32 + row_bias(r0 + 0u, with_bias));
+    store_outputs(out, 1u, acc33 + row_bias(r0 + 1u, with_bias));
+    store_outputs(out, 2u, acc34 + row_bias(r0 + 2u, with_bias));
+    store_outputs(out, 3u, acc35 + row_bias(r0 + 3u, with_bias));
+    store_outputs(out, 4u, acc36 + row_bias(r0 + 4u, with_bias));
+    store_outputs(out, 5u, acc37 + row_bias(r0 + 5u, with_bias));
+    store_outputs(out, 6u, acc38 + row_bias(r0 + 6u, with_bias));
+    store_outputs(out, 7u, acc39 + row_bias(r0 + 7u, with_bias));
+    store_outputs(out, 8u, acc40 + row_bias(r0 + 8u, with_bias));
+    store_outputs(out, 9u, acc41 + row_bias(r0 + 9u, with_bias));
+    store_outputs(out, 10u, acc42 + row_bias(r0 + 10u, with_bias));
+    store_outputs(out, 11u, acc43 + row_bias(r0 + 11u, with_bias));
+    store_outputs(out, 12u, acc44 + row_bias(r0 + 12u, with_bias));
+    store_outputs(out, 13u, acc45 + row_bias(r0 + 13u, with_bias));
+    store_outputs(out, 14u, acc46 + row_bias(r0 + 14u, with_bias));
+    store_outputs(out, 15u, acc47 + row_bias(r0 + 15u, with_bias));
+    store_outputs(out, 16u, acc48 + row_bias(r0 + 16u, with_bias));
+    store_outputs(out, 17u, acc49 + row_bias(r0 + 17u, with_bias));
+    store_outputs(out, 18u, acc50 + row_bias(r0 + 18u, with_bias));
+    store_outputs(out, 19u, acc51 + row_bias(r0 + 19u, with_bias));
+    store_outputs(out, 20u, acc52 + row_bias(r0 + 20u, with_bias));
+    store_outputs(out, 21u, acc53 + row_bias(r0 + 21u, with_bias));
+    store_outputs(out, 22u, acc54 + row_bias(r0 + 22u, with_bias));
+    store_outputs(out, 23u, acc55 + row_bias(r0 + 23u, with_bias));
+    store_outputs(out, 24u, acc56 + row_bias(r0 + 24u, with_bias));
+    store_outputs(out, 25u, acc57 + row_bias(r0 + 25u, with_bias));
+    store_outputs(out, 26u, acc58 + row_bias(r0 + 26u, with_bias));
+    store_outputs(out, 27u, acc59 + row_bias(r0 + 27u, with_bias));
+    store_outputs(out, 28u, acc60 + row_bias(r0 + 28u, with_bias));
+    store_outputs(out, 29u, acc61 + row_bias(r0 + 29u, with_bias));
+    store_outputs(out, 30u, acc62 + row_bias(r0 + 30u, with_bias));
+    store_outputs(out, 31u, acc63 + row_bias(r0 + 31u, with_bias));
+}
+
+// Output channel c's bias, or 0.
+fn row_bias(c: u32, with_bias: bool) -> vec4<f32> {
+    return select(vec4<f32>(0.0), vec4<f32>(bias[c]), with_bias);
 }
 
 // This lane's four rows of weight, as vec4 indices of (row, 0, ky = 0): rows r0 + 8·g + lane.
@@ -206,18 +247,25 @@ fn class_axis(r: u32, size: u32) -> vec2<u32> {
     return vec2<u32>(first, (size - first + 1u) / 2u);
 }
 
-// Two depths of gather_hi: rank1_rows's `a` (weights) and `b` (map values) for each.
-struct DepthPair {
-    a0: vec4<f32>,
-    b0: vec4<f32>,
-    a1: vec4<f32>,
-    b1: vec4<f32>,
+// The depths of one kernel row of gather_hi for both banks: rank1_rows's `a` (weights) and `b` (map
+// values) for taps kx = b + 2·jx of bank b (`a01`, `b01`: bank 0, jx = 1).
+struct RowTaps {
+    a00: vec4<f32>,
+    a01: vec4<f32>,
+    a10: vec4<f32>,
+    a11: vec4<f32>,
+    b00: vec4<f32>,
+    b01: vec4<f32>,
+    b10: vec4<f32>,
+    b11: vec4<f32>,
 }
 
-// The two taps of one kernel row ky = ry + 2·dy for lo channel plane `plane`: lo row u − dy, columns
-// v + i (tap kx = rx) and v + i − 1 (kx = rx + 2) for the slot's positions i = 0..3. Called with
-// constant ky offsets and dy, so it inlines to straight-line code (a loop over dy cost lavapipe 15–30%).
-fn class_taps(plane: u32, u: i32, v: i32, w: vec4<u32>, ky: u32, dy: i32, odd_x: bool) -> DepthPair {
+// Kernel row ky = ry + 2·dy for lo channel plane `plane`: lo row u − dy. Bank 1's positions i = 0..3
+// read lo columns v + i (jx = 0) and v + i − 1 (jx = 1); bank 0's are `shift` columns further on
+// (bank 0 holds the hi columns of class rx = 0, bank 1 those of rx = 1). One weight vec4 per row
+// serves both banks (kx = 0, 2 and 1, 3), and the banks share 6 of the map loads. Called with constant
+// ky offsets and dy, so it inlines to straight-line code (a loop over dy cost lavapipe 15–30%).
+fn row_taps(plane: u32, u: i32, v: i32, w: vec4<u32>, ky: u32, dy: i32, shift: bool) -> RowTaps {
     let w0 = weight[w.x + ky];
     let w1 = weight[w.y + ky];
     let w2 = weight[w.z + ky];
@@ -228,33 +276,37 @@ fn class_taps(plane: u32, u: i32, v: i32, w: vec4<u32>, ky: u32, dy: i32, odd_x:
     let m2 = map_at(row, v + 1, p.lo_w);
     let m3 = map_at(row, v + 2, p.lo_w);
     let m4 = map_at(row, v + 3, p.lo_w);
-    let x_even = vec4<f32>(w0.x, w1.x, w2.x, w3.x);
-    let x_odd = vec4<f32>(w0.y, w1.y, w2.y, w3.y);
-    let x2_even = vec4<f32>(w0.z, w1.z, w2.z, w3.z);
-    let x2_odd = vec4<f32>(w0.w, w1.w, w2.w, w3.w);
-    return DepthPair(
-        select(x_even, x_odd, odd_x),
-        vec4<f32>(m1, m2, m3, m4),
-        select(x2_even, x2_odd, odd_x),
-        vec4<f32>(m0, m1, m2, m3),
+    let m5 = map_at(row, v + 4, p.lo_w);
+    let from0 = vec4<f32>(m0, m1, m2, m3);
+    let from1 = vec4<f32>(m1, m2, m3, m4);
+    let from2 = vec4<f32>(m2, m3, m4, m5);
+    return RowTaps(
+        vec4<f32>(w0.x, w1.x, w2.x, w3.x),
+        vec4<f32>(w0.z, w1.z, w2.z, w3.z),
+        vec4<f32>(w0.y, w1.y, w2.y, w3.y),
+        vec4<f32>(w0.w, w1.w, w2.w, w3.w),
+        select(from1, from2, shift),
+        select(from0, from1, shift),
+        from1,
+        from0,
     );
 }
 
-// The hi positions of one residue class (ry, rx) form a grid with every other row and column; lanes take
-// slots of four neighbouring positions of one of its rows, as in gather_lo.
+// The hi positions of one residue class (ry, rx) form a grid with every other row and column. A lane's
+// slot holds four neighbouring positions of one row of class (ry, 0), in the lower bank, and the same
+// four of class (ry, 1), in the upper bank: eight neighbouring hi columns of one hi row.
 fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
     let row_blocks = p.hi_channels / 32u;
     var index = workgroup_index(wid, nwg);
-    // Find the residue class (ry, rx) whose blocks hold this workgroup's.
-    var residue = 0u;
+    let axis_x0 = class_axis(0u, p.hi_w);
+    let axis_x1 = class_axis(1u, p.hi_w);
+    let slots_per_row = (max(axis_x0.y, axis_x1.y) + 3u) / 4u;
+    // Find the row class ry whose blocks hold this workgroup's.
+    var ry = 0u;
     var axis_y = vec2<u32>(0u);
-    var axis_x = vec2<u32>(0u);
-    var slots_per_row = 0u;
     var class_slots = 0u;
-    for (; residue < 4u; residue++) {
-        axis_y = class_axis(residue / 2u, p.hi_h);
-        axis_x = class_axis(residue % 2u, p.hi_w);
-        slots_per_row = (axis_x.y + 3u) / 4u;
+    for (; ry < 2u; ry++) {
+        axis_y = class_axis(ry, p.hi_h);
         class_slots = p.batch * axis_y.y * slots_per_row;
         let blocks = row_blocks * ((class_slots + 7u) / 8u);
         if index < blocks {
@@ -262,29 +314,29 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
         }
         index -= blocks;
     }
-    if residue == 4u {
+    if ry == 2u {
         return;
     }
-    let ry = residue / 2u;
-    let rx = residue % 2u;
     let r0 = (index % row_blocks) * 32u;
     let slot = (index / row_blocks) * 8u + lane;
     let at_slot = slot_position(min(slot, class_slots - 1u), axis_y.y, slots_per_row);
-    // Hi position (y, x) = (first + 2·iy, first + 2·ix) reads lo (u − jy, v − jx) through taps
-    // (ry + 2·jy, rx + 2·jx), with u = (y + pad − ry) / 2 (exact: the class was chosen so); the slot's
-    // positions ix0 + i read lo column v + i.
+    // Hi position (y, x) = (first + 2·iy, first + 2·ix) of class (ry, rx) reads lo (u − jy, v − jx)
+    // through taps (ry + 2·jy, rx + 2·jx), with u = (y + pad − ry) / 2 and v = (x + pad − rx) / 2
+    // (exact: the class was chosen so). The slot's positions ix0 + i of class rx = 1 read lo column
+    // v + i; those of class 0 read one column further when pad is odd.
     let u = i32((axis_y.x + p.pad - ry + 2u * at_slot.y) / 2u);
-    let v = i32((axis_x.x + p.pad - rx + 2u * at_slot.z) / 2u);
+    let v = i32((axis_x1.x + p.pad - 1u + 2u * at_slot.z) / 2u);
+    let shift = p.pad % 2u == 1u;
     let lo_plane = p.lo_h * p.lo_w;
     var plane = at_slot.x * p.lo_channels * lo_plane;
     // weight rows (l, c, ky) as vec4s over kx, for this lane's rows c = r0 + 8·g + lane.
     var w = weight_rows(r0, lane, p.w_stride_hi);
     let w_step = p.w_stride_lo / 4u;
-    let odd_x = rx == 1u;
     for (var l = 0u; l < p.lo_channels; l++) {
-        let top = class_taps(plane, u, v, w, ry, 0, odd_x);
-        let bottom = class_taps(plane, u, v, w, ry + 2u, 1, odd_x);
-        rank4_rows(top.a0, top.a1, bottom.a0, bottom.a1, top.b0, top.b1, bottom.b0, bottom.b1);
+        let top = row_taps(plane, u, v, w, ry, 0, shift);
+        let bottom = row_taps(plane, u, v, w, ry + 2u, 1, shift);
+        rank4_rows(top.a00, top.a01, bottom.a00, bottom.a01, top.b00, top.b01, bottom.b00, bottom.b01);
+        rank4_rows_upper(top.a10, top.a11, bottom.a10, bottom.a11, top.b10, top.b11, bottom.b10, bottom.b11);
         plane += lo_plane;
         w += vec4<u32>(w_step);
     }
@@ -292,10 +344,12 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
     let hi_plane = p.hi_h * p.hi_w;
     let ix = vec4<u32>(at_slot.z) + vec4<u32>(0u, 1u, 2u, 3u);
     let hy = axis_y.x + 2u * at_slot.y;
-    let hx = vec4<u32>(axis_x.x) + 2u * ix;
-    let at = vec4<u32>((at_slot.x * p.hi_channels + r0) * hi_plane + hy * p.hi_w) + hx;
-    let valid = ix < vec4<u32>(axis_x.y) & vec4<bool>(slot < class_slots);
-    store_block(Outputs(at, valid, hi_plane), r0, with_bias);
+    let row_start = vec4<u32>((at_slot.x * p.hi_channels + r0) * hi_plane + hy * p.hi_w);
+    let in_class = vec4<bool>(slot < class_slots);
+    let at0 = row_start + vec4<u32>(axis_x0.x) + 2u * ix;
+    store_block(Outputs(at0, ix < vec4<u32>(axis_x0.y) & in_class, hi_plane), r0, with_bias);
+    let at1 = row_start + vec4<u32>(axis_x1.x) + 2u * ix;
+    store_block_upper(Outputs(at1, ix < vec4<u32>(axis_x1.y) & in_class, hi_plane), r0, with_bias);
 }
 
 // ---- weight ----------------------------------------------------------------------------------------

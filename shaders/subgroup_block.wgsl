@@ -38,6 +38,41 @@ var<private> acc29: vec4<f32>;
 var<private> acc30: vec4<f32>;
 var<private> acc31: vec4<f32>;
 
+// The upper bank: a second block of 32 rows × 4 columns per lane, for kernels whose lanes own eight
+// columns (two blocks side by side): loads of the row values, or of the columns, are then shared.
+var<private> acc32: vec4<f32>;
+var<private> acc33: vec4<f32>;
+var<private> acc34: vec4<f32>;
+var<private> acc35: vec4<f32>;
+var<private> acc36: vec4<f32>;
+var<private> acc37: vec4<f32>;
+var<private> acc38: vec4<f32>;
+var<private> acc39: vec4<f32>;
+var<private> acc40: vec4<f32>;
+var<private> acc41: vec4<f32>;
+var<private> acc42: vec4<f32>;
+var<private> acc43: vec4<f32>;
+var<private> acc44: vec4<f32>;
+var<private> acc45: vec4<f32>;
+var<private> acc46: vec4<f32>;
+var<private> acc47: vec4<f32>;
+var<private> acc48: vec4<f32>;
+var<private> acc49: vec4<f32>;
+var<private> acc50: vec4<f32>;
+var<private> acc51: vec4<f32>;
+var<private> acc52: vec4<f32>;
+var<private> acc53: vec4<f32>;
+var<private> acc54: vec4<f32>;
+var<private> acc55: vec4<f32>;
+var<private> acc56: vec4<f32>;
+var<private> acc57: vec4<f32>;
+var<private> acc58: vec4<f32>;
+var<private> acc59: vec4<f32>;
+var<private> acc60: vec4<f32>;
+var<private> acc61: vec4<f32>;
+var<private> acc62: vec4<f32>;
+var<private> acc63: vec4<f32>;
+
 // Adds one depth's rank-1 update. Row r0 + 8·g + lane's value comes in `a[g]` of that lane, and is
 // broadcast from it; `b` holds this lane's four columns. (Written out: a broadcast's lane must be
 // a constant.)
@@ -185,4 +220,40 @@ fn rank4_cols(qx: vec4<f32>, qy: vec4<f32>, qz: vec4<f32>, qw: vec4<f32>, bx: ve
     acc29 = fma(vec4<f32>(subgroupBroadcast(qw.y, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.y, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.y, 7u)), by, fma(vec4<f32>(subgroupBroadcast(qx.y, 7u)), bx, acc29))));
     acc30 = fma(vec4<f32>(subgroupBroadcast(qw.z, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.z, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.z, 7u)), by, fma(vec4<f32>(subgroupBroadcast(qx.z, 7u)), bx, acc30))));
     acc31 = fma(vec4<f32>(subgroupBroadcast(qw.w, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.w, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.w, 7u)), by, fma(vec4<f32>(subgroupBroadcast(qx.w, 7u)), bx, acc31))));
+}
+
+// rank4_rows on the upper bank (acc32..acc63).
+fn rank4_rows_upper(ax: vec4<f32>, ay: vec4<f32>, az: vec4<f32>, aw: vec4<f32>, bx: vec4<f32>, by: vec4<f32>, bz: vec4<f32>, bw: vec4<f32>) {
+    acc32 = fma(vec4<f32>(subgroupBroadcast(aw.x, 0u)), bw, fma(vec4<f32>(subgroupBroadcast(az.x, 0u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.x, 0u)), by, fma(vec4<f32>(subgroupBroadcast(ax.x, 0u)), bx, acc32))));
+    acc33 = fma(vec4<f32>(subgroupBroadcast(aw.x, 1u)), bw, fma(vec4<f32>(subgroupBroadcast(az.x, 1u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.x, 1u)), by, fma(vec4<f32>(subgroupBroadcast(ax.x, 1u)), bx, acc33))));
+    acc34 = fma(vec4<f32>(subgroupBroadcast(aw.x, 2u)), bw, fma(vec4<f32>(subgroupBroadcast(az.x, 2u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.x, 2u)), by, fma(vec4<f32>(subgroupBroadcast(ax.x, 2u)), bx, acc34))));
+    acc35 = fma(vec4<f32>(subgroupBroadcast(aw.x, 3u)), bw, fma(vec4<f32>(subgroupBroadcast(az.x, 3u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.x, 3u)), by, fma(vec4<f32>(subgroupBroadcast(ax.x, 3u)), bx, acc35))));
+    acc36 = fma(vec4<f32>(subgroupBroadcast(aw.x, 4u)), bw, fma(vec4<f32>(subgroupBroadcast(az.x, 4u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.x, 4u)), by, fma(vec4<f32>(subgroupBroadcast(ax.x, 4u)), bx, acc36))));
+    acc37 = fma(vec4<f32>(subgroupBroadcast(aw.x, 5u)), bw, fma(vec4<f32>(subgroupBroadcast(az.x, 5u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.x, 5u)), by, fma(vec4<f32>(subgroupBroadcast(ax.x, 5u)), bx, acc37))));
+    acc38 = fma(vec4<f32>(subgroupBroadcast(aw.x, 6u)), bw, fma(vec4<f32>(subgroupBroadcast(az.x, 6u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.x, 6u)), by, fma(vec4<f32>(subgroupBroadcast(ax.x, 6u)), bx, acc38))));
+    acc39 = fma(vec4<f32>(subgroupBroadcast(aw.x, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(az.x, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.x, 7u)), by, fma(vec4<f32>(subgroupBroadcast(ax.x, 7u)), bx, acc39))));
+    acc40 = fma(vec4<f32>(subgroupBroadcast(aw.y, 0u)), bw, fma(vec4<f32>(subgroupBroadcast(az.y, 0u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.y, 0u)), by, fma(vec4<f32>(subgroupBroadcast(ax.y, 0u)), bx, acc40))));
+    acc41 = fma(vec4<f32>(subgroupBroadcast(aw.y, 1u)), bw, fma(vec4<f32>(subgroupBroadcast(az.y, 1u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.y, 1u)), by, fma(vec4<f32>(subgroupBroadcast(ax.y, 1u)), bx, acc41))));
+    acc42 = fma(vec4<f32>(subgroupBroadcast(aw.y, 2u)), bw, fma(vec4<f32>(subgroupBroadcast(az.y, 2u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.y, 2u)), by, fma(vec4<f32>(subgroupBroadcast(ax.y, 2u)), bx, acc42))));
+    acc43 = fma(vec4<f32>(subgroupBroadcast(aw.y, 3u)), bw, fma(vec4<f32>(subgroupBroadcast(az.y, 3u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.y, 3u)), by, fma(vec4<f32>(subgroupBroadcast(ax.y, 3u)), bx, acc43))));
+    acc44 = fma(vec4<f32>(subgroupBroadcast(aw.y, 4u)), bw, fma(vec4<f32>(subgroupBroadcast(az.y, 4u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.y, 4u)), by, fma(vec4<f32>(subgroupBroadcast(ax.y, 4u)), bx, acc44))));
+    acc45 = fma(vec4<f32>(subgroupBroadcast(aw.y, 5u)), bw, fma(vec4<f32>(subgroupBroadcast(az.y, 5u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.y, 5u)), by, fma(vec4<f32>(subgroupBroadcast(ax.y, 5u)), bx, acc45))));
+    acc46 = fma(vec4<f32>(subgroupBroadcast(aw.y, 6u)), bw, fma(vec4<f32>(subgroupBroadcast(az.y, 6u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.y, 6u)), by, fma(vec4<f32>(subgroupBroadcast(ax.y, 6u)), bx, acc46))));
+    acc47 = fma(vec4<f32>(subgroupBroadcast(aw.y, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(az.y, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.y, 7u)), by, fma(vec4<f32>(subgroupBroadcast(ax.y, 7u)), bx, acc47))));
+    acc48 = fma(vec4<f32>(subgroupBroadcast(aw.z, 0u)), bw, fma(vec4<f32>(subgroupBroadcast(az.z, 0u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.z, 0u)), by, fma(vec4<f32>(subgroupBroadcast(ax.z, 0u)), bx, acc48))));
+    acc49 = fma(vec4<f32>(subgroupBroadcast(aw.z, 1u)), bw, fma(vec4<f32>(subgroupBroadcast(az.z, 1u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.z, 1u)), by, fma(vec4<f32>(subgroupBroadcast(ax.z, 1u)), bx, acc49))));
+    acc50 = fma(vec4<f32>(subgroupBroadcast(aw.z, 2u)), bw, fma(vec4<f32>(subgroupBroadcast(az.z, 2u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.z, 2u)), by, fma(vec4<f32>(subgroupBroadcast(ax.z, 2u)), bx, acc50))));
+    acc51 = fma(vec4<f32>(subgroupBroadcast(aw.z, 3u)), bw, fma(vec4<f32>(subgroupBroadcast(az.z, 3u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.z, 3u)), by, fma(vec4<f32>(subgroupBroadcast(ax.z, 3u)), bx, acc51))));
+    acc52 = fma(vec4<f32>(subgroupBroadcast(aw.z, 4u)), bw, fma(vec4<f32>(subgroupBroadcast(az.z, 4u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.z, 4u)), by, fma(vec4<f32>(subgroupBroadcast(ax.z, 4u)), bx, acc52))));
+    acc53 = fma(vec4<f32>(subgroupBroadcast(aw.z, 5u)), bw, fma(vec4<f32>(subgroupBroadcast(az.z, 5u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.z, 5u)), by, fma(vec4<f32>(subgroupBroadcast(ax.z, 5u)), bx, acc53))));
+    acc54 = fma(vec4<f32>(subgroupBroadcast(aw.z, 6u)), bw, fma(vec4<f32>(subgroupBroadcast(az.z, 6u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.z, 6u)), by, fma(vec4<f32>(subgroupBroadcast(ax.z, 6u)), bx, acc54))));
+    acc55 = fma(vec4<f32>(subgroupBroadcast(aw.z, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(az.z, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.z, 7u)), by, fma(vec4<f32>(subgroupBroadcast(ax.z, 7u)), bx, acc55))));
+    acc56 = fma(vec4<f32>(subgroupBroadcast(aw.w, 0u)), bw, fma(vec4<f32>(subgroupBroadcast(az.w, 0u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.w, 0u)), by, fma(vec4<f32>(subgroupBroadcast(ax.w, 0u)), bx, acc56))));
+    acc57 = fma(vec4<f32>(subgroupBroadcast(aw.w, 1u)), bw, fma(vec4<f32>(subgroupBroadcast(az.w, 1u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.w, 1u)), by, fma(vec4<f32>(subgroupBroadcast(ax.w, 1u)), bx, acc57))));
+    acc58 = fma(vec4<f32>(subgroupBroadcast(aw.w, 2u)), bw, fma(vec4<f32>(subgroupBroadcast(az.w, 2u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.w, 2u)), by, fma(vec4<f32>(subgroupBroadcast(ax.w, 2u)), bx, acc58))));
+    acc59 = fma(vec4<f32>(subgroupBroadcast(aw.w, 3u)), bw, fma(vec4<f32>(subgroupBroadcast(az.w, 3u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.w, 3u)), by, fma(vec4<f32>(subgroupBroadcast(ax.w, 3u)), bx, acc59))));
+    acc60 = fma(vec4<f32>(subgroupBroadcast(aw.w, 4u)), bw, fma(vec4<f32>(subgroupBroadcast(az.w, 4u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.w, 4u)), by, fma(vec4<f32>(subgroupBroadcast(ax.w, 4u)), bx, acc60))));
+    acc61 = fma(vec4<f32>(subgroupBroadcast(aw.w, 5u)), bw, fma(vec4<f32>(subgroupBroadcast(az.w, 5u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.w, 5u)), by, fma(vec4<f32>(subgroupBroadcast(ax.w, 5u)), bx, acc61))));
+    acc62 = fma(vec4<f32>(subgroupBroadcast(aw.w, 6u)), bw, fma(vec4<f32>(subgroupBroadcast(az.w, 6u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.w, 6u)), by, fma(vec4<f32>(subgroupBroadcast(ax.w, 6u)), bx, acc62))));
+    acc63 = fma(vec4<f32>(subgroupBroadcast(aw.w, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(az.w, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.w, 7u)), by, fma(vec4<f32>(subgroupBroadcast(ax.w, 7u)), bx, acc63))));
 }

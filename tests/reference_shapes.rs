@@ -72,10 +72,11 @@ fn linear_on_awkward_shapes() {
 
 /// (batch, C_in, C_out, H, W, k, stride, pad) of the input side of each layer.
 type ConvCase = (usize, usize, usize, usize, usize, usize, usize, usize);
-// The last three fit the subgroup kernels a CPU adapter runs (size 4, stride 2, 32 or 64 channels,
+// The last five fit the subgroup kernels a CPU adapter runs (size 4, stride 2, 32 or 64 channels,
 // or one channel on the side twice the other's size) with partial blocks of positions, odd map sizes
-// (uneven residue classes) and an odd count of channels on the other side.
-const CONV_SHAPES: [ConvCase; 8] = [
+// (uneven residue classes), an odd count of channels on the other side, and paddings of either
+// parity (which shift one column class against the other in the hi-grid gather).
+const CONV_SHAPES: [ConvCase; 10] = [
     (1, 3, 5, 9, 7, 3, 2, 1),
     (2, 1, 3, 13, 11, 4, 2, 1),
     (1, 5, 2, 6, 5, 2, 1, 0),
@@ -84,6 +85,8 @@ const CONV_SHAPES: [ConvCase; 8] = [
     (3, 32, 64, 9, 11, 4, 2, 1),
     (2, 1, 32, 10, 6, 4, 2, 1),
     (2, 32, 1, 5, 3, 4, 2, 1),
+    (2, 32, 32, 7, 9, 4, 2, 0),
+    (1, 64, 32, 6, 5, 4, 2, 2),
 ];
 
 #[test]

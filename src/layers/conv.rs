@@ -242,23 +242,33 @@ impl Geometry {
         if !rows.is_multiple_of(SUBGROUP_BLOCK) {
             return None;
         }
-        let blocks = rows / SUBGROUP_BLOCK;
+        let row_blocks = rows / SUBGROUP_BLOCK;
         // The gathers' lanes take slots of four neighbouring positions of one map row (a row's last
-        // slot may be partly past its end), eight slots to a block.
+        // slot may be partly past its end), eight lanes to a workgroup.
         let slots = |rows: usize, width: usize| self.batch * rows * width.div_ceil(4);
-        let (columns, depth) = match product {
-            Product::GatherLo => (slots(lh, lw).next_multiple_of(8) * 4, hc * 16),
-            Product::GatherHi => (
-                self.hi_classes()
-                    .map(|[rows, width]| slots(rows, width).next_multiple_of(8) * 4)
-                    .sum(),
-                lc * 4,
-            ),
+        // (workgroups per block of rows, columns, depth)
+        let (column_blocks, columns, depth) = match product {
+            Product::GatherLo => {
+                let blocks = slots(lh, lw).div_ceil(8);
+                (blocks, blocks * SUBGROUP_BLOCK, hc * 16)
+            }
+            // Each slot also holds the same four positions of the neighbouring column class: a
+            // workgroup computes two blocks.
+            Product::GatherHi => {
+                let classes: Vec<[usize; 2]> = self.hi_classes().collect();
+                let width = classes[0][1].max(classes[1][1]);
+                let blocks = slots(classes[0][0], width).div_ceil(8)
+                    + slots(classes[2][0], width).div_ceil(8);
+                (blocks, blocks * 2 * SUBGROUP_BLOCK, lc * 4)
+            }
             // Two hi channels' 16 taps per block (an odd count's last block reads one twice).
-            Product::Weight => (hc.next_multiple_of(2) * 16, self.batch * lh * lw),
+            Product::Weight => {
+                let blocks = hc.div_ceil(2);
+                (blocks, blocks * SUBGROUP_BLOCK, self.batch * lh * lw)
+            }
         };
         let flops = 2 * (rows * columns * depth) as u64;
-        Some((subgroup, blocks * columns / SUBGROUP_BLOCK, flops))
+        Some((subgroup, row_blocks * column_blocks, flops))
     }
 
     fn run(
