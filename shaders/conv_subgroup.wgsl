@@ -167,19 +167,21 @@ fn weight_rows(r0: u32, lane: u32, row_stride: u32) -> vec4<u32> {
 
 // ---- gather_lo -------------------------------------------------------------------------------------
 
-// Lane slots: a lane takes four neighbouring positions of one map row, (n, u, v0 .. v0 + 3) with v0 a
-// multiple of 4 (the last slot of a row may reach past its end: those positions are not stored). The
-// four positions read the same map rows, and their taps overlap: through one kernel row they read 10
-// map columns where four scattered positions would read 16.
+// Lane slots: a lane takes eight neighbouring positions of one map row, (n, u, v0 .. v0 + 7) with v0 a
+// multiple of 8, the first four in the lower accumulator bank and the others in the upper (the last
+// slot of a row may reach past its end: those positions are not stored). The eight positions read the
+// same map rows, and their taps overlap: through one kernel row they read 18 map columns where eight
+// scattered positions would read 32, and every weight loaded serves 64 columns.
 
-// Slot `slot` of maps of `rows` rows of `slots_per_row` slots: (n, row, first column).
-fn slot_position(slot: u32, rows: u32, slots_per_row: u32) -> vec3<u32> {
-    return vec3<u32>(slot / (rows * slots_per_row), (slot / slots_per_row) % rows, (slot % slots_per_row) * 4u);
+// Slot `slot` of maps of `rows` rows of `slots_per_row` slots of `size` positions: (n, row, first
+// column).
+fn slot_position(slot: u32, rows: u32, slots_per_row: u32, size: u32) -> vec3<u32> {
+    return vec3<u32>(slot / (rows * slots_per_row), (slot / slots_per_row) % rows, (slot % slots_per_row) * size);
 }
 
 fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
     let row_blocks = p.lo_channels / 32u;
-    let slots_per_row = (p.lo_w + 3u) / 4u;
+    let slots_per_row = (p.lo_w + 7u) / 8u;
     let slots = p.batch * p.lo_h * slots_per_row;
     let index = workgroup_index(wid, nwg);
     if index >= row_blocks * ((slots + 7u) / 8u) {
@@ -187,7 +189,7 @@ fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
     }
     let r0 = (index % row_blocks) * 32u;
     let slot = (index / row_blocks) * 8u + lane;
-    let at_slot = slot_position(min(slot, slots - 1u), p.lo_h, slots_per_row);
+    let at_slot = slot_position(min(slot, slots - 1u), p.lo_h, slots_per_row, 8u);
     // Top-left hi position lo position (u, v0) sees: (u·2 − pad, v0·2 − pad); position v0 + i reads
     // through tap kx the hi column x + 2i + kx.
     let pad = i32(p.pad);
@@ -203,6 +205,10 @@ fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
             let w1 = weight[w.y + ky];
             let w2 = weight[w.z + ky];
             let w3 = weight[w.w + ky];
+            let ax = vec4<f32>(w0.x, w1.x, w2.x, w3.x);
+            let ay = vec4<f32>(w0.y, w1.y, w2.y, w3.y);
+            let az = vec4<f32>(w0.z, w1.z, w2.z, w3.z);
+            let aw = vec4<f32>(w0.w, w1.w, w2.w, w3.w);
             let row = map_row(plane, y + i32(ky), p.hi_h, p.hi_w);
             let m0 = map_at(row, x, p.hi_w);
             let m1 = map_at(row, x + 1, p.hi_w);
@@ -214,15 +220,27 @@ fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
             let m7 = map_at(row, x + 7, p.hi_w);
             let m8 = map_at(row, x + 8, p.hi_w);
             let m9 = map_at(row, x + 9, p.hi_w);
+            let m10 = map_at(row, x + 10, p.hi_w);
+            let m11 = map_at(row, x + 11, p.hi_w);
+            let m12 = map_at(row, x + 12, p.hi_w);
+            let m13 = map_at(row, x + 13, p.hi_w);
+            let m14 = map_at(row, x + 14, p.hi_w);
+            let m15 = map_at(row, x + 15, p.hi_w);
+            let m16 = map_at(row, x + 16, p.hi_w);
+            let m17 = map_at(row, x + 17, p.hi_w);
             rank4_rows(
-                vec4<f32>(w0.x, w1.x, w2.x, w3.x),
-                vec4<f32>(w0.y, w1.y, w2.y, w3.y),
-                vec4<f32>(w0.z, w1.z, w2.z, w3.z),
-                vec4<f32>(w0.w, w1.w, w2.w, w3.w),
+                ax, ay, az, aw,
                 vec4<f32>(m0, m2, m4, m6),
                 vec4<f32>(m1, m3, m5, m7),
                 vec4<f32>(m2, m4, m6, m8),
                 vec4<f32>(m3, m5, m7, m9),
+            );
+            rank4_rows_upper(
+                ax, ay, az, aw,
+                vec4<f32>(m8, m10, m12, m14),
+                vec4<f32>(m9, m11, m13, m15),
+                vec4<f32>(m10, m12, m14, m16),
+                vec4<f32>(m11, m13, m15, m17),
             );
         }
         plane += hi_plane;
@@ -231,9 +249,13 @@ fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
     // out[n][l][u][v] for l = r0
     let lo_plane = p.lo_h * p.lo_w;
     let first = (at_slot.x * p.lo_channels + r0) * lo_plane + at_slot.y * p.lo_w + at_slot.z;
-    let columns = vec4<u32>(at_slot.z) + vec4<u32>(0u, 1u, 2u, 3u);
-    let valid = columns < vec4<u32>(p.lo_w) & vec4<bool>(slot < slots);
-    store_block(Outputs(vec4<u32>(first) + vec4<u32>(0u, 1u, 2u, 3u), valid, lo_plane), r0, with_bias);
+    let in_map = vec4<bool>(slot < slots);
+    let lower = vec4<u32>(0u, 1u, 2u, 3u);
+    let upper = vec4<u32>(4u, 5u, 6u, 7u);
+    let lower_valid = vec4<u32>(at_slot.z) + lower < vec4<u32>(p.lo_w) & in_map;
+    store_block(Outputs(vec4<u32>(first) + lower, lower_valid, lo_plane), r0, with_bias);
+    let upper_valid = vec4<u32>(at_slot.z) + upper < vec4<u32>(p.lo_w) & in_map;
+    store_block_upper(Outputs(vec4<u32>(first) + upper, upper_valid, lo_plane), r0, with_bias);
 }
 
 // ---- gather_hi -------------------------------------------------------------------------------------
@@ -319,7 +341,7 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
     }
     let r0 = (index % row_blocks) * 32u;
     let slot = (index / row_blocks) * 8u + lane;
-    let at_slot = slot_position(min(slot, class_slots - 1u), axis_y.y, slots_per_row);
+    let at_slot = slot_position(min(slot, class_slots - 1u), axis_y.y, slots_per_row, 4u);
     // Hi position (y, x) = (first + 2·iy, first + 2·ix) of class (ry, rx) reads lo (u − jy, v − jx)
     // through taps (ry + 2·jy, rx + 2·jx), with u = (y + pad − ry) / 2 and v = (x + pad − rx) / 2
     // (exact: the class was chosen so). The slot's positions ix0 + i of class rx = 1 read lo column

@@ -243,22 +243,24 @@ impl Geometry {
             return None;
         }
         let row_blocks = rows / SUBGROUP_BLOCK;
-        // The gathers' lanes take slots of four neighbouring positions of one map row (a row's last
-        // slot may be partly past its end), eight lanes to a workgroup.
-        let slots = |rows: usize, width: usize| self.batch * rows * width.div_ceil(4);
+        // The gathers' lanes take slots of neighbouring positions of one map row (a row's last slot
+        // may be partly past its end), eight lanes to a workgroup.
+        let slots =
+            |rows: usize, width: usize, size: usize| self.batch * rows * width.div_ceil(size);
         // (workgroups per block of rows, columns, depth)
         let (column_blocks, columns, depth) = match product {
+            // Slots of eight positions: a workgroup computes two blocks.
             Product::GatherLo => {
-                let blocks = slots(lh, lw).div_ceil(8);
-                (blocks, blocks * SUBGROUP_BLOCK, hc * 16)
+                let blocks = slots(lh, lw, 8).div_ceil(8);
+                (blocks, blocks * 2 * SUBGROUP_BLOCK, hc * 16)
             }
             // Each slot also holds the same four positions of the neighbouring column class: a
             // workgroup computes two blocks.
             Product::GatherHi => {
                 let classes: Vec<[usize; 2]> = self.hi_classes().collect();
                 let width = classes[0][1].max(classes[1][1]);
-                let blocks = slots(classes[0][0], width).div_ceil(8)
-                    + slots(classes[2][0], width).div_ceil(8);
+                let blocks = slots(classes[0][0], width, 4).div_ceil(8)
+                    + slots(classes[2][0], width, 4).div_ceil(8);
                 (blocks, blocks * 2 * SUBGROUP_BLOCK, lc * 4)
             }
             // Two hi channels' 16 taps per block (an odd count's last block reads one twice).
