@@ -9,17 +9,19 @@
 // loads, plus barriers). Accumulators spilled to the stack are cheap next to that.
 //
 // One workgroup of 8 invocations (one subgroup on an adapter whose subgroups hold at least 8 lanes)
-// computes a 32×32 block of C[M×N] = A[M×K]·B[K×N]: lane l owns columns col = c0 + 4l .. 4l + 3 and
-// keeps all 32 rows of them (acc0..acc31). Each depth is one rank-1 update in which every row's A value
-// is broadcast from the lane that loaded it: per 4 depths a lane loads 4 vec4s of A and 4 of B for 512
+// computes two side-by-side 32×32 blocks of C[M×N] = A[M×K]·B[K×N]: lane l owns columns
+// col = c0 + 4l .. 4l + 3 of the first and the same of the second (c0 + 32 + 4l ..), and keeps all 32
+// rows of them (acc0..acc31, acc32..acc63). Each depth is one rank-1 update in which every row's A value
+// is broadcast from the lane that loaded it: per 4 depths a lane loads 4 vec4s of A and 8 of B for 1024
 // multiply-adds, applied four depths at a time (rank4_rows).
 //   linear_subgroup_forward          A = x [N_batch×in] (rows),   B = Wᵀ (W [out×in], rows of W),  C = y
 //   linear_subgroup_backward_input   A = dy [N_batch×out] (rows), B = W [out×in] (along in),       C = dx
 //   linear_subgroup_backward_weight  A = dyᵀ (dy [N_batch×out]),   B = x [N_batch×in] (along in),   C = dW
-// The host uses these only where they fit: N a multiple of 32, and K of 4 (forward, input gradient) or
-// M of 32 (weight gradient, which reads A 32 rows at a time down a column); rows past M (a batch that is
-// not a multiple of 32) are read clamped and not stored. Each element of C is summed over K in one
-// fixed order: results are bit-reproducible.
+// The host uses these only where they fit: N a multiple of 32 (when N/32 is odd, the last workgroup's
+// second block lies past the end: its columns are read clamped and not stored), and K a multiple of 4
+// (forward, input gradient) or M of 32 (weight gradient, which reads A 32 rows at a time down a
+// column); rows past M (a batch that is not a multiple of 32) are read clamped and not stored. Each
+// element of C is summed over K in one fixed order: results are bit-reproducible.
 
 struct LinearParams {
     m: u32,
@@ -40,8 +42,9 @@ struct LinearParams {
 @group(0) @binding(5) var<storage, read> a_cols: array<vec4<f32>>;   // A stored [K][M]
 @group(0) @binding(6) var<storage, read> b_n_rows: array<vec4<f32>>; // B stored [K][N]
 
-// The block a workgroup computes: its first row, and this lane's first column. Rows run fastest, so the
-// workgroups that follow one another share B's columns (the large operand) while they are cached.
+// The blocks a workgroup computes: its first row, and this lane's first column in the first block.
+// Rows run fastest, so the workgroups that follow one another share B's columns (the large operand)
+// while they are cached.
 struct Tile {
     r0: u32,
     col: u32,
@@ -50,11 +53,20 @@ struct Tile {
 fn tile_of(wid: vec3<u32>, nwg: vec3<u32>, lane: u32) -> Tile {
     let index = workgroup_index(wid, nwg);
     let tiles_m = (p.m + 31u) / 32u;
-    return Tile((index % tiles_m) * 32u, (index / tiles_m) * 32u + 4u * lane);
+    return Tile((index % tiles_m) * 32u, (index / tiles_m) * 64u + 4u * lane);
 }
 
 fn tile_past_end(wid: vec3<u32>, nwg: vec3<u32>) -> bool {
-    return workgroup_index(wid, nwg) >= ((p.m + 31u) / 32u) * (p.n / 32u);
+    return workgroup_index(wid, nwg) >= ((p.m + 31u) / 32u) * ((p.n + 63u) / 64u);
+}
+
+// This lane's columns in the second block, clamped to the last block when past N (then not stored).
+fn upper_columns(tile: Tile) -> Tile {
+    return Tile(tile.r0, min(tile.col + 32u, p.n - 4u));
+}
+
+fn has_upper(tile: Tile) -> bool {
+    return tile.col + 32u < p.n;
 }
 
 // Stores row r of this lane's block if it lies inside C, plus `offset` (the bias, or 0), added to C
@@ -72,8 +84,9 @@ fn store_row(tile: Tile, r: u32, value: vec4<f32>, offset: vec4<f32>, add: bool)
 }
 
 // Row by row with constant indices: a loop would index the accumulators dynamically, which puts all
-// 32 of them in an array in memory on every iteration.
-fn store_block(tile: Tile, offset: vec4<f32>, add: bool) {
+// 64 of them in an array in memory on every iteration. `offset` and `offset_upper` (the bias, or 0) are
+// added to the first block's and the second's.
+fn store_blocks(tile: Tile, offset: vec4<f32>, offset_upper: vec4<f32>, add: bool) {
     store_row(tile, 0u, acc0, offset, add);
     store_row(tile, 1u, acc1, offset, add);
     store_row(tile, 2u, acc2, offset, add);
@@ -106,6 +119,42 @@ fn store_block(tile: Tile, offset: vec4<f32>, add: bool) {
     store_row(tile, 29u, acc29, offset, add);
     store_row(tile, 30u, acc30, offset, add);
     store_row(tile, 31u, acc31, offset, add);
+    if !has_upper(tile) {
+        return;
+    }
+    let upper = upper_columns(tile);
+    store_row(upper, 0u, acc32, offset_upper, add);
+    store_row(upper, 1u, acc33, offset_upper, add);
+    store_row(upper, 2u, acc34, offset_upper, add);
+    store_row(upper, 3u, acc35, offset_upper, add);
+    store_row(upper, 4u, acc36, offset_upper, add);
+    store_row(upper, 5u, acc37, offset_upper, add);
+    store_row(upper, 6u, acc38, offset_upper, add);
+    store_row(upper, 7u, acc39, offset_upper, add);
+    store_row(upper, 8u, acc40, offset_upper, add);
+    store_row(upper, 9u, acc41, offset_upper, add);
+    store_row(upper, 10u, acc42, offset_upper, add);
+    store_row(upper, 11u, acc43, offset_upper, add);
+    store_row(upper, 12u, acc44, offset_upper, add);
+    store_row(upper, 13u, acc45, offset_upper, add);
+    store_row(upper, 14u, acc46, offset_upper, add);
+    store_row(upper, 15u, acc47, offset_upper, add);
+    store_row(upper, 16u, acc48, offset_upper, add);
+    store_row(upper, 17u, acc49, offset_upper, add);
+    store_row(upper, 18u, acc50, offset_upper, add);
+    store_row(upper, 19u, acc51, offset_upper, add);
+    store_row(upper, 20u, acc52, offset_upper, add);
+    store_row(upper, 21u, acc53, offset_upper, add);
+    store_row(upper, 22u, acc54, offset_upper, add);
+    store_row(upper, 23u, acc55, offset_upper, add);
+    store_row(upper, 24u, acc56, offset_upper, add);
+    store_row(upper, 25u, acc57, offset_upper, add);
+    store_row(upper, 26u, acc58, offset_upper, add);
+    store_row(upper, 27u, acc59, offset_upper, add);
+    store_row(upper, 28u, acc60, offset_upper, add);
+    store_row(upper, 29u, acc61, offset_upper, add);
+    store_row(upper, 30u, acc62, offset_upper, add);
+    store_row(upper, 31u, acc63, offset_upper, add);
 }
 
 // Where this lane's four rows of A (r0 + 8·g + lane) start, in vec4s, for the products whose A has K
@@ -122,24 +171,37 @@ fn forward_product(tile: Tile, lane: u32) {
     let a = a_row_starts(tile, lane);
     let k4 = p.k / 4u;
     let b = tile.col * k4;
+    let b_upper = upper_columns(tile).col * k4;
     for (var i = 0u; i < k4; i++) {
         let a0 = a_rows[a.x + i];
         let a1 = a_rows[a.y + i];
         let a2 = a_rows[a.z + i];
         let a3 = a_rows[a.w + i];
+        let ax = vec4<f32>(a0.x, a1.x, a2.x, a3.x);
+        let ay = vec4<f32>(a0.y, a1.y, a2.y, a3.y);
+        let az = vec4<f32>(a0.z, a1.z, a2.z, a3.z);
+        let aw = vec4<f32>(a0.w, a1.w, a2.w, a3.w);
         let w0 = b_k_rows[b + i];
         let w1 = b_k_rows[b + k4 + i];
         let w2 = b_k_rows[b + 2u * k4 + i];
         let w3 = b_k_rows[b + 3u * k4 + i];
         rank4_rows(
-            vec4<f32>(a0.x, a1.x, a2.x, a3.x),
-            vec4<f32>(a0.y, a1.y, a2.y, a3.y),
-            vec4<f32>(a0.z, a1.z, a2.z, a3.z),
-            vec4<f32>(a0.w, a1.w, a2.w, a3.w),
+            ax, ay, az, aw,
             vec4<f32>(w0.x, w1.x, w2.x, w3.x),
             vec4<f32>(w0.y, w1.y, w2.y, w3.y),
             vec4<f32>(w0.z, w1.z, w2.z, w3.z),
             vec4<f32>(w0.w, w1.w, w2.w, w3.w),
+        );
+        let u0 = b_k_rows[b_upper + i];
+        let u1 = b_k_rows[b_upper + k4 + i];
+        let u2 = b_k_rows[b_upper + 2u * k4 + i];
+        let u3 = b_k_rows[b_upper + 3u * k4 + i];
+        rank4_rows_upper(
+            ax, ay, az, aw,
+            vec4<f32>(u0.x, u1.x, u2.x, u3.x),
+            vec4<f32>(u0.y, u1.y, u2.y, u3.y),
+            vec4<f32>(u0.z, u1.z, u2.z, u3.z),
+            vec4<f32>(u0.w, u1.w, u2.w, u3.w),
         );
     }
 }
@@ -149,22 +211,26 @@ fn input_gradient_product(tile: Tile, lane: u32) {
     let a = a_row_starts(tile, lane);
     let n4 = p.n / 4u;
     var b = tile.col / 4u;
+    var b_upper = upper_columns(tile).col / 4u;
     for (var i = 0u; i < p.k / 4u; i++) {
         let a0 = a_rows[a.x + i];
         let a1 = a_rows[a.y + i];
         let a2 = a_rows[a.z + i];
         let a3 = a_rows[a.w + i];
-        rank4_rows(
-            vec4<f32>(a0.x, a1.x, a2.x, a3.x),
-            vec4<f32>(a0.y, a1.y, a2.y, a3.y),
-            vec4<f32>(a0.z, a1.z, a2.z, a3.z),
-            vec4<f32>(a0.w, a1.w, a2.w, a3.w),
-            b_n_rows[b],
-            b_n_rows[b + n4],
-            b_n_rows[b + 2u * n4],
-            b_n_rows[b + 3u * n4],
+        let ax = vec4<f32>(a0.x, a1.x, a2.x, a3.x);
+        let ay = vec4<f32>(a0.y, a1.y, a2.y, a3.y);
+        let az = vec4<f32>(a0.z, a1.z, a2.z, a3.z);
+        let aw = vec4<f32>(a0.w, a1.w, a2.w, a3.w);
+        rank4_rows(ax, ay, az, aw, b_n_rows[b], b_n_rows[b + n4], b_n_rows[b + 2u * n4], b_n_rows[b + 3u * n4]);
+        rank4_rows_upper(
+            ax, ay, az, aw,
+            b_n_rows[b_upper],
+            b_n_rows[b_upper + n4],
+            b_n_rows[b_upper + 2u * n4],
+            b_n_rows[b_upper + 3u * n4],
         );
         b += 4u * n4;
+        b_upper += 4u * n4;
     }
 }
 
@@ -179,7 +245,7 @@ fn linear_subgroup_forward(
     }
     let tile = tile_of(wid, nwg, lane);
     forward_product(tile, lane);
-    store_block(tile, bias[tile.col / 4u], false);
+    store_blocks(tile, bias[tile.col / 4u], bias[upper_columns(tile).col / 4u], false);
 }
 
 @compute @workgroup_size(8)
@@ -193,7 +259,7 @@ fn linear_subgroup_backward_input(
     }
     let tile = tile_of(wid, nwg, lane);
     input_gradient_product(tile, lane);
-    store_block(tile, vec4<f32>(0.0), false);
+    store_blocks(tile, vec4<f32>(0.0), vec4<f32>(0.0), false);
 }
 
 // A(i, d) = dy[d][i]: lane l reads rows r0 + 4l .. 4l + 3 of each depth's row of dy as one vec4.
@@ -211,26 +277,33 @@ fn linear_subgroup_backward_weight(
     let n4 = p.n / 4u;
     var a = tile.r0 / 4u + lane;
     var b = tile.col / 4u;
+    var b_upper = upper_columns(tile).col / 4u;
     // Four depths at a time, then the last k mod 4 one by one.
     var d = 0u;
     for (; d + 4u <= p.k; d += 4u) {
-        rank4_cols(
-            a_cols[a],
-            a_cols[a + m4],
-            a_cols[a + 2u * m4],
-            a_cols[a + 3u * m4],
-            b_n_rows[b],
-            b_n_rows[b + n4],
-            b_n_rows[b + 2u * n4],
-            b_n_rows[b + 3u * n4],
+        let qx = a_cols[a];
+        let qy = a_cols[a + m4];
+        let qz = a_cols[a + 2u * m4];
+        let qw = a_cols[a + 3u * m4];
+        rank4_cols(qx, qy, qz, qw, b_n_rows[b], b_n_rows[b + n4], b_n_rows[b + 2u * n4], b_n_rows[b + 3u * n4]);
+        rank4_cols_upper(
+            qx, qy, qz, qw,
+            b_n_rows[b_upper],
+            b_n_rows[b_upper + n4],
+            b_n_rows[b_upper + 2u * n4],
+            b_n_rows[b_upper + 3u * n4],
         );
         a += 4u * m4;
         b += 4u * n4;
+        b_upper += 4u * n4;
     }
     for (; d < p.k; d++) {
-        rank1_cols(a_cols[a], b_n_rows[b]);
+        let q = a_cols[a];
+        rank1_cols(q, b_n_rows[b]);
+        rank1_cols_upper(q, b_n_rows[b_upper]);
         a += m4;
         b += n4;
+        b_upper += n4;
     }
-    store_block(tile, vec4<f32>(0.0), p.accumulate != 0u);
+    store_blocks(tile, vec4<f32>(0.0), vec4<f32>(0.0), p.accumulate != 0u);
 }

@@ -257,3 +257,75 @@ fn rank4_rows_upper(ax: vec4<f32>, ay: vec4<f32>, az: vec4<f32>, aw: vec4<f32>, 
     acc62 = fma(vec4<f32>(subgroupBroadcast(aw.w, 6u)), bw, fma(vec4<f32>(subgroupBroadcast(az.w, 6u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.w, 6u)), by, fma(vec4<f32>(subgroupBroadcast(ax.w, 6u)), bx, acc62))));
     acc63 = fma(vec4<f32>(subgroupBroadcast(aw.w, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(az.w, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.w, 7u)), by, fma(vec4<f32>(subgroupBroadcast(ax.w, 7u)), bx, acc63))));
 }
+
+// rank4_cols on the upper bank.
+fn rank4_cols_upper(qx: vec4<f32>, qy: vec4<f32>, qz: vec4<f32>, qw: vec4<f32>, bx: vec4<f32>, by: vec4<f32>, bz: vec4<f32>, bw: vec4<f32>) {
+    acc32 = fma(vec4<f32>(subgroupBroadcast(qw.x, 0u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.x, 0u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.x, 0u)), by, fma(vec4<f32>(subgroupBroadcast(qx.x, 0u)), bx, acc32))));
+    acc33 = fma(vec4<f32>(subgroupBroadcast(qw.y, 0u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.y, 0u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.y, 0u)), by, fma(vec4<f32>(subgroupBroadcast(qx.y, 0u)), bx, acc33))));
+    acc34 = fma(vec4<f32>(subgroupBroadcast(qw.z, 0u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.z, 0u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.z, 0u)), by, fma(vec4<f32>(subgroupBroadcast(qx.z, 0u)), bx, acc34))));
+    acc35 = fma(vec4<f32>(subgroupBroadcast(qw.w, 0u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.w, 0u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.w, 0u)), by, fma(vec4<f32>(subgroupBroadcast(qx.w, 0u)), bx, acc35))));
+    acc36 = fma(vec4<f32>(subgroupBroadcast(qw.x, 1u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.x, 1u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.x, 1u)), by, fma(vec4<f32>(subgroupBroadcast(qx.x, 1u)), bx, acc36))));
+    acc37 = fma(vec4<f32>(subgroupBroadcast(qw.y, 1u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.y, 1u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.y, 1u)), by, fma(vec4<f32>(subgroupBroadcast(qx.y, 1u)), bx, acc37))));
+    acc38 = fma(vec4<f32>(subgroupBroadcast(qw.z, 1u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.z, 1u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.z, 1u)), by, fma(vec4<f32>(subgroupBroadcast(qx.z, 1u)), bx, acc38))));
+    acc39 = fma(vec4<f32>(subgroupBroadcast(qw.w, 1u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.w, 1u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.w, 1u)), by, fma(vec4<f32>(subgroupBroadcast(qx.w, 1u)), bx, acc39))));
+    acc40 = fma(vec4<f32>(subgroupBroadcast(qw.x, 2u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.x, 2u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.x, 2u)), by, fma(vec4<f32>(subgroupBroadcast(qx.x, 2u)), bx, acc40))));
+    acc41 = fma(vec4<f32>(subgroupBroadcast(qw.y, 2u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.y, 2u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.y, 2u)), by, fma(vec4<f32>(subgroupBroadcast(qx.y, 2u)), bx, acc41))));
+    acc42 = fma(vec4<f32>(subgroupBroadcast(qw.z, 2u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.z, 2u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.z, 2u)), by, fma(vec4<f32>(subgroupBroadcast(qx.z, 2u)), bx, acc42))));
+    acc43 = fma(vec4<f32>(subgroupBroadcast(qw.w, 2u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.w, 2u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.w, 2u)), by, fma(vec4<f32>(subgroupBroadcast(qx.w, 2u)), bx, acc43))));
+    acc44 = fma(vec4<f32>(subgroupBroadcast(qw.x, 3u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.x, 3u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.x, 3u)), by, fma(vec4<f32>(subgroupBroadcast(qx.x, 3u)), bx, acc44))));
+    acc45 = fma(vec4<f32>(subgroupBroadcast(qw.y, 3u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.y, 3u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.y, 3u)), by, fma(vec4<f32>(subgroupBroadcast(qx.y, 3u)), bx, acc45))));
+    acc46 = fma(vec4<f32>(subgroupBroadcast(qw.z, 3u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.z, 3u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.z, 3u)), by, fma(vec4<f32>(subgroupBroadcast(qx.z, 3u)), bx, acc46))));
+    acc47 = fma(vec4<f32>(subgroupBroadcast(qw.w, 3u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.w, 3u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.w, 3u)), by, fma(vec4<f32>(subgroupBroadcast(qx.w, 3u)), bx, acc47))));
+    acc48 = fma(vec4<f32>(subgroupBroadcast(qw.x, 4u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.x, 4u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.x, 4u)), by, fma(vec4<f32>(subgroupBroadcast(qx.x, 4u)), bx, acc48))));
+    acc49 = fma(vec4<f32>(subgroupBroadcast(qw.y, 4u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.y, 4u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.y, 4u)), by, fma(vec4<f32>(subgroupBroadcast(qx.y, 4u)), bx, acc49))));
+    acc50 = fma(vec4<f32>(subgroupBroadcast(qw.z, 4u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.z, 4u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.z, 4u)), by, fma(vec4<f32>(subgroupBroadcast(qx.z, 4u)), bx, acc50))));
+    acc51 = fma(vec4<f32>(subgroupBroadcast(qw.w, 4u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.w, 4u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.w, 4u)), by, fma(vec4<f32>(subgroupBroadcast(qx.w, 4u)), bx, acc51))));
+    acc52 = fma(vec4<f32>(subgroupBroadcast(qw.x, 5u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.x, 5u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.x, 5u)), by, fma(vec4<f32>(subgroupBroadcast(qx.x, 5u)), bx, acc52))));
+    acc53 = fma(vec4<f32>(subgroupBroadcast(qw.y, 5u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.y, 5u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.y, 5u)), by, fma(vec4<f32>(subgroupBroadcast(qx.y, 5u)), bx, acc53))));
+    acc54 = fma(vec4<f32>(subgroupBroadcast(qw.z, 5u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.z, 5u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.z, 5u)), by, fma(vec4<f32>(subgroupBroadcast(qx.z, 5u)), bx, acc54))));
+    acc55 = fma(vec4<f32>(subgroupBroadcast(qw.w, 5u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.w, 5u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.w, 5u)), by, fma(vec4<f32>(subgroupBroadcast(qx.w, 5u)), bx, acc55))));
+    acc56 = fma(vec4<f32>(subgroupBroadcast(qw.x, 6u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.x, 6u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.x, 6u)), by, fma(vec4<f32>(subgroupBroadcast(qx.x, 6u)), bx, acc56))));
+    acc57 = fma(vec4<f32>(subgroupBroadcast(qw.y, 6u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.y, 6u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.y, 6u)), by, fma(vec4<f32>(subgroupBroadcast(qx.y, 6u)), bx, acc57))));
+    acc58 = fma(vec4<f32>(subgroupBroadcast(qw.z, 6u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.z, 6u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.z, 6u)), by, fma(vec4<f32>(subgroupBroadcast(qx.z, 6u)), bx, acc58))));
+    acc59 = fma(vec4<f32>(subgroupBroadcast(qw.w, 6u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.w, 6u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.w, 6u)), by, fma(vec4<f32>(subgroupBroadcast(qx.w, 6u)), bx, acc59))));
+    acc60 = fma(vec4<f32>(subgroupBroadcast(qw.x, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.x, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.x, 7u)), by, fma(vec4<f32>(subgroupBroadcast(qx.x, 7u)), bx, acc60))));
+    acc61 = fma(vec4<f32>(subgroupBroadcast(qw.y, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.y, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.y, 7u)), by, fma(vec4<f32>(subgroupBroadcast(qx.y, 7u)), bx, acc61))));
+    acc62 = fma(vec4<f32>(subgroupBroadcast(qw.z, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.z, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.z, 7u)), by, fma(vec4<f32>(subgroupBroadcast(qx.z, 7u)), bx, acc62))));
+    acc63 = fma(vec4<f32>(subgroupBroadcast(qw.w, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.w, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.w, 7u)), by, fma(vec4<f32>(subgroupBroadcast(qx.w, 7u)), bx, acc63))));
+}
+
+// rank1_cols on the upper bank.
+fn rank1_cols_upper(q: vec4<f32>, b: vec4<f32>) {
+    acc32 = fma(vec4<f32>(subgroupBroadcast(q.x, 0u)), b, acc32);
+    acc33 = fma(vec4<f32>(subgroupBroadcast(q.y, 0u)), b, acc33);
+    acc34 = fma(vec4<f32>(subgroupBroadcast(q.z, 0u)), b, acc34);
+    acc35 = fma(vec4<f32>(subgroupBroadcast(q.w, 0u)), b, acc35);
+    acc36 = fma(vec4<f32>(subgroupBroadcast(q.x, 1u)), b, acc36);
+    acc37 = fma(vec4<f32>(subgroupBroadcast(q.y, 1u)), b, acc37);
+    acc38 = fma(vec4<f32>(subgroupBroadcast(q.z, 1u)), b, acc38);
+    acc39 = fma(vec4<f32>(subgroupBroadcast(q.w, 1u)), b, acc39);
+    acc40 = fma(vec4<f32>(subgroupBroadcast(q.x, 2u)), b, acc40);
+    acc41 = fma(vec4<f32>(subgroupBroadcast(q.y, 2u)), b, acc41);
+    acc42 = fma(vec4<f32>(subgroupBroadcast(q.z, 2u)), b, acc42);
+    acc43 = fma(vec4<f32>(subgroupBroadcast(q.w, 2u)), b, acc43);
+    acc44 = fma(vec4<f32>(subgroupBroadcast(q.x, 3u)), b, acc44);
+    acc45 = fma(vec4<f32>(subgroupBroadcast(q.y, 3u)), b, acc45);
+    acc46 = fma(vec4<f32>(subgroupBroadcast(q.z, 3u)), b, acc46);
+    acc47 = fma(vec4<f32>(subgroupBroadcast(q.w, 3u)), b, acc47);
+    acc48 = fma(vec4<f32>(subgroupBroadcast(q.x, 4u)), b, acc48);
+    acc49 = fma(vec4<f32>(subgroupBroadcast(q.y, 4u)), b, acc49);
+    acc50 = fma(vec4<f32>(subgroupBroadcast(q.z, 4u)), b, acc50);
+    acc51 = fma(vec4<f32>(subgroupBroadcast(q.w, 4u)), b, acc51);
+    acc52 = fma(vec4<f32>(subgroupBroadcast(q.x, 5u)), b, acc52);
+    acc53 = fma(vec4<f32>(subgroupBroadcast(q.y, 5u)), b, acc53);
+    acc54 = fma(vec4<f32>(subgroupBroadcast(q.z, 5u)), b, acc54);
+    acc55 = fma(vec4<f32>(subgroupBroadcast(q.w, 5u)), b, acc55);
+    acc56 = fma(vec4<f32>(subgroupBroadcast(q.x, 6u)), b, acc56);
+    acc57 = fma(vec4<f32>(subgroupBroadcast(q.y, 6u)), b, acc57);
+    acc58 = fma(vec4<f32>(subgroupBroadcast(q.z, 6u)), b, acc58);
+    acc59 = fma(vec4<f32>(subgroupBroadcast(q.w, 6u)), b, acc59);
+    acc60 = fma(vec4<f32>(subgroupBroadcast(q.x, 7u)), b, acc60);
+    acc61 = fma(vec4<f32>(subgroupBroadcast(q.y, 7u)), b, acc61);
+    acc62 = fma(vec4<f32>(subgroupBroadcast(q.z, 7u)), b, acc62);
+    acc63 = fma(vec4<f32>(subgroupBroadcast(q.w, 7u)), b, acc63);
+}

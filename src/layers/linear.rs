@@ -101,7 +101,8 @@ impl Product {
     ) -> Result<(&'static Kernel, LinearParams, u32)> {
         let (params, tiles) = self.params(op, accumulate)?;
         if gpu.subgroup_products && self.fits_subgroup_kernel(a_by_columns) {
-            let blocks = self.m.div_ceil(SUBGROUP_BLOCK) * (self.n / SUBGROUP_BLOCK);
+            // A workgroup computes two blocks side by side.
+            let blocks = self.m.div_ceil(SUBGROUP_BLOCK) * self.n.div_ceil(2 * SUBGROUP_BLOCK);
             return Ok((subgroup, params, as_u32(op, blocks)?));
         }
         Ok((tiled, params, tiles))
