@@ -376,20 +376,26 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
 
 // ---- weight ----------------------------------------------------------------------------------------
 
-// One depth of weight_gradient: rank1_rows's `a` (lo values) and `b` (hi map taps).
+// One depth of weight_gradient: rank1_rows's `a` (lo values) and `b` (hi map taps, lower bank).
 struct Depth {
     a: vec4<f32>,
     b: vec4<f32>,
 }
 
-// Depth q = (u, v) of one image: the lo values of this lane's rows (planes starting at `lo`), and the
-// four taps kx = 0..3 of kernel row ky in the hi plane starting at `plane`.
-fn weight_depth(lo: vec4<u32>, plane: u32, q: u32, uv: vec2<u32>, ky: u32) -> Depth {
+// The four taps kx = 0..3 of kernel row ky at lo position (u, v) = uv in the hi plane starting at
+// `plane`.
+fn weight_taps(plane: u32, uv: vec2<u32>, ky: u32) -> vec4<f32> {
     let row = map_row(plane, i32(uv.x * 2u + ky) - i32(p.pad), p.hi_h, p.hi_w);
     let x = i32(uv.y * 2u) - i32(p.pad);
+    return vec4<f32>(map_at(row, x, p.hi_w), map_at(row, x + 1, p.hi_w), map_at(row, x + 2, p.hi_w), map_at(row, x + 3, p.hi_w));
+}
+
+// Depth q = (u, v) of one image: the lo values of this lane's rows (planes starting at `lo`), and the
+// taps of the hi plane starting at `plane`.
+fn weight_depth(lo: vec4<u32>, plane: u32, q: u32, uv: vec2<u32>, ky: u32) -> Depth {
     return Depth(
         vec4<f32>(lo_map[lo.x + q], lo_map[lo.y + q], lo_map[lo.z + q], lo_map[lo.w + q]),
-        vec4<f32>(map_at(row, x, p.hi_w), map_at(row, x + 1, p.hi_w), map_at(row, x + 2, p.hi_w), map_at(row, x + 3, p.hi_w)),
+        weight_taps(plane, uv, ky),
     );
 }
 
@@ -402,48 +408,64 @@ fn next_lo_position(uv: vec2<u32>) -> vec2<u32> {
 }
 
 // dW(l, h, ky, kx) = Σ over (n, u, v) of lo[n][l][u][v] · hi[n][h][u·2 − pad + ky][v·2 − pad + kx].
-// A block is 32 lo channels × two hi channels' 16 taps; lane l owns hi channel h0 + l / 4, row
-// ky = l % 4 of its taps, kx = 0..3. (A hi channel past the last, when their count is odd, is read
-// clamped and not stored.)
+// A workgroup computes 32 lo channels × four hi channels' 16 taps, as two blocks: lane l owns hi
+// channel h0 + l / 4 in the lower bank and h0 + 2 + l / 4 in the upper, row ky = l % 4 of its taps,
+// kx = 0..3; both banks share the lo values. (Hi channels past the last, when their count is not a
+// multiple of 4, are read clamped and not stored.)
 fn weight_gradient(wid: vec3<u32>, nwg: vec3<u32>, lane: u32) {
     let row_blocks = p.lo_channels / 32u;
     let index = workgroup_index(wid, nwg);
-    if index >= row_blocks * ((p.hi_channels + 1u) / 2u) {
+    if index >= row_blocks * ((p.hi_channels + 3u) / 4u) {
         return;
     }
     let r0 = (index % row_blocks) * 32u;
-    let h_wanted = (index / row_blocks) * 2u + lane / 4u;
-    let h = min(h_wanted, p.hi_channels - 1u);
+    let h_wanted = (index / row_blocks) * 4u + lane / 4u;
+    let h = min(vec2<u32>(h_wanted, h_wanted + 2u), vec2<u32>(p.hi_channels - 1u));
     let ky = lane % 4u;
     let lo_plane = p.lo_h * p.lo_w;
     let hi_plane = p.hi_h * p.hi_w;
+    // Whether any of the upper bank's hi channels exists (the same for every lane): it is skipped
+    // otherwise, as for a single-channel hi map.
+    let upper = (index / row_blocks) * 4u + 2u < p.hi_channels;
     for (var n = 0u; n < p.batch; n++) {
         let lo0 = (n * p.lo_channels + r0 + lane) * lo_plane;
         let lo = vec4<u32>(lo0, lo0 + 8u * lo_plane, lo0 + 16u * lo_plane, lo0 + 24u * lo_plane);
-        let plane = (n * p.hi_channels + h) * hi_plane;
+        let planes = (vec2<u32>(n * p.hi_channels) + h) * hi_plane;
         // Depths q = u·lo_w + v of this image four at a time (lo position (u, v) stepped along, not
         // divided out: a division is eight scalar ones here), then the last lo_plane mod 4 one by one.
         var q = 0u;
-        var uv = vec2<u32>(0u);
+        var uv0 = vec2<u32>(0u);
         for (; q + 4u <= lo_plane; q += 4u) {
-            let d0 = weight_depth(lo, plane, q, uv, ky);
-            uv = next_lo_position(uv);
-            let d1 = weight_depth(lo, plane, q + 1u, uv, ky);
-            uv = next_lo_position(uv);
-            let d2 = weight_depth(lo, plane, q + 2u, uv, ky);
-            uv = next_lo_position(uv);
-            let d3 = weight_depth(lo, plane, q + 3u, uv, ky);
-            uv = next_lo_position(uv);
+            let uv1 = next_lo_position(uv0);
+            let uv2 = next_lo_position(uv1);
+            let uv3 = next_lo_position(uv2);
+            let d0 = weight_depth(lo, planes.x, q, uv0, ky);
+            let d1 = weight_depth(lo, planes.x, q + 1u, uv1, ky);
+            let d2 = weight_depth(lo, planes.x, q + 2u, uv2, ky);
+            let d3 = weight_depth(lo, planes.x, q + 3u, uv3, ky);
             rank4_rows(d0.a, d1.a, d2.a, d3.a, d0.b, d1.b, d2.b, d3.b);
+            if upper {
+                rank4_rows_upper(
+                    d0.a, d1.a, d2.a, d3.a,
+                    weight_taps(planes.y, uv0, ky),
+                    weight_taps(planes.y, uv1, ky),
+                    weight_taps(planes.y, uv2, ky),
+                    weight_taps(planes.y, uv3, ky),
+                );
+            }
+            uv0 = next_lo_position(uv3);
         }
         for (; q < lo_plane; q++) {
-            let d = weight_depth(lo, plane, q, uv, ky);
-            uv = next_lo_position(uv);
+            let d = weight_depth(lo, planes.x, q, uv0, ky);
             rank1_rows(d.a, d.b);
+            if upper {
+                rank1_rows_upper(d.a, weight_taps(planes.y, uv0, ky));
+            }
+            uv0 = next_lo_position(uv0);
         }
     }
     if h_wanted < p.hi_channels {
-        let at = r0 * p.w_stride_lo + h * p.w_stride_hi + ky * 4u;
+        let at = r0 * p.w_stride_lo + h.x * p.w_stride_hi + ky * 4u;
         store_taps(at + 0u * p.w_stride_lo, acc0);
         store_taps(at + 1u * p.w_stride_lo, acc1);
         store_taps(at + 2u * p.w_stride_lo, acc2);
@@ -476,6 +498,41 @@ fn weight_gradient(wid: vec3<u32>, nwg: vec3<u32>, lane: u32) {
         store_taps(at + 29u * p.w_stride_lo, acc29);
         store_taps(at + 30u * p.w_stride_lo, acc30);
         store_taps(at + 31u * p.w_stride_lo, acc31);
+    }
+    if h_wanted + 2u < p.hi_channels {
+        let at = r0 * p.w_stride_lo + h.y * p.w_stride_hi + ky * 4u;
+        store_taps(at + 0u * p.w_stride_lo, acc32);
+        store_taps(at + 1u * p.w_stride_lo, acc33);
+        store_taps(at + 2u * p.w_stride_lo, acc34);
+        store_taps(at + 3u * p.w_stride_lo, acc35);
+        store_taps(at + 4u * p.w_stride_lo, acc36);
+        store_taps(at + 5u * p.w_stride_lo, acc37);
+        store_taps(at + 6u * p.w_stride_lo, acc38);
+        store_taps(at + 7u * p.w_stride_lo, acc39);
+        store_taps(at + 8u * p.w_stride_lo, acc40);
+        store_taps(at + 9u * p.w_stride_lo, acc41);
+        store_taps(at + 10u * p.w_stride_lo, acc42);
+        store_taps(at + 11u * p.w_stride_lo, acc43);
+        store_taps(at + 12u * p.w_stride_lo, acc44);
+        store_taps(at + 13u * p.w_stride_lo, acc45);
+        store_taps(at + 14u * p.w_stride_lo, acc46);
+        store_taps(at + 15u * p.w_stride_lo, acc47);
+        store_taps(at + 16u * p.w_stride_lo, acc48);
+        store_taps(at + 17u * p.w_stride_lo, acc49);
+        store_taps(at + 18u * p.w_stride_lo, acc50);
+        store_taps(at + 19u * p.w_stride_lo, acc51);
+        store_taps(at + 20u * p.w_stride_lo, acc52);
+        store_taps(at + 21u * p.w_stride_lo, acc53);
+        store_taps(at + 22u * p.w_stride_lo, acc54);
+        store_taps(at + 23u * p.w_stride_lo, acc55);
+        store_taps(at + 24u * p.w_stride_lo, acc56);
+        store_taps(at + 25u * p.w_stride_lo, acc57);
+        store_taps(at + 26u * p.w_stride_lo, acc58);
+        store_taps(at + 27u * p.w_stride_lo, acc59);
+        store_taps(at + 28u * p.w_stride_lo, acc60);
+        store_taps(at + 29u * p.w_stride_lo, acc61);
+        store_taps(at + 30u * p.w_stride_lo, acc62);
+        store_taps(at + 31u * p.w_stride_lo, acc63);
     }
 }
 

@@ -222,7 +222,43 @@ fn rank4_cols(qx: vec4<f32>, qy: vec4<f32>, qz: vec4<f32>, qw: vec4<f32>, bx: ve
     acc31 = fma(vec4<f32>(subgroupBroadcast(qw.w, 7u)), bw, fma(vec4<f32>(subgroupBroadcast(qz.w, 7u)), bz, fma(vec4<f32>(subgroupBroadcast(qy.w, 7u)), by, fma(vec4<f32>(subgroupBroadcast(qx.w, 7u)), bx, acc31))));
 }
 
-// rank4_rows on the upper bank (acc32..acc63).
+// rank1_rows on the upper bank (acc32..acc63).
+fn rank1_rows_upper(a: vec4<f32>, b: vec4<f32>) {
+    acc32 = fma(vec4<f32>(subgroupBroadcast(a.x, 0u)), b, acc32);
+    acc33 = fma(vec4<f32>(subgroupBroadcast(a.x, 1u)), b, acc33);
+    acc34 = fma(vec4<f32>(subgroupBroadcast(a.x, 2u)), b, acc34);
+    acc35 = fma(vec4<f32>(subgroupBroadcast(a.x, 3u)), b, acc35);
+    acc36 = fma(vec4<f32>(subgroupBroadcast(a.x, 4u)), b, acc36);
+    acc37 = fma(vec4<f32>(subgroupBroadcast(a.x, 5u)), b, acc37);
+    acc38 = fma(vec4<f32>(subgroupBroadcast(a.x, 6u)), b, acc38);
+    acc39 = fma(vec4<f32>(subgroupBroadcast(a.x, 7u)), b, acc39);
+    acc40 = fma(vec4<f32>(subgroupBroadcast(a.y, 0u)), b, acc40);
+    acc41 = fma(vec4<f32>(subgroupBroadcast(a.y, 1u)), b, acc41);
+    acc42 = fma(vec4<f32>(subgroupBroadcast(a.y, 2u)), b, acc42);
+    acc43 = fma(vec4<f32>(subgroupBroadcast(a.y, 3u)), b, acc43);
+    acc44 = fma(vec4<f32>(subgroupBroadcast(a.y, 4u)), b, acc44);
+    acc45 = fma(vec4<f32>(subgroupBroadcast(a.y, 5u)), b, acc45);
+    acc46 = fma(vec4<f32>(subgroupBroadcast(a.y, 6u)), b, acc46);
+    acc47 = fma(vec4<f32>(subgroupBroadcast(a.y, 7u)), b, acc47);
+    acc48 = fma(vec4<f32>(subgroupBroadcast(a.z, 0u)), b, acc48);
+    acc49 = fma(vec4<f32>(subgroupBroadcast(a.z, 1u)), b, acc49);
+    acc50 = fma(vec4<f32>(subgroupBroadcast(a.z, 2u)), b, acc50);
+    acc51 = fma(vec4<f32>(subgroupBroadcast(a.z, 3u)), b, acc51);
+    acc52 = fma(vec4<f32>(subgroupBroadcast(a.z, 4u)), b, acc52);
+    acc53 = fma(vec4<f32>(subgroupBroadcast(a.z, 5u)), b, acc53);
+    acc54 = fma(vec4<f32>(subgroupBroadcast(a.z, 6u)), b, acc54);
+    acc55 = fma(vec4<f32>(subgroupBroadcast(a.z, 7u)), b, acc55);
+    acc56 = fma(vec4<f32>(subgroupBroadcast(a.w, 0u)), b, acc56);
+    acc57 = fma(vec4<f32>(subgroupBroadcast(a.w, 1u)), b, acc57);
+    acc58 = fma(vec4<f32>(subgroupBroadcast(a.w, 2u)), b, acc58);
+    acc59 = fma(vec4<f32>(subgroupBroadcast(a.w, 3u)), b, acc59);
+    acc60 = fma(vec4<f32>(subgroupBroadcast(a.w, 4u)), b, acc60);
+    acc61 = fma(vec4<f32>(subgroupBroadcast(a.w, 5u)), b, acc61);
+    acc62 = fma(vec4<f32>(subgroupBroadcast(a.w, 6u)), b, acc62);
+    acc63 = fma(vec4<f32>(subgroupBroadcast(a.w, 7u)), b, acc63);
+}
+
+// rank4_rows on the upper bank.
 fn rank4_rows_upper(ax: vec4<f32>, ay: vec4<f32>, az: vec4<f32>, aw: vec4<f32>, bx: vec4<f32>, by: vec4<f32>, bz: vec4<f32>, bw: vec4<f32>) {
     acc32 = fma(vec4<f32>(subgroupBroadcast(aw.x, 0u)), bw, fma(vec4<f32>(subgroupBroadcast(az.x, 0u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.x, 0u)), by, fma(vec4<f32>(subgroupBroadcast(ax.x, 0u)), bx, acc32))));
     acc33 = fma(vec4<f32>(subgroupBroadcast(aw.x, 1u)), bw, fma(vec4<f32>(subgroupBroadcast(az.x, 1u)), bz, fma(vec4<f32>(subgroupBroadcast(ay.x, 1u)), by, fma(vec4<f32>(subgroupBroadcast(ax.x, 1u)), bx, acc33))));

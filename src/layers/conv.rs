@@ -263,10 +263,11 @@ impl Geometry {
                     + slots(classes[2][0], width, 4).div_ceil(8);
                 (blocks, blocks * 2 * SUBGROUP_BLOCK, lc * 4)
             }
-            // Two hi channels' 16 taps per block (an odd count's last block reads one twice).
+            // Two hi channels' 16 taps per block, two blocks per workgroup (hi channels past the
+            // last are read clamped).
             Product::Weight => {
-                let blocks = hc.div_ceil(2);
-                (blocks, blocks * SUBGROUP_BLOCK, self.batch * lh * lw)
+                let blocks = hc.div_ceil(4);
+                (blocks, blocks * 2 * SUBGROUP_BLOCK, self.batch * lh * lw)
             }
         };
         let flops = 2 * (rows * columns * depth) as u64;
