@@ -56,7 +56,7 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<Be
             ..Hyper::default()
         },
     )?;
-    let mut normal = NormalStream::new(1, 0).sampler();
+    let mut normal = NormalStream::new(1, 0);
     trainer.g.net.initialise(gpu, &mut normal)?;
     trainer.d.net.initialise(gpu, &mut normal)?;
     // Random "images" in [0, 1) from the noise kernel, and fresh noise every step as in training.

@@ -237,14 +237,14 @@ pub fn train(
             ..saved
         };
     } else {
-        trainer.g.net.initialise(
-            gpu,
-            &mut NormalStream::new(config.seed, G_INIT_STREAM).sampler(),
-        )?;
-        trainer.d.net.initialise(
-            gpu,
-            &mut NormalStream::new(config.seed, D_INIT_STREAM).sampler(),
-        )?;
+        trainer
+            .g
+            .net
+            .initialise(gpu, &mut NormalStream::new(config.seed, G_INIT_STREAM))?;
+        trainer
+            .d
+            .net
+            .initialise(gpu, &mut NormalStream::new(config.seed, D_INIT_STREAM))?;
     }
 
     let mut session = Session::new(gpu, config, dataset, trainer, run)?;

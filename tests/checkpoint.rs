@@ -30,7 +30,7 @@ fn a_saved_generator_loads_back_bit_for_bit() {
     let saved = Generator::new(g).unwrap();
     saved
         .net
-        .initialise(g, &mut NormalStream::new(9, 0).sampler())
+        .initialise(g, &mut NormalStream::new(9, 0))
         .unwrap();
     saved
         .net

@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::Dispatch;
 use crate::layers::BatchNorm;
+use crate::noise::NormalStream;
 use crate::params::ParamStore;
 use crate::tensor::Tensor;
 
@@ -47,7 +48,7 @@ impl Net {
     }
 
     /// The original's initialisation, drawing N(0, 1) samples from `normal`.
-    pub fn initialise(&self, gpu: &Gpu, normal: &mut impl FnMut() -> f32) -> Result<()> {
+    pub fn initialise(&self, gpu: &Gpu, normal: &mut NormalStream) -> Result<()> {
         initialise(gpu, &self.params, &self.stats, normal)
     }
 
@@ -155,7 +156,7 @@ fn initialise(
     gpu: &Gpu,
     params: &ParamStore,
     stats: &ParamStore,
-    normal: &mut impl FnMut() -> f32,
+    normal: &mut NormalStream,
 ) -> Result<()> {
     // BatchNorm's affine parameters are the 1-d weights and biases of a layer that also has running statistics.
     let is_batchnorm = |name: &str| {
@@ -173,7 +174,9 @@ fn initialise(
                 e.numel()
             ]
         } else if e.name.ends_with(".weight") {
-            (0..e.numel()).map(|_| normal() * INIT_STD).collect()
+            let mut values = vec![0.0; e.numel()];
+            normal.fill(&mut values, INIT_STD);
+            values
         } else {
             vec![0.0; e.numel()]
         };
