@@ -10,8 +10,8 @@ struct BatchNormParams {
     accumulate: u32, // batchnorm_backward adds to dweight and dbias instead of overwriting them
     eps: f32,
     momentum: f32,
-    _pad0: u32,
-    _pad1: u32,
+    by_plane: u32, // how the per-channel workgroups walk a channel: see ChannelWalk
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: BatchNormParams;
@@ -54,6 +54,31 @@ fn element(ch: u32, i: u32) -> u32 {
     return ((i / p.spatial) * p.channels + ch) * p.spatial + i % p.spatial;
 }
 
+// How the per-channel workgroups walk a channel's N·S elements: as `runs` runs of `run_len`
+// neighbouring elements, lane l taking runs l, l + 64, ... On a GPU (by_plane 0) every element is a
+// run, so neighbouring lanes read neighbouring addresses; a CPU adapter (by_plane 1) walks the N
+// planes of S elements, which spares it the two integer divisions per element that locating the i-th
+// element costs (lavapipe does a vector division as eight scalar ones).
+struct ChannelWalk {
+    runs: u32,
+    run_len: u32,
+}
+
+fn channel_walk() -> ChannelWalk {
+    if p.by_plane != 0u {
+        return ChannelWalk(p.batch, p.spatial);
+    }
+    return ChannelWalk(p.batch * p.spatial, 1u);
+}
+
+// First element of run r of channel ch.
+fn run_start(ch: u32, r: u32) -> u32 {
+    if p.by_plane != 0u {
+        return (r * p.channels + ch) * p.spatial;
+    }
+    return element(ch, r);
+}
+
 @compute @workgroup_size(64)
 fn batchnorm_forward_train(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -65,23 +90,33 @@ fn batchnorm_forward_train(
         return;
     }
     let count = p.batch * p.spatial;
+    let walk = channel_walk();
     var partial = 0.0;
-    for (var i = lane; i < count; i += CHANNEL_WG) {
-        partial += x[element(ch, i)];
+    for (var r = lane; r < walk.runs; r += CHANNEL_WG) {
+        let start = run_start(ch, r);
+        for (var e = start; e < start + walk.run_len; e++) {
+            partial += x[e];
+        }
     }
     let mean = channel_sum(partial, lane) / f32(count);
     // Second pass over centred values: no cancellation when |mean| ≫ std.
     partial = 0.0;
-    for (var i = lane; i < count; i += CHANNEL_WG) {
-        let d = x[element(ch, i)] - mean;
-        partial += d * d;
+    for (var r = lane; r < walk.runs; r += CHANNEL_WG) {
+        let start = run_start(ch, r);
+        for (var e = start; e < start + walk.run_len; e++) {
+            let d = x[e] - mean;
+            partial += d * d;
+        }
     }
     let biased_var = channel_sum(partial, lane) / f32(count);
     let inv_std = 1.0 / sqrt(biased_var + p.eps);
     let scale = weight[ch] * inv_std;
-    for (var i = lane; i < count; i += CHANNEL_WG) {
-        let e = element(ch, i);
-        y[e] = (x[e] - mean) * scale + bias[ch];
+    let shift = bias[ch];
+    for (var r = lane; r < walk.runs; r += CHANNEL_WG) {
+        let start = run_start(ch, r);
+        for (var e = start; e < start + walk.run_len; e++) {
+            y[e] = (x[e] - mean) * scale + shift;
+        }
     }
     if lane == 0u {
         saved[ch] = mean;
@@ -121,22 +156,27 @@ fn batchnorm_backward(
     let count = p.batch * p.spatial;
     let mean = saved[ch];
     let inv_std = saved[p.channels + ch];
+    let walk = channel_walk();
     var partial_dy = 0.0;
     var partial_dy_xhat = 0.0;
-    for (var i = lane; i < count; i += CHANNEL_WG) {
-        let e = element(ch, i);
-        partial_dy += dy[e];
-        partial_dy_xhat += dy[e] * (x[e] - mean) * inv_std;
+    for (var r = lane; r < walk.runs; r += CHANNEL_WG) {
+        let start = run_start(ch, r);
+        for (var e = start; e < start + walk.run_len; e++) {
+            partial_dy += dy[e];
+            partial_dy_xhat += dy[e] * (x[e] - mean) * inv_std;
+        }
     }
     let sum_dy = channel_sum(partial_dy, lane);
     let sum_dy_xhat = channel_sum(partial_dy_xhat, lane);
     let mean_dy = sum_dy / f32(count);
     let mean_dy_xhat = sum_dy_xhat / f32(count);
     let scale = weight[ch] * inv_std;
-    for (var i = lane; i < count; i += CHANNEL_WG) {
-        let e = element(ch, i);
-        let xhat = (x[e] - mean) * inv_std;
-        dx[e] = scale * (dy[e] - mean_dy - xhat * mean_dy_xhat);
+    for (var r = lane; r < walk.runs; r += CHANNEL_WG) {
+        let start = run_start(ch, r);
+        for (var e = start; e < start + walk.run_len; e++) {
+            let xhat = (x[e] - mean) * inv_std;
+            dx[e] = scale * (dy[e] - mean_dy - xhat * mean_dy_xhat);
+        }
     }
     if lane == 0u {
         if p.accumulate != 0u {

@@ -183,8 +183,8 @@ fn batchnorm_matches_pytorch() {
     let oracle = oracle();
     let cases = oracle.cases(is_batchnorm);
     assert!(!cases.is_empty());
-    let g = gpu();
-    for case in cases {
+    // Both families: the subgroup one also walks BatchNorm2d's channels plane by plane.
+    for (g, case) in both_kernel_families(&oracle, &cases) {
         let key = |t: &str| format!("{case}.{t}");
         let channels = oracle.shape(&key("weight"))[0];
         let layer = BatchNorm::new(channels);
@@ -203,27 +203,30 @@ fn batchnorm_matches_pytorch() {
             oracle.zeros_like(&key("dweight")),
             oracle.zeros_like(&key("dbias")),
         );
-        let saved = common::zeros(&[2, channels]);
-        run(&[
-            &layer
-                .forward_train(
-                    g,
-                    &x,
-                    &weight,
-                    &bias,
-                    &running_mean,
-                    &running_var,
-                    &y,
-                    &saved,
-                )
-                .unwrap(),
-            &layer
-                .backward(g, &x, &dy, &weight, &saved, &dx, &dweight, &dbias, false)
-                .unwrap(),
-            &layer
-                .forward_eval(g, &x, &weight, &bias, &running_mean, &running_var, &y_eval)
-                .unwrap(),
-        ]);
+        let saved = Tensor::zeros(g, "saved", &[2, channels]).unwrap();
+        run_on(
+            g,
+            &[
+                &layer
+                    .forward_train(
+                        g,
+                        &x,
+                        &weight,
+                        &bias,
+                        &running_mean,
+                        &running_var,
+                        &y,
+                        &saved,
+                    )
+                    .unwrap(),
+                &layer
+                    .backward(g, &x, &dy, &weight, &saved, &dx, &dweight, &dbias, false)
+                    .unwrap(),
+                &layer
+                    .forward_eval(g, &x, &weight, &bias, &running_mean, &running_var, &y_eval)
+                    .unwrap(),
+            ],
+        );
         for (name, t) in [
             ("y", &y),
             ("dx", &dx),
@@ -235,7 +238,7 @@ fn batchnorm_matches_pytorch() {
         ] {
             oracle.check(&key(name), t, LAYER_BOUND);
         }
-        oracle.assert_all_used(&case);
+        oracle.assert_all_used(case);
     }
 }
 

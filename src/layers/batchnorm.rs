@@ -61,7 +61,8 @@ struct BatchNormParams {
     accumulate: u32,
     eps: f32,
     momentum: f32,
-    _pad: [u32; 2],
+    by_plane: u32,
+    _pad: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -101,12 +102,15 @@ impl BatchNorm {
         Ok((shape[0], shape[2..].iter().product()))
     }
 
+    /// `by_plane`: the per-channel workgroups walk each channel plane by plane (ChannelWalk in
+    /// batchnorm.wgsl), as suits the CPU adapters that run the subgroup products.
     fn params(
         &self,
         op: &'static str,
         batch: usize,
         spatial: usize,
         accumulate: bool,
+        by_plane: bool,
     ) -> Result<BatchNormParams> {
         Ok(BatchNormParams {
             batch: as_u32(op, batch)?,
@@ -115,7 +119,8 @@ impl BatchNorm {
             accumulate: accumulate as u32,
             eps: self.eps,
             momentum: self.momentum,
-            _pad: [0; 2],
+            by_plane: by_plane as u32,
+            _pad: 0,
         })
     }
 
@@ -175,7 +180,7 @@ impl BatchNorm {
         )?;
         expect_shape(OP, "y", y, x.shape())?;
         expect_shape(OP, "saved", saved, &[2, self.channels])?;
-        let params = self.params(OP, batch, spatial, false)?;
+        let params = self.params(OP, batch, spatial, false, gpu.subgroup_products)?;
         let (kernel, workgroups) =
             self.reduction(OP, spatial, &FORWARD_TRAIN_BY_CHANNEL, &FORWARD_TRAIN)?;
         dispatch(
@@ -211,7 +216,7 @@ impl BatchNorm {
             ],
         )?;
         expect_shape(OP, "y", y, x.shape())?;
-        let params = self.params(OP, batch, spatial, false)?;
+        let params = self.params(OP, batch, spatial, false, gpu.subgroup_products)?;
         dispatch(
             gpu,
             &FORWARD_EVAL,
@@ -245,7 +250,7 @@ impl BatchNorm {
             OP,
             &[("weight", weight), ("dweight", dweight), ("dbias", dbias)],
         )?;
-        let params = self.params(OP, batch, spatial, accumulate)?;
+        let params = self.params(OP, batch, spatial, accumulate, gpu.subgroup_products)?;
         let (kernel, workgroups) = self.reduction(OP, spatial, &BACKWARD_BY_CHANNEL, &BACKWARD)?;
         dispatch(
             gpu,
