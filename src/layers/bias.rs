@@ -27,6 +27,8 @@ struct BiasParams {
     channels: u32,
     spatial: u32,
     accumulate: u32,
+    by_plane: u32,
+    _pad: [u32; 3],
 }
 
 /// dy: [N, C, S] (already shape-checked by the caller) → dbias: [C]
@@ -44,6 +46,9 @@ pub(crate) fn backward(
         channels: as_u32(op, channels)?,
         spatial: as_u32(op, spatial)?,
         accumulate: accumulate as u32,
+        // The CPU adapters that run the subgroup products walk planes (bias.wgsl).
+        by_plane: gpu.subgroup_products as u32,
+        _pad: [0; 3],
     };
     if spatial == 1 {
         let workgroups = groups_for(op, channels)?;
