@@ -2,7 +2,7 @@
 //! one kernel bound to its tensors, ready to be recorded into any number of compute passes.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use wgpu::util::DeviceExt;
 
@@ -131,10 +131,12 @@ struct Pipeline {
     pipeline: wgpu::ComputePipeline,
 }
 
-/// Shader modules and pipelines, created on first use and kept for the device's lifetime.
+/// Shader modules and pipelines, created on first use and kept for the device's lifetime. Each entry
+/// point's pipeline has its own cell, locked while it is created, so threads creating pipelines ahead
+/// of use (`prepare`) and the thread that needs one never create the same one twice.
 pub struct Kernels {
     modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
-    pipelines: Mutex<HashMap<&'static str, Pipeline>>,
+    pipelines: Mutex<HashMap<&'static str, Arc<Mutex<Option<Pipeline>>>>>,
 }
 
 impl Kernels {
@@ -167,7 +169,15 @@ impl Kernels {
         gpu: &Gpu,
         kernel: &Kernel,
     ) -> Result<(wgpu::BindGroupLayout, wgpu::ComputePipeline)> {
-        if let Some(p) = self.pipelines.lock().unwrap().get(kernel.entry) {
+        let cell = self
+            .pipelines
+            .lock()
+            .unwrap()
+            .entry(kernel.entry)
+            .or_default()
+            .clone();
+        let mut cell = cell.lock().unwrap();
+        if let Some(p) = cell.as_ref() {
             return Ok((p.layout.clone(), p.pipeline.clone()));
         }
         let module = self.module(gpu, kernel.shader)?;
@@ -219,14 +229,23 @@ impl Kernels {
                 });
             (layout, pipeline)
         })?;
-        self.pipelines.lock().unwrap().insert(
-            kernel.entry,
-            Pipeline {
-                layout: layout.clone(),
-                pipeline: pipeline.clone(),
-            },
-        );
+        *cell = Some(Pipeline {
+            layout: layout.clone(),
+            pipeline: pipeline.clone(),
+        });
         Ok((layout, pipeline))
+    }
+
+    /// Creates the pipelines of `kernels` now, on the calling thread, so that a thread recording
+    /// dispatches meanwhile finds them made: lavapipe spends 20–100 ms turning each of the large
+    /// subgroup kernels into a pipeline even when Mesa's shader cache holds its machine code. An error
+    /// is left for the use that meets it again.
+    pub fn prepare(&self, gpu: &Gpu, kernels: &[&'static Kernel]) {
+        for kernel in kernels {
+            if let Err(e) = self.pipeline(gpu, kernel) {
+                log::debug!("preparing {}: {e}", kernel.entry);
+            }
+        }
     }
 }
 

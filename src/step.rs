@@ -105,6 +105,17 @@ pub struct Trainer {
 impl Trainer {
     /// Builds every buffer and dispatch of a step; the parameters are left zero (initialise or load them).
     pub fn new(gpu: &Gpu, hyper: Hyper) -> Result<Trainer> {
+        // On a CPU adapter the large kernels' pipelines take most of this; a second thread makes them
+        // while this one creates the buffers and the other pipelines.
+        std::thread::scope(|scope| {
+            if gpu.subgroup_products {
+                scope.spawn(|| gpu.kernels.prepare(gpu, &crate::layers::subgroup_kernels()));
+            }
+            Trainer::build(gpu, hyper)
+        })
+    }
+
+    fn build(gpu: &Gpu, hyper: Hyper) -> Result<Trainer> {
         let n = hyper.batch;
         let g = Generator::new(gpu)?;
         let d = Discriminator::new(gpu)?;

@@ -86,6 +86,11 @@ const SUBGROUP_KERNELS: [(&str, Kernel); 6] = [
     ),
 ];
 
+/// The subgroup kernels, for `Kernels::prepare`.
+pub(crate) fn subgroup_kernels() -> impl Iterator<Item = &'static Kernel> {
+    SUBGROUP_KERNELS.iter().map(|(_, kernel)| kernel)
+}
+
 const fn subgroup_kernel(entry: &'static str) -> Kernel {
     Kernel {
         shader: Shader::ConvSubgroup,

@@ -42,6 +42,13 @@ const SUBGROUP_BACKWARD_WEIGHT: Kernel = Kernel {
     storage: &[read(5), read(6), write(3)],
 };
 
+/// The subgroup kernels, for `Kernels::prepare`.
+pub(crate) const SUBGROUP_KERNELS: [&Kernel; 3] = [
+    &SUBGROUP_FORWARD,
+    &SUBGROUP_BACKWARD_INPUT,
+    &SUBGROUP_BACKWARD_WEIGHT,
+];
+
 /// Tile edge of the matrix-product kernels (`TILE` in shaders/gemm.wgsl).
 const TILE: usize = 64;
 /// Block edge of shaders/linear_subgroup.wgsl: 32 rows by 8 lanes × 4 columns.

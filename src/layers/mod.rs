@@ -21,6 +21,14 @@ pub use linear::Linear;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
+/// The matrix-product kernels of the subgroup family (see README), largest first: those worth creating
+/// ahead of use on a second thread.
+pub(crate) fn subgroup_kernels() -> Vec<&'static crate::kernels::Kernel> {
+    conv::subgroup_kernels()
+        .chain(linear::SUBGROUP_KERNELS)
+        .collect()
+}
+
 /// Invocations per workgroup of the one-dimensional kernels (`WG` in shaders/common.wgsl).
 pub(crate) const WORKGROUP: usize = 256;
 
