@@ -1,9 +1,11 @@
 // Conv2d and ConvTranspose2d products for adapters whose subgroups are CPU SIMD lanes (lavapipe), on the
 // schedule of shaders/linear_subgroup.wgsl (read its header for why): one workgroup of 8 invocations,
-// one subgroup, computes a 32×32 block; lane l owns four columns, keeps all 32 rows of them
-// (acc0..acc31), and each depth is a rank-1 update whose row values are broadcast from the lane that
-// loaded them. The index arithmetic of a map position is done once per lane, and the depth runs as
-// nested loops, so no load divides.
+// one subgroup, computes two 32×32 blocks (acc0..acc31 and the upper bank acc32..acc63); lane l owns
+// four columns of each and all 32 rows of them, and each depth is a rank-1 update whose row values are
+// broadcast from the lane that loaded them, applied four depths at a time. The two blocks share loads:
+// the gathers' lanes take neighbouring positions of one map row, whose taps overlap, and the weight
+// gradient's two blocks share the lo values. The index arithmetic of a map position is done once per
+// lane, and the depth runs as nested loops, so no load divides.
 //
 // The same three products as shaders/conv.wgsl (its header has the hi/lo vocabulary), for kernels of
 // size 4 and stride 2 (the DCGAN's) and row counts that are whole blocks of 32; the host keeps the
