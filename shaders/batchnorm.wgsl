@@ -10,7 +10,7 @@ struct BatchNormParams {
     accumulate: u32, // batchnorm_backward adds to dweight and dbias instead of overwriting them
     eps: f32,
     momentum: f32,
-    by_plane: u32, // how the per-channel workgroups walk a channel: see ChannelWalk
+    by_plane: u32, // how the per-channel workgroups walk a channel: ChannelWalk in common.wgsl
     _pad: u32,
 }
 
@@ -49,34 +49,13 @@ fn channel_sum(value: f32, lane: u32) -> f32 {
     return scratch[0];
 }
 
-// Flat index of the i-th of the N·S elements of channel ch.
-fn element(ch: u32, i: u32) -> u32 {
-    return ((i / p.spatial) * p.channels + ch) * p.spatial + i % p.spatial;
-}
-
-// How the per-channel workgroups walk a channel's N·S elements: as `runs` runs of `run_len`
-// neighbouring elements, lane l taking runs l, l + 64, ... On a GPU (by_plane 0) every element is a
-// run, so neighbouring lanes read neighbouring addresses; a CPU adapter (by_plane 1) walks the N
-// planes of S elements, which spares it the two integer divisions per element that locating the i-th
-// element costs (lavapipe does a vector division as eight scalar ones).
-struct ChannelWalk {
-    runs: u32,
-    run_len: u32,
-}
-
+// How this layer's per-channel workgroups walk a channel (ChannelWalk in common.wgsl).
 fn channel_walk() -> ChannelWalk {
-    if p.by_plane != 0u {
-        return ChannelWalk(p.batch, p.spatial);
-    }
-    return ChannelWalk(p.batch * p.spatial, 1u);
+    return channel_walk_of(p.by_plane != 0u, p.batch, p.spatial);
 }
 
-// First element of run r of channel ch.
 fn run_start(ch: u32, r: u32) -> u32 {
-    if p.by_plane != 0u {
-        return (r * p.channels + ch) * p.spatial;
-    }
-    return element(ch, r);
+    return channel_run_start(p.by_plane != 0u, ch, r, p.channels, p.spatial);
 }
 
 @compute @workgroup_size(64)

@@ -8,9 +8,7 @@ struct BiasParams {
     channels: u32,
     spatial: u32,
     accumulate: u32, // add to dbias instead of overwriting it
-    // 1: each lane sums whole planes (n, c, ·) rather than every 256th element, sparing a CPU adapter two
-    // integer divisions per element (the walk of batchnorm.wgsl's ChannelWalk)
-    by_plane: u32,
+    by_plane: u32, // how the workgroups walk a channel: ChannelWalk in common.wgsl
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
@@ -30,19 +28,13 @@ fn bias_backward(
     if ch >= p.channels {
         return;
     }
+    let by_plane = p.by_plane != 0u;
+    let walk = channel_walk_of(by_plane, p.batch, p.spatial);
     var partial = 0.0;
-    if p.by_plane != 0u {
-        for (var n = lane; n < p.batch; n += WG) {
-            let start = (n * p.channels + ch) * p.spatial;
-            for (var e = start; e < start + p.spatial; e++) {
-                partial += dy[e];
-            }
-        }
-    } else {
-        let count = p.batch * p.spatial;
-        for (var i = lane; i < count; i += WG) {
-            let n = i / p.spatial;
-            partial += dy[(n * p.channels + ch) * p.spatial + i % p.spatial];
+    for (var r = lane; r < walk.runs; r += WG) {
+        let start = channel_run_start(by_plane, ch, r, p.channels, p.spatial);
+        for (var e = start; e < start + walk.run_len; e++) {
+            partial += dy[e];
         }
     }
     let total = workgroup_sum(partial, lane);

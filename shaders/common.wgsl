@@ -34,3 +34,28 @@ fn workgroup_sum(value: f32, lane: u32) -> f32 {
 fn is_finite(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
 }
+
+// How a per-channel reduction walks channel ch of an [N, C, S] tensor: as `runs` runs of `run_len`
+// neighbouring elements, lane l taking runs l, l + (lanes), ... Walked element by element
+// (by_plane false), neighbouring lanes read neighbouring addresses, as a GPU wants; walked plane by
+// plane (by_plane true), a CPU adapter is spared the two integer divisions per element that locating
+// the i-th element costs (lavapipe does a vector division as eight scalar ones).
+struct ChannelWalk {
+    runs: u32,
+    run_len: u32,
+}
+
+fn channel_walk_of(by_plane: bool, batch: u32, spatial: u32) -> ChannelWalk {
+    if by_plane {
+        return ChannelWalk(batch, spatial);
+    }
+    return ChannelWalk(batch * spatial, 1u);
+}
+
+// Flat index of the first element of run r of channel ch.
+fn channel_run_start(by_plane: bool, ch: u32, r: u32, channels: u32, spatial: u32) -> u32 {
+    if by_plane {
+        return (r * channels + ch) * spatial;
+    }
+    return ((r / spatial) * channels + ch) * spatial + r % spatial;
+}

@@ -103,7 +103,7 @@ impl BatchNorm {
     }
 
     /// `by_plane`: the per-channel workgroups walk each channel plane by plane (ChannelWalk in
-    /// batchnorm.wgsl), as suits the CPU adapters that run the subgroup products.
+    /// common.wgsl), as suits the CPU adapters that run the subgroup products.
     fn params(
         &self,
         op: &'static str,

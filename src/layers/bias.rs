@@ -46,7 +46,7 @@ pub(crate) fn backward(
         channels: as_u32(op, channels)?,
         spatial: as_u32(op, spatial)?,
         accumulate: accumulate as u32,
-        // The CPU adapters that run the subgroup products walk planes (bias.wgsl).
+        // The CPU adapters that run the subgroup products walk planes (ChannelWalk in common.wgsl).
         by_plane: gpu.subgroup_products as u32,
         _pad: [0; 3],
     };
