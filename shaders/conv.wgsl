@@ -35,6 +35,8 @@ struct ConvParams {
     m: u32,          // the product's rows, columns and depth
     n: u32,
     k: u32,
+    splits: u32,     // K cut into this many ranges of split_depth (gemm.wgsl); 1: whole
+    split_depth: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: ConvParams;
@@ -108,18 +110,28 @@ fn class_position(row: u32) -> vec3<u32> {
 }
 
 // (lo channel, ky, kx) of GATHER_HI depth index d; ky or kx ≥ ksize marks a tap past the kernel.
+// Two taps per axis (the DCGAN's kernel 4, stride 2) take shifts instead of divisions: a GPU divides
+// by a number it only knows at run time in tens of instructions, for every element staged.
 fn class_tap(d: u32) -> vec3<u32> {
     let j = taps_per_class();
+    if j == 2u {
+        return vec3<u32>(d >> 2u, class_ry + p.stride * ((d >> 1u) & 1u), class_rx + p.stride * (d & 1u));
+    }
     return vec3<u32>(d / (j * j), class_ry + p.stride * ((d / j) % j), class_rx + p.stride * (d % j));
 }
 
-// (n, row, column) of flat position `i` of a map of h×w.
+// (n, row, column) of flat position `i` of a map of h×w, with two divisions.
 fn position(i: u32, h: u32, w: u32) -> vec3<u32> {
-    return vec3<u32>(i / (h * w), (i / w) % h, i % w);
+    let rows = i / w;
+    let n = rows / h;
+    return vec3<u32>(n, rows - n * h, i - rows * w);
 }
 
-// (channel, ky, kx) of flat depth index `d`.
+// (channel, ky, kx) of flat depth index `d`; shifts for the DCGAN's kernel 4 (see class_tap).
 fn tap(d: u32) -> vec3<u32> {
+    if p.ksize == 4u {
+        return vec3<u32>(d >> 4u, (d >> 2u) & 3u, d & 3u);
+    }
     let kk = p.ksize * p.ksize;
     return vec3<u32>(d / kk, (d / p.ksize) % p.ksize, d % p.ksize);
 }
@@ -276,15 +288,33 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, which: u32, bias_added: b
         }
         return;
     }
-    if gemm_done(p.m, p.n, wid, nwg) {
+    if gemm_done(p.m, p.n, p.splits, wid, nwg) {
         return;
     }
-    let origin = gemm_origin(p.n, wid, nwg);
+    let work = gemm_work(p.m, p.n, wid, nwg);
     if product == GATHER_HI {
-        enter_class(origin.x);
+        enter_class(work.origin.x);
     }
-    let acc = gemm_block(p.m, p.n, p.k, product == WEIGHT, false, origin, lid);
-    gemm_store(p.m, p.n, origin, lid, acc);
+    let k_begin = work.split * p.split_depth;
+    let k_end = min(k_begin + p.split_depth, p.k);
+    let acc = gemm_block(p.m, p.n, k_begin, k_end, product == WEIGHT, false, work.origin, lid);
+    gemm_finish(p.m, p.n, p.splits, work, lid, acc);
+}
+
+// Stores the sum of the splits of `which` product (split by `run`), one element per invocation.
+fn reduce(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, which: u32, bias_added: bool, accumulate: bool) {
+    product = which;
+    with_bias = bias_added;
+    add_to_dst = accumulate;
+    let i = invocation_index(wid, nwg, lid.y * 16u + lid.x);
+    if i >= p.m * p.n {
+        return;
+    }
+    let row = i / p.n;
+    if product == GATHER_HI {
+        enter_class(row);
+    }
+    store_element(row, i % p.n, gemm_reduce(p.m, p.n, p.splits, i));
 }
 
 @compute @workgroup_size(16, 16)
@@ -293,8 +323,18 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 }
 
 @compute @workgroup_size(16, 16)
+fn conv2d_forward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    reduce(wid, nwg, lid, GATHER_LO, true, false);
+}
+
+@compute @workgroup_size(16, 16)
 fn conv2d_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     run(wid, nwg, lid, GATHER_HI, false, false);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_backward_input_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    reduce(wid, nwg, lid, GATHER_HI, false, false);
 }
 
 @compute @workgroup_size(16, 16)
@@ -303,8 +343,18 @@ fn conv2d_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
 }
 
 @compute @workgroup_size(16, 16)
+fn conv2d_backward_weight_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    reduce(wid, nwg, lid, WEIGHT, false, p.accumulate != 0u);
+}
+
+@compute @workgroup_size(16, 16)
 fn conv_transpose2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     run(wid, nwg, lid, GATHER_HI, true, false);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv_transpose2d_forward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    reduce(wid, nwg, lid, GATHER_HI, true, false);
 }
 
 @compute @workgroup_size(16, 16)
@@ -313,6 +363,16 @@ fn conv_transpose2d_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @built
 }
 
 @compute @workgroup_size(16, 16)
+fn conv_transpose2d_backward_input_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    reduce(wid, nwg, lid, GATHER_LO, false, false);
+}
+
+@compute @workgroup_size(16, 16)
 fn conv_transpose2d_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     run(wid, nwg, lid, WEIGHT, false, p.accumulate != 0u);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv_transpose2d_backward_weight_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    reduce(wid, nwg, lid, WEIGHT, false, p.accumulate != 0u);
 }

@@ -4,75 +4,132 @@
 //
 // A workgroup of 16×16 invocations computes a 64×64 tile of C, each invocation a 4×4 block held in four
 // vec4 accumulators. Per 16-deep slice of K the workgroup stages A (64×16) and B (16×64) in workgroup
-// memory as vec4s, so an invocation does 16 multiply-adds per two vec4 loads: arithmetic per load is
-// what a CPU-emulated GPU (lavapipe) and a real one both reward. Each element of C is summed over K in
-// one fixed order, so results are bit-reproducible.
+// memory as vec4s (while the previous slice is multiplied), so an invocation does 16 multiply-adds per
+// two vec4 loads: arithmetic per load is what a CPU-emulated GPU (lavapipe) and a real one both
+// reward. Each element of C is summed over K in one fixed order, so results are bit-reproducible.
+//
+// Split K: a product with few tiles and a long K (a weight gradient summed over 25,088 positions into
+// one 64×16 tile, D's Linear layer 6272 deep) would leave most of a GPU idle, so the host may cut K into
+// `splits` ranges of `split_depth`. Workgroup w then computes tile w mod tiles over range w / tiles and
+// writes its block to `partials` (split-major, each split an m×n matrix); a second dispatch, the entry
+// point's `_reduce` twin, adds the splits in split order and stores each sum through store_element. The
+// order is fixed, so results stay bit-reproducible.
 
 const TILE: u32 = 64u;
 const DEPTH: u32 = 16u;
-// a_tile[k·16 + r] holds A rows 4r..4r+3 at depth k; b_tile[k·16 + q] holds B columns 4q..4q+3.
-var<workgroup> a_tile: array<vec4<f32>, 256>;
-var<workgroup> b_tile: array<vec4<f32>, 256>;
+// Two halves of 256 vec4s each (gemm_put says what they hold).
+var<workgroup> a_tile: array<vec4<f32>, 512>;
+var<workgroup> b_tile: array<vec4<f32>, 512>;
+@group(0) @binding(7) var<storage, read_write> partials: array<f32>;
 
-// Row and column where this workgroup's tile of a matrix with `n` columns starts.
-fn gemm_origin(n: u32, wid: vec3<u32>, nwg: vec3<u32>) -> vec2<u32> {
-    let tiles_n = (n + TILE - 1u) / TILE;
-    let tile = workgroup_index(wid, nwg);
-    return vec2<u32>((tile / tiles_n) * TILE, (tile % tiles_n) * TILE);
+fn gemm_tiles(m: u32, n: u32) -> u32 {
+    return ((m + TILE - 1u) / TILE) * ((n + TILE - 1u) / TILE);
 }
 
-// True for workgroups past the last tile (the grid is rounded up).
-fn gemm_done(m: u32, n: u32, wid: vec3<u32>, nwg: vec3<u32>) -> bool {
-    let tiles = ((m + TILE - 1u) / TILE) * ((n + TILE - 1u) / TILE);
-    return workgroup_index(wid, nwg) >= tiles;
+// True for workgroups past the last tile of the last split (the grid is rounded up).
+fn gemm_done(m: u32, n: u32, splits: u32, wid: vec3<u32>, nwg: vec3<u32>) -> bool {
+    return workgroup_index(wid, nwg) >= gemm_tiles(m, n) * splits;
+}
+
+// This workgroup's share of the product: where its tile starts (row, column) and which split of K.
+struct GemmWork {
+    origin: vec2<u32>,
+    split: u32,
+}
+
+fn gemm_work(m: u32, n: u32, wid: vec3<u32>, nwg: vec3<u32>) -> GemmWork {
+    let tiles = gemm_tiles(m, n);
+    let tiles_n = (n + TILE - 1u) / TILE;
+    let index = workgroup_index(wid, nwg);
+    let tile = index % tiles;
+    return GemmWork(vec2<u32>((tile / tiles_n) * TILE, (tile % tiles_n) * TILE), index / tiles);
+}
+
+// This invocation's four elements of A and of B in the slice of depth k0 (zeros outside the matrices
+// and past k_end). Which ones: element e = t + 256·q of each staged 64×16 block, numbered so that
+// consecutive invocations read consecutive addresses (`a_k_fast` / `b_n_fast`: which index of each
+// operand is contiguous in memory).
+struct GemmSlice {
+    a: vec4<f32>,
+    b: vec4<f32>,
+}
+
+fn gemm_fetch(m: u32, n: u32, k0: u32, k_end: u32, a_k_fast: bool, b_n_fast: bool, origin: vec2<u32>, t: u32) -> GemmSlice {
+    var slice = GemmSlice(vec4<f32>(0.0), vec4<f32>(0.0));
+    for (var q = 0u; q < 4u; q++) {
+        let e = t + 256u * q;
+        let a_at = gemm_a_slot(e, a_k_fast);
+        if origin.x + a_at.y < m && k0 + a_at.x < k_end {
+            slice.a[q] = load_a(origin.x + a_at.y, k0 + a_at.x);
+        }
+        let b_at = gemm_b_slot(e, b_n_fast);
+        if k0 + b_at.x < k_end && origin.y + b_at.y < n {
+            slice.b[q] = load_b(k0 + b_at.x, origin.y + b_at.y);
+        }
+    }
+    return slice;
+}
+
+// (depth, row) within the slice of A's staged element e, and (depth, column) of B's.
+fn gemm_a_slot(e: u32, a_k_fast: bool) -> vec2<u32> {
+    if a_k_fast {
+        return vec2<u32>(e % DEPTH, e / DEPTH);
+    }
+    return vec2<u32>(e / TILE, e % TILE);
+}
+
+fn gemm_b_slot(e: u32, b_n_fast: bool) -> vec2<u32> {
+    if b_n_fast {
+        return vec2<u32>(e / TILE, e % TILE);
+    }
+    return vec2<u32>(e % DEPTH, e / DEPTH);
+}
+
+// Writes a fetched slice into half `half` of the workgroup tiles: a_tile[half·256 + k·16 + r] holds A
+// rows 4r..4r+3 at depth k, b_tile[half·256 + k·16 + q] B columns 4q..4q+3.
+fn gemm_put(half: u32, slice: GemmSlice, a_k_fast: bool, b_n_fast: bool, t: u32) {
+    for (var q = 0u; q < 4u; q++) {
+        let e = t + 256u * q;
+        let a_at = gemm_a_slot(e, a_k_fast);
+        a_tile[half * 256u + a_at.x * 16u + a_at.y / 4u][a_at.y % 4u] = slice.a[q];
+        let b_at = gemm_b_slot(e, b_n_fast);
+        b_tile[half * 256u + b_at.x * 16u + b_at.y / 4u][b_at.y % 4u] = slice.b[q];
+    }
 }
 
 // This invocation's 4×4 block (rows origin.x + 4·lid.y + i, columns origin.y + 4·lid.x + j) of
-// A·B. `a_k_fast` / `b_n_fast` say which index of each operand is contiguous in memory, so that
-// consecutive invocations stage consecutive addresses. Uniform control flow: every invocation of the
-// workgroup must call it.
-fn gemm_block(m: u32, n: u32, k: u32, a_k_fast: bool, b_n_fast: bool, origin: vec2<u32>, lid: vec3<u32>) -> array<vec4<f32>, 4> {
+// A·B summed over depths [k_begin, k_end). The tiles are double-buffered: the next slice is fetched
+// from memory while this one is multiplied, and one barrier per slice suffices (a half is rewritten
+// only after every invocation has passed the barrier that follows its last use). Uniform control flow:
+// every invocation of the workgroup must call it.
+fn gemm_block(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fast: bool, origin: vec2<u32>, lid: vec3<u32>) -> array<vec4<f32>, 4> {
     let t = lid.y * 16u + lid.x;
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
-    for (var k0 = 0u; k0 < k; k0 += DEPTH) {
-        for (var q = 0u; q < 4u; q++) {
-            let e = t + 256u * q;
-            var ka = e / TILE;
-            var ra = e % TILE;
-            if a_k_fast {
-                ka = e % DEPTH;
-                ra = e / DEPTH;
-            }
-            var value = 0.0;
-            if origin.x + ra < m && k0 + ka < k {
-                value = load_a(origin.x + ra, k0 + ka);
-            }
-            a_tile[ka * 16u + ra / 4u][ra % 4u] = value;
-            var kb = e % DEPTH;
-            var cb = e / DEPTH;
-            if b_n_fast {
-                cb = e % TILE;
-                kb = e / TILE;
-            }
-            value = 0.0;
-            if k0 + kb < k && origin.y + cb < n {
-                value = load_b(k0 + kb, origin.y + cb);
-            }
-            b_tile[kb * 16u + cb / 4u][cb % 4u] = value;
+    gemm_put(0u, gemm_fetch(m, n, k_begin, k_end, a_k_fast, b_n_fast, origin, t), a_k_fast, b_n_fast, t);
+    workgroupBarrier();
+    var half = 0u;
+    for (var k0 = k_begin; k0 < k_end; k0 += DEPTH) {
+        let more = k0 + DEPTH < k_end;
+        var next: GemmSlice;
+        if more {
+            next = gemm_fetch(m, n, k0 + DEPTH, k_end, a_k_fast, b_n_fast, origin, t);
         }
-        workgroupBarrier();
         for (var kk = 0u; kk < DEPTH; kk++) {
-            let av = a_tile[kk * 16u + lid.y];
-            let bv = b_tile[kk * 16u + lid.x];
+            let av = a_tile[half * 256u + kk * 16u + lid.y];
+            let bv = b_tile[half * 256u + kk * 16u + lid.x];
             acc0 += av.x * bv;
             acc1 += av.y * bv;
             acc2 += av.z * bv;
             acc3 += av.w * bv;
         }
+        if more {
+            gemm_put(1u - half, next, a_k_fast, b_n_fast, t);
+        }
         workgroupBarrier();
+        half = 1u - half;
     }
     return array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
 }
@@ -88,4 +145,31 @@ fn gemm_store(m: u32, n: u32, origin: vec2<u32>, lid: vec3<u32>, acc: array<vec4
             }
         }
     }
+}
+
+// The block of one split of K: to store_element when K is whole (splits = 1), else to its split's
+// matrix in `partials` for the reduce dispatch.
+fn gemm_finish(m: u32, n: u32, splits: u32, work: GemmWork, lid: vec3<u32>, acc: array<vec4<f32>, 4>) {
+    if splits == 1u {
+        gemm_store(m, n, work.origin, lid, acc);
+        return;
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let row = work.origin.x + lid.y * 4u + i;
+        for (var j = 0u; j < 4u; j++) {
+            let col = work.origin.y + lid.x * 4u + j;
+            if row < m && col < n {
+                partials[(work.split * m + row) * n + col] = acc[i][j];
+            }
+        }
+    }
+}
+
+// Element i (row-major in m×n) of the product, added up over the splits in split order.
+fn gemm_reduce(m: u32, n: u32, splits: u32, i: u32) -> f32 {
+    var sum = 0.0;
+    for (var s = 0u; s < splits; s++) {
+        sum += partials[s * m * n + i];
+    }
+    return sum;
 }

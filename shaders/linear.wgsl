@@ -5,7 +5,7 @@
 //   linear_backward_weight  A = dyᵀ (dy [N_batch×out]), B = x [N_batch×in],      C = dW [out×in]
 // Each output element is summed over K in one fixed order: results are bit-reproducible.
 //
-// The tile loop is shaders/gemm.wgsl's.
+// The tile loop, and the splitting of K where a product has few tiles, are shaders/gemm.wgsl's.
 
 struct LinearParams {
     m: u32,
@@ -16,6 +16,8 @@ struct LinearParams {
     b_stride_k: u32,
     b_stride_n: u32,
     accumulate: u32, // linear_backward_weight adds to C instead of overwriting it
+    splits: u32,     // K cut into this many ranges of split_depth (gemm.wgsl); 1: whole
+    split_depth: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: LinearParams;
@@ -32,69 +34,74 @@ fn load_b(k: u32, col: u32) -> f32 {
     return b[k * p.b_stride_k + col * p.b_stride_n];
 }
 
-fn block(origin: vec2<u32>, lid: vec3<u32>) -> array<vec4<f32>, 4> {
-    return gemm_block(p.m, p.n, p.k, p.a_stride_k == 1u, p.b_stride_n == 1u, origin, lid);
-}
-
-// Whether the kernel adds its product to C (linear_backward_weight with p.accumulate) or overwrites it.
+// How the entry point stores C: plus the bias per column (linear_forward), added to C (the weight
+// gradient with p.accumulate). Set first thing by each entry point.
+var<private> with_bias: bool;
 var<private> add_to_c: bool;
 
 fn store_element(row: u32, col: u32, value: f32) {
     let at = row * p.n + col;
+    var v = value;
+    if with_bias {
+        v += bias[col];
+    }
     if add_to_c {
-        c[at] += value;
+        c[at] += v;
     } else {
-        c[at] = value;
+        c[at] = v;
+    }
+}
+
+// This workgroup's tile of C over its split of K.
+fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, bias_added: bool, accumulate: bool) {
+    with_bias = bias_added;
+    add_to_c = accumulate;
+    if gemm_done(p.m, p.n, p.splits, wid, nwg) {
+        return;
+    }
+    let work = gemm_work(p.m, p.n, wid, nwg);
+    let k_begin = work.split * p.split_depth;
+    let k_end = min(k_begin + p.split_depth, p.k);
+    let acc = gemm_block(p.m, p.n, k_begin, k_end, p.a_stride_k == 1u, p.b_stride_n == 1u, work.origin, lid);
+    gemm_finish(p.m, p.n, p.splits, work, lid, acc);
+}
+
+// The sum of the splits for one element of C per invocation.
+fn reduce(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, bias_added: bool, accumulate: bool) {
+    with_bias = bias_added;
+    add_to_c = accumulate;
+    let i = invocation_index(wid, nwg, lid.y * 16u + lid.x);
+    if i < p.m * p.n {
+        store_element(i / p.n, i % p.n, gemm_reduce(p.m, p.n, p.splits, i));
     }
 }
 
 @compute @workgroup_size(16, 16)
-fn linear_forward(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
-) {
-    if gemm_done(p.m, p.n, wid, nwg) {
-        return;
-    }
-    let origin = gemm_origin(p.n, wid, nwg);
-    var acc = block(origin, lid);
-    var bias_block = vec4<f32>(0.0);
-    for (var j = 0u; j < 4u; j++) {
-        let col = origin.y + lid.x * 4u + j;
-        if col < p.n {
-            bias_block[j] = bias[col];
-        }
-    }
-    for (var i = 0u; i < 4u; i++) {
-        acc[i] += bias_block;
-    }
-    gemm_store(p.m, p.n, origin, lid, acc);
+fn linear_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    run(wid, nwg, lid, true, false);
 }
 
 @compute @workgroup_size(16, 16)
-fn linear_backward_input(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
-) {
-    if gemm_done(p.m, p.n, wid, nwg) {
-        return;
-    }
-    let origin = gemm_origin(p.n, wid, nwg);
-    gemm_store(p.m, p.n, origin, lid, block(origin, lid));
+fn linear_forward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    reduce(wid, nwg, lid, true, false);
 }
 
 @compute @workgroup_size(16, 16)
-fn linear_backward_weight(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
-) {
-    if gemm_done(p.m, p.n, wid, nwg) {
-        return;
-    }
-    let origin = gemm_origin(p.n, wid, nwg);
-    add_to_c = p.accumulate != 0u;
-    gemm_store(p.m, p.n, origin, lid, block(origin, lid));
+fn linear_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    run(wid, nwg, lid, false, false);
+}
+
+@compute @workgroup_size(16, 16)
+fn linear_backward_input_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    reduce(wid, nwg, lid, false, false);
+}
+
+@compute @workgroup_size(16, 16)
+fn linear_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    run(wid, nwg, lid, false, p.accumulate != 0u);
+}
+
+@compute @workgroup_size(16, 16)
+fn linear_backward_weight_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    reduce(wid, nwg, lid, false, p.accumulate != 0u);
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::gpu::Gpu;
+use crate::kernels::Dispatch;
 use crate::noise::{NormalStream, Stream, UniformNoise};
 use crate::step::{Hyper, Trainer};
 
@@ -94,7 +95,13 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<Be
     let mut kernels: Vec<(String, usize, f64)> = Vec::new();
     let mut per_kernel_timing = String::new();
     if per_kernel {
-        let dispatches = trainer.step_dispatches(gpu)?;
+        // Each kernel on its own: a split matrix product's reduction is timed apart from it.
+        let parts: Vec<Dispatch> = trainer
+            .step_dispatches(gpu)?
+            .iter()
+            .flat_map(|d| d.parts())
+            .collect();
+        let dispatches: Vec<&Dispatch> = parts.iter().collect();
         let times = if gpu.has_timestamps() {
             per_kernel_timing = "timestamp queries".into();
             gpu.time_dispatches(&dispatches)?

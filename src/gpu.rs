@@ -8,9 +8,15 @@ use crate::error::{Error, Result};
 use crate::kernels::{Dispatch, Kernels};
 
 /// Largest per-workgroup scratch any kernel in `shaders/` declares, in bytes.
-const WORKGROUP_STORAGE_BYTES: u32 = 8192;
+const WORKGROUP_STORAGE_BYTES: u32 = 16384;
 /// Most storage buffers any one kernel binds (batchnorm_forward_train and batchnorm_backward).
 const STORAGE_BUFFERS_PER_KERNEL: u32 = 7;
+/// Floats of the buffer that split matrix products keep their partial sums in (shaders/gemm.wgsl):
+/// 4 MiB, eight splits of a 128×1024 product.
+pub const SPLIT_PARTIALS_FLOATS: usize = 1 << 20;
+/// Workgroups a tiled matrix product should reach on a GPU before its depth is split: two per
+/// multiprocessor of the largest cards (132 on an H100 or H200); smaller GPUs run a few more waves.
+const SPLIT_TARGET_GPU: usize = 264;
 /// Widest workgroup any kernel uses.
 const INVOCATIONS_PER_WORKGROUP: u32 = 256;
 
@@ -33,6 +39,10 @@ pub struct GpuOptions {
     /// read when the device opens, written back when it closes if pipelines were added. `None`
     /// (the library's default) keeps none; the command line uses `pipeline_cache_dir()`.
     pub pipeline_cache: Option<std::path::PathBuf>,
+    /// Split the depth of a tiled matrix product over workgroups (shaders/gemm.wgsl) until it has this
+    /// many, where it has fewer tiles: `GAN_WGPU_SPLIT_K` (a number, or `off`) when set, else
+    /// `None`, chosen from the adapter (GPUs split, CPU adapters, which have a few cores to fill, don't).
+    pub split_target: Option<usize>,
 }
 
 /// Where the command line keeps pipeline caches: `GAN_WGPU_PIPELINE_CACHE` (a folder, or `off`), else
@@ -95,6 +105,9 @@ impl Default for GpuOptions {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(Products::Auto),
             pipeline_cache: None,
+            split_target: std::env::var("GAN_WGPU_SPLIT_K")
+                .ok()
+                .and_then(|v| if v == "off" { Some(0) } else { v.parse().ok() }),
         }
     }
 }
@@ -189,6 +202,10 @@ pub struct Gpu {
     /// Whether the matrix products run shaders/linear_subgroup.wgsl and conv_subgroup.wgsl where they fit
     /// (the device then has subgroups).
     pub subgroup_products: bool,
+    /// Workgroups a tiled matrix product is split to reach (0: never split; see `GpuOptions`).
+    pub split_target: usize,
+    /// Where split products keep their partial sums; made at first use.
+    split_partials: std::sync::OnceLock<crate::tensor::Tensor>,
     uncaptured: ErrorSlot,
     lost: ErrorSlot,
     /// Bytes of storage buffers created on this device so far (they are what a run keeps).
@@ -330,14 +347,37 @@ impl Gpu {
         Ok(Gpu {
             device,
             queue,
-            info,
             kernels,
             pipeline_cache,
             subgroup_products,
+            split_target: options.split_target.unwrap_or(
+                if info.device_type == wgpu::DeviceType::Cpu {
+                    0
+                } else {
+                    SPLIT_TARGET_GPU
+                },
+            ),
+            split_partials: Default::default(),
             uncaptured,
             lost,
             storage_bytes: Default::default(),
+            info,
         })
+    }
+
+    /// The buffer of the partial sums of split matrix products, `SPLIT_PARTIALS_FLOATS` long where
+    /// products are split (a placeholder where they never are).
+    pub(crate) fn split_partials(&self) -> Result<&crate::tensor::Tensor> {
+        if let Some(t) = self.split_partials.get() {
+            return Ok(t);
+        }
+        let floats = if self.split_target > 0 {
+            SPLIT_PARTIALS_FLOATS
+        } else {
+            4
+        };
+        let t = crate::tensor::Tensor::zeros(self, "split partial sums", &[floats])?;
+        Ok(self.split_partials.get_or_init(|| t))
     }
 
     /// The pipeline cache kernels are compiled through, if any.

@@ -250,8 +250,9 @@ impl Kernels {
 }
 
 /// A kernel bound to its parameters and tensors. Created once, recorded as often as needed: nothing is
-/// allocated when it is recorded.
-#[derive(Debug)]
+/// allocated when it is recorded. A split matrix product is two kernels (the partial sums, then their
+/// reduction): the second rides along in `then` and is recorded right after the first.
+#[derive(Clone, Debug)]
 pub struct Dispatch {
     entry: &'static str,
     pipeline: wgpu::ComputePipeline,
@@ -259,6 +260,7 @@ pub struct Dispatch {
     params: wgpu::Buffer,
     grid: [u32; 3],
     flops: u64,
+    then: Option<Box<Dispatch>>,
 }
 
 impl Dispatch {
@@ -273,10 +275,36 @@ impl Dispatch {
         self.flops
     }
 
+    /// Runs `next` right after this one, as part of it.
+    pub fn followed_by(mut self, next: Dispatch) -> Dispatch {
+        self.then = Some(Box::new(match self.then.take() {
+            Some(then) => (*then).followed_by(next),
+            None => next,
+        }));
+        self
+    }
+
+    /// This dispatch's kernels one by one (one, or two for a split product), each alone, for timing.
+    pub fn parts(&self) -> Vec<Dispatch> {
+        let mut parts = Vec::new();
+        let mut next = Some(self);
+        while let Some(d) = next {
+            parts.push(Dispatch {
+                then: None,
+                ..d.clone()
+            });
+            next = d.then.as_deref();
+        }
+        parts
+    }
+
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
         pass.dispatch_workgroups(self.grid[0], self.grid[1], self.grid[2]);
+        if let Some(next) = &self.then {
+            next.record(pass);
+        }
     }
 
     pub fn entry(&self) -> &'static str {
@@ -369,5 +397,6 @@ pub fn dispatch<P: bytemuck::Pod>(
         params,
         grid,
         flops: 0,
+        then: None,
     })
 }

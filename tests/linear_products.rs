@@ -1,16 +1,17 @@
-//! The Linear layer's two families of matrix-product kernels (workgroup-memory tiles, and the subgroup
-//! kernels CPU adapters run) against a float64 reference, on a batch that leaves a partial block of
-//! rows (37 = 32 + 5) and with the weight gradient added to what it holds.
+//! The Linear layer's families of matrix-product kernels (workgroup-memory tiles with K whole or split,
+//! and the subgroup kernels CPU adapters run) against a float64 reference, on a batch that leaves a
+//! partial block of rows (133 = 4·32 + 5) and with the weight gradient added to what it holds. Every
+//! product is at least 128 deep, so the split device splits all three, the last split short.
 
 mod common;
 
-use common::{gpu_with, random, run_on};
+use common::{KernelFamily, gpu_with, random, run_on};
 use gan_wgpu::layers::Linear;
-use gan_wgpu::{Gpu, Products, Tensor};
+use gan_wgpu::{Gpu, Tensor};
 
-const BATCH: usize = 37;
-const IN: usize = 32;
-const OUT: usize = 64;
+const BATCH: usize = 133;
+const IN: usize = 160;
+const OUT: usize = 192;
 
 /// C[i][j] = Σ_d A(i, d)·B(d, j) in float64.
 fn product(
@@ -76,12 +77,16 @@ fn check(g: &Gpu) -> Vec<&'static str> {
     assert_close("y", &y.read(g).unwrap(), &y_ref);
     assert_close("dx", &dx.read(g).unwrap(), &dx_ref);
     assert_close("dweight", &dwt.read(g).unwrap(), &dw_ref);
-    dispatches.iter().map(|d| d.entry()).collect()
+    dispatches
+        .iter()
+        .flat_map(|d| d.parts())
+        .map(|d| d.entry())
+        .collect()
 }
 
 #[test]
 fn tiled_linear_products_match_a_float64_reference() {
-    let entries = check(gpu_with(Products::Tiled));
+    let entries = check(gpu_with(KernelFamily::Tiled));
     assert_eq!(
         entries,
         [
@@ -93,8 +98,24 @@ fn tiled_linear_products_match_a_float64_reference() {
 }
 
 #[test]
+fn split_linear_products_match_a_float64_reference() {
+    let entries = check(gpu_with(KernelFamily::TiledSplitK));
+    assert_eq!(
+        entries,
+        [
+            "linear_forward",
+            "linear_forward_reduce",
+            "linear_backward_input",
+            "linear_backward_input_reduce",
+            "linear_backward_weight",
+            "linear_backward_weight_reduce"
+        ]
+    );
+}
+
+#[test]
 fn subgroup_linear_products_match_a_float64_reference() {
-    let g = gpu_with(Products::Subgroup);
+    let g = gpu_with(KernelFamily::Subgroup);
     if !g.subgroup_products {
         assert!(
             !g.is_software(),

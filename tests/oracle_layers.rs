@@ -4,11 +4,13 @@
 
 mod common;
 
-use common::{Oracle, gpu, gpu_with, max_abs_error, read, run, run_on};
+use common::{
+    KERNEL_FAMILIES, KernelFamily, Oracle, gpu, gpu_with, max_abs_error, read, run, run_on,
+};
 use gan_wgpu::adam::Adam;
 use gan_wgpu::kernels::Dispatch;
 use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv2d, ConvTranspose2d, Linear};
-use gan_wgpu::{Gpu, Products, Tensor};
+use gan_wgpu::{Gpu, Tensor};
 
 /// ‖out − ref‖ / ‖ref‖ for outputs, gradients and running statistics.
 const LAYER_BOUND: f64 = 1e-4;
@@ -80,15 +82,16 @@ fn check_linear(oracle: &Oracle, case: &str, g: &'static Gpu) {
         oracle.zeros_like(&key("dweight")),
         oracle.zeros_like(&key("dbias")),
     );
-    run_on(
-        g,
-        &[
-            &layer.forward(g, &x, &weight, &bias, &y).unwrap(),
-            &layer.backward_input(g, &dy, &weight, &dx).unwrap(),
-            &layer.backward_weight(g, &dy, &x, &dweight, false).unwrap(),
-            &layer.backward_bias(g, &dy, &dbias, false).unwrap(),
-        ],
-    );
+    let dispatches = [
+        layer.forward(g, &x, &weight, &bias, &y).unwrap(),
+        layer.backward_input(g, &dy, &weight, &dx).unwrap(),
+        layer.backward_weight(g, &dy, &x, &dweight, false).unwrap(),
+        layer.backward_bias(g, &dy, &dbias, false).unwrap(),
+    ];
+    let products = &dispatches[..3];
+    let split = products.iter().any(|d| d.parts().len() == 2);
+    assert_eq!(split, g.split_target > 0, "{case}: a product split");
+    run_on(g, &dispatches.iter().collect::<Vec<_>>());
     for (name, t) in [
         ("y", &y),
         ("dx", &dx),
@@ -100,40 +103,42 @@ fn check_linear(oracle: &Oracle, case: &str, g: &'static Gpu) {
     oracle.assert_all_used(case);
 }
 
-/// On the subgroup family's device, every convolution case has a product (a 64- or 128-channel side)
-/// that the subgroup kernels take: proves they ran, not the tiled fallback.
-fn assert_subgroup_kernels_ran(g: &Gpu, case: &str, dispatches: &[Dispatch]) {
-    let entries: Vec<&str> = dispatches.iter().map(|d| d.entry()).collect();
+/// Proves each family's kernels ran, not a fallback: on the subgroup family's device every convolution
+/// case has a product (a 64- or 128-channel side) that the subgroup kernels take, and on the split
+/// device every case has a product at least 128 deep, which is split and reduced.
+fn assert_family_ran(g: &Gpu, case: &str, dispatches: &[Dispatch]) {
+    let parts: Vec<Dispatch> = dispatches.iter().flat_map(|d| d.parts()).collect();
+    let entries: Vec<&str> = parts.iter().map(|d| d.entry()).collect();
     let subgroup = entries.iter().any(|e| e.contains("_subgroup_"));
     assert_eq!(subgroup, g.subgroup_products, "{case}: kernels {entries:?}");
+    let split = entries.iter().any(|e| e.ends_with("_reduce"));
+    assert_eq!(split, g.split_target > 0, "{case}: kernels {entries:?}");
 }
 
-/// Every case on the device of each family of matrix-product kernels (tiled, then subgroup), with the
+/// Every case on the device of each family of matrix-product kernels (tiled, split, subgroup), with the
 /// oracle uploading to and reading from that device.
-fn both_kernel_families<'a>(
+fn every_kernel_family<'a>(
     oracle: &'a Oracle,
     cases: &'a [String],
 ) -> impl Iterator<Item = (&'static Gpu, &'a String)> + 'a {
-    [Products::Tiled, Products::Subgroup]
-        .into_iter()
-        .flat_map(move |products| {
-            let g = gpu_with(products);
-            eprintln!(
-                "{products:?} kernels (subgroup products: {})",
-                g.subgroup_products
+    KERNEL_FAMILIES.into_iter().flat_map(move |family| {
+        let g = gpu_with(family);
+        eprintln!(
+            "{family:?} kernels (subgroup products: {})",
+            g.subgroup_products
+        );
+        if family == KernelFamily::Subgroup && g.is_software() {
+            assert!(
+                g.subgroup_products,
+                "{} is a CPU adapter: it should run the subgroup kernels",
+                g.info.name
             );
-            if products == Products::Subgroup && g.is_software() {
-                assert!(
-                    g.subgroup_products,
-                    "{} is a CPU adapter: it should run the subgroup kernels",
-                    g.info.name
-                );
-            }
-            cases.iter().map(move |case| {
-                oracle.use_gpu(g);
-                (g, case)
-            })
+        }
+        cases.iter().map(move |case| {
+            oracle.use_gpu(g);
+            (g, case)
         })
+    })
 }
 
 // Both families of matrix-product kernels: the tiled ones real GPUs run, and the subgroup ones a CPU
@@ -143,13 +148,13 @@ fn linear_matches_pytorch() {
     let oracle = oracle();
     let cases = oracle.cases(is_linear);
     assert!(!cases.is_empty());
-    for products in [Products::Tiled, Products::Subgroup] {
-        let g = gpu_with(products);
+    for family in KERNEL_FAMILIES {
+        let g = gpu_with(family);
         eprintln!(
-            "{products:?} kernels (subgroup products: {})",
+            "{family:?} kernels (subgroup products: {})",
             g.subgroup_products
         );
-        if products == Products::Subgroup && g.is_software() {
+        if family == KernelFamily::Subgroup && g.is_software() {
             assert!(
                 g.subgroup_products,
                 "{} is a CPU adapter: its Linear layers should run the subgroup kernels",
@@ -184,7 +189,7 @@ fn batchnorm_matches_pytorch() {
     let cases = oracle.cases(is_batchnorm);
     assert!(!cases.is_empty());
     // Both families: the subgroup one also walks BatchNorm2d's channels plane by plane.
-    for (g, case) in both_kernel_families(&oracle, &cases) {
+    for (g, case) in every_kernel_family(&oracle, &cases) {
         let key = |t: &str| format!("{case}.{t}");
         let channels = oracle.shape(&key("weight"))[0];
         let layer = BatchNorm::new(channels);
@@ -253,7 +258,7 @@ fn conv2d_matches_pytorch() {
     let oracle = oracle();
     let cases = oracle.cases(is_conv2d);
     assert!(!cases.is_empty());
-    for (g, case) in both_kernel_families(&oracle, &cases) {
+    for (g, case) in every_kernel_family(&oracle, &cases) {
         let key = |t: &str| format!("{case}.{t}");
         let w = oracle.shape(&key("weight")).to_vec();
         let layer = Conv2d::new(w[1], w[0], w[2], STRIDE, PADDING);
@@ -275,7 +280,7 @@ fn conv2d_matches_pytorch() {
             layer.backward_weight(g, &dy, &x, &dweight, false).unwrap(),
             layer.backward_bias(g, &dy, &dbias, false).unwrap(),
         ];
-        assert_subgroup_kernels_ran(g, case, &dispatches);
+        assert_family_ran(g, case, &dispatches);
         run_on(g, &dispatches.iter().collect::<Vec<_>>());
         for (name, t) in [
             ("y", &y),
@@ -295,7 +300,7 @@ fn conv_transpose2d_matches_pytorch() {
     let oracle = oracle();
     let cases = oracle.cases(is_conv_transpose2d);
     assert!(!cases.is_empty());
-    for (g, case) in both_kernel_families(&oracle, &cases) {
+    for (g, case) in every_kernel_family(&oracle, &cases) {
         let key = |t: &str| format!("{case}.{t}");
         let w = oracle.shape(&key("weight")).to_vec();
         let layer = ConvTranspose2d::new(w[0], w[1], w[2], STRIDE, PADDING);
@@ -317,7 +322,7 @@ fn conv_transpose2d_matches_pytorch() {
             layer.backward_weight(g, &dy, &x, &dweight, false).unwrap(),
             layer.backward_bias(g, &dy, &dbias, false).unwrap(),
         ];
-        assert_subgroup_kernels_ran(g, case, &dispatches);
+        assert_family_ran(g, case, &dispatches);
         run_on(g, &dispatches.iter().collect::<Vec<_>>());
         for (name, t) in [
             ("y", &y),
@@ -347,8 +352,9 @@ fn activations_match_pytorch() {
             },
             _ => Activation::Sigmoid,
         };
-        let (x, dy) = (oracle.upload(&key("x")), oracle.upload(&key("dy")));
-        let (y, dx) = (oracle.zeros_like(&key("y")), oracle.zeros_like(&key("dx")));
+        // The backward turns dy into dx in place.
+        let (x, dx) = (oracle.upload(&key("x")), oracle.upload(&key("dy")));
+        let y = oracle.zeros_like(&key("y"));
         // Autograd keeps the input of ReLU and LeakyReLU and the output of Sigmoid.
         let saved = if activation == Activation::Sigmoid {
             &y
@@ -357,7 +363,7 @@ fn activations_match_pytorch() {
         };
         let dispatches = [
             activation.forward(g, &x, &y).unwrap(),
-            activation.backward(g, saved, &dy, &dx).unwrap(),
+            activation.backward(g, saved, &dx).unwrap(),
         ];
         // A count that is a multiple of 4 runs the four-per-invocation kernels (odd counts are
         // covered in tests/reference_shapes.rs).

@@ -6,11 +6,13 @@
 mod common;
 
 use common::reference::{self, ConvKind, ConvShape};
-use common::{gpu, random, read, relative_l2, run, upload, zeros};
-use gan_wgpu::Tensor;
+use common::{
+    KERNEL_FAMILIES, gpu, gpu_with, random, read, relative_l2, run, run_on, upload, zeros,
+};
 use gan_wgpu::adam::Adam;
 use gan_wgpu::kernels::Dispatch;
 use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv2d, ConvTranspose2d, Linear};
+use gan_wgpu::{Gpu, Tensor};
 
 const BOUND: f64 = 1e-4;
 
@@ -21,29 +23,29 @@ fn assert_close(what: &str, got: &[f32], want: &[f32]) {
 
 #[test]
 fn linear_on_awkward_shapes() {
-    let g = gpu();
-    for (seed, (n, fin, fout)) in [
+    let shapes = [
         (1, 7, 5),
         (3, 33, 17),
         (17, 1, 1),
         (2, 300, 19),
         (5, 16, 32),
         (70, 130, 67),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let seed = seed as u64;
+    ];
+    for (g, seed, &(n, fin, fout)) in every_family(&shapes) {
+        let up =
+            |shape: &[usize], data: &[f32]| Tensor::from_slice(g, "input", shape, data).unwrap();
+        let zeros = |shape: &[usize]| Tensor::zeros(g, "output", shape).unwrap();
+        let read = |t: &Tensor| t.read(g).unwrap();
         let x = random(n * fin, seed, -1.0, 1.0);
         let w = random(fout * fin, seed + 100, -0.5, 0.5);
         let b = random(fout, seed + 200, -0.5, 0.5);
         let dy = random(n * fout, seed + 300, -1.0, 1.0);
         let layer = Linear::new(fin, fout);
         let (tx, tw, tb, tdy) = (
-            upload(&[n, fin], &x),
-            upload(&[fout, fin], &w),
-            upload(&[fout], &b),
-            upload(&[n, fout], &dy),
+            up(&[n, fin], &x),
+            up(&[fout, fin], &w),
+            up(&[fout], &b),
+            up(&[n, fout], &dy),
         );
         let (y, dx, dw, db) = (
             zeros(&[n, fout]),
@@ -51,13 +53,19 @@ fn linear_on_awkward_shapes() {
             zeros(&[fout, fin]),
             zeros(&[fout]),
         );
-        run(&[
-            &layer.forward(g, &tx, &tw, &tb, &y).unwrap(),
-            &layer.backward_input(g, &tdy, &tw, &dx).unwrap(),
-            &layer.backward_weight(g, &tdy, &tx, &dw, false).unwrap(),
-            &layer.backward_bias(g, &tdy, &db, false).unwrap(),
-        ]);
-        let what = format!("linear {n}x{fin}->{fout}");
+        run_on(
+            g,
+            &[
+                &layer.forward(g, &tx, &tw, &tb, &y).unwrap(),
+                &layer.backward_input(g, &tdy, &tw, &dx).unwrap(),
+                &layer.backward_weight(g, &tdy, &tx, &dw, false).unwrap(),
+                &layer.backward_bias(g, &tdy, &db, false).unwrap(),
+            ],
+        );
+        let what = format!(
+            "linear {n}x{fin}->{fout} (subgroup {}, split K to {} workgroups)",
+            g.subgroup_products, g.split_target
+        );
         assert_close(
             &what,
             &read(&y),
@@ -76,11 +84,13 @@ type ConvCase = (usize, usize, usize, usize, usize, usize, usize, usize);
 // or one channel on the side twice the other's size) with partial blocks of positions, odd map sizes
 // (uneven residue classes), an odd count of channels on the other side, and paddings of either
 // parity (which shift one column class against the other in the hi-grid gather).
-const CONV_SHAPES: [ConvCase; 10] = [
+// The fifth sums its weight gradient over 450 positions: split K ends in a short split there.
+const CONV_SHAPES: [ConvCase; 11] = [
     (1, 3, 5, 9, 7, 3, 2, 1),
     (2, 1, 3, 13, 11, 4, 2, 1),
     (1, 5, 2, 6, 5, 2, 1, 0),
     (3, 2, 7, 5, 8, 3, 3, 1),
+    (5, 3, 6, 20, 18, 4, 2, 1),
     (1, 17, 3, 4, 4, 4, 2, 1),
     (3, 32, 64, 9, 11, 4, 2, 1),
     (2, 1, 32, 10, 6, 4, 2, 1),
@@ -91,8 +101,7 @@ const CONV_SHAPES: [ConvCase; 10] = [
 
 #[test]
 fn conv2d_on_awkward_shapes() {
-    let g = gpu();
-    for (seed, &(n, cin, cout, h, w, k, stride, pad)) in CONV_SHAPES.iter().enumerate() {
+    for (g, seed, &(n, cin, cout, h, w, k, stride, pad)) in every_family(&CONV_SHAPES) {
         let layer = Conv2d::new(cin, cout, k, stride, pad);
         let (oh, ow) = (
             layer.output_size("test", h).unwrap(),
@@ -107,9 +116,10 @@ fn conv2d_on_awkward_shapes() {
             pad,
         };
         check_conv(
+            g,
             ConvKind::Conv2d,
             &shape,
-            seed as u64,
+            seed,
             &|x, wt, b, y, dy, dx, dw, db| {
                 weighted_layer_dispatches!(layer, g, x, wt, b, dy, [y, dx, dw, db])
             },
@@ -119,8 +129,7 @@ fn conv2d_on_awkward_shapes() {
 
 #[test]
 fn conv_transpose2d_on_awkward_shapes() {
-    let g = gpu();
-    for (seed, &(n, cin, cout, h, w, k, stride, pad)) in CONV_SHAPES.iter().enumerate() {
+    for (g, seed, &(n, cin, cout, h, w, k, stride, pad)) in every_family(&CONV_SHAPES) {
         let layer = ConvTranspose2d::new(cin, cout, k, stride, pad);
         let (oh, ow) = (
             layer.output_size("test", h).unwrap(),
@@ -135,9 +144,10 @@ fn conv_transpose2d_on_awkward_shapes() {
             pad,
         };
         check_conv(
+            g,
             ConvKind::ConvTranspose2d,
             &shape,
-            seed as u64,
+            seed,
             &|x, wt, b, y, dy, dx, dw, db| {
                 weighted_layer_dispatches!(layer, g, x, wt, b, dy, [y, dx, dw, db])
             },
@@ -149,7 +159,18 @@ fn conv_transpose2d_on_awkward_shapes() {
 type ConvDispatches<'a> = dyn Fn(&Tensor, &Tensor, &Tensor, &Tensor, &Tensor, &Tensor, &Tensor, &Tensor) -> Vec<Dispatch>
     + 'a;
 
-fn check_conv(kind: ConvKind, s: &ConvShape, seed: u64, dispatches: &ConvDispatches) {
+/// Each case on the device of every family of matrix-product kernels, with its index as a seed.
+fn every_family<T>(cases: &[T]) -> impl Iterator<Item = (&'static Gpu, u64, &T)> {
+    KERNEL_FAMILIES.into_iter().flat_map(move |family| {
+        let g = gpu_with(family);
+        cases
+            .iter()
+            .enumerate()
+            .map(move |(seed, case)| (g, seed as u64, case))
+    })
+}
+
+fn check_conv(g: &Gpu, kind: ConvKind, s: &ConvShape, seed: u64, dispatches: &ConvDispatches) {
     let hi = [s.batch, s.hi.0, s.hi.1, s.hi.2];
     let lo = [s.batch, s.lo.0, s.lo.1, s.lo.2];
     let (in_shape, out_shape) = match kind {
@@ -162,21 +183,27 @@ fn check_conv(kind: ConvKind, s: &ConvShape, seed: u64, dispatches: &ConvDispatc
     let w = random(w_shape.iter().product(), seed + 10, -0.3, 0.3);
     let b = random(out_c, seed + 20, -0.3, 0.3);
     let dy = random(out_shape.iter().product(), seed + 30, -1.0, 1.0);
+    let up = |shape: &[usize], data: &[f32]| Tensor::from_slice(g, "input", shape, data).unwrap();
+    let zero = |shape: &[usize]| Tensor::zeros(g, "output", shape).unwrap();
     let (tx, tw, tb, tdy) = (
-        upload(&in_shape, &x),
-        upload(&w_shape, &w),
-        upload(&[out_c], &b),
-        upload(&out_shape, &dy),
+        up(&in_shape, &x),
+        up(&w_shape, &w),
+        up(&[out_c], &b),
+        up(&out_shape, &dy),
     );
     let (y, dx, dw, db) = (
-        zeros(&out_shape),
-        zeros(&in_shape),
-        zeros(&w_shape),
-        zeros(&[out_c]),
+        zero(&out_shape),
+        zero(&in_shape),
+        zero(&w_shape),
+        zero(&[out_c]),
     );
     let ds = dispatches(&tx, &tw, &tb, &y, &tdy, &dx, &dw, &db);
-    run(&ds.iter().collect::<Vec<_>>());
-    let what = format!("{kind:?} {s:?}");
+    run_on(g, &ds.iter().collect::<Vec<_>>());
+    let read = |t: &Tensor| t.read(g).unwrap();
+    let what = format!(
+        "{kind:?} {s:?} (subgroup {}, split K to {} workgroups)",
+        g.subgroup_products, g.split_target
+    );
     assert_close(
         &what,
         &read(&y),
@@ -272,12 +299,8 @@ fn activations_on_odd_lengths() {
             },
             Activation::Sigmoid,
         ] {
-            let (tx, tdy, y, dx) = (
-                upload(&[len], &x),
-                upload(&[len], &dy),
-                zeros(&[len]),
-                zeros(&[len]),
-            );
+            // The backward turns dy into dx in place.
+            let (tx, y, dx) = (upload(&[len], &x), zeros(&[len]), upload(&[len], &dy));
             let saved = if activation == Activation::Sigmoid {
                 &y
             } else {
@@ -285,7 +308,7 @@ fn activations_on_odd_lengths() {
             };
             run(&[
                 &activation.forward(g, &tx, &y).unwrap(),
-                &activation.backward(g, saved, &tdy, &dx).unwrap(),
+                &activation.backward(g, saved, &dx).unwrap(),
             ]);
             let f = |v: f32| -> f64 {
                 let v = v as f64;

@@ -8,11 +8,10 @@ use crate::gpu::Gpu;
 use crate::kernels::{Dispatch, Kernel, Shader, Storage, dispatch, read, write};
 use crate::tensor::Tensor;
 
-const FORWARD: &[Storage] = &[read(1), write(3)];
-const BACKWARD: &[Storage] = &[read(1), read(2), write(3)];
-// The *_vec4_* kernels see the same tensors as vec4 arrays at bindings 4–6.
-const FORWARD_VEC4: &[Storage] = &[read(4), write(6)];
-const BACKWARD_VEC4: &[Storage] = &[read(4), read(5), write(6)];
+// Forward: x → y; backward: what autograd saved, and the gradient, turned from dy into dx in place.
+const SCALAR: &[Storage] = &[read(1), write(3)];
+// The *_vec4_* kernels see the same tensors as vec4 arrays at bindings 4 and 6.
+const VEC4: &[Storage] = &[read(4), write(6)];
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -44,21 +43,17 @@ impl Activation {
             (Activation::Sigmoid, false) => ("sigmoid_forward", "sigmoid_backward"),
             (Activation::Sigmoid, true) => ("sigmoid_vec4_forward", "sigmoid_vec4_backward"),
         };
-        let (forward_storage, backward_storage, invocations) = if vec4 {
-            (FORWARD_VEC4, BACKWARD_VEC4, count / 4)
+        let (storage, invocations) = if vec4 {
+            (VEC4, count / 4)
         } else {
-            (FORWARD, BACKWARD, count)
+            (SCALAR, count)
         };
-        let kernel = |entry, storage| Kernel {
+        let kernel = |entry| Kernel {
             shader: Shader::Activation,
             entry,
             storage,
         };
-        (
-            kernel(forward, forward_storage),
-            kernel(backward, backward_storage),
-            invocations,
-        )
+        (kernel(forward), kernel(backward), invocations)
     }
 
     fn params(self, op: &'static str, count: usize) -> Result<ActivationParams> {
@@ -86,17 +81,17 @@ impl Activation {
         )
     }
 
-    /// What autograd saved (x for ReLU and LeakyReLU, y for Sigmoid), dy: same shape → dx: same shape.
-    pub fn backward(self, gpu: &Gpu, saved: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Dispatch> {
+    /// What autograd saved (x for ReLU and LeakyReLU, y for Sigmoid), grad: the same shape, dy on
+    /// entry → dx (in place).
+    pub fn backward(self, gpu: &Gpu, saved: &Tensor, grad: &Tensor) -> Result<Dispatch> {
         let (_, kernel, invocations) = self.kernels(saved.numel());
-        expect_shape(kernel.entry, "dy", dy, saved.shape())?;
-        expect_shape(kernel.entry, "dx", dx, saved.shape())?;
+        expect_shape(kernel.entry, "grad", grad, saved.shape())?;
         let params = self.params(kernel.entry, saved.numel())?;
         dispatch(
             gpu,
             &kernel,
             &params,
-            &[saved, dy, dx],
+            &[saved, grad],
             groups_for(kernel.entry, invocations)?,
         )
     }

@@ -4,7 +4,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{WORKGROUP, as_u32};
+use super::{WORKGROUP, as_u32, groups_for, split_k};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::{Dispatch, Kernel, Shader, Storage, dispatch, read, write};
@@ -27,39 +27,51 @@ pub(crate) enum Product {
 }
 
 /// Every entry point of conv.wgsl runs the same product code, so each binds all five buffers
-/// (src, weight, dst, bias, lo_map); one that has no use for a buffer gets a 4-byte placeholder.
+/// (src, weight, dst, bias, lo_map); one that has no use for a buffer gets a 4-byte placeholder. The
+/// tiled ones also bind the partial sums of split products (shaders/gemm.wgsl).
 const BINDINGS: &[Storage] = &[read(1), read(2), write(3), read(4), read(5)];
+const TILED_BINDINGS: &[Storage] = &[read(1), read(2), write(3), read(4), read(5), write(7)];
 
-pub(crate) const CONV2D_FORWARD: Kernel = Kernel {
-    shader: Shader::Conv,
-    entry: "conv2d_forward",
-    storage: BINDINGS,
-};
-pub(crate) const CONV2D_BACKWARD_INPUT: Kernel = Kernel {
-    shader: Shader::Conv,
-    entry: "conv2d_backward_input",
-    storage: BINDINGS,
-};
-pub(crate) const CONV2D_BACKWARD_WEIGHT: Kernel = Kernel {
-    shader: Shader::Conv,
-    entry: "conv2d_backward_weight",
-    storage: BINDINGS,
-};
-pub(crate) const CONV_TRANSPOSE2D_FORWARD: Kernel = Kernel {
-    shader: Shader::Conv,
-    entry: "conv_transpose2d_forward",
-    storage: BINDINGS,
-};
-pub(crate) const CONV_TRANSPOSE2D_BACKWARD_INPUT: Kernel = Kernel {
-    shader: Shader::Conv,
-    entry: "conv_transpose2d_backward_input",
-    storage: BINDINGS,
-};
-pub(crate) const CONV_TRANSPOSE2D_BACKWARD_WEIGHT: Kernel = Kernel {
-    shader: Shader::Conv,
-    entry: "conv_transpose2d_backward_weight",
-    storage: BINDINGS,
-};
+pub(crate) const CONV2D_FORWARD: Kernel = tiled("conv2d_forward");
+pub(crate) const CONV2D_BACKWARD_INPUT: Kernel = tiled("conv2d_backward_input");
+pub(crate) const CONV2D_BACKWARD_WEIGHT: Kernel = tiled("conv2d_backward_weight");
+pub(crate) const CONV_TRANSPOSE2D_FORWARD: Kernel = tiled("conv_transpose2d_forward");
+pub(crate) const CONV_TRANSPOSE2D_BACKWARD_INPUT: Kernel = tiled("conv_transpose2d_backward_input");
+pub(crate) const CONV_TRANSPOSE2D_BACKWARD_WEIGHT: Kernel =
+    tiled("conv_transpose2d_backward_weight");
+
+const fn tiled(entry: &'static str) -> Kernel {
+    Kernel {
+        shader: Shader::Conv,
+        entry,
+        storage: TILED_BINDINGS,
+    }
+}
+
+// What adds up the splits of each of the six (shaders/gemm.wgsl's split K).
+const REDUCE_KERNELS: [(&str, Kernel); 6] = [
+    ("conv2d_forward", tiled("conv2d_forward_reduce")),
+    (
+        "conv2d_backward_input",
+        tiled("conv2d_backward_input_reduce"),
+    ),
+    (
+        "conv2d_backward_weight",
+        tiled("conv2d_backward_weight_reduce"),
+    ),
+    (
+        "conv_transpose2d_forward",
+        tiled("conv_transpose2d_forward_reduce"),
+    ),
+    (
+        "conv_transpose2d_backward_input",
+        tiled("conv_transpose2d_backward_input_reduce"),
+    ),
+    (
+        "conv_transpose2d_backward_weight",
+        tiled("conv_transpose2d_backward_weight_reduce"),
+    ),
+];
 
 // The same six on shaders/conv_subgroup.wgsl, for kernels of size 4 and stride 2.
 const SUBGROUP_KERNELS: [(&str, Kernel); 6] = [
@@ -121,6 +133,8 @@ struct ConvParams {
     m: u32,
     n: u32,
     k: u32,
+    splits: u32,
+    split_depth: u32,
 }
 
 /// The two maps of one convolution, each [channels, height, width], and how they are connected.
@@ -143,6 +157,7 @@ impl Geometry {
         op: &'static str,
         [m, n, k]: [usize; 3],
         accumulate: bool,
+        (splits, split_depth): (usize, usize),
     ) -> Result<ConvParams> {
         Ok(ConvParams {
             batch: as_u32(op, self.batch)?,
@@ -161,6 +176,8 @@ impl Geometry {
             m: as_u32(op, m)?,
             n: as_u32(op, n)?,
             k: as_u32(op, k)?,
+            splits: as_u32(op, splits)?,
+            split_depth: as_u32(op, split_depth)?,
         })
     }
 
@@ -287,31 +304,46 @@ impl Geometry {
         accumulate: bool,
     ) -> Result<Dispatch> {
         let shape = self.shape(product);
-        let params = self.params(kernel.entry, shape, accumulate)?;
-        // Narrow products (NARROW in conv.wgsl) run one element per invocation instead of in tiles.
-        let tiles = if shape[1] < NARROW {
-            (shape[0] * shape[1]).div_ceil(WORKGROUP)
-        } else {
-            shape[0].div_ceil(TILE) * shape[1].div_ceil(TILE)
-        };
+        let [m, n, k] = shape;
+        let op = kernel.entry;
         // Four floats: the subgroup kernels read the weight as vec4s.
         let placeholder = Tensor::zeros(gpu, "unused binding", &[4])?;
         let or_placeholder = |t: Option<&Tensor>| t.cloned().unwrap_or_else(|| placeholder.clone());
-        let bound = [src, weight, dst, bias, lo_map].map(or_placeholder);
-        let [m, n, k] = shape;
-        let (kernel, workgroups, flops) = self.subgroup_plan(gpu, kernel, product).unwrap_or((
-            kernel,
-            tiles,
-            2 * (m * n * k) as u64,
-        ));
-        Ok(dispatch(
-            gpu,
-            kernel,
-            &params,
-            &bound.iter().collect::<Vec<_>>(),
-            as_u32(kernel.entry, workgroups)?,
-        )?
-        .with_flops(flops))
+        let mut bound: Vec<Tensor> = [src, weight, dst, bias, lo_map].map(or_placeholder).into();
+        if let Some((kernel, workgroups, flops)) = self.subgroup_plan(gpu, kernel, product) {
+            let params = self.params(op, shape, accumulate, (1, k))?;
+            return Ok(dispatch(
+                gpu,
+                kernel,
+                &params,
+                &bound.iter().collect::<Vec<_>>(),
+                as_u32(op, workgroups)?,
+            )?
+            .with_flops(flops));
+        }
+        // Narrow products (NARROW in conv.wgsl) run one element per invocation instead of in tiles,
+        // K whole.
+        let (workgroups, split) = if n < NARROW {
+            ((m * n).div_ceil(WORKGROUP), (1, k))
+        } else {
+            let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
+            let split = split_k(gpu, tiles, shape);
+            (tiles * split.0, split)
+        };
+        let params = self.params(op, shape, accumulate, split)?;
+        bound.push(gpu.split_partials()?.clone());
+        let bound: Vec<&Tensor> = bound.iter().collect();
+        let product = dispatch(gpu, kernel, &params, &bound, as_u32(op, workgroups)?)?
+            .with_flops(2 * (m * n * k) as u64);
+        if split.0 == 1 {
+            return Ok(product);
+        }
+        let (_, reduce) = REDUCE_KERNELS
+            .iter()
+            .find(|(entry, _)| *entry == op)
+            .expect("every tiled conv kernel has a reduce kernel");
+        let sums = dispatch(gpu, reduce, &params, &bound, groups_for(op, m * n)?)?;
+        Ok(product.followed_by(sums))
     }
 
     /// One of the four gathers: `dst` (one map) from `src` (the other map) and the weight, plus `bias`

@@ -2,28 +2,35 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, batch_of, expect_shape};
+use super::{as_u32, batch_of, expect_shape, groups_for, split_k};
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
+use crate::kernels::{Dispatch, Kernel, Shader, Storage, dispatch, read, write};
 use crate::layers::bias;
 use crate::tensor::Tensor;
 
-const FORWARD: Kernel = Kernel {
-    shader: Shader::Linear,
-    entry: "linear_forward",
-    storage: &[read(1), read(2), write(3), read(4)],
-};
-const BACKWARD_INPUT: Kernel = Kernel {
-    shader: Shader::Linear,
-    entry: "linear_backward_input",
-    storage: &[read(1), read(2), write(3)],
-};
-const BACKWARD_WEIGHT: Kernel = Kernel {
-    shader: Shader::Linear,
-    entry: "linear_backward_weight",
-    storage: &[read(1), read(2), write(3)],
-};
+// Every tiled entry point binds the bias (only linear_forward adds it; the others get a placeholder)
+// and the partial sums of split products (shaders/gemm.wgsl).
+const TILED_BINDINGS: &[Storage] = &[read(1), read(2), write(3), read(4), write(7)];
+
+const fn tiled(entry: &'static str) -> Kernel {
+    Kernel {
+        shader: Shader::Linear,
+        entry,
+        storage: TILED_BINDINGS,
+    }
+}
+
+/// Each product's tiled kernel and the one that adds up its splits.
+const FORWARD: [Kernel; 2] = [tiled("linear_forward"), tiled("linear_forward_reduce")];
+const BACKWARD_INPUT: [Kernel; 2] = [
+    tiled("linear_backward_input"),
+    tiled("linear_backward_input_reduce"),
+];
+const BACKWARD_WEIGHT: [Kernel; 2] = [
+    tiled("linear_backward_weight"),
+    tiled("linear_backward_weight_reduce"),
+];
 
 // The same products on shaders/linear_subgroup.wgsl (same bindings for the same tensors, in order).
 const SUBGROUP_FORWARD: Kernel = Kernel {
@@ -67,6 +74,8 @@ struct LinearParams {
     b_stride_k: u32,
     b_stride_n: u32,
     accumulate: u32,
+    splits: u32,
+    split_depth: u32,
 }
 
 /// C[m×n] = A[m×k]·B[k×n] with A(i, l) = a[i·a_stride_m + l·a_stride_k], B(l, j) = b[l·b_stride_k + j·b_stride_n].
@@ -95,28 +104,61 @@ impl Product {
             }
     }
 
-    /// The kernel to run (`tiled`, or `subgroup` where the device uses those and the product fits;
-    /// `a_by_columns` for the weight gradient, whose subgroup kernel reads A down its columns), its
-    /// parameters and its workgroup count.
-    fn plan(
+    /// The product as one dispatch: the subgroup kernel where the device uses those and the product
+    /// fits (`a_by_columns` for the weight gradient, whose subgroup kernel reads A down its columns),
+    /// else the tiled kernel, followed by its reduction where K is split. `tensors` are A, B and C,
+    /// and the bias for the forward product.
+    fn dispatch(
         &self,
         gpu: &Gpu,
         op: &'static str,
-        (tiled, subgroup): (&'static Kernel, &'static Kernel),
+        ([tiled, reduce], subgroup): (&'static [Kernel; 2], &'static Kernel),
         a_by_columns: bool,
         accumulate: bool,
-    ) -> Result<(&'static Kernel, LinearParams, u32)> {
-        let (params, tiles) = self.params(op, accumulate)?;
+        tensors: &[&Tensor],
+    ) -> Result<Dispatch> {
         if gpu.subgroup_products && self.fits_subgroup_kernel(a_by_columns) {
             // A workgroup computes two blocks side by side.
             let blocks = self.m.div_ceil(SUBGROUP_BLOCK) * self.n.div_ceil(2 * SUBGROUP_BLOCK);
-            return Ok((subgroup, params, as_u32(op, blocks)?));
+            let params = self.params(op, accumulate, (1, self.k))?;
+            return Ok(
+                dispatch(gpu, subgroup, &params, tensors, as_u32(op, blocks)?)?
+                    .with_flops(self.flops()),
+            );
         }
-        Ok((tiled, params, tiles))
+        let tiles = self.m.div_ceil(TILE) * self.n.div_ceil(TILE);
+        let split = split_k(gpu, tiles, [self.m, self.n, self.k]);
+        let params = self.params(op, accumulate, split)?;
+        let placeholder = Tensor::zeros(gpu, "unused binding", &[1])?;
+        let bound = [
+            tensors[0],
+            tensors[1],
+            tensors[2],
+            tensors.get(3).copied().unwrap_or(&placeholder),
+            gpu.split_partials()?,
+        ];
+        let product = dispatch(gpu, tiled, &params, &bound, as_u32(op, tiles * split.0)?)?
+            .with_flops(self.flops());
+        if split.0 == 1 {
+            return Ok(product);
+        }
+        let sums = dispatch(
+            gpu,
+            reduce,
+            &params,
+            &bound,
+            groups_for(op, self.m * self.n)?,
+        )?;
+        Ok(product.followed_by(sums))
     }
 
-    fn params(&self, op: &'static str, accumulate: bool) -> Result<(LinearParams, u32)> {
-        let params = LinearParams {
+    fn params(
+        &self,
+        op: &'static str,
+        accumulate: bool,
+        (splits, split_depth): (usize, usize),
+    ) -> Result<LinearParams> {
+        Ok(LinearParams {
             m: as_u32(op, self.m)?,
             n: as_u32(op, self.n)?,
             k: as_u32(op, self.k)?,
@@ -125,9 +167,9 @@ impl Product {
             b_stride_k: as_u32(op, self.b_stride.0)?,
             b_stride_n: as_u32(op, self.b_stride.1)?,
             accumulate: accumulate as u32,
-        };
-        let tiles = self.m.div_ceil(TILE) * self.n.div_ceil(TILE);
-        Ok((params, as_u32(op, tiles)?))
+            splits: as_u32(op, splits)?,
+            split_depth: as_u32(op, split_depth)?,
+        })
     }
 }
 
@@ -170,11 +212,13 @@ impl Linear {
             a_stride: (self.in_features, 1),
             b_stride: (1, self.in_features),
         };
-        let (kernel, params, workgroups) =
-            product.plan(gpu, OP, (&FORWARD, &SUBGROUP_FORWARD), false, false)?;
-        Ok(
-            dispatch(gpu, kernel, &params, &[x, weight, y, bias], workgroups)?
-                .with_flops(product.flops()),
+        product.dispatch(
+            gpu,
+            OP,
+            (&FORWARD, &SUBGROUP_FORWARD),
+            false,
+            false,
+            &[x, weight, y, bias],
         )
     }
 
@@ -197,16 +241,13 @@ impl Linear {
             a_stride: (self.out_features, 1),
             b_stride: (self.in_features, 1),
         };
-        let (kernel, params, workgroups) = product.plan(
+        product.dispatch(
             gpu,
             OP,
             (&BACKWARD_INPUT, &SUBGROUP_BACKWARD_INPUT),
             false,
             false,
-        )?;
-        Ok(
-            dispatch(gpu, kernel, &params, &[dy, weight, dx], workgroups)?
-                .with_flops(product.flops()),
+            &[dy, weight, dx],
         )
     }
 
@@ -235,16 +276,13 @@ impl Linear {
             a_stride: (1, self.out_features),
             b_stride: (self.in_features, 1),
         };
-        let (kernel, params, workgroups) = product.plan(
+        product.dispatch(
             gpu,
             OP,
             (&BACKWARD_WEIGHT, &SUBGROUP_BACKWARD_WEIGHT),
             true,
             accumulate,
-        )?;
-        Ok(
-            dispatch(gpu, kernel, &params, &[dy, x, dweight], workgroups)?
-                .with_flops(product.flops()),
+            &[dy, x, dweight],
         )
     }
 

@@ -19,6 +19,7 @@ pub use conv2d::Conv2d;
 pub use linear::Linear;
 
 use crate::error::{Error, Result};
+use crate::gpu::{Gpu, SPLIT_PARTIALS_FLOATS};
 use crate::tensor::Tensor;
 
 /// The matrix-product kernels of the subgroup family (see README), largest first: those worth creating
@@ -31,6 +32,27 @@ pub(crate) fn subgroup_kernels() -> Vec<&'static crate::kernels::Kernel> {
 
 /// Invocations per workgroup of the one-dimensional kernels (`WG` in shaders/common.wgsl).
 pub(crate) const WORKGROUP: usize = 256;
+
+/// Depth of one slice of the tiled matrix-product kernels (`DEPTH` in shaders/gemm.wgsl).
+const TILE_DEPTH: usize = 16;
+/// The shallowest range of K a split gives a workgroup: four slices.
+const MIN_SPLIT_DEPTH: usize = 4 * TILE_DEPTH;
+
+/// How a tiled matrix product of `tiles` tiles and shape [m, n, k] cuts its depth K (shaders/gemm.wgsl):
+/// (splits, depth of each), (1, k) when it is not split. Split until the product has the device's
+/// `split_target` workgroups, as far as ranges of `MIN_SPLIT_DEPTH` and the partial-sum buffer allow.
+pub(crate) fn split_k(gpu: &Gpu, tiles: usize, [m, n, k]: [usize; 3]) -> (usize, usize) {
+    let splits = gpu
+        .split_target
+        .div_ceil(tiles.max(1))
+        .min(k / MIN_SPLIT_DEPTH)
+        .min(SPLIT_PARTIALS_FLOATS / (m * n).max(1));
+    if splits < 2 {
+        return (1, k);
+    }
+    let depth = k.div_ceil(splits).next_multiple_of(TILE_DEPTH);
+    (k.div_ceil(depth), depth)
+}
 
 pub(crate) fn expect_shape(
     op: &'static str,

@@ -101,16 +101,17 @@ pub struct DiscriminatorPass {
     grad: Grads,
 }
 
+/// Gradients at the outputs of D's layers. An activation's backward runs in place, so one buffer holds
+/// the gradient at an activation's output and then at its input (the layer before it).
 #[derive(Clone)]
 struct Grads {
-    fc3: Tensor,
-    fc2: Tensor,
+    /// fc.2's output, then fc.1's.
     fc1: Tensor,
     fc0: Tensor,
-    conv4: Tensor,
+    /// conv.4's output, then conv.3's.
     conv3: Tensor,
     conv2: Tensor,
-    conv1: Tensor,
+    /// conv.1's output, then conv.0's.
     conv0: Tensor,
 }
 
@@ -142,14 +143,10 @@ impl DiscriminatorPass {
             prob: b("prob", &[batch, 1])?,
             d_prob: b("grad prob", &[batch, 1])?,
             grad: Grads {
-                fc3: g.take(gpu, &[batch, 1])?,
-                fc2: g.take(gpu, &[batch, FC])?,
                 fc1: g.take(gpu, &[batch, FC])?,
                 fc0: g.take(gpu, &[batch, FC])?,
-                conv4: g.take(gpu, &c2)?,
                 conv3: g.take(gpu, &c2)?,
                 conv2: g.take(gpu, &c2)?,
-                conv1: g.take(gpu, &c0)?,
                 conv0: g.take(gpu, &c0)?,
             },
         })
@@ -249,8 +246,9 @@ impl Discriminator {
         ])
     }
 
-    /// From pass.d_prob (after a training-mode forward of x on `pass`): D's parameter gradients as
-    /// `grads` says, and the gradient at D's input into `dx` when given.
+    /// From pass.d_prob (after a training-mode forward of x on `pass`; used up: it ends as the
+    /// gradient at fc.3's output): D's parameter gradients as `grads` says, and the gradient at D's
+    /// input into `dx` when given.
     pub fn backward(
         &self,
         gpu: &Gpu,
@@ -266,20 +264,16 @@ impl Discriminator {
         let d = &pass.grad;
         let flat = |t: &Tensor| DiscriminatorPass::flat(t, pass.batch);
         let accumulate = grads == ParamGrads::Accumulate;
-        let mut out = vec![Activation::Sigmoid.backward(gpu, &pass.prob, &pass.d_prob, &d.fc3)?];
+        // d_prob becomes the gradient at fc.3's output.
+        let d_fc3 = &pass.d_prob;
+        let mut out = vec![Activation::Sigmoid.backward(gpu, &pass.prob, d_fc3)?];
         // Each layer's parameter gradients (unless skipped), then the gradient at its input.
         if grads != ParamGrads::Skip {
-            out.push(FC3.backward_weight(
-                gpu,
-                &d.fc3,
-                &pass.fc2,
-                &g("fc.3.weight")?,
-                accumulate,
-            )?);
-            out.push(FC3.backward_bias(gpu, &d.fc3, &g("fc.3.bias")?, accumulate)?);
+            out.push(FC3.backward_weight(gpu, d_fc3, &pass.fc2, &g("fc.3.weight")?, accumulate)?);
+            out.push(FC3.backward_bias(gpu, d_fc3, &g("fc.3.bias")?, accumulate)?);
         }
-        out.push(FC3.backward_input(gpu, &d.fc3, &p("fc.3.weight")?, &d.fc2)?);
-        out.push(LEAKY.backward(gpu, &pass.fc1, &d.fc2, &d.fc1)?);
+        out.push(FC3.backward_input(gpu, d_fc3, &p("fc.3.weight")?, &d.fc1)?);
+        out.push(LEAKY.backward(gpu, &pass.fc1, &d.fc1)?);
         out.push(self.net.batchnorm_backward(
             gpu,
             "fc.1",
@@ -299,8 +293,8 @@ impl Discriminator {
             )?);
             out.push(FC0.backward_bias(gpu, &d.fc0, &g("fc.0.bias")?, accumulate)?);
         }
-        out.push(FC0.backward_input(gpu, &d.fc0, &p("fc.0.weight")?, &flat(&d.conv4)?)?);
-        out.push(LEAKY.backward(gpu, &pass.conv3, &d.conv4, &d.conv3)?);
+        out.push(FC0.backward_input(gpu, &d.fc0, &p("fc.0.weight")?, &flat(&d.conv3)?)?);
+        out.push(LEAKY.backward(gpu, &pass.conv3, &d.conv3)?);
         out.push(self.net.batchnorm_backward(
             gpu,
             "conv.3",
@@ -321,8 +315,8 @@ impl Discriminator {
             out.push(CONV2.backward_bias(gpu, &d.conv2, &g("conv.2.bias")?, accumulate)?);
         }
         if grads != ParamGrads::Skip || dx.is_some() {
-            out.push(CONV2.backward_input(gpu, &d.conv2, &p("conv.2.weight")?, &d.conv1)?);
-            out.push(LEAKY.backward(gpu, &pass.conv0, &d.conv1, &d.conv0)?);
+            out.push(CONV2.backward_input(gpu, &d.conv2, &p("conv.2.weight")?, &d.conv0)?);
+            out.push(LEAKY.backward(gpu, &pass.conv0, &d.conv0)?);
         }
         if grads != ParamGrads::Skip {
             out.push(CONV0.backward_weight(gpu, &d.conv0, x, &g("conv.0.weight")?, accumulate)?);

@@ -92,15 +92,16 @@ pub struct GeneratorPass {
     grad: Option<Grads>,
 }
 
+/// An activation's backward runs in place, so one buffer holds the gradient at an activation's output
+/// and then at its input (the layer before it).
 struct Grads {
-    deconv3: Tensor,
-    deconv_relu2: Tensor,
+    /// deconv.2's output, then deconv.1's.
     deconv_bn1: Tensor,
     deconv0: Tensor,
-    relu5: Tensor,
+    /// fc.5's output, then fc.4's.
     bn4: Tensor,
     fc3: Tensor,
-    relu2: Tensor,
+    /// fc.2's output, then fc.1's.
     bn1: Tensor,
     fc0: Tensor,
 }
@@ -120,14 +121,10 @@ impl GeneratorPass {
             Some(pool) => {
                 let mut g = pool.for_pass();
                 Some(Grads {
-                    deconv3: g.take(gpu, &image_shape)?,
-                    deconv_relu2: g.take(gpu, &deconv_shape)?,
                     deconv_bn1: g.take(gpu, &deconv_shape)?,
                     deconv0: g.take(gpu, &deconv_shape)?,
-                    relu5: g.take(gpu, &[batch, FC2])?,
                     bn4: g.take(gpu, &[batch, FC2])?,
                     fc3: g.take(gpu, &[batch, FC2])?,
-                    relu2: g.take(gpu, &[batch, FC1])?,
                     bn1: g.take(gpu, &[batch, FC1])?,
                     fc0: g.take(gpu, &[batch, FC1])?,
                 })
@@ -219,7 +216,8 @@ impl Generator {
     }
 
     /// d_image: [N, 1, 28, 28], the loss gradient at G's output (after a training-mode forward on
-    /// `pass`) → every parameter gradient, overwritten. z: the forward's input.
+    /// `pass`; used up: it ends as the gradient at deconv.3's output) → every parameter gradient,
+    /// overwritten. z: the forward's input.
     pub fn backward(
         &self,
         gpu: &Gpu,
@@ -238,17 +236,18 @@ impl Generator {
         })?;
         let maps = |t: &Tensor| GeneratorPass::maps(t, n);
         Ok(vec![
-            Activation::Sigmoid.backward(gpu, &pass.image, d_image, &d.deconv3)?,
+            // d_image becomes the gradient at deconv.3's output.
+            Activation::Sigmoid.backward(gpu, &pass.image, d_image)?,
             DECONV3.backward_weight(
                 gpu,
-                &d.deconv3,
+                d_image,
                 &pass.deconv_relu2,
                 &g("deconv.3.weight")?,
                 false,
             )?,
-            DECONV3.backward_bias(gpu, &d.deconv3, &g("deconv.3.bias")?, false)?,
-            DECONV3.backward_input(gpu, &d.deconv3, &p("deconv.3.weight")?, &d.deconv_relu2)?,
-            Activation::Relu.backward(gpu, &pass.deconv_bn1, &d.deconv_relu2, &d.deconv_bn1)?,
+            DECONV3.backward_bias(gpu, d_image, &g("deconv.3.bias")?, false)?,
+            DECONV3.backward_input(gpu, d_image, &p("deconv.3.weight")?, &d.deconv_bn1)?,
+            Activation::Relu.backward(gpu, &pass.deconv_bn1, &d.deconv_bn1)?,
             self.net.batchnorm_backward(
                 gpu,
                 "deconv.1",
@@ -266,8 +265,8 @@ impl Generator {
                 false,
             )?,
             DECONV0.backward_bias(gpu, &d.deconv0, &g("deconv.0.bias")?, false)?,
-            DECONV0.backward_input(gpu, &d.deconv0, &p("deconv.0.weight")?, &maps(&d.relu5)?)?,
-            Activation::Relu.backward(gpu, &pass.bn4, &d.relu5, &d.bn4)?,
+            DECONV0.backward_input(gpu, &d.deconv0, &p("deconv.0.weight")?, &maps(&d.bn4)?)?,
+            Activation::Relu.backward(gpu, &pass.bn4, &d.bn4)?,
             self.net.batchnorm_backward(
                 gpu,
                 "fc.4",
@@ -279,8 +278,8 @@ impl Generator {
             )?,
             FC3.backward_weight(gpu, &d.fc3, &pass.relu2, &g("fc.3.weight")?, false)?,
             FC3.backward_bias(gpu, &d.fc3, &g("fc.3.bias")?, false)?,
-            FC3.backward_input(gpu, &d.fc3, &p("fc.3.weight")?, &d.relu2)?,
-            Activation::Relu.backward(gpu, &pass.bn1, &d.relu2, &d.bn1)?,
+            FC3.backward_input(gpu, &d.fc3, &p("fc.3.weight")?, &d.bn1)?,
+            Activation::Relu.backward(gpu, &pass.bn1, &d.bn1)?,
             self.net.batchnorm_backward(
                 gpu,
                 "fc.1",

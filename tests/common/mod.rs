@@ -38,20 +38,38 @@ pub fn gpu() -> &'static Gpu {
     })
 }
 
-/// A second and third device whose Linear layers use the given matrix-product kernels whatever the
-/// adapter (subgroup kernels only where the adapter has subgroups of 8 or more lanes).
+/// The families of matrix-product kernels a device can run, each tested against the same references.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelFamily {
+    /// shaders/gemm.wgsl's tiles, K never split.
+    Tiled,
+    /// The same tiles with K split wherever it is four slices deep or more (GPUs split products with
+    /// few tiles; this device splits every one, so the split path and its reductions are tested on any
+    /// adapter).
+    TiledSplitK,
+    /// The subgroup kernels where the adapter has subgroups of 8 or more lanes, else tiles.
+    Subgroup,
+}
+
+pub const KERNEL_FAMILIES: [KernelFamily; 3] = [
+    KernelFamily::Tiled,
+    KernelFamily::TiledSplitK,
+    KernelFamily::Subgroup,
+];
+
+/// A device of its own for each family of matrix-product kernels, whatever the adapter.
 #[allow(dead_code)]
-pub fn gpu_with(products: Products) -> &'static Gpu {
-    static TILED: OnceLock<Gpu> = OnceLock::new();
-    static SUBGROUP: OnceLock<Gpu> = OnceLock::new();
-    let cell = match products {
-        Products::Tiled => &TILED,
-        Products::Subgroup => &SUBGROUP,
-        Products::Auto => return gpu(),
+pub fn gpu_with(family: KernelFamily) -> &'static Gpu {
+    static DEVICES: [OnceLock<Gpu>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let (cell, products, split_target) = match family {
+        KernelFamily::Tiled => (&DEVICES[0], Products::Tiled, 0),
+        KernelFamily::TiledSplitK => (&DEVICES[1], Products::Tiled, 1 << 16),
+        KernelFamily::Subgroup => (&DEVICES[2], Products::Subgroup, 0),
     };
     cell.get_or_init(|| {
         let options = GpuOptions {
             products,
+            split_target: Some(split_target),
             ..GpuOptions::default()
         };
         Gpu::new(&options).unwrap_or_else(|e| panic!("{e}"))
