@@ -28,11 +28,12 @@ struct BatchNormParams {
 @group(0) @binding(10) var<storage, read_write> dweight: array<f32>;
 @group(0) @binding(11) var<storage, read_write> dbias: array<f32>;
 
-// Lanes of the per-channel workgroups: 64 rather than common.wgsl's 256. A CPU adapter (lavapipe) runs a
-// workgroup as one coroutine per 8 lanes and switches between them at every barrier: a step's BatchNorm2d
-// passes took 150–180 ms instead of 200 there (16 lanes measured the same as 64), and 64 lanes still
-// keep a GPU's channel busy.
-const CHANNEL_WG: u32 = 64u;
+// Lanes of the per-channel workgroups, set when the pipeline is made: 64 on CPU adapters, 256 on GPUs
+// (kernels.rs). A CPU adapter (lavapipe) runs a workgroup as one coroutine per 8 lanes and switches
+// between them at every barrier: a step's BatchNorm2d passes took 150–180 ms with 64 lanes instead of
+// 200 with 256 there (16 lanes measured the same as 64). A GPU runs one workgroup per channel, 64 or
+// 128 of them here, so it needs the wider ones to keep enough loads in flight.
+override CHANNEL_WG: u32 = 64u;
 
 // Sum of `value` over a per-channel workgroup's 64 invocations, in one fixed tree order; every
 // invocation receives it. Call from uniform control flow only.
@@ -49,16 +50,12 @@ fn channel_sum(value: f32, lane: u32) -> f32 {
     return scratch[0];
 }
 
-// How this layer's per-channel workgroups walk a channel (ChannelWalk in common.wgsl).
-fn channel_walk() -> ChannelWalk {
-    return channel_walk_of(p.by_plane != 0u, p.batch, p.spatial);
+// How this lane walks a channel (ChannelWalk in common.wgsl).
+fn channel_walk(lane: u32) -> ChannelWalk {
+    return channel_walk_of(p.by_plane != 0u, lane, CHANNEL_WG, p.batch, p.spatial);
 }
 
-fn run_start(ch: u32, r: u32) -> u32 {
-    return channel_run_start(p.by_plane != 0u, ch, r, p.channels, p.spatial);
-}
-
-@compute @workgroup_size(64)
+@compute @workgroup_size(CHANNEL_WG)
 fn batchnorm_forward_train(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -69,20 +66,20 @@ fn batchnorm_forward_train(
         return;
     }
     let count = p.batch * p.spatial;
-    let walk = channel_walk();
+    let walk = channel_walk(lane);
     var partial = 0.0;
-    for (var r = lane; r < walk.runs; r += CHANNEL_WG) {
-        let start = run_start(ch, r);
-        for (var e = start; e < start + walk.run_len; e++) {
+    for (var n = walk.n0; n < p.batch; n += walk.n_step) {
+        let plane = (n * p.channels + ch) * p.spatial;
+        for (var e = plane + walk.s0; e < plane + p.spatial; e += walk.s_step) {
             partial += x[e];
         }
     }
     let mean = channel_sum(partial, lane) / f32(count);
     // Second pass over centred values: no cancellation when |mean| ≫ std.
     partial = 0.0;
-    for (var r = lane; r < walk.runs; r += CHANNEL_WG) {
-        let start = run_start(ch, r);
-        for (var e = start; e < start + walk.run_len; e++) {
+    for (var n = walk.n0; n < p.batch; n += walk.n_step) {
+        let plane = (n * p.channels + ch) * p.spatial;
+        for (var e = plane + walk.s0; e < plane + p.spatial; e += walk.s_step) {
             let d = x[e] - mean;
             partial += d * d;
         }
@@ -91,9 +88,9 @@ fn batchnorm_forward_train(
     let inv_std = 1.0 / sqrt(biased_var + p.eps);
     let scale = weight[ch] * inv_std;
     let shift = bias[ch];
-    for (var r = lane; r < walk.runs; r += CHANNEL_WG) {
-        let start = run_start(ch, r);
-        for (var e = start; e < start + walk.run_len; e++) {
+    for (var n = walk.n0; n < p.batch; n += walk.n_step) {
+        let plane = (n * p.channels + ch) * p.spatial;
+        for (var e = plane + walk.s0; e < plane + p.spatial; e += walk.s_step) {
             y[e] = (x[e] - mean) * scale + shift;
         }
     }
@@ -122,7 +119,7 @@ fn batchnorm_forward_eval(
 }
 
 // dbias = Σ dy, dweight = Σ dy·x̂, dx = weight·inv_std·(dy − dbias/M − x̂·dweight/M), M = N·S.
-@compute @workgroup_size(64)
+@compute @workgroup_size(CHANNEL_WG)
 fn batchnorm_backward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -135,12 +132,12 @@ fn batchnorm_backward(
     let count = p.batch * p.spatial;
     let mean = saved[ch];
     let inv_std = saved[p.channels + ch];
-    let walk = channel_walk();
+    let walk = channel_walk(lane);
     var partial_dy = 0.0;
     var partial_dy_xhat = 0.0;
-    for (var r = lane; r < walk.runs; r += CHANNEL_WG) {
-        let start = run_start(ch, r);
-        for (var e = start; e < start + walk.run_len; e++) {
+    for (var n = walk.n0; n < p.batch; n += walk.n_step) {
+        let plane = (n * p.channels + ch) * p.spatial;
+        for (var e = plane + walk.s0; e < plane + p.spatial; e += walk.s_step) {
             partial_dy += dy[e];
             partial_dy_xhat += dy[e] * (x[e] - mean) * inv_std;
         }
@@ -150,9 +147,9 @@ fn batchnorm_backward(
     let mean_dy = sum_dy / f32(count);
     let mean_dy_xhat = sum_dy_xhat / f32(count);
     let scale = weight[ch] * inv_std;
-    for (var r = lane; r < walk.runs; r += CHANNEL_WG) {
-        let start = run_start(ch, r);
-        for (var e = start; e < start + walk.run_len; e++) {
+    for (var n = walk.n0; n < p.batch; n += walk.n_step) {
+        let plane = (n * p.channels + ch) * p.spatial;
+        for (var e = plane + walk.s0; e < plane + p.spatial; e += walk.s_step) {
             let xhat = (x[e] - mean) * inv_std;
             dx[e] = scale * (dy[e] - mean_dy - xhat * mean_dy_xhat);
         }
@@ -168,43 +165,75 @@ fn batchnorm_backward(
     }
 }
 
-// BatchNorm1d (S = 1) with one invocation per channel: each sums its channel's N values itself, and
-// consecutive invocations read consecutive addresses. The per-channel workgroups above would spend
-// most of their time in workgroup_sum's barriers for the N = 128 values a channel has here.
+// BatchNorm1d (S = 1): a workgroup takes BN1D_CHANNELS neighbouring channels, and lane (g, c) =
+// (lane / BN1D_CHANNELS, lane % BN1D_CHANNELS) sums rows g, g + BN1D_ROWS, … of its channel, so
+// consecutive lanes read consecutive addresses; a channel's BN1D_ROWS partial sums are then added in
+// row-group order (rows_sum). Set when the pipeline is made (kernels.rs): one row group on CPU adapters,
+// one invocation per channel, which suits them (no barriers); eight on GPUs, where one invocation per
+// channel left 25 workgroups each walking 128 rows one after another (0.05 ms a pass on an H200). The
+// per-channel workgroups above would spend most of their time in barriers for the N = 128 values a
+// channel has here.
+override BN1D_ROWS: u32 = 1u;
+override BN1D_CHANNELS: u32 = WG / BN1D_ROWS;
+
+// Sum of `value` over the row groups of this lane's channel, in row-group order; every lane of the
+// channel receives it. Call from uniform control flow only.
+fn rows_sum(value: f32, lane: u32) -> f32 {
+    if BN1D_ROWS == 1u {
+        return value;
+    }
+    workgroupBarrier(); // the previous call's readers of scratch are done
+    scratch[lane] = value;
+    workgroupBarrier();
+    var total = 0.0;
+    for (var g = 0u; g < BN1D_ROWS; g++) {
+        total += scratch[g * BN1D_CHANNELS + lane % BN1D_CHANNELS];
+    }
+    return total;
+}
+
 @compute @workgroup_size(256)
 fn batchnorm_forward_train_by_channel(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
-    let ch = invocation_index(wid, nwg, lane);
-    if ch >= p.channels {
-        return;
-    }
+    let ch = workgroup_index(wid, nwg) * BN1D_CHANNELS + lane % BN1D_CHANNELS;
+    let first_row = lane / BN1D_CHANNELS;
+    let live = ch < p.channels;
     let count = p.batch;
     var sum = 0.0;
-    for (var n = 0u; n < count; n++) {
-        sum += x[n * p.channels + ch];
+    if live {
+        for (var n = first_row; n < count; n += BN1D_ROWS) {
+            sum += x[n * p.channels + ch];
+        }
     }
-    let mean = sum / f32(count);
+    let mean = rows_sum(sum, lane) / f32(count);
     sum = 0.0;
-    for (var n = 0u; n < count; n++) {
-        let d = x[n * p.channels + ch] - mean;
-        sum += d * d;
+    if live {
+        for (var n = first_row; n < count; n += BN1D_ROWS) {
+            let d = x[n * p.channels + ch] - mean;
+            sum += d * d;
+        }
     }
-    let biased_var = sum / f32(count);
+    let biased_var = rows_sum(sum, lane) / f32(count);
+    if !live {
+        return;
+    }
     let inv_std = 1.0 / sqrt(biased_var + p.eps);
     let scale = weight[ch] * inv_std;
     let shift = bias[ch];
-    for (var n = 0u; n < count; n++) {
+    for (var n = first_row; n < count; n += BN1D_ROWS) {
         let e = n * p.channels + ch;
         y[e] = (x[e] - mean) * scale + shift;
     }
-    saved[ch] = mean;
-    saved[p.channels + ch] = inv_std;
-    let unbiased_var = biased_var * (f32(count) / f32(count - 1u));
-    running_mean[ch] = (1.0 - p.momentum) * running_mean[ch] + p.momentum * mean;
-    running_var[ch] = (1.0 - p.momentum) * running_var[ch] + p.momentum * unbiased_var;
+    if first_row == 0u {
+        saved[ch] = mean;
+        saved[p.channels + ch] = inv_std;
+        let unbiased_var = biased_var * (f32(count) / f32(count - 1u));
+        running_mean[ch] = (1.0 - p.momentum) * running_mean[ch] + p.momentum * mean;
+        running_var[ch] = (1.0 - p.momentum) * running_var[ch] + p.momentum * unbiased_var;
+    }
 }
 
 @compute @workgroup_size(256)
@@ -213,33 +242,43 @@ fn batchnorm_backward_by_channel(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
-    let ch = invocation_index(wid, nwg, lane);
-    if ch >= p.channels {
-        return;
-    }
+    let ch = workgroup_index(wid, nwg) * BN1D_CHANNELS + lane % BN1D_CHANNELS;
+    let first_row = lane / BN1D_CHANNELS;
+    let live = ch < p.channels;
     let count = p.batch;
-    let mean = saved[ch];
-    let inv_std = saved[p.channels + ch];
-    var sum_dy = 0.0;
-    var sum_dy_xhat = 0.0;
-    for (var n = 0u; n < count; n++) {
-        let e = n * p.channels + ch;
-        sum_dy += dy[e];
-        sum_dy_xhat += dy[e] * (x[e] - mean) * inv_std;
+    var mean = 0.0;
+    var inv_std = 0.0;
+    var partial_dy = 0.0;
+    var partial_dy_xhat = 0.0;
+    if live {
+        mean = saved[ch];
+        inv_std = saved[p.channels + ch];
+        for (var n = first_row; n < count; n += BN1D_ROWS) {
+            let e = n * p.channels + ch;
+            partial_dy += dy[e];
+            partial_dy_xhat += dy[e] * (x[e] - mean) * inv_std;
+        }
+    }
+    let sum_dy = rows_sum(partial_dy, lane);
+    let sum_dy_xhat = rows_sum(partial_dy_xhat, lane);
+    if !live {
+        return;
     }
     let mean_dy = sum_dy / f32(count);
     let mean_dy_xhat = sum_dy_xhat / f32(count);
     let scale = weight[ch] * inv_std;
-    for (var n = 0u; n < count; n++) {
+    for (var n = first_row; n < count; n += BN1D_ROWS) {
         let e = n * p.channels + ch;
         let xhat = (x[e] - mean) * inv_std;
         dx[e] = scale * (dy[e] - mean_dy - xhat * mean_dy_xhat);
     }
-    if p.accumulate != 0u {
-        dweight[ch] += sum_dy_xhat;
-        dbias[ch] += sum_dy;
-    } else {
-        dweight[ch] = sum_dy_xhat;
-        dbias[ch] = sum_dy;
+    if first_row == 0u {
+        if p.accumulate != 0u {
+            dweight[ch] += sum_dy_xhat;
+            dbias[ch] += sum_dy;
+        } else {
+            dweight[ch] = sum_dy_xhat;
+            dbias[ch] = sum_dy;
+        }
     }
 }

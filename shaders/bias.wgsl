@@ -28,13 +28,12 @@ fn bias_backward(
     if ch >= p.channels {
         return;
     }
-    let by_plane = p.by_plane != 0u;
-    let walk = channel_walk_of(by_plane, p.batch, p.spatial);
+    let walk = channel_walk_of(p.by_plane != 0u, lane, WG, p.batch, p.spatial);
     var partial = 0.0;
-    for (var r = lane; r < walk.runs; r += WG) {
-        let start = channel_run_start(by_plane, ch, r, p.channels, p.spatial);
-        for (var e = start; e < start + walk.run_len; e++) {
-            partial += dy[e];
+    for (var n = walk.n0; n < p.batch; n += walk.n_step) {
+        let plane = (n * p.channels + ch) * p.spatial;
+        for (var s = walk.s0; s < p.spatial; s += walk.s_step) {
+            partial += dy[plane + s];
         }
     }
     let total = workgroup_sum(partial, lane);

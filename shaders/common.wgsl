@@ -35,27 +35,30 @@ fn is_finite(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
 }
 
-// How a per-channel reduction walks channel ch of an [N, C, S] tensor: as `runs` runs of `run_len`
-// neighbouring elements, lane l taking runs l, l + (lanes), ... Walked element by element
-// (by_plane false), neighbouring lanes read neighbouring addresses, as a GPU wants; walked plane by
-// plane (by_plane true), a CPU adapter is spared the two integer divisions per element that locating
-// the i-th element costs (lavapipe does a vector division as eight scalar ones).
+// How lane `lane` of a per-channel workgroup of `lanes` walks channel ch of an [N, C, S] tensor: the
+// positions s0, s0 + s_step, … < S of planes n0, n0 + n_step, … < N, each plane starting at
+// (n·C + ch)·S. Neither walk divides per element (a GPU divides by a number known only at run time
+// in tens of instructions; lavapipe does a vector division as eight scalar ones). Plane by plane
+// (by_plane), each lane takes whole planes, as a CPU adapter wants. Otherwise neighbouring lanes read
+// neighbouring positions of a plane, and where planes are shorter than the workgroup each pass takes
+// as many whole planes as fit (the lanes left over idle), as a GPU wants.
 struct ChannelWalk {
-    runs: u32,
-    run_len: u32,
+    n0: u32,
+    n_step: u32,
+    s0: u32,
+    s_step: u32,
 }
 
-fn channel_walk_of(by_plane: bool, batch: u32, spatial: u32) -> ChannelWalk {
+fn channel_walk_of(by_plane: bool, lane: u32, lanes: u32, batch: u32, spatial: u32) -> ChannelWalk {
     if by_plane {
-        return ChannelWalk(batch, spatial);
+        return ChannelWalk(lane, lanes, 0u, 1u);
     }
-    return ChannelWalk(batch * spatial, 1u);
-}
-
-// Flat index of the first element of run r of channel ch.
-fn channel_run_start(by_plane: bool, ch: u32, r: u32, channels: u32, spatial: u32) -> u32 {
-    if by_plane {
-        return (r * channels + ch) * spatial;
+    if spatial >= lanes {
+        return ChannelWalk(0u, 1u, lane, lanes);
     }
-    return ((r / spatial) * channels + ch) * spatial + r % spatial;
+    let planes = lanes / spatial;
+    if lane / spatial >= planes {
+        return ChannelWalk(batch, 1u, 0u, 1u);
+    }
+    return ChannelWalk(lane / spatial, planes, lane % spatial, spatial);
 }

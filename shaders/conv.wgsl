@@ -62,6 +62,9 @@ var<private> class_rows: u32;
 // (first coordinate, count) of the class's hi rows and columns, kept to spare each load the division.
 var<private> class_y: vec2<u32>;
 var<private> class_x: vec2<u32>;
+// The lo row and column that tap (0, 0) of the class's first hi row and column reads:
+// (first + pad − r) / stride on each axis.
+var<private> class_base: vec2<u32>;
 
 // Taps per axis that one residue class uses: ⌈ksize / stride⌉.
 fn taps_per_class() -> u32 {
@@ -95,6 +98,7 @@ fn enter_class(row: u32) {
             class_rows = size.x;
             class_y = class_axis(class_ry, p.hi_h);
             class_x = class_axis(class_rx, p.hi_w);
+            class_base = vec2<u32>((class_y.x + p.pad - class_ry) / p.stride, (class_x.x + p.pad - class_rx) / p.stride);
             return;
         }
         start += size.y;
@@ -109,15 +113,21 @@ fn class_position(row: u32) -> vec3<u32> {
     return vec3<u32>(local / (class_x.y * class_y.y), class_y.x + iy * p.stride, class_x.x + ix * p.stride);
 }
 
-// (lo channel, ky, kx) of GATHER_HI depth index d; ky or kx ≥ ksize marks a tap past the kernel.
+// (lo channel, jy, jx) of GATHER_HI depth index d: the class's taps ky = ry + stride·jy, kx likewise.
 // Two taps per axis (the DCGAN's kernel 4, stride 2) take shifts instead of divisions: a GPU divides
 // by a number it only knows at run time in tens of instructions, for every element staged.
-fn class_tap(d: u32) -> vec3<u32> {
+fn class_taps(d: u32) -> vec3<u32> {
     let j = taps_per_class();
     if j == 2u {
-        return vec3<u32>(d >> 2u, class_ry + p.stride * ((d >> 1u) & 1u), class_rx + p.stride * (d & 1u));
+        return vec3<u32>(d >> 2u, (d >> 1u) & 1u, d & 1u);
     }
-    return vec3<u32>(d / (j * j), class_ry + p.stride * ((d / j) % j), class_rx + p.stride * (d % j));
+    return vec3<u32>(d / (j * j), (d / j) % j, d % j);
+}
+
+// (lo channel, ky, kx) of GATHER_HI depth index d; ky or kx ≥ ksize marks a tap past the kernel.
+fn class_tap(d: u32) -> vec3<u32> {
+    let j = class_taps(d);
+    return vec3<u32>(j.x, class_ry + p.stride * j.y, class_rx + p.stride * j.z);
 }
 
 // (n, row, column) of flat position `i` of a map of h×w, with two divisions.
@@ -158,19 +168,23 @@ fn load_a(row: u32, d: u32) -> f32 {
     }
     if product == GATHER_HI {
         // lo[n, l, u, v] with y = u·s − p + ky, x = v·s − p + kx: ky and kx are on the lattice by
-        // construction, so only the edges of the lo map and of the kernel remain to check.
-        if row - class_first_row >= class_rows {
+        // construction, so u = iy − jy + class_base.x for the class's iy-th hi row (v likewise), and
+        // only the edges of the lo map and of the kernel remain to check.
+        let local = row - class_first_row;
+        if local >= class_rows {
             return 0.0;
         }
-        let pos = class_position(row);
-        let t = class_tap(d);
-        let ty = i32(pos.y + p.pad) - i32(t.y);
-        let tx = i32(pos.z + p.pad) - i32(t.z);
-        let s = i32(p.stride);
-        if t.y >= p.ksize || t.z >= p.ksize || ty < 0 || tx < 0 || ty / s >= i32(p.lo_h) || tx / s >= i32(p.lo_w) {
+        let ix = local % class_x.y;
+        let rows = local / class_x.y;
+        let iy = rows % class_y.y;
+        let j = class_taps(d);
+        let u = i32(iy + class_base.x) - i32(j.y);
+        let v = i32(ix + class_base.y) - i32(j.z);
+        let past_kernel = class_ry + p.stride * j.y >= p.ksize || class_rx + p.stride * j.z >= p.ksize;
+        if past_kernel || u < 0 || v < 0 || u >= i32(p.lo_h) || v >= i32(p.lo_w) {
             return 0.0;
         }
-        return src[((pos.x * p.lo_channels + t.x) * p.lo_h + u32(ty / s)) * p.lo_w + u32(tx / s)];
+        return src[(((rows / class_y.y) * p.lo_channels + j.x) * p.lo_h + u32(u)) * p.lo_w + u32(v)];
     }
     // WEIGHT: lo[n, l = row, u, v] at depth d = (n, u, v).
     let pos = position(d, p.lo_h, p.lo_w);

@@ -4,7 +4,7 @@
 //
 // A workgroup of 16×16 invocations computes a 64×64 tile of C, each invocation a 4×4 block held in four
 // vec4 accumulators. Per 16-deep slice of K the workgroup stages A (64×16) and B (16×64) in workgroup
-// memory as vec4s (while the previous slice is multiplied), so an invocation does 16 multiply-adds per
+// memory as vec4s, so an invocation does 16 multiply-adds per
 // two vec4 loads: arithmetic per load is what a CPU-emulated GPU (lavapipe) and a real one both
 // reward. Each element of C is summed over K in one fixed order, so results are bit-reproducible.
 //
@@ -17,9 +17,9 @@
 
 const TILE: u32 = 64u;
 const DEPTH: u32 = 16u;
-// Two halves of 256 vec4s each (gemm_put says what they hold).
-var<workgroup> a_tile: array<vec4<f32>, 512>;
-var<workgroup> b_tile: array<vec4<f32>, 512>;
+// What they hold: gemm_put.
+var<workgroup> a_tile: array<vec4<f32>, 256>;
+var<workgroup> b_tile: array<vec4<f32>, 256>;
 @group(0) @binding(7) var<storage, read_write> partials: array<f32>;
 
 fn gemm_tiles(m: u32, n: u32) -> u32 {
@@ -85,51 +85,40 @@ fn gemm_b_slot(e: u32, b_n_fast: bool) -> vec2<u32> {
     return vec2<u32>(e % DEPTH, e / DEPTH);
 }
 
-// Writes a fetched slice into half `half` of the workgroup tiles: a_tile[half·256 + k·16 + r] holds A
-// rows 4r..4r+3 at depth k, b_tile[half·256 + k·16 + q] B columns 4q..4q+3.
-fn gemm_put(half: u32, slice: GemmSlice, a_k_fast: bool, b_n_fast: bool, t: u32) {
+// Writes a fetched slice into the workgroup tiles: a_tile[k·16 + r] holds A rows 4r..4r+3 at depth k,
+// b_tile[k·16 + q] B columns 4q..4q+3.
+fn gemm_put(slice: GemmSlice, a_k_fast: bool, b_n_fast: bool, t: u32) {
     for (var q = 0u; q < 4u; q++) {
         let e = t + 256u * q;
         let a_at = gemm_a_slot(e, a_k_fast);
-        a_tile[half * 256u + a_at.x * 16u + a_at.y / 4u][a_at.y % 4u] = slice.a[q];
+        a_tile[a_at.x * 16u + a_at.y / 4u][a_at.y % 4u] = slice.a[q];
         let b_at = gemm_b_slot(e, b_n_fast);
-        b_tile[half * 256u + b_at.x * 16u + b_at.y / 4u][b_at.y % 4u] = slice.b[q];
+        b_tile[b_at.x * 16u + b_at.y / 4u][b_at.y % 4u] = slice.b[q];
     }
 }
 
 // This invocation's 4×4 block (rows origin.x + 4·lid.y + i, columns origin.y + 4·lid.x + j) of
-// A·B summed over depths [k_begin, k_end). The tiles are double-buffered: the next slice is fetched
-// from memory while this one is multiplied, and one barrier per slice suffices (a half is rewritten
-// only after every invocation has passed the barrier that follows its last use). Uniform control flow:
-// every invocation of the workgroup must call it.
+// A·B summed over depths [k_begin, k_end). Uniform control flow: every invocation of the workgroup
+// must call it. (Double-buffering the tiles, fetching the next slice while multiplying this one, was
+// measured on an H200: no faster.)
 fn gemm_block(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fast: bool, origin: vec2<u32>, lid: vec3<u32>) -> array<vec4<f32>, 4> {
     let t = lid.y * 16u + lid.x;
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
-    gemm_put(0u, gemm_fetch(m, n, k_begin, k_end, a_k_fast, b_n_fast, origin, t), a_k_fast, b_n_fast, t);
-    workgroupBarrier();
-    var half = 0u;
     for (var k0 = k_begin; k0 < k_end; k0 += DEPTH) {
-        let more = k0 + DEPTH < k_end;
-        var next: GemmSlice;
-        if more {
-            next = gemm_fetch(m, n, k0 + DEPTH, k_end, a_k_fast, b_n_fast, origin, t);
-        }
+        gemm_put(gemm_fetch(m, n, k0, k_end, a_k_fast, b_n_fast, origin, t), a_k_fast, b_n_fast, t);
+        workgroupBarrier();
         for (var kk = 0u; kk < DEPTH; kk++) {
-            let av = a_tile[half * 256u + kk * 16u + lid.y];
-            let bv = b_tile[half * 256u + kk * 16u + lid.x];
+            let av = a_tile[kk * 16u + lid.y];
+            let bv = b_tile[kk * 16u + lid.x];
             acc0 += av.x * bv;
             acc1 += av.y * bv;
             acc2 += av.z * bv;
             acc3 += av.w * bv;
         }
-        if more {
-            gemm_put(1u - half, next, a_k_fast, b_n_fast, t);
-        }
         workgroupBarrier();
-        half = 1u - half;
     }
     return array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
 }

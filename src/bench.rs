@@ -117,7 +117,7 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<Be
         };
         for (d, ms) in dispatches.iter().zip(times) {
             log::debug!(
-                "{}: {ms:.1} ms, {:.3} GFLOP as executed",
+                "{}: {ms:.3} ms, {:.3} GFLOP as executed",
                 d.entry(),
                 d.flops() as f64 / 1e9
             );

@@ -65,6 +65,14 @@ impl Shader {
         }
     }
 
+    /// Values for the file's pipeline-overridable constants on `gpu` (BatchNorm's lanes per channel).
+    fn overrides(self, gpu: &Gpu) -> &'static [(&'static str, f64)] {
+        match self {
+            Shader::BatchNorm => crate::layers::batchnorm::overrides(gpu),
+            _ => &[],
+        }
+    }
+
     /// Whether the file uses subgroup operations (so needs a device with `Features::SUBGROUP`).
     pub fn needs_subgroups(self) -> bool {
         matches!(self, Shader::LinearSubgroup | Shader::ConvSubgroup)
@@ -224,7 +232,11 @@ impl Kernels {
                     layout: Some(&pipeline_layout),
                     module: &module,
                     entry_point: Some(kernel.entry),
-                    compilation_options: Default::default(),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: kernel.shader.overrides(gpu),
+                        // Every kernel writes its workgroup memory before reading it.
+                        zero_initialize_workgroup_memory: false,
+                    },
                     cache: gpu.pipeline_cache(),
                 });
             (layout, pipeline)

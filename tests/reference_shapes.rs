@@ -217,11 +217,23 @@ fn check_conv(g: &Gpu, kind: ConvKind, s: &ConvShape, seed: u64, dispatches: &Co
 
 #[test]
 fn batchnorm_on_awkward_shapes() {
-    let g = gpu();
-    // [N, C] and [N, C, H, W]; some with more values per channel than one workgroup has invocations.
-    let shapes: [&[usize]; 5] = [&[2, 3], &[1, 3, 5, 3], &[300, 5], &[3, 2, 17, 19], &[7, 1]];
-    for (seed, shape) in shapes.into_iter().enumerate() {
-        let seed = seed as u64;
+    // [N, C] and [N, C, H, W]; some with more values per channel than one workgroup has invocations,
+    // and 7×7 planes of which a 256-lane pass takes five (37 planes: the last pass takes two).
+    let shapes: [&[usize]; 6] = [
+        &[2, 3],
+        &[1, 3, 5, 3],
+        &[300, 5],
+        &[3, 2, 17, 19],
+        &[7, 1],
+        &[37, 2, 7, 7],
+    ];
+    // Every family's device: the subgroup one walks channels plane by plane with 64 lanes, the others
+    // across planes with 256.
+    for (g, seed, &shape) in every_family(&shapes) {
+        let upload =
+            |shape: &[usize], data: &[f32]| Tensor::from_slice(g, "input", shape, data).unwrap();
+        let zeros = |shape: &[usize]| Tensor::zeros(g, "output", shape).unwrap();
+        let read = |t: &Tensor| t.read(g).unwrap();
         let (n, c) = (shape[0], shape[1]);
         let s: usize = shape[2..].iter().product();
         let count = n * c * s;
@@ -248,17 +260,20 @@ fn batchnorm_on_awkward_shapes() {
             zeros(&[c]),
             zeros(&[c]),
         );
-        run(&[
-            &layer
-                .forward_train(g, &tx, &tw, &tb, &trm, &trv, &y, &saved)
-                .unwrap(),
-            &layer
-                .backward(g, &tx, &tdy, &tw, &saved, &dx, &dw, &db, false)
-                .unwrap(),
-            &layer
-                .forward_eval(g, &tx, &tw, &tb, &trm, &trv, &y_eval)
-                .unwrap(),
-        ]);
+        run_on(
+            g,
+            &[
+                &layer
+                    .forward_train(g, &tx, &tw, &tb, &trm, &trv, &y, &saved)
+                    .unwrap(),
+                &layer
+                    .backward(g, &tx, &tdy, &tw, &saved, &dx, &dw, &db, false)
+                    .unwrap(),
+                &layer
+                    .forward_eval(g, &tx, &tw, &tb, &trm, &trv, &y_eval)
+                    .unwrap(),
+            ],
+        );
         let what = |t: &str| format!("batchnorm {shape:?} {t}");
         let (ry, rrm, rrv) = reference::batchnorm_train(&x, &w, &b, &rm, &rv, (n, c, s), 1e-5, 0.1);
         assert_close(&what("y"), &read(&y), &ry);

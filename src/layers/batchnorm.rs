@@ -3,11 +3,38 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, expect_shape, groups_for};
+use super::{WORKGROUP, as_u32, expect_shape, groups_for};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
 use crate::tensor::Tensor;
+
+/// Lanes per channel of BatchNorm2d's per-channel workgroups and row groups per channel of BatchNorm1d's
+/// workgroups (`CHANNEL_WG` and `BN1D_ROWS` in batchnorm.wgsl, which says why they differ): on the CPU
+/// adapters that run the subgroup products (and walk channels plane by plane), and on GPUs.
+const CPU_LANES: (usize, usize) = (64, 1);
+const GPU_LANES: (usize, usize) = (256, 8);
+
+fn lanes(gpu: &Gpu) -> (usize, usize) {
+    if gpu.subgroup_products {
+        CPU_LANES
+    } else {
+        GPU_LANES
+    }
+}
+
+/// The values of batchnorm.wgsl's pipeline-overridable constants on `gpu`.
+pub(crate) fn overrides(gpu: &Gpu) -> &'static [(&'static str, f64)] {
+    const fn values(lanes: (usize, usize)) -> [(&'static str, f64); 2] {
+        [
+            ("CHANNEL_WG", lanes.0 as f64),
+            ("BN1D_ROWS", lanes.1 as f64),
+        ]
+    }
+    const CPU: [(&str, f64); 2] = values(CPU_LANES);
+    const GPU: [(&str, f64); 2] = values(GPU_LANES);
+    if gpu.subgroup_products { &CPU } else { &GPU }
+}
 
 const FORWARD_TRAIN: Kernel = Kernel {
     shader: Shader::BatchNorm,
@@ -135,13 +162,19 @@ impl BatchNorm {
     /// lanes share the N·H·W values.
     fn reduction(
         &self,
+        gpu: &Gpu,
         op: &'static str,
         spatial: usize,
         by_channel: &'static Kernel,
         by_workgroup: &'static Kernel,
     ) -> Result<(&'static Kernel, u32)> {
         if spatial == 1 {
-            Ok((by_channel, groups_for(op, self.channels)?))
+            let (_, rows) = lanes(gpu);
+            let channels_per_workgroup = WORKGROUP / rows;
+            Ok((
+                by_channel,
+                as_u32(op, self.channels.div_ceil(channels_per_workgroup))?,
+            ))
         } else {
             Ok((by_workgroup, as_u32(op, self.channels)?))
         }
@@ -182,7 +215,7 @@ impl BatchNorm {
         expect_shape(OP, "saved", saved, &[2, self.channels])?;
         let params = self.params(OP, batch, spatial, false, gpu.subgroup_products)?;
         let (kernel, workgroups) =
-            self.reduction(OP, spatial, &FORWARD_TRAIN_BY_CHANNEL, &FORWARD_TRAIN)?;
+            self.reduction(gpu, OP, spatial, &FORWARD_TRAIN_BY_CHANNEL, &FORWARD_TRAIN)?;
         dispatch(
             gpu,
             kernel,
@@ -251,7 +284,8 @@ impl BatchNorm {
             &[("weight", weight), ("dweight", dweight), ("dbias", dbias)],
         )?;
         let params = self.params(OP, batch, spatial, accumulate, gpu.subgroup_products)?;
-        let (kernel, workgroups) = self.reduction(OP, spatial, &BACKWARD_BY_CHANNEL, &BACKWARD)?;
+        let (kernel, workgroups) =
+            self.reduction(gpu, OP, spatial, &BACKWARD_BY_CHANNEL, &BACKWARD)?;
         dispatch(
             gpu,
             kernel,
