@@ -37,9 +37,8 @@ pub(crate) const WORKGROUP: usize = 256;
 const TILE_DEPTH: usize = 16;
 /// The shallowest range of K a split gives a workgroup: four slices.
 const MIN_SPLIT_DEPTH: usize = 4 * TILE_DEPTH;
-/// The most splits: the reduction adds them one after another in each invocation (392 splits of a
-/// 64×16 weight gradient took 0.09 ms to add up on an H200).
-const MAX_SPLITS: usize = 64;
+/// The most splits: each invocation of the reduction adds its element's splits one after another.
+const MAX_SPLITS: usize = 256;
 
 /// How a tiled matrix product of `tiles` tiles and shape [m, n, k] cuts its depth K (shaders/gemm.wgsl):
 /// (splits, depth of each), (1, k) when it is not split. Split until the product has the device's
