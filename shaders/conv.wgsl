@@ -279,8 +279,9 @@ fn narrow_gather_hi(row: u32, col: u32) -> f32 {
     return sum;
 }
 
-// Runs this workgroup's share of `which` product and stores it.
-fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, which: u32, bias_added: bool, accumulate: bool) {
+// Runs this workgroup's share of `which` product and stores it, or with `split` (a constant in each
+// entry point) keeps its tile as a partial sum.
+fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, which: u32, bias_added: bool, accumulate: bool, split: bool) {
     product = which;
     with_bias = bias_added;
     add_to_dst = accumulate;
@@ -312,7 +313,11 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, which: u32, bias_added: b
     let k_begin = work.split * p.split_depth;
     let k_end = min(k_begin + p.split_depth, p.k);
     let acc = gemm_block(p.m, p.n, k_begin, k_end, product == WEIGHT, false, work.origin, lid);
-    gemm_finish(p.m, p.n, p.splits, work, lid, acc);
+    if split {
+        gemm_store_partial(p.m, p.n, work, lid, acc);
+    } else {
+        gemm_store(p.m, p.n, work.origin, lid, acc);
+    }
 }
 
 // Stores the sum of the splits of `which` product (split by `run`), one element per invocation.
@@ -333,7 +338,12 @@ fn reduce(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, which: u32, bias_added
 
 @compute @workgroup_size(16, 16)
 fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    run(wid, nwg, lid, GATHER_LO, true, false);
+    run(wid, nwg, lid, GATHER_LO, true, false, false);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_forward_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    run(wid, nwg, lid, GATHER_LO, true, false, true);
 }
 
 @compute @workgroup_size(16, 16)
@@ -343,7 +353,12 @@ fn conv2d_forward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
 
 @compute @workgroup_size(16, 16)
 fn conv2d_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    run(wid, nwg, lid, GATHER_HI, false, false);
+    run(wid, nwg, lid, GATHER_HI, false, false, false);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_backward_input_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    run(wid, nwg, lid, GATHER_HI, false, false, true);
 }
 
 @compute @workgroup_size(16, 16)
@@ -353,7 +368,12 @@ fn conv2d_backward_input_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(
 
 @compute @workgroup_size(16, 16)
 fn conv2d_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    run(wid, nwg, lid, WEIGHT, false, p.accumulate != 0u);
+    run(wid, nwg, lid, WEIGHT, false, p.accumulate != 0u, false);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_backward_weight_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    run(wid, nwg, lid, WEIGHT, false, p.accumulate != 0u, true);
 }
 
 @compute @workgroup_size(16, 16)
@@ -363,7 +383,12 @@ fn conv2d_backward_weight_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin
 
 @compute @workgroup_size(16, 16)
 fn conv_transpose2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    run(wid, nwg, lid, GATHER_HI, true, false);
+    run(wid, nwg, lid, GATHER_HI, true, false, false);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv_transpose2d_forward_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    run(wid, nwg, lid, GATHER_HI, true, false, true);
 }
 
 @compute @workgroup_size(16, 16)
@@ -373,7 +398,12 @@ fn conv_transpose2d_forward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @built
 
 @compute @workgroup_size(16, 16)
 fn conv_transpose2d_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    run(wid, nwg, lid, GATHER_LO, false, false);
+    run(wid, nwg, lid, GATHER_LO, false, false, false);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv_transpose2d_backward_input_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    run(wid, nwg, lid, GATHER_LO, false, false, true);
 }
 
 @compute @workgroup_size(16, 16)
@@ -383,7 +413,12 @@ fn conv_transpose2d_backward_input_reduce(@builtin(workgroup_id) wid: vec3<u32>,
 
 @compute @workgroup_size(16, 16)
 fn conv_transpose2d_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    run(wid, nwg, lid, WEIGHT, false, p.accumulate != 0u);
+    run(wid, nwg, lid, WEIGHT, false, p.accumulate != 0u, false);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv_transpose2d_backward_weight_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    run(wid, nwg, lid, WEIGHT, false, p.accumulate != 0u, true);
 }
 
 @compute @workgroup_size(16, 16)

@@ -11,9 +11,9 @@
 // Split K: a product with few tiles and a long K (a weight gradient summed over 25,088 positions into
 // one 64×16 tile, D's Linear layer 6272 deep) would leave most of a GPU idle, so the host may cut K into
 // `splits` ranges of `split_depth`. Workgroup w then computes tile w mod tiles over range w / tiles and
-// writes its block to `partials` (split-major, each split an m×n matrix); a second dispatch, the entry
-// point's `_reduce` twin, adds the splits in split order and stores each sum through store_element. The
-// order is fixed, so results stay bit-reproducible.
+// writes its block to `partials` (split-major, each split an m×n matrix) — the entry point's `_split`
+// twin does this — and a second dispatch, its `_reduce` twin, adds the splits in split order and stores
+// each sum through store_element. The order is fixed, so results stay bit-reproducible.
 
 const TILE: u32 = 64u;
 const DEPTH: u32 = 16u;
@@ -136,13 +136,10 @@ fn gemm_store(m: u32, n: u32, origin: vec2<u32>, lid: vec3<u32>, acc: array<vec4
     }
 }
 
-// The block of one split of K: to store_element when K is whole (splits = 1), else to its split's
-// matrix in `partials` for the reduce dispatch.
-fn gemm_finish(m: u32, n: u32, splits: u32, work: GemmWork, lid: vec3<u32>, acc: array<vec4<f32>, 4>) {
-    if splits == 1u {
-        gemm_store(m, n, work.origin, lid, acc);
-        return;
-    }
+// The block of one split of K, into its split's matrix in `partials` for the reduce dispatch. Only the
+// `_split` entry points call it: a CPU adapter runs both sides of a branch on a uniform value, and
+// behind one it cost lavapipe ~5 ms per small unsplit product.
+fn gemm_store_partial(m: u32, n: u32, work: GemmWork, lid: vec3<u32>, acc: array<vec4<f32>, 4>) {
     for (var i = 0u; i < 4u; i++) {
         let row = work.origin.x + lid.y * 4u + i;
         for (var j = 0u; j < 4u; j++) {

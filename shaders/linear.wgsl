@@ -52,8 +52,9 @@ fn store_element(row: u32, col: u32, value: f32) {
     }
 }
 
-// This workgroup's tile of C over its split of K.
-fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, bias_added: bool, accumulate: bool) {
+// This workgroup's tile of C over its split of K: stored, or with `split` (a constant in each entry
+// point) kept as a partial sum.
+fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, bias_added: bool, accumulate: bool, split: bool) {
     with_bias = bias_added;
     add_to_c = accumulate;
     if gemm_done(p.m, p.n, p.splits, wid, nwg) {
@@ -63,7 +64,11 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, bias_added: bool, accumul
     let k_begin = work.split * p.split_depth;
     let k_end = min(k_begin + p.split_depth, p.k);
     let acc = gemm_block(p.m, p.n, k_begin, k_end, p.a_stride_k == 1u, p.b_stride_n == 1u, work.origin, lid);
-    gemm_finish(p.m, p.n, p.splits, work, lid, acc);
+    if split {
+        gemm_store_partial(p.m, p.n, work, lid, acc);
+    } else {
+        gemm_store(p.m, p.n, work.origin, lid, acc);
+    }
 }
 
 // The sum of the splits for one element of C per invocation.
@@ -78,7 +83,12 @@ fn reduce(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, bias_added: bool, accu
 
 @compute @workgroup_size(16, 16)
 fn linear_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    run(wid, nwg, lid, true, false);
+    run(wid, nwg, lid, true, false, false);
+}
+
+@compute @workgroup_size(16, 16)
+fn linear_forward_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    run(wid, nwg, lid, true, false, true);
 }
 
 @compute @workgroup_size(16, 16)
@@ -88,7 +98,12 @@ fn linear_forward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
 
 @compute @workgroup_size(16, 16)
 fn linear_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    run(wid, nwg, lid, false, false);
+    run(wid, nwg, lid, false, false, false);
+}
+
+@compute @workgroup_size(16, 16)
+fn linear_backward_input_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    run(wid, nwg, lid, false, false, true);
 }
 
 @compute @workgroup_size(16, 16)
@@ -98,7 +113,12 @@ fn linear_backward_input_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(
 
 @compute @workgroup_size(16, 16)
 fn linear_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    run(wid, nwg, lid, false, p.accumulate != 0u);
+    run(wid, nwg, lid, false, p.accumulate != 0u, false);
+}
+
+@compute @workgroup_size(16, 16)
+fn linear_backward_weight_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    run(wid, nwg, lid, false, p.accumulate != 0u, true);
 }
 
 @compute @workgroup_size(16, 16)

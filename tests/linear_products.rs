@@ -103,11 +103,11 @@ fn split_linear_products_match_a_float64_reference() {
     assert_eq!(
         entries,
         [
-            "linear_forward",
+            "linear_forward_split",
             "linear_forward_reduce",
-            "linear_backward_input",
+            "linear_backward_input_split",
             "linear_backward_input_reduce",
-            "linear_backward_weight",
+            "linear_backward_weight_split",
             "linear_backward_weight_reduce"
         ]
     );

@@ -48,30 +48,47 @@ const fn tiled(entry: &'static str) -> Kernel {
     }
 }
 
-// What adds up the splits of each of the six (shaders/gemm.wgsl's split K).
-const REDUCE_KERNELS: [(&str, Kernel); 6] = [
-    ("conv2d_forward", tiled("conv2d_forward_reduce")),
-    (
+// Each of the six over one split of K, and what adds up the splits (shaders/gemm.wgsl's split K).
+const SPLIT_KERNELS: [(&str, [Kernel; 2]); 6] = [
+    split_kernels(
+        "conv2d_forward",
+        "conv2d_forward_split",
+        "conv2d_forward_reduce",
+    ),
+    split_kernels(
         "conv2d_backward_input",
-        tiled("conv2d_backward_input_reduce"),
+        "conv2d_backward_input_split",
+        "conv2d_backward_input_reduce",
     ),
-    (
+    split_kernels(
         "conv2d_backward_weight",
-        tiled("conv2d_backward_weight_reduce"),
+        "conv2d_backward_weight_split",
+        "conv2d_backward_weight_reduce",
     ),
-    (
+    split_kernels(
         "conv_transpose2d_forward",
-        tiled("conv_transpose2d_forward_reduce"),
+        "conv_transpose2d_forward_split",
+        "conv_transpose2d_forward_reduce",
     ),
-    (
+    split_kernels(
         "conv_transpose2d_backward_input",
-        tiled("conv_transpose2d_backward_input_reduce"),
+        "conv_transpose2d_backward_input_split",
+        "conv_transpose2d_backward_input_reduce",
     ),
-    (
+    split_kernels(
         "conv_transpose2d_backward_weight",
-        tiled("conv_transpose2d_backward_weight_reduce"),
+        "conv_transpose2d_backward_weight_split",
+        "conv_transpose2d_backward_weight_reduce",
     ),
 ];
+
+const fn split_kernels(
+    entry: &'static str,
+    split: &'static str,
+    reduce: &'static str,
+) -> (&'static str, [Kernel; 2]) {
+    (entry, [tiled(split), tiled(reduce)])
+}
 
 // The same six on shaders/conv_subgroup.wgsl, for kernels of size 4 and stride 2.
 const SUBGROUP_KERNELS: [(&str, Kernel); 6] = [
@@ -333,17 +350,18 @@ impl Geometry {
         let params = self.params(op, shape, accumulate, split)?;
         bound.push(gpu.split_partials()?.clone());
         let bound: Vec<&Tensor> = bound.iter().collect();
-        let product = dispatch(gpu, kernel, &params, &bound, as_u32(op, workgroups)?)?
-            .with_flops(2 * (m * n * k) as u64);
+        let flops = 2 * (m * n * k) as u64;
+        let workgroups = as_u32(op, workgroups)?;
         if split.0 == 1 {
-            return Ok(product);
+            return Ok(dispatch(gpu, kernel, &params, &bound, workgroups)?.with_flops(flops));
         }
-        let (_, reduce) = REDUCE_KERNELS
+        let (_, [split_kernel, reduce]) = SPLIT_KERNELS
             .iter()
             .find(|(entry, _)| *entry == op)
-            .expect("every tiled conv kernel has a reduce kernel");
+            .expect("every tiled conv kernel has split and reduce kernels");
+        let partial_sums = dispatch(gpu, split_kernel, &params, &bound, workgroups)?;
         let sums = dispatch(gpu, reduce, &params, &bound, groups_for(op, m * n)?)?;
-        Ok(product.followed_by(sums))
+        Ok(partial_sums.with_flops(flops).followed_by(sums))
     }
 
     /// One of the four gathers: `dst` (one map) from `src` (the other map) and the weight, plus `bias`

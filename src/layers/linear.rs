@@ -21,14 +21,20 @@ const fn tiled(entry: &'static str) -> Kernel {
     }
 }
 
-/// Each product's tiled kernel and the one that adds up its splits.
-const FORWARD: [Kernel; 2] = [tiled("linear_forward"), tiled("linear_forward_reduce")];
-const BACKWARD_INPUT: [Kernel; 2] = [
+/// Each product's tiled kernel, the same over one split of K, and the one that adds up the splits.
+const FORWARD: [Kernel; 3] = [
+    tiled("linear_forward"),
+    tiled("linear_forward_split"),
+    tiled("linear_forward_reduce"),
+];
+const BACKWARD_INPUT: [Kernel; 3] = [
     tiled("linear_backward_input"),
+    tiled("linear_backward_input_split"),
     tiled("linear_backward_input_reduce"),
 ];
-const BACKWARD_WEIGHT: [Kernel; 2] = [
+const BACKWARD_WEIGHT: [Kernel; 3] = [
     tiled("linear_backward_weight"),
+    tiled("linear_backward_weight_split"),
     tiled("linear_backward_weight_reduce"),
 ];
 
@@ -106,13 +112,13 @@ impl Product {
 
     /// The product as one dispatch: the subgroup kernel where the device uses those and the product
     /// fits (`a_by_columns` for the weight gradient, whose subgroup kernel reads A down its columns),
-    /// else the tiled kernel, followed by its reduction where K is split. `tensors` are A, B and C,
+    /// else the tiled kernel, or where K is split its `_split` version followed by the reduction. `tensors` are A, B and C,
     /// and the bias for the forward product.
     fn dispatch(
         &self,
         gpu: &Gpu,
         op: &'static str,
-        ([tiled, reduce], subgroup): (&'static [Kernel; 2], &'static Kernel),
+        ([whole, split_kernel, reduce], subgroup): (&'static [Kernel; 3], &'static Kernel),
         a_by_columns: bool,
         accumulate: bool,
         tensors: &[&Tensor],
@@ -137,11 +143,11 @@ impl Product {
             tensors.get(3).copied().unwrap_or(&placeholder),
             gpu.split_partials()?,
         ];
-        let product = dispatch(gpu, tiled, &params, &bound, as_u32(op, tiles * split.0)?)?
-            .with_flops(self.flops());
+        let workgroups = as_u32(op, tiles * split.0)?;
         if split.0 == 1 {
-            return Ok(product);
+            return Ok(dispatch(gpu, whole, &params, &bound, workgroups)?.with_flops(self.flops()));
         }
+        let partial_sums = dispatch(gpu, split_kernel, &params, &bound, workgroups)?;
         let sums = dispatch(
             gpu,
             reduce,
@@ -149,7 +155,7 @@ impl Product {
             &bound,
             groups_for(op, self.m * self.n)?,
         )?;
-        Ok(product.followed_by(sums))
+        Ok(partial_sums.with_flops(self.flops()).followed_by(sums))
     }
 
     fn params(
