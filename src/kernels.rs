@@ -73,6 +73,15 @@ impl Shader {
         }
     }
 
+    /// Every set of values the file's pipeline-overridable constants are given (one per kind of
+    /// adapter), for the shader tests; one empty set for files without any.
+    pub fn override_sets(self) -> Vec<&'static [(&'static str, f64)]> {
+        match self {
+            Shader::BatchNorm => crate::layers::batchnorm::OVERRIDE_SETS.to_vec(),
+            _ => vec![&[]],
+        }
+    }
+
     /// Whether the file uses subgroup operations (so needs a device with `Features::SUBGROUP`).
     pub fn needs_subgroups(self) -> bool {
         matches!(self, Shader::LinearSubgroup | Shader::ConvSubgroup)

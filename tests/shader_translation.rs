@@ -1,6 +1,7 @@
 //! Every shader, parsed and validated by the naga version wgpu uses, translates to SPIR-V (Vulkan), MSL
-//! (Metal), HLSL (DX12) and GLSL ES 3.1 compute (OpenGL) for every entry point: a shader that would
-//! break on a backend this machine does not have fails here.
+//! (Metal), HLSL (DX12) and GLSL ES 3.1 compute (OpenGL) for every entry point, with each set of values
+//! the host gives its pipeline-overridable constants: a shader that would break on a backend this
+//! machine does not have fails here.
 
 use gan_wgpu::kernels::Shader;
 use naga::back::{glsl, hlsl, msl, spv};
@@ -48,70 +49,79 @@ fn every_shader_translates_to_all_four_targets() {
             .validate(&module)
             .unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert!(!module.entry_points.is_empty(), "{name} has no entry point");
-        for entry in &module.entry_points {
-            let what = format!("{name}::{}", entry.name);
-            assert!(
-                entry.name.ends_with("_forward")
-                    || entry.name.contains("_backward")
-                    || matches!(
-                        entry.name.as_str(),
-                        "adam_update" | "adam_update_vec4" | "noise_uniform" | "batch_gather"
-                    )
-                    || entry.name.starts_with("batchnorm_forward_"),
-                "{what}: entry points are named <op>_<forward|backward…>"
-            );
-            let spv_pipeline = spv::PipelineOptions {
-                shader_stage: entry.stage,
-                entry_point: entry.name.clone(),
-            };
-            spv::write_vec(
-                &module,
-                &info,
-                &spv::Options::default(),
-                Some(&spv_pipeline),
-            )
-            .unwrap_or_else(|e| panic!("{what} → SPIR-V: {e}"));
+        for values in shader.override_sets() {
+            let constants: naga::back::PipelineConstants = values
+                .iter()
+                .map(|&(name, value)| (name.to_string(), value))
+                .collect();
+            for entry in &module.entry_points {
+                let what = format!("{name}::{} with {values:?}", entry.name);
+                let (module, info) = naga::back::pipeline_constants::process_overrides(
+                    &module,
+                    &info,
+                    Some((entry.stage, &entry.name)),
+                    &constants,
+                )
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+                let (module, info) = (module.as_ref(), info.as_ref());
+                // Variants carry a suffix: batchnorm_forward_train, linear_forward_split, …
+                assert!(
+                    entry.name.contains("_forward")
+                        || entry.name.contains("_backward")
+                        || matches!(
+                            entry.name.as_str(),
+                            "adam_update" | "adam_update_vec4" | "noise_uniform" | "batch_gather"
+                        ),
+                    "{what}: entry points are named <op>_<forward|backward…>"
+                );
+                let spv_pipeline = spv::PipelineOptions {
+                    shader_stage: entry.stage,
+                    entry_point: entry.name.clone(),
+                };
+                spv::write_vec(module, info, &spv::Options::default(), Some(&spv_pipeline))
+                    .unwrap_or_else(|e| panic!("{what} → SPIR-V: {e}"));
 
-            let msl_pipeline = msl::PipelineOptions {
-                entry_point: Some((entry.stage, entry.name.clone())),
-                ..Default::default()
-            };
-            msl::write_string(&module, &info, &msl::Options::default(), &msl_pipeline)
-                .unwrap_or_else(|e| panic!("{what} → MSL: {e}"));
+                let msl_pipeline = msl::PipelineOptions {
+                    entry_point: Some((entry.stage, entry.name.clone())),
+                    ..Default::default()
+                };
+                msl::write_string(module, info, &msl::Options::default(), &msl_pipeline)
+                    .unwrap_or_else(|e| panic!("{what} → MSL: {e}"));
 
-            let hlsl_options = hlsl::Options::default();
-            let hlsl_pipeline = hlsl::PipelineOptions {
-                entry_point: Some((entry.stage, entry.name.clone())),
-            };
-            let mut hlsl_out = String::new();
-            hlsl::Writer::new(&mut hlsl_out, &hlsl_options, &hlsl_pipeline)
-                .write(&module, &info, None)
-                .unwrap_or_else(|e| panic!("{what} → HLSL: {e}"));
+                let hlsl_options = hlsl::Options::default();
+                let hlsl_pipeline = hlsl::PipelineOptions {
+                    entry_point: Some((entry.stage, entry.name.clone())),
+                };
+                let mut hlsl_out = String::new();
+                hlsl::Writer::new(&mut hlsl_out, &hlsl_options, &hlsl_pipeline)
+                    .write(module, info, None)
+                    .unwrap_or_else(|e| panic!("{what} → HLSL: {e}"));
 
-            let glsl_options = glsl::Options {
-                version: glsl::Version::Embedded {
-                    version: 310,
-                    is_webgl: false,
-                },
-                ..Default::default()
-            };
-            let glsl_pipeline = glsl::PipelineOptions {
-                shader_stage: entry.stage,
-                entry_point: entry.name.clone(),
-                multiview: None,
-            };
-            let mut glsl_out = String::new();
-            glsl::Writer::new(
-                &mut glsl_out,
-                &module,
-                &info,
-                &glsl_options,
-                &glsl_pipeline,
-                Default::default(),
-            )
-            .and_then(|mut w| w.write())
-            .unwrap_or_else(|e| panic!("{what} → GLSL: {e}"));
-            translated += 1;
+                let glsl_options = glsl::Options {
+                    version: glsl::Version::Embedded {
+                        version: 310,
+                        is_webgl: false,
+                    },
+                    ..Default::default()
+                };
+                let glsl_pipeline = glsl::PipelineOptions {
+                    shader_stage: entry.stage,
+                    entry_point: entry.name.clone(),
+                    multiview: None,
+                };
+                let mut glsl_out = String::new();
+                glsl::Writer::new(
+                    &mut glsl_out,
+                    module,
+                    info,
+                    &glsl_options,
+                    &glsl_pipeline,
+                    Default::default(),
+                )
+                .and_then(|mut w| w.write())
+                .unwrap_or_else(|e| panic!("{what} → GLSL: {e}"));
+                translated += 1;
+            }
         }
         let declared = shader.source().matches("@compute").count();
         assert_eq!(

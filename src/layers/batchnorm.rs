@@ -23,17 +23,24 @@ fn lanes(gpu: &Gpu) -> (usize, usize) {
     }
 }
 
+const fn override_values(lanes: (usize, usize)) -> [(&'static str, f64); 2] {
+    [
+        ("CHANNEL_WG", lanes.0 as f64),
+        ("BN1D_ROWS", lanes.1 as f64),
+    ]
+}
+const CPU_OVERRIDES: [(&str, f64); 2] = override_values(CPU_LANES);
+const GPU_OVERRIDES: [(&str, f64); 2] = override_values(GPU_LANES);
+/// Every set of values batchnorm.wgsl's pipeline-overridable constants are given.
+pub(crate) const OVERRIDE_SETS: [&[(&str, f64)]; 2] = [&CPU_OVERRIDES, &GPU_OVERRIDES];
+
 /// The values of batchnorm.wgsl's pipeline-overridable constants on `gpu`.
 pub(crate) fn overrides(gpu: &Gpu) -> &'static [(&'static str, f64)] {
-    const fn values(lanes: (usize, usize)) -> [(&'static str, f64); 2] {
-        [
-            ("CHANNEL_WG", lanes.0 as f64),
-            ("BN1D_ROWS", lanes.1 as f64),
-        ]
+    if gpu.subgroup_products {
+        &CPU_OVERRIDES
+    } else {
+        &GPU_OVERRIDES
     }
-    const CPU: [(&str, f64); 2] = values(CPU_LANES);
-    const GPU: [(&str, f64); 2] = values(GPU_LANES);
-    if gpu.subgroup_products { &CPU } else { &GPU }
 }
 
 const FORWARD_TRAIN: Kernel = Kernel {
