@@ -118,6 +118,17 @@ fn batchnorm_forward_eval(
     y[i] = (x[i] - running_mean[ch]) * (weight[ch] * inv_std) + bias[ch];
 }
 
+// Channel ch's dweight and dbias, added to what they hold with p.accumulate.
+fn store_param_grads(ch: u32, sum_dy_xhat: f32, sum_dy: f32) {
+    if p.accumulate != 0u {
+        dweight[ch] += sum_dy_xhat;
+        dbias[ch] += sum_dy;
+    } else {
+        dweight[ch] = sum_dy_xhat;
+        dbias[ch] = sum_dy;
+    }
+}
+
 // dbias = Σ dy, dweight = Σ dy·x̂, dx = weight·inv_std·(dy − dbias/M − x̂·dweight/M), M = N·S.
 @compute @workgroup_size(CHANNEL_WG)
 fn batchnorm_backward(
@@ -155,13 +166,7 @@ fn batchnorm_backward(
         }
     }
     if lane == 0u {
-        if p.accumulate != 0u {
-            dweight[ch] += sum_dy_xhat;
-            dbias[ch] += sum_dy;
-        } else {
-            dweight[ch] = sum_dy_xhat;
-            dbias[ch] = sum_dy;
-        }
+        store_param_grads(ch, sum_dy_xhat, sum_dy);
     }
 }
 
@@ -273,12 +278,6 @@ fn batchnorm_backward_by_channel(
         dx[e] = scale * (dy[e] - mean_dy - xhat * mean_dy_xhat);
     }
     if first_row == 0u {
-        if p.accumulate != 0u {
-            dweight[ch] += sum_dy_xhat;
-            dbias[ch] += sum_dy;
-        } else {
-            dweight[ch] = sum_dy_xhat;
-            dbias[ch] = sum_dy;
-        }
+        store_param_grads(ch, sum_dy_xhat, sum_dy);
     }
 }

@@ -141,29 +141,16 @@ fn every_kernel_family<'a>(
     })
 }
 
-// Both families of matrix-product kernels: the tiled ones real GPUs run, and the subgroup ones a CPU
-// adapter runs where a product fits them (linear_wide here; the others fall back to tiles).
+// Every family of matrix-product kernels: the tiled ones real GPUs run (K whole, and split as GPUs
+// split it), and the subgroup ones a CPU adapter runs where a product fits them (linear_wide here; the
+// others fall back to tiles).
 #[test]
 fn linear_matches_pytorch() {
     let oracle = oracle();
     let cases = oracle.cases(is_linear);
     assert!(!cases.is_empty());
-    for family in KERNEL_FAMILIES {
-        let g = gpu_with(family);
-        eprintln!(
-            "{family:?} kernels (subgroup products: {})",
-            g.subgroup_products
-        );
-        if family == KernelFamily::Subgroup && g.is_software() {
-            assert!(
-                g.subgroup_products,
-                "{} is a CPU adapter: its Linear layers should run the subgroup kernels",
-                g.info.name
-            );
-        }
-        for case in &cases {
-            check_linear(&oracle, case, g);
-        }
+    for (g, case) in every_kernel_family(&oracle, &cases) {
+        check_linear(&oracle, case, g);
     }
 }
 
