@@ -55,6 +55,16 @@ fn channel_walk(lane: u32) -> ChannelWalk {
     return channel_walk_of(p.by_plane != 0u, lane, CHANNEL_WG, p.batch, p.spatial);
 }
 
+// Channel ch's batch statistics for the backward pass, and its running estimates moved (with the
+// unbiased variance of the `count` values).
+fn store_batch_stats(ch: u32, mean: f32, inv_std: f32, biased_var: f32, count: u32) {
+    saved[ch] = mean;
+    saved[p.channels + ch] = inv_std;
+    let unbiased_var = biased_var * (f32(count) / f32(count - 1u));
+    running_mean[ch] = (1.0 - p.momentum) * running_mean[ch] + p.momentum * mean;
+    running_var[ch] = (1.0 - p.momentum) * running_var[ch] + p.momentum * unbiased_var;
+}
+
 @compute @workgroup_size(CHANNEL_WG)
 fn batchnorm_forward_train(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -95,11 +105,7 @@ fn batchnorm_forward_train(
         }
     }
     if lane == 0u {
-        saved[ch] = mean;
-        saved[p.channels + ch] = inv_std;
-        let unbiased_var = biased_var * (f32(count) / f32(count - 1u));
-        running_mean[ch] = (1.0 - p.momentum) * running_mean[ch] + p.momentum * mean;
-        running_var[ch] = (1.0 - p.momentum) * running_var[ch] + p.momentum * unbiased_var;
+        store_batch_stats(ch, mean, inv_std, biased_var, count);
     }
 }
 
@@ -233,11 +239,7 @@ fn batchnorm_forward_train_by_channel(
         y[e] = (x[e] - mean) * scale + shift;
     }
     if first_row == 0u {
-        saved[ch] = mean;
-        saved[p.channels + ch] = inv_std;
-        let unbiased_var = biased_var * (f32(count) / f32(count - 1u));
-        running_mean[ch] = (1.0 - p.momentum) * running_mean[ch] + p.momentum * mean;
-        running_var[ch] = (1.0 - p.momentum) * running_var[ch] + p.momentum * unbiased_var;
+        store_batch_stats(ch, mean, inv_std, biased_var, count);
     }
 }
 

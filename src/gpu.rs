@@ -15,7 +15,7 @@ const STORAGE_BUFFERS_PER_KERNEL: u32 = 7;
 /// 6.1 MiB, two splits of the DCGAN's 128×6272 products or twelve of its 128×1024 ones. On an H200 a
 /// step took 8.4 ms with it against 9.6 with 4 MiB (the 128×6272 products then ran unsplit) and
 /// 8.7 with 12.2 MiB, and it keeps device memory under 300 MB.
-pub const SPLIT_PARTIALS_FLOATS: usize = 2 * 128 * 6272;
+const SPLIT_PARTIALS_FLOATS: usize = 2 * 128 * 6272;
 /// Workgroups a tiled matrix product should reach on a GPU before its depth is split: four per
 /// multiprocessor of the largest cards (132 on an H100 or H200; measured there: 8.4 ms a step against
 /// 8.8 with two per multiprocessor and 10.5 with one); smaller GPUs run a few more waves.
