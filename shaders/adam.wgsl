@@ -2,7 +2,8 @@
 // outside the square root. The host folds the step number into step_size and bias_correction2_sqrt.
 // A parameter or second moment that comes out NaN or ±Inf sets `health_bit` in health[0].
 // adam_update_vec4 does the same four elements at a time where the count is a multiple of 4 (the flat
-// parameter buffers always are): a CPU adapter pays its per-lane cost once per vector load.
+// parameter buffers always are): a CPU adapter pays its per-lane cost once per vector load. CPU
+// adapters with 64-bit integers run adam_u64.wgsl's eight-element version instead.
 
 struct AdamParams {
     count: u32,

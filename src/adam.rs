@@ -24,6 +24,14 @@ const UPDATE_VEC4: Kernel = Kernel {
     storage: &[read(6), write(7), write(8), write(9), write(5)],
 };
 
+/// The same update eight elements at a time from vec4<u64> views of the tensors (shaders/adam_u64.wgsl),
+/// used on devices with `wide_loads` where the element count is a multiple of 8.
+const UPDATE_U64: Kernel = Kernel {
+    shader: Shader::AdamU64,
+    entry: "adam_update_u64",
+    storage: &[read(1), write(2), write(3), write(4), write(5)],
+};
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct AdamParams {
@@ -101,7 +109,9 @@ impl Adam {
         }
         let (flags, bit) = watched(gpu, watch)?;
         let params = self.params(grad.numel(), step, bit)?;
-        let (kernel, invocations) = if grad.numel().is_multiple_of(4) {
+        let (kernel, invocations) = if gpu.wide_loads && grad.numel().is_multiple_of(8) {
+            (&UPDATE_U64, grad.numel() / 8)
+        } else if grad.numel().is_multiple_of(4) {
             (&UPDATE_VEC4, grad.numel() / 4)
         } else {
             (&UPDATE, grad.numel())

@@ -205,6 +205,10 @@ pub struct Gpu {
     /// Whether the matrix products run shaders/linear_subgroup.wgsl and conv_subgroup.wgsl where they fit
     /// (the device then has subgroups).
     pub subgroup_products: bool,
+    /// Whether elementwise kernels that have a 64-bit version move eight floats per access
+    /// (shaders/adam_u64.wgsl): on CPU adapters with 64-bit integers, where every access costs per
+    /// lane and component (the device then has `Features::SHADER_INT64`).
+    pub wide_loads: bool,
     /// Workgroups a tiled matrix product is split to reach (0: never split; see `GpuOptions`).
     pub split_target: usize,
     /// Where split products keep their partial sums; made at first use.
@@ -265,6 +269,8 @@ impl Gpu {
                 subgroups_fit
             }
         };
+        let wide_loads = info.device_type == wgpu::DeviceType::Cpu
+            && adapter.features().contains(wgpu::Features::SHADER_INT64);
         let cache_path = options
             .pipeline_cache
             .as_ref()
@@ -282,6 +288,11 @@ impl Gpu {
                 }
                 | if subgroup_products {
                     wgpu::Features::SUBGROUP
+                } else {
+                    wgpu::Features::empty()
+                }
+                | if wide_loads {
+                    wgpu::Features::SHADER_INT64
                 } else {
                     wgpu::Features::empty()
                 },
@@ -353,6 +364,7 @@ impl Gpu {
             kernels,
             pipeline_cache,
             subgroup_products,
+            wide_loads,
             split_target: options.split_target.unwrap_or(
                 if info.device_type == wgpu::DeviceType::Cpu {
                     0

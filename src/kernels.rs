@@ -22,6 +22,7 @@ const SUBGROUP_BLOCK: &str = include_str!("../shaders/subgroup_block.wgsl");
 pub enum Shader {
     Activation,
     Adam,
+    AdamU64,
     BatchNorm,
     Bce,
     Bias,
@@ -35,9 +36,10 @@ pub enum Shader {
 
 impl Shader {
     /// Every file of `shaders/` that is a module of its own (common.wgsl and gemm.wgsl are prepended).
-    pub const ALL: [Shader; 11] = [
+    pub const ALL: [Shader; 12] = [
         Shader::Activation,
         Shader::Adam,
+        Shader::AdamU64,
         Shader::BatchNorm,
         Shader::Bce,
         Shader::Bias,
@@ -53,6 +55,7 @@ impl Shader {
         match self {
             Shader::Activation => "activation.wgsl",
             Shader::Adam => "adam.wgsl",
+            Shader::AdamU64 => "adam_u64.wgsl",
             Shader::BatchNorm => "batchnorm.wgsl",
             Shader::Bce => "bce.wgsl",
             Shader::Bias => "bias.wgsl",
@@ -87,12 +90,18 @@ impl Shader {
         matches!(self, Shader::LinearSubgroup | Shader::ConvSubgroup)
     }
 
+    /// Whether the file uses 64-bit integers (so needs a device with `Features::SHADER_INT64`).
+    pub fn needs_int64(self) -> bool {
+        matches!(self, Shader::AdamU64)
+    }
+
     /// The module's full source: the shared helpers (and the matrix-product core or the subgroup
     /// register block where the file uses one) followed by the file.
     pub fn source(self) -> String {
         let body = match self {
             Shader::Activation => include_str!("../shaders/activation.wgsl"),
             Shader::Adam => include_str!("../shaders/adam.wgsl"),
+            Shader::AdamU64 => include_str!("../shaders/adam_u64.wgsl"),
             Shader::BatchNorm => include_str!("../shaders/batchnorm.wgsl"),
             Shader::Bce => include_str!("../shaders/bce.wgsl"),
             Shader::Bias => include_str!("../shaders/bias.wgsl"),

@@ -397,14 +397,21 @@ fn adam_matches_pytorch() {
     assert_eq!(oracle.cases(is_adam), ["adam"]);
     let count = oracle.shape("adam.param")[0];
     assert!(
-        count.is_multiple_of(4) && count > 4,
+        count.is_multiple_of(8) && count > 8,
         "the oracle's Adam case has {count} elements"
     );
-    // All of it (four elements per invocation), then all but the last element (one per invocation):
-    // the update is elementwise, so a prefix of the oracle is an oracle.
-    let (exp_avg, exp_avg_sq) = check_adam(&oracle, count, "adam_update_vec4");
+    // All of it (eight elements per invocation on devices with wide loads, else four), all but the
+    // last four elements (four per invocation), all but the last element (one per invocation): the
+    // update is elementwise, so a prefix of the oracle is an oracle.
+    let widest = if gpu().wide_loads {
+        "adam_update_u64"
+    } else {
+        "adam_update_vec4"
+    };
+    let (exp_avg, exp_avg_sq) = check_adam(&oracle, count, widest);
     oracle.check("adam.exp_avg3", &exp_avg, LAYER_BOUND);
     oracle.check("adam.exp_avg_sq3", &exp_avg_sq, LAYER_BOUND);
+    check_adam(&oracle, count - 4, "adam_update_vec4");
     check_adam(&oracle, count - 1, "adam_update");
     oracle.assert_all_used("adam");
 }

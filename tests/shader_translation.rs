@@ -1,7 +1,7 @@
 //! Every shader, parsed and validated by the naga version wgpu uses, translates to SPIR-V (Vulkan), MSL
 //! (Metal), HLSL (DX12) and GLSL ES 3.1 compute (OpenGL) for every entry point, with each set of values
 //! the host gives its pipeline-overridable constants: a shader that would break on a backend this
-//! machine does not have fails here.
+//! machine does not have fails here. (Files with 64-bit integers skip GLSL, whose backend never has them.)
 
 use gan_wgpu::kernels::Shader;
 use naga::back::{glsl, hlsl, msl, spv};
@@ -32,7 +32,7 @@ fn every_shader_translates_to_all_four_targets() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         // The capabilities wgpu grants a device with no extra features, or with `Features::SUBGROUP`
         // for the files that need it (the host asks for it only where the adapter has it).
-        let (capabilities, subgroup_operations) = if shader.needs_subgroups() {
+        let (mut capabilities, subgroup_operations) = if shader.needs_subgroups() {
             (
                 Capabilities::SUBGROUP,
                 naga::valid::SubgroupOperationSet::all(),
@@ -43,6 +43,10 @@ fn every_shader_translates_to_all_four_targets() {
                 naga::valid::SubgroupOperationSet::empty(),
             )
         };
+        // Likewise `Features::SHADER_INT64` for the files with 64-bit integers.
+        if shader.needs_int64() {
+            capabilities |= Capabilities::SHADER_INT64;
+        }
         let info = Validator::new(ValidationFlags::all(), capabilities)
             .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
             .subgroup_operations(subgroup_operations)
@@ -70,7 +74,11 @@ fn every_shader_translates_to_all_four_targets() {
                         || entry.name.contains("_backward")
                         || matches!(
                             entry.name.as_str(),
-                            "adam_update" | "adam_update_vec4" | "noise_uniform" | "batch_gather"
+                            "adam_update"
+                                | "adam_update_vec4"
+                                | "adam_update_u64"
+                                | "noise_uniform"
+                                | "batch_gather"
                         ),
                     "{what}: entry points are named <op>_<forward|backward…>"
                 );
@@ -97,6 +105,12 @@ fn every_shader_translates_to_all_four_targets() {
                     .write(module, info, None)
                     .unwrap_or_else(|e| panic!("{what} → HLSL: {e}"));
 
+                // wgpu's OpenGL backend has no `Features::SHADER_INT64`, so no device there builds
+                // the 64-bit files.
+                if shader.needs_int64() {
+                    translated += 1;
+                    continue;
+                }
                 let glsl_options = glsl::Options {
                     version: glsl::Version::Embedded {
                         version: 310,
