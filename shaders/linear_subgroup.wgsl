@@ -17,6 +17,11 @@
 //   linear_subgroup_forward          A = x [N_batch×in] (rows),   B = Wᵀ (W [out×in], rows of W),  C = y
 //   linear_subgroup_backward_input   A = dy [N_batch×out] (rows), B = W [out×in] (along in),       C = dx
 //   linear_subgroup_backward_weight  A = dyᵀ (dy [N_batch×out]),   B = x [N_batch×in] (along in),   C = dW
+// A layer with one output feature (D's last) has products one row or column wide, which these blocks
+// would run 32 or 64 times over; the host runs them transposed instead, on the same kernels:
+//   y = x·wᵀ + b     as yᵀ = w·xᵀ + b  on linear_subgroup_forward (p.bias_broadcast)
+//   dW = dyᵀ·x       with A = dyᵀ as one row, B = x (along in) on linear_subgroup_backward_input
+//   dx = dy·w        with A = dy as one column (K = 1), B = w on linear_subgroup_backward_weight
 // The host uses these only where they fit: N a multiple of 32 (when N/32 is odd, the last workgroup's
 // second block lies past the end: its columns are read clamped and not stored), and K a multiple of 4
 // (forward, input gradient) or M of 32 (weight gradient, which reads A 32 rows at a time down a
@@ -31,14 +36,18 @@ struct LinearParams {
     a_stride_k: u32,
     b_stride_k: u32,
     b_stride_n: u32,
-    accumulate: u32, // linear_subgroup_backward_weight adds to C instead of overwriting it
+    accumulate: u32, // the gradient kernels add to C instead of overwriting it
+    _splits: u32,    // the tiled kernels' (shaders/linear.wgsl)
+    _split_depth: u32,
+    bias_broadcast: u32, // forward: one bias value for every element (see linear_subgroup_forward)
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: LinearParams;
 @group(0) @binding(1) var<storage, read> a_rows: array<vec4<f32>>;   // A stored [M][K]
 @group(0) @binding(2) var<storage, read> b_k_rows: array<vec4<f32>>; // B stored [N][K]
 @group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> bias: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> a_cols: array<vec4<f32>>;   // A stored [K][M]
 @group(0) @binding(6) var<storage, read> b_n_rows: array<vec4<f32>>; // B stored [K][N]
 
@@ -234,6 +243,17 @@ fn input_gradient_product(tile: Tile, lane: u32) {
     }
 }
 
+// The bias of columns col .. col + 3, or with p.bias_broadcast the one bias value four times.
+fn column_bias(col: u32) -> vec4<f32> {
+    let broadcast = p.bias_broadcast != 0u;
+    let at = select(col, 0u, broadcast);
+    let step = select(1u, 0u, broadcast);
+    return vec4<f32>(bias[at], bias[at + step], bias[at + 2u * step], bias[at + 3u * step]);
+}
+
+// With p.bias_broadcast, C is the output of a Linear layer with one feature, computed transposed
+// (A = its weight row, B = x, C = yᵀ: one row, the batch as columns), and that feature's bias goes
+// on every column.
 @compute @workgroup_size(8)
 fn linear_subgroup_forward(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -245,7 +265,7 @@ fn linear_subgroup_forward(
     }
     let tile = tile_of(wid, nwg, lane);
     forward_product(tile, lane);
-    store_blocks(tile, bias[tile.col / 4u], bias[upper_columns(tile).col / 4u], false);
+    store_blocks(tile, column_bias(tile.col), column_bias(upper_columns(tile).col), false);
 }
 
 @compute @workgroup_size(8)
@@ -259,7 +279,7 @@ fn linear_subgroup_backward_input(
     }
     let tile = tile_of(wid, nwg, lane);
     input_gradient_product(tile, lane);
-    store_blocks(tile, vec4<f32>(0.0), vec4<f32>(0.0), false);
+    store_blocks(tile, vec4<f32>(0.0), vec4<f32>(0.0), p.accumulate != 0u);
 }
 
 // A(i, d) = dy[d][i]: lane l reads rows r0 + 4l .. 4l + 3 of each depth's row of dy as one vec4.

@@ -21,6 +21,9 @@ fn assert_close(what: &str, got: &[f32], want: &[f32]) {
     assert!(err <= BOUND, "{what}: relative error {err:.3e}");
 }
 
+// The last two have one output feature and a batch of whole 32-blocks: on the subgroup kernels their
+// products run transposed (all three for the first; only the forward for the second, whose 36 inputs
+// are not whole blocks).
 #[test]
 fn linear_on_awkward_shapes() {
     let shapes = [
@@ -30,6 +33,8 @@ fn linear_on_awkward_shapes() {
         (2, 300, 19),
         (5, 16, 32),
         (70, 130, 67),
+        (64, 96, 1),
+        (32, 36, 1),
     ];
     for (g, seed, &(n, fin, fout)) in every_family(&shapes) {
         let up =
@@ -53,12 +58,29 @@ fn linear_on_awkward_shapes() {
             zeros(&[fout, fin]),
             zeros(&[fout]),
         );
+        let products = [
+            layer.forward(g, &tx, &tw, &tb, &y).unwrap(),
+            layer.backward_input(g, &tdy, &tw, &dx).unwrap(),
+            layer.backward_weight(g, &tdy, &tx, &dw, false).unwrap(),
+        ];
+        if g.subgroup_products && (n, fin, fout) == (64, 96, 1) {
+            let entries = products.iter().map(|d| d.entry()).collect::<Vec<_>>();
+            assert_eq!(
+                entries,
+                [
+                    "linear_subgroup_forward",
+                    "linear_subgroup_backward_weight",
+                    "linear_subgroup_backward_input"
+                ],
+                "one output feature runs transposed"
+            );
+        }
         run_on(
             g,
             &[
-                &layer.forward(g, &tx, &tw, &tb, &y).unwrap(),
-                &layer.backward_input(g, &tdy, &tw, &dx).unwrap(),
-                &layer.backward_weight(g, &tdy, &tx, &dw, false).unwrap(),
+                &products[0],
+                &products[1],
+                &products[2],
                 &layer.backward_bias(g, &tdy, &db, false).unwrap(),
             ],
         );
@@ -447,10 +469,17 @@ fn adam_on_odd_lengths_over_several_steps() {
 }
 
 /// Gradients added onto what a buffer holds: D's step sums the gradients of its real and fake passes.
+/// The second shape is D's last layer in small: one output, run transposed where the device uses the
+/// subgroup kernels.
 #[test]
 fn weight_and_bias_gradients_accumulate() {
+    for (n, fin, fout) in [(3, 5, 4), (64, 96, 1)] {
+        gradients_accumulate(n, fin, fout);
+    }
+}
+
+fn gradients_accumulate(n: usize, fin: usize, fout: usize) {
     let g = gpu();
-    let (n, fin, fout) = (3, 5, 4);
     let x = random(n * fin, 1, -1.0, 1.0);
     let w = random(fout * fin, 2, -1.0, 1.0);
     let dy = random(n * fout, 3, -1.0, 1.0);
@@ -460,8 +489,12 @@ fn weight_and_bias_gradients_accumulate() {
     let start_w = random(fout * fin, 4, -1.0, 1.0);
     let start_b = random(fout, 5, -1.0, 1.0);
     let (dw, db) = (upload(&[fout, fin], &start_w), upload(&[fout], &start_b));
+    let weight_gradient = layer.backward_weight(g, &tdy, &tx, &dw, true).unwrap();
+    if g.subgroup_products && fout == 1 {
+        assert_eq!(weight_gradient.entry(), "linear_subgroup_backward_input");
+    }
     run(&[
-        &layer.backward_weight(g, &tdy, &tx, &dw, true).unwrap(),
+        &weight_gradient,
         &layer.backward_bias(g, &tdy, &db, true).unwrap(),
     ]);
     let add = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x + y).collect::<Vec<f32>>();

@@ -82,6 +82,8 @@ struct LinearParams {
     accumulate: u32,
     splits: u32,
     split_depth: u32,
+    bias_broadcast: u32,
+    _pad: u32,
 }
 
 /// C[m×n] = A[m×k]·B[k×n] with A(i, l) = a[i·a_stride_m + l·a_stride_k], B(l, j) = b[l·b_stride_k + j·b_stride_n].
@@ -124,13 +126,7 @@ impl Product {
         tensors: &[&Tensor],
     ) -> Result<Dispatch> {
         if gpu.subgroup_products && self.fits_subgroup_kernel(a_by_columns) {
-            // A workgroup computes two blocks side by side.
-            let blocks = self.m.div_ceil(SUBGROUP_BLOCK) * self.n.div_ceil(2 * SUBGROUP_BLOCK);
-            let params = self.params(op, accumulate, (1, self.k))?;
-            return Ok(
-                dispatch(gpu, subgroup, &params, tensors, as_u32(op, blocks)?)?
-                    .with_flops(self.flops()),
-            );
+            return self.subgroup_dispatch(gpu, op, subgroup, accumulate, false, tensors);
         }
         let tiles = self.m.div_ceil(TILE) * self.n.div_ceil(TILE);
         let split = split_k(gpu, tiles, [self.m, self.n, self.k]);
@@ -158,6 +154,26 @@ impl Product {
         Ok(partial_sums.with_flops(self.flops()).followed_by(sums))
     }
 
+    /// The product on a subgroup kernel (which must fit it); `bias_broadcast` for the forward of a
+    /// layer with one output, run transposed (shaders/linear_subgroup.wgsl).
+    fn subgroup_dispatch(
+        &self,
+        gpu: &Gpu,
+        op: &'static str,
+        kernel: &'static Kernel,
+        accumulate: bool,
+        bias_broadcast: bool,
+        tensors: &[&Tensor],
+    ) -> Result<Dispatch> {
+        // A workgroup computes two blocks side by side.
+        let blocks = self.m.div_ceil(SUBGROUP_BLOCK) * self.n.div_ceil(2 * SUBGROUP_BLOCK);
+        let params = LinearParams {
+            bias_broadcast: bias_broadcast as u32,
+            ..self.params(op, accumulate, (1, self.k))?
+        };
+        Ok(dispatch(gpu, kernel, &params, tensors, as_u32(op, blocks)?)?.with_flops(self.flops()))
+    }
+
     fn params(
         &self,
         op: &'static str,
@@ -175,6 +191,8 @@ impl Product {
             accumulate: accumulate as u32,
             splits: as_u32(op, splits)?,
             split_depth: as_u32(op, split_depth)?,
+            bias_broadcast: 0,
+            _pad: 0,
         })
     }
 }
@@ -191,6 +209,21 @@ impl Linear {
             in_features,
             out_features,
         }
+    }
+
+    /// The transposed form of a product of this layer, where it has one output feature and the
+    /// transposed product fits a subgroup kernel (`a_by_columns` for the weight-gradient kernel):
+    /// shaders/linear_subgroup.wgsl's header lists the three.
+    fn transposed_on_subgroups(
+        &self,
+        gpu: &Gpu,
+        product: Product,
+        a_by_columns: bool,
+    ) -> Option<Product> {
+        (gpu.subgroup_products
+            && self.out_features == 1
+            && product.fits_subgroup_kernel(a_by_columns))
+        .then_some(product)
     }
 
     fn check_weight(&self, op: &'static str, weight: &Tensor) -> Result<()> {
@@ -211,6 +244,24 @@ impl Linear {
         self.check_weight(OP, weight)?;
         expect_shape(OP, "bias", bias, &[self.out_features])?;
         expect_shape(OP, "y", y, &[n, self.out_features])?;
+        // yᵀ [1×N] = w [1×in] · xᵀ, B = x stored [N][in].
+        let transposed = Product {
+            m: 1,
+            n,
+            k: self.in_features,
+            a_stride: (self.in_features, 1),
+            b_stride: (1, self.in_features),
+        };
+        if let Some(product) = self.transposed_on_subgroups(gpu, transposed, false) {
+            return product.subgroup_dispatch(
+                gpu,
+                OP,
+                &SUBGROUP_FORWARD,
+                false,
+                true,
+                &[weight, x, y, bias],
+            );
+        }
         let product = Product {
             m: n,
             n: self.out_features,
@@ -240,6 +291,24 @@ impl Linear {
         let n = batch_of(OP, "dy", dy, &[self.out_features])?;
         self.check_weight(OP, weight)?;
         expect_shape(OP, "dx", dx, &[n, self.in_features])?;
+        // dx [N×in] = dy [N×1] · w [1×in] with K = 1, A = dy read as a column (stored [1][N]).
+        let transposed = Product {
+            m: n,
+            n: self.in_features,
+            k: 1,
+            a_stride: (1, n),
+            b_stride: (self.in_features, 1),
+        };
+        if let Some(product) = self.transposed_on_subgroups(gpu, transposed, true) {
+            return product.subgroup_dispatch(
+                gpu,
+                OP,
+                &SUBGROUP_BACKWARD_WEIGHT,
+                false,
+                false,
+                &[dy, weight, dx],
+            );
+        }
         let product = Product {
             m: n,
             n: self.in_features,
@@ -275,6 +344,24 @@ impl Linear {
             dweight,
             &[self.out_features, self.in_features],
         )?;
+        // dW [1×in] = dyᵀ [1×N] · x, A = dyᵀ as one row (stored [1][N]), B = x stored [N][in].
+        let transposed = Product {
+            m: 1,
+            n: self.in_features,
+            k: n,
+            a_stride: (n, 1),
+            b_stride: (self.in_features, 1),
+        };
+        if let Some(product) = self.transposed_on_subgroups(gpu, transposed, false) {
+            return product.subgroup_dispatch(
+                gpu,
+                OP,
+                &SUBGROUP_BACKWARD_INPUT,
+                accumulate,
+                false,
+                &[dy, x, dweight],
+            );
+        }
         let product = Product {
             m: self.out_features,
             n: self.in_features,
