@@ -240,18 +240,23 @@ fn check_conv(g: &Gpu, kind: ConvKind, s: &ConvShape, seed: u64, dispatches: &Co
 #[test]
 fn batchnorm_on_awkward_shapes() {
     // [N, C] and [N, C, H, W]; some with more values per channel than one workgroup has invocations,
-    // and 7×7 planes of which a 256-lane pass takes five (37 planes: the last pass takes two).
-    let shapes: [&[usize]; 6] = [
+    // and 7×7 planes of which a 256-lane pass takes five (37 planes: the last pass takes two). The
+    // last two are the third and the sixth with every value moved by 100 (a mean far from 0 against a
+    // std of ~1.4: the variance must not come from moments that cancel).
+    let shapes: [&[usize]; 8] = [
         &[2, 3],
         &[1, 3, 5, 3],
         &[300, 5],
         &[3, 2, 17, 19],
         &[7, 1],
         &[37, 2, 7, 7],
+        &[300, 5],
+        &[37, 2, 7, 7],
     ];
     // Every family's device: the subgroup one walks channels plane by plane with 64 lanes, the others
     // across planes with 256.
     for (g, seed, &shape) in every_family(&shapes) {
+        let offset = if seed as usize >= 6 { 100.0 } else { 0.0 };
         let upload =
             |shape: &[usize], data: &[f32]| Tensor::from_slice(g, "input", shape, data).unwrap();
         let zeros = |shape: &[usize]| Tensor::zeros(g, "output", shape).unwrap();
@@ -259,7 +264,7 @@ fn batchnorm_on_awkward_shapes() {
         let (n, c) = (shape[0], shape[1]);
         let s: usize = shape[2..].iter().product();
         let count = n * c * s;
-        let x = random(count, seed, -2.0, 3.0);
+        let x = random(count, seed, -2.0 + offset, 3.0 + offset);
         let w = random(c, seed + 1, 0.5, 1.5);
         let b = random(c, seed + 2, -0.5, 0.5);
         let rm = random(c, seed + 3, -0.2, 0.2);
