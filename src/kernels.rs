@@ -21,6 +21,7 @@ const SUBGROUP_BLOCK: &str = include_str!("../shaders/subgroup_block.wgsl");
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
     Activation,
+    ActivationU64,
     Adam,
     AdamU64,
     BatchNorm,
@@ -36,8 +37,9 @@ pub enum Shader {
 
 impl Shader {
     /// Every file of `shaders/` that is a module of its own (common.wgsl and gemm.wgsl are prepended).
-    pub const ALL: [Shader; 12] = [
+    pub const ALL: [Shader; 13] = [
         Shader::Activation,
+        Shader::ActivationU64,
         Shader::Adam,
         Shader::AdamU64,
         Shader::BatchNorm,
@@ -54,6 +56,7 @@ impl Shader {
     pub fn file_name(self) -> &'static str {
         match self {
             Shader::Activation => "activation.wgsl",
+            Shader::ActivationU64 => "activation_u64.wgsl",
             Shader::Adam => "adam.wgsl",
             Shader::AdamU64 => "adam_u64.wgsl",
             Shader::BatchNorm => "batchnorm.wgsl",
@@ -92,7 +95,7 @@ impl Shader {
 
     /// Whether the file uses 64-bit integers (so needs a device with `Features::SHADER_INT64`).
     pub fn needs_int64(self) -> bool {
-        matches!(self, Shader::AdamU64)
+        matches!(self, Shader::ActivationU64 | Shader::AdamU64)
     }
 
     /// The module's full source: the shared helpers (and the matrix-product core or the subgroup
@@ -100,6 +103,7 @@ impl Shader {
     pub fn source(self) -> String {
         let body = match self {
             Shader::Activation => include_str!("../shaders/activation.wgsl"),
+            Shader::ActivationU64 => include_str!("../shaders/activation_u64.wgsl"),
             Shader::Adam => include_str!("../shaders/adam.wgsl"),
             Shader::AdamU64 => include_str!("../shaders/adam_u64.wgsl"),
             Shader::BatchNorm => include_str!("../shaders/batchnorm.wgsl"),

@@ -352,11 +352,21 @@ fn activations_match_pytorch() {
             activation.forward(g, &x, &y).unwrap(),
             activation.backward(g, saved, &dx).unwrap(),
         ];
-        // A count that is a multiple of 4 runs the four-per-invocation kernels (odd counts are
-        // covered in tests/reference_shapes.rs).
+        // A count that is a multiple of 8 runs the eight-per-invocation kernels on devices with wide
+        // loads, else a multiple of 4 the four-per-invocation ones (other counts are covered in
+        // tests/reference_shapes.rs).
+        let width = if g.wide_loads && x.numel().is_multiple_of(8) {
+            "_u64_"
+        } else {
+            "_vec4_"
+        };
+        assert!(
+            x.numel().is_multiple_of(8),
+            "{case}: {} elements",
+            x.numel()
+        );
         for d in &dispatches {
-            let vec4 = x.numel().is_multiple_of(4);
-            assert_eq!(d.entry().contains("_vec4_"), vec4, "{case}: {}", d.entry());
+            assert!(d.entry().contains(width), "{case}: {}", d.entry());
         }
         run(&dispatches.iter().collect::<Vec<_>>());
         oracle.check(&key("y"), &y, LAYER_BOUND);

@@ -329,9 +329,10 @@ fn batchnorm_on_awkward_shapes() {
 }
 
 #[test]
-fn activations_on_odd_lengths() {
+fn activations_on_every_width() {
     let g = gpu();
-    for (seed, len) in [1usize, 255, 257, 1001].into_iter().enumerate() {
+    // One element per invocation, then four (1004), then eight where the device has wide loads (1000).
+    for (seed, len) in [1usize, 255, 257, 1001, 1004, 1000].into_iter().enumerate() {
         let x = random(len, seed as u64, -4.0, 4.0);
         let dy = random(len, seed as u64 + 7, -1.0, 1.0);
         for activation in [
@@ -348,10 +349,14 @@ fn activations_on_odd_lengths() {
             } else {
                 &tx
             };
-            run(&[
-                &activation.forward(g, &tx, &y).unwrap(),
-                &activation.backward(g, saved, &dx).unwrap(),
-            ]);
+            let (forward, backward) = (
+                activation.forward(g, &tx, &y).unwrap(),
+                activation.backward(g, saved, &dx).unwrap(),
+            );
+            if g.wide_loads && len.is_multiple_of(8) {
+                assert!(forward.entry().contains("_u64_") && backward.entry().contains("_u64_"));
+            }
+            run(&[&forward, &backward]);
             let f = |v: f32| -> f64 {
                 let v = v as f64;
                 match activation {

@@ -10,8 +10,17 @@ use crate::tensor::Tensor;
 
 // Forward: x → y; backward: what autograd saved, and the gradient, turned from dy into dx in place.
 const SCALAR: &[Storage] = &[read(1), write(3)];
-// The *_vec4_* kernels see the same tensors as vec4 arrays at bindings 4 and 6.
+// The *_vec4_* kernels see the same tensors as vec4 arrays at bindings 4 and 6 (the *_u64_* ones, in
+// shaders/activation_u64.wgsl, as vec4<u64> arrays at 1 and 3).
 const VEC4: &[Storage] = &[read(4), write(6)];
+
+/// Elements per invocation: 1, 4, or 8 (shaders/activation_u64.wgsl).
+#[derive(Clone, Copy)]
+enum Width {
+    Scalar,
+    Vec4,
+    U64,
+}
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -29,27 +38,41 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// The forward and backward kernels for `count` elements (four per invocation where `count` is a
-    /// multiple of 4), and how many invocations they need.
-    fn kernels(self, count: usize) -> (Kernel, Kernel, usize) {
-        let vec4 = count.is_multiple_of(4);
-        let (forward, backward) = match (self, vec4) {
-            (Activation::Relu, false) => ("relu_forward", "relu_backward"),
-            (Activation::Relu, true) => ("relu_vec4_forward", "relu_vec4_backward"),
-            (Activation::LeakyRelu { .. }, false) => ("leaky_relu_forward", "leaky_relu_backward"),
-            (Activation::LeakyRelu { .. }, true) => {
+    /// The forward and backward kernels for `count` elements on `gpu` (eight per invocation on
+    /// devices with wide loads where `count` is a multiple of 8, else four where it is a multiple of 4),
+    /// and how many invocations they need.
+    fn kernels(self, gpu: &Gpu, count: usize) -> (Kernel, Kernel, usize) {
+        let width = if gpu.wide_loads && count.is_multiple_of(8) {
+            Width::U64
+        } else if count.is_multiple_of(4) {
+            Width::Vec4
+        } else {
+            Width::Scalar
+        };
+        let (forward, backward) = match (self, width) {
+            (Activation::Relu, Width::Scalar) => ("relu_forward", "relu_backward"),
+            (Activation::Relu, Width::Vec4) => ("relu_vec4_forward", "relu_vec4_backward"),
+            (Activation::Relu, Width::U64) => ("relu_u64_forward", "relu_u64_backward"),
+            (Activation::LeakyRelu { .. }, Width::Scalar) => {
+                ("leaky_relu_forward", "leaky_relu_backward")
+            }
+            (Activation::LeakyRelu { .. }, Width::Vec4) => {
                 ("leaky_relu_vec4_forward", "leaky_relu_vec4_backward")
             }
-            (Activation::Sigmoid, false) => ("sigmoid_forward", "sigmoid_backward"),
-            (Activation::Sigmoid, true) => ("sigmoid_vec4_forward", "sigmoid_vec4_backward"),
+            (Activation::LeakyRelu { .. }, Width::U64) => {
+                ("leaky_relu_u64_forward", "leaky_relu_u64_backward")
+            }
+            (Activation::Sigmoid, Width::Scalar) => ("sigmoid_forward", "sigmoid_backward"),
+            (Activation::Sigmoid, Width::Vec4) => ("sigmoid_vec4_forward", "sigmoid_vec4_backward"),
+            (Activation::Sigmoid, Width::U64) => ("sigmoid_u64_forward", "sigmoid_u64_backward"),
         };
-        let (storage, invocations) = if vec4 {
-            (VEC4, count / 4)
-        } else {
-            (SCALAR, count)
+        let (shader, storage, invocations) = match width {
+            Width::Scalar => (Shader::Activation, SCALAR, count),
+            Width::Vec4 => (Shader::Activation, VEC4, count / 4),
+            Width::U64 => (Shader::ActivationU64, SCALAR, count / 8),
         };
         let kernel = |entry| Kernel {
-            shader: Shader::Activation,
+            shader,
             entry,
             storage,
         };
@@ -69,7 +92,7 @@ impl Activation {
 
     /// x: any shape → y: the same shape.
     pub fn forward(self, gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
-        let (kernel, _, invocations) = self.kernels(x.numel());
+        let (kernel, _, invocations) = self.kernels(gpu, x.numel());
         expect_shape(kernel.entry, "y", y, x.shape())?;
         let params = self.params(kernel.entry, x.numel())?;
         dispatch(
@@ -84,7 +107,7 @@ impl Activation {
     /// What autograd saved (x for ReLU and LeakyReLU, y for Sigmoid), grad: the same shape, dy on
     /// entry → dx (in place).
     pub fn backward(self, gpu: &Gpu, saved: &Tensor, grad: &Tensor) -> Result<Dispatch> {
-        let (_, kernel, invocations) = self.kernels(saved.numel());
+        let (_, kernel, invocations) = self.kernels(gpu, saved.numel());
         expect_shape(kernel.entry, "grad", grad, saved.shape())?;
         let params = self.params(kernel.entry, saved.numel())?;
         dispatch(
