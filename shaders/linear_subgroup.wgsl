@@ -24,8 +24,8 @@
 //   dx = dy·w        with A = dy as one column (K = 1), B = w on linear_subgroup_backward_weight
 // The host uses these only where they fit: N a multiple of 32 (when N/32 is odd, the last workgroup's
 // second block lies past the end: its columns are read clamped and not stored), and K a multiple of 4
-// (forward, input gradient) or M of 32 (weight gradient, which reads A 32 rows at a time down a
-// column); rows past M (a batch that is not a multiple of 32) are read clamped and not stored. Each
+// (forward, input gradient; linear_subgroup_forward_unaligned takes any K) or M of 32 (weight
+// gradient, which reads A 32 rows at a time down a column); rows past M (a batch that is not a multiple of 32) are read clamped and not stored. Each
 // element of C is summed over K in one fixed order: results are bit-reproducible.
 
 struct LinearParams {
@@ -50,6 +50,9 @@ struct LinearParams {
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> a_cols: array<vec4<f32>>;   // A stored [K][M]
 @group(0) @binding(6) var<storage, read> b_n_rows: array<vec4<f32>>; // B stored [K][N]
+// linear_subgroup_forward_unaligned's views of A and B, for a K whose rows are not whole vec4s.
+@group(0) @binding(9) var<storage, read> a_flat: array<f32>;   // A stored [M][K]
+@group(0) @binding(10) var<storage, read> b_k_flat: array<f32>; // B stored [N][K]
 
 // The blocks a workgroup computes: its first row, and this lane's first column in the first block.
 // Rows run fastest, so the workgroups that follow one another share B's columns (the large operand)
@@ -215,6 +218,47 @@ fn forward_product(tile: Tile, lane: u32) {
     }
 }
 
+// forward_product for any K (G's first layer has 62 inputs), from scalar loads: per 4 depths a lane
+// loads 48 floats one at a time where forward_product loads 12 vec4s, the rest as there; the last
+// K mod 4 depths are rank-1 updates.
+fn forward_product_unaligned(tile: Tile, lane: u32) {
+    let last = p.m - 1u;
+    let r = tile.r0 + lane;
+    let a = vec4<u32>(min(r, last), min(r + 8u, last), min(r + 16u, last), min(r + 24u, last)) * p.k;
+    let columns = vec4<u32>(0u, 1u, 2u, 3u);
+    let b = (vec4<u32>(tile.col) + columns) * p.k;
+    let b_upper = (vec4<u32>(upper_columns(tile).col) + columns) * p.k;
+    var d = 0u;
+    for (; d + 4u <= p.k; d += 4u) {
+        let ax = a_depth(a, d);
+        let ay = a_depth(a, d + 1u);
+        let az = a_depth(a, d + 2u);
+        let aw = a_depth(a, d + 3u);
+        rank4_rows(ax, ay, az, aw, b_depth(b, d), b_depth(b, d + 1u), b_depth(b, d + 2u), b_depth(b, d + 3u));
+        rank4_rows_upper(
+            ax, ay, az, aw,
+            b_depth(b_upper, d),
+            b_depth(b_upper, d + 1u),
+            b_depth(b_upper, d + 2u),
+            b_depth(b_upper, d + 3u),
+        );
+    }
+    for (; d < p.k; d++) {
+        let ad = a_depth(a, d);
+        rank1_rows(ad, b_depth(b, d));
+        rank1_rows_upper(ad, b_depth(b_upper, d));
+    }
+}
+
+// Depth d of the four rows of A, or of the four columns of B, whose rows start at `starts`.
+fn a_depth(starts: vec4<u32>, d: u32) -> vec4<f32> {
+    return vec4<f32>(a_flat[starts.x + d], a_flat[starts.y + d], a_flat[starts.z + d], a_flat[starts.w + d]);
+}
+
+fn b_depth(starts: vec4<u32>, d: u32) -> vec4<f32> {
+    return vec4<f32>(b_k_flat[starts.x + d], b_k_flat[starts.y + d], b_k_flat[starts.z + d], b_k_flat[starts.w + d]);
+}
+
 // dx = dy·W: B(d, j) = W[d][j], this lane's four columns side by side in each row of W.
 fn input_gradient_product(tile: Tile, lane: u32) {
     let a = a_row_starts(tile, lane);
@@ -265,6 +309,21 @@ fn linear_subgroup_forward(
     }
     let tile = tile_of(wid, nwg, lane);
     forward_product(tile, lane);
+    store_blocks(tile, column_bias(tile.col), column_bias(upper_columns(tile).col), false);
+}
+
+// linear_subgroup_forward for a K that is not a multiple of 4.
+@compute @workgroup_size(8)
+fn linear_subgroup_forward_unaligned(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    if tile_past_end(wid, nwg) {
+        return;
+    }
+    let tile = tile_of(wid, nwg, lane);
+    forward_product_unaligned(tile, lane);
     store_blocks(tile, column_bias(tile.col), column_bias(upper_columns(tile).col), false);
 }
 

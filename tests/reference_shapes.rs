@@ -21,9 +21,10 @@ fn assert_close(what: &str, got: &[f32], want: &[f32]) {
     assert!(err <= BOUND, "{what}: relative error {err:.3e}");
 }
 
-// The last two have one output feature and a batch of whole 32-blocks: on the subgroup kernels their
-// products run transposed (all three for the first; only the forward for the second, whose 36 inputs
-// are not whole blocks).
+// The seventh and eighth have one output feature and a batch of whole 32-blocks: on the subgroup
+// kernels their products run transposed (all three for the first; only the forward for the second,
+// whose 36 inputs are not whole blocks). The last has G's first layer's 62 inputs: rows of A and B that
+// are not whole vec4s (linear_subgroup_forward_unaligned).
 #[test]
 fn linear_on_awkward_shapes() {
     let shapes = [
@@ -35,6 +36,7 @@ fn linear_on_awkward_shapes() {
         (70, 130, 67),
         (64, 96, 1),
         (32, 36, 1),
+        (70, 62, 96),
     ];
     for (g, seed, &(n, fin, fout)) in every_family(&shapes) {
         let up =
@@ -63,6 +65,9 @@ fn linear_on_awkward_shapes() {
             layer.backward_input(g, &tdy, &tw, &dx).unwrap(),
             layer.backward_weight(g, &tdy, &tx, &dw, false).unwrap(),
         ];
+        if g.subgroup_products && fin == 62 {
+            assert_eq!(products[0].entry(), "linear_subgroup_forward_unaligned");
+        }
         if g.subgroup_products && (n, fin, fout) == (64, 96, 1) {
             let entries = products.iter().map(|d| d.entry()).collect::<Vec<_>>();
             assert_eq!(

@@ -44,6 +44,12 @@ const SUBGROUP_FORWARD: Kernel = Kernel {
     entry: "linear_subgroup_forward",
     storage: &[read(1), read(2), write(3), read(4)],
 };
+/// The forward product for a K that is not a multiple of 4, from scalar views of A and B.
+const SUBGROUP_FORWARD_UNALIGNED: Kernel = Kernel {
+    shader: Shader::LinearSubgroup,
+    entry: "linear_subgroup_forward_unaligned",
+    storage: &[read(9), read(10), write(3), read(4)],
+};
 const SUBGROUP_BACKWARD_INPUT: Kernel = Kernel {
     shader: Shader::LinearSubgroup,
     entry: "linear_subgroup_backward_input",
@@ -56,8 +62,9 @@ const SUBGROUP_BACKWARD_WEIGHT: Kernel = Kernel {
 };
 
 /// The subgroup kernels, for `Kernels::prepare`.
-pub(crate) const SUBGROUP_KERNELS: [&Kernel; 3] = [
+pub(crate) const SUBGROUP_KERNELS: [&Kernel; 4] = [
     &SUBGROUP_FORWARD,
+    &SUBGROUP_FORWARD_UNALIGNED,
     &SUBGROUP_BACKWARD_INPUT,
     &SUBGROUP_BACKWARD_WEIGHT,
 ];
@@ -269,6 +276,19 @@ impl Linear {
             a_stride: (self.in_features, 1),
             b_stride: (1, self.in_features),
         };
+        if gpu.subgroup_products
+            && product.n.is_multiple_of(SUBGROUP_BLOCK)
+            && !product.k.is_multiple_of(SUBGROUP_DEPTH)
+        {
+            return product.subgroup_dispatch(
+                gpu,
+                OP,
+                &SUBGROUP_FORWARD_UNALIGNED,
+                false,
+                false,
+                &[x, weight, y, bias],
+            );
+        }
         product.dispatch(
             gpu,
             OP,
