@@ -15,9 +15,10 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// The oracle's `init.G.*` tensors saved without their prefix: what
-/// `safetensors.torch.save_file(G.state_dict(), …)` writes for the original's initial G.
-fn pytorch_checkpoint(oracle: &Oracle) -> PathBuf {
-    let path = scratch("G_pytorch_init.safetensors");
+/// `safetensors.torch.save_file(G.state_dict(), …)` writes for the original's initial G. Each test
+/// names its own copy: the tests run in parallel, and one must not read a file another is writing.
+fn pytorch_checkpoint(oracle: &Oracle, test: &str) -> PathBuf {
+    let path = scratch(&format!("G_pytorch_init_{test}.safetensors"));
     let tensors: Vec<(String, Vec<usize>, &[f32])> = oracle
         .keys_with_prefix("init.G.")
         .iter()
@@ -53,7 +54,7 @@ fn ok(out: &std::process::Output) {
 #[test]
 fn a_pytorch_checkpoint_gives_pytorchs_pixels_for_the_same_z() {
     let oracle = Oracle::load("step.safetensors");
-    let checkpoint = pytorch_checkpoint(&oracle);
+    let checkpoint = pytorch_checkpoint(&oracle, "pixels");
     let z = scratch("eval_init_z.safetensors");
     write_safetensors(
         &z,
@@ -86,7 +87,7 @@ fn a_pytorch_checkpoint_gives_pytorchs_pixels_for_the_same_z() {
 #[test]
 fn a_seed_gives_the_same_bytes_every_time_and_another_seed_another_picture() {
     let oracle = Oracle::load("step.safetensors");
-    let checkpoint = pytorch_checkpoint(&oracle);
+    let checkpoint = pytorch_checkpoint(&oracle, "seeds");
     let c = checkpoint.to_str().unwrap();
     let paths = [
         scratch("seed7_a.png"),
@@ -145,7 +146,7 @@ fn a_seed_gives_the_same_bytes_every_time_and_another_seed_another_picture() {
 #[test]
 fn bad_noise_files_and_missing_checkpoints_are_errors() {
     let oracle = Oracle::load("step.safetensors");
-    let checkpoint = pytorch_checkpoint(&oracle);
+    let checkpoint = pytorch_checkpoint(&oracle, "bad_input");
     let bad_z = scratch("bad_z.safetensors");
     write_safetensors(&bad_z, &[("z".into(), vec![4, 61], &[0.5; 244])]);
     let out = sample(&[
