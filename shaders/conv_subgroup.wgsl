@@ -46,6 +46,9 @@ struct ConvParams {
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> lo_map: array<f32>;       // weight: the lo map
+// gather_lo's map as pairs of neighbouring elements, where the map's width is even (so is every row
+// start, and a pair lies wholly inside a row or wholly outside it).
+@group(0) @binding(6) var<storage, read> src_pairs: array<vec2<f32>>;
 
 // A map element at (row start + x), 0 outside the map: `row` comes from map_row, and the index is
 // clamped so the load itself never leaves the map.
@@ -181,7 +184,77 @@ fn slot_position(slot: u32, rows: u32, slots_per_row: u32, size: u32) -> vec3<u3
     return vec3<u32>(slot / (rows * slots_per_row), (slot / slots_per_row) % rows, (slot % slots_per_row) * size);
 }
 
-fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
+// One kernel row's map values for a lane's slot, as rank4_rows's `b` for taps kx = 0..3 of the lower
+// bank's positions (lower_x .. lower_w) and of the upper bank's (upper_x .. upper_w).
+struct SlotTaps {
+    lower_x: vec4<f32>,
+    lower_y: vec4<f32>,
+    lower_z: vec4<f32>,
+    lower_w: vec4<f32>,
+    upper_x: vec4<f32>,
+    upper_y: vec4<f32>,
+    upper_z: vec4<f32>,
+    upper_w: vec4<f32>,
+}
+
+// Slot positions v0 + i, i = 0..7, read hi columns x + 2i + kx: m_j = map column x + j, j = 0..17.
+fn slot_taps(m0: f32, m1: f32, m2: f32, m3: f32, m4: f32, m5: f32, m6: f32, m7: f32, m8: f32, m9: f32, m10: f32, m11: f32, m12: f32, m13: f32, m14: f32, m15: f32, m16: f32, m17: f32) -> SlotTaps {
+    return SlotTaps(
+        vec4<f32>(m0, m2, m4, m6),
+        vec4<f32>(m1, m3, m5, m7),
+        vec4<f32>(m2, m4, m6, m8),
+        vec4<f32>(m3, m5, m7, m9),
+        vec4<f32>(m8, m10, m12, m14),
+        vec4<f32>(m9, m11, m13, m15),
+        vec4<f32>(m10, m12, m14, m16),
+        vec4<f32>(m11, m13, m15, m17),
+    );
+}
+
+// The 18 map columns x .. x + 17 of `row`, one load each.
+fn row_taps_scalar(row: vec2<u32>, x: i32) -> SlotTaps {
+    let w = p.hi_w;
+    return slot_taps(
+        map_at(row, x, w), map_at(row, x + 1, w), map_at(row, x + 2, w), map_at(row, x + 3, w),
+        map_at(row, x + 4, w), map_at(row, x + 5, w), map_at(row, x + 6, w), map_at(row, x + 7, w),
+        map_at(row, x + 8, w), map_at(row, x + 9, w), map_at(row, x + 10, w), map_at(row, x + 11, w),
+        map_at(row, x + 12, w), map_at(row, x + 13, w), map_at(row, x + 14, w), map_at(row, x + 15, w),
+        map_at(row, x + 16, w), map_at(row, x + 17, w),
+    );
+}
+
+// Pair q of `row` (columns 2q and 2q + 1), zeros outside the map (the width is even).
+fn map_pair_at(row: vec2<u32>, q: i32) -> vec2<f32> {
+    let pairs = i32(p.hi_w / 2u);
+    let v = src_pairs[row.x / 2u + u32(clamp(q, 0, pairs - 1))];
+    return select(vec2<f32>(0.0), v, row.y != 0u && q >= 0 && q < pairs);
+}
+
+// The same 18 columns from 10 pair loads (an even width): pairs q0 .. q0 + 9 hold columns 2·q0 ..
+// 2·q0 + 19, and x = 2·q0 + `odd`.
+fn row_taps_paired(row: vec2<u32>, q0: i32, odd: bool) -> SlotTaps {
+    let a = map_pair_at(row, q0);
+    let b = map_pair_at(row, q0 + 1);
+    let c = map_pair_at(row, q0 + 2);
+    let d = map_pair_at(row, q0 + 3);
+    let e = map_pair_at(row, q0 + 4);
+    let f = map_pair_at(row, q0 + 5);
+    let g = map_pair_at(row, q0 + 6);
+    let h = map_pair_at(row, q0 + 7);
+    let i = map_pair_at(row, q0 + 8);
+    let j = map_pair_at(row, q0 + 9);
+    return slot_taps(
+        select(a.x, a.y, odd), select(a.y, b.x, odd), select(b.x, b.y, odd), select(b.y, c.x, odd),
+        select(c.x, c.y, odd), select(c.y, d.x, odd), select(d.x, d.y, odd), select(d.y, e.x, odd),
+        select(e.x, e.y, odd), select(e.y, f.x, odd), select(f.x, f.y, odd), select(f.y, g.x, odd),
+        select(g.x, g.y, odd), select(g.y, h.x, odd), select(h.x, h.y, odd), select(h.y, i.x, odd),
+        select(i.x, i.y, odd), select(i.y, j.x, odd),
+    );
+}
+
+// `paired` (a constant at every call) reads the map through src_pairs: the host chooses it where the
+// hi map's width is even. Loads cost per lane and component, so ten pairs cost less than 18 floats.
+fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool, paired: bool) {
     let row_blocks = p.lo_channels / 32u;
     let slots_per_row = (p.lo_w + 7u) / 8u;
     let slots = p.batch * p.lo_h * slots_per_row;
@@ -197,6 +270,9 @@ fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
     let pad = i32(p.pad);
     let y = i32(at_slot.y) * 2 - pad;
     let x = i32(at_slot.z) * 2 - pad;
+    // x = 2·q0 + odd: the first pair holding column x (an exact division: the numerator is even).
+    let odd = (p.pad & 1u) == 1u;
+    let q0 = (x - i32(p.pad & 1u)) / 2;
     let hi_plane = p.hi_h * p.hi_w;
     var plane = at_slot.x * p.hi_channels * hi_plane;
     var w = weight_rows(r0, lane, p.w_stride_lo);
@@ -212,38 +288,14 @@ fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
             let az = vec4<f32>(w0.z, w1.z, w2.z, w3.z);
             let aw = vec4<f32>(w0.w, w1.w, w2.w, w3.w);
             let row = map_row(plane, y + i32(ky), p.hi_h, p.hi_w);
-            let m0 = map_at(row, x, p.hi_w);
-            let m1 = map_at(row, x + 1, p.hi_w);
-            let m2 = map_at(row, x + 2, p.hi_w);
-            let m3 = map_at(row, x + 3, p.hi_w);
-            let m4 = map_at(row, x + 4, p.hi_w);
-            let m5 = map_at(row, x + 5, p.hi_w);
-            let m6 = map_at(row, x + 6, p.hi_w);
-            let m7 = map_at(row, x + 7, p.hi_w);
-            let m8 = map_at(row, x + 8, p.hi_w);
-            let m9 = map_at(row, x + 9, p.hi_w);
-            let m10 = map_at(row, x + 10, p.hi_w);
-            let m11 = map_at(row, x + 11, p.hi_w);
-            let m12 = map_at(row, x + 12, p.hi_w);
-            let m13 = map_at(row, x + 13, p.hi_w);
-            let m14 = map_at(row, x + 14, p.hi_w);
-            let m15 = map_at(row, x + 15, p.hi_w);
-            let m16 = map_at(row, x + 16, p.hi_w);
-            let m17 = map_at(row, x + 17, p.hi_w);
-            rank4_rows(
-                ax, ay, az, aw,
-                vec4<f32>(m0, m2, m4, m6),
-                vec4<f32>(m1, m3, m5, m7),
-                vec4<f32>(m2, m4, m6, m8),
-                vec4<f32>(m3, m5, m7, m9),
-            );
-            rank4_rows_upper(
-                ax, ay, az, aw,
-                vec4<f32>(m8, m10, m12, m14),
-                vec4<f32>(m9, m11, m13, m15),
-                vec4<f32>(m10, m12, m14, m16),
-                vec4<f32>(m11, m13, m15, m17),
-            );
+            var t: SlotTaps;
+            if paired {
+                t = row_taps_paired(row, q0, odd);
+            } else {
+                t = row_taps_scalar(row, x);
+            }
+            rank4_rows(ax, ay, az, aw, t.lower_x, t.lower_y, t.lower_z, t.lower_w);
+            rank4_rows_upper(ax, ay, az, aw, t.upper_x, t.upper_y, t.upper_z, t.upper_w);
         }
         plane += hi_plane;
         w += vec4<u32>(w_step);
@@ -751,9 +803,16 @@ fn gather_hi_any(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
     }
 }
 
+// The gather_lo entry points read the hi map in pairs; their _odd_width versions, for hi maps of odd
+// width, one element at a time.
 @compute @workgroup_size(8)
 fn conv2d_subgroup_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-    gather_lo(wid, nwg, lane, true);
+    gather_lo(wid, nwg, lane, true, true);
+}
+
+@compute @workgroup_size(8)
+fn conv2d_subgroup_forward_odd_width(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+    gather_lo(wid, nwg, lane, true, false);
 }
 
 @compute @workgroup_size(8)
@@ -773,7 +832,12 @@ fn conv_transpose2d_subgroup_forward(@builtin(workgroup_id) wid: vec3<u32>, @bui
 
 @compute @workgroup_size(8)
 fn conv_transpose2d_subgroup_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-    gather_lo(wid, nwg, lane, false);
+    gather_lo(wid, nwg, lane, false, true);
+}
+
+@compute @workgroup_size(8)
+fn conv_transpose2d_subgroup_backward_input_odd_width(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+    gather_lo(wid, nwg, lane, false, false);
 }
 
 @compute @workgroup_size(8)

@@ -111,8 +111,10 @@ type ConvCase = (usize, usize, usize, usize, usize, usize, usize, usize);
 // or one channel on the side twice the other's size) with partial blocks of positions, odd map sizes
 // (uneven residue classes), an odd count of channels on the other side, and paddings of either
 // parity (which shift one column class against the other in the hi-grid gather).
-// The fifth sums its weight gradient over 450 positions: split K ends in a short split there.
-const CONV_SHAPES: [ConvCase; 11] = [
+// The fifth sums its weight gradient over 450 positions: split K ends in a short split there. The
+// gathers onto the lo grid read maps of even width in pairs: the eighth and last have even widths,
+// with an odd and an even padding (which shifts every tap by one element of a pair).
+const CONV_SHAPES: [ConvCase; 12] = [
     (1, 3, 5, 9, 7, 3, 2, 1),
     (2, 1, 3, 13, 11, 4, 2, 1),
     (1, 5, 2, 6, 5, 2, 1, 0),
@@ -124,6 +126,7 @@ const CONV_SHAPES: [ConvCase; 11] = [
     (2, 32, 1, 5, 3, 4, 2, 1),
     (2, 32, 32, 7, 9, 4, 2, 0),
     (1, 64, 32, 6, 5, 4, 2, 2),
+    (2, 32, 32, 8, 6, 4, 2, 2),
 ];
 
 #[test]

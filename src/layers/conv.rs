@@ -28,9 +28,11 @@ pub(crate) enum Product {
 
 /// Every entry point of conv.wgsl runs the same product code, so each binds all five buffers
 /// (src, weight, dst, bias, lo_map); one that has no use for a buffer gets a 4-byte placeholder. The
-/// tiled ones also bind the partial sums of split products (shaders/gemm.wgsl).
-const BINDINGS: &[Storage] = &[read(1), read(2), write(3), read(4), read(5)];
+/// tiled ones also bind the partial sums of split products (shaders/gemm.wgsl); the subgroup ones
+/// src a second time as pairs of floats, which their gathers onto the lo grid read (hi maps of even
+/// width; the `_odd_width` versions take the others).
 const TILED_BINDINGS: &[Storage] = &[read(1), read(2), write(3), read(4), read(5), write(7)];
+const SUBGROUP_BINDINGS: &[Storage] = &[read(1), read(2), write(3), read(4), read(5), read(6)];
 
 pub(crate) const CONV2D_FORWARD: Kernel = tiled("conv2d_forward");
 pub(crate) const CONV2D_BACKWARD_INPUT: Kernel = tiled("conv2d_backward_input");
@@ -115,7 +117,19 @@ const SUBGROUP_KERNELS: [(&str, Kernel); 6] = [
     ),
 ];
 
-/// The subgroup kernels, for `Kernels::prepare`.
+// The gathers onto the lo grid for hi maps of odd width.
+const ODD_WIDTH_KERNELS: [(&str, Kernel); 2] = [
+    (
+        "conv2d_forward",
+        subgroup_kernel("conv2d_subgroup_forward_odd_width"),
+    ),
+    (
+        "conv_transpose2d_backward_input",
+        subgroup_kernel("conv_transpose2d_subgroup_backward_input_odd_width"),
+    ),
+];
+
+/// The subgroup kernels the DCGAN runs (not the odd-width gathers), for `Kernels::prepare`.
 pub(crate) fn subgroup_kernels() -> impl Iterator<Item = &'static Kernel> {
     SUBGROUP_KERNELS.iter().map(|(_, kernel)| kernel)
 }
@@ -124,7 +138,7 @@ const fn subgroup_kernel(entry: &'static str) -> Kernel {
     Kernel {
         shader: Shader::ConvSubgroup,
         entry,
-        storage: BINDINGS,
+        storage: SUBGROUP_BINDINGS,
     }
 }
 
@@ -262,9 +276,12 @@ impl Geometry {
         if !gpu.subgroup_products || self.ksize != 4 || self.stride != 2 {
             return None;
         }
-        let (_, subgroup) = SUBGROUP_KERNELS
-            .iter()
-            .find(|(entry, _)| *entry == kernel.entry)?;
+        let kernels = if matches!(product, Product::GatherLo) && self.hi[2] % 2 == 1 {
+            &ODD_WIDTH_KERNELS[..]
+        } else {
+            &SUBGROUP_KERNELS[..]
+        };
+        let (_, subgroup) = kernels.iter().find(|(entry, _)| *entry == kernel.entry)?;
         let [lc, lh, lw] = self.lo;
         let hc = self.hi[0];
         // A single-channel hi map (`single_channel_hi`): each lane takes four 2×2 quads of one row,
@@ -329,6 +346,7 @@ impl Geometry {
         let mut bound: Vec<Tensor> = [src, weight, dst, bias, lo_map].map(or_placeholder).into();
         if let Some((kernel, workgroups, flops)) = self.subgroup_plan(gpu, kernel, product) {
             let params = self.params(op, shape, accumulate, (1, k))?;
+            bound.push(bound[0].clone());
             return Ok(dispatch(
                 gpu,
                 kernel,
