@@ -1,7 +1,6 @@
 // activation.wgsl's *_vec4_* kernels eight elements per invocation, for CPU adapters with 64-bit
-// integers (adam_u64.wgsl's header says why): each access moves a vec4<u64>, elements 2i and 2i + 1 in
-// the low and high half of its component i. Same arithmetic per element as activation.wgsl; the host
-// uses them where the count is a multiple of 8.
+// integers (adam_u64.wgsl's header says why): each access moves a vec4<u64> (wide.wgsl). Same
+// arithmetic per element as activation.wgsl; the host uses them where the count is a multiple of 8.
 
 struct ActivationParams {
     count: u32,
@@ -13,31 +12,6 @@ struct ActivationParams {
 @group(0) @binding(0) var<uniform> p: ActivationParams;
 @group(0) @binding(1) var<storage, read> src: array<vec4<u64>>;       // x, or y for sigmoid_backward
 @group(0) @binding(3) var<storage, read_write> dst: array<vec4<u64>>; // y; backward: dy in, dx out
-
-fn low_float(x: u64) -> f32 {
-    return bitcast<f32>(u32(x & 0xFFFFFFFFlu));
-}
-
-fn high_float(x: u64) -> f32 {
-    return bitcast<f32>(u32(x >> 32u));
-}
-
-// Elements 0, 2, 4, 6 of the eight a vec4<u64> holds, and 1, 3, 5, 7.
-fn even_floats(x: vec4<u64>) -> vec4<f32> {
-    return vec4<f32>(low_float(x.x), low_float(x.y), low_float(x.z), low_float(x.w));
-}
-
-fn odd_floats(x: vec4<u64>) -> vec4<f32> {
-    return vec4<f32>(high_float(x.x), high_float(x.y), high_float(x.z), high_float(x.w));
-}
-
-fn pack(even: f32, odd: f32) -> u64 {
-    return u64(bitcast<u32>(even)) | (u64(bitcast<u32>(odd)) << 32u);
-}
-
-fn pack4(even: vec4<f32>, odd: vec4<f32>) -> vec4<u64> {
-    return vec4<u64>(pack(even.x, odd.x), pack(even.y, odd.y), pack(even.z, odd.z), pack(even.w, odd.w));
-}
 
 fn relu(x: vec4<f32>) -> vec4<f32> {
     return max(x, vec4<f32>(0.0));

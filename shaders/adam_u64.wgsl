@@ -1,7 +1,7 @@
 // adam_update_u64: adam.wgsl's update (same parameters, same arithmetic per element) eight elements per
 // invocation, for CPU adapters with 64-bit integers. lavapipe loads and stores a buffer element lane by
 // lane, each lane's vector component by component with a bounds check, so an invocation that moves a
-// vec4<u64> (eight floats) per component pays that cost once per two elements: the update, which is
+// vec4<u64> (eight floats, wide.wgsl) per component pays that cost once per two elements: the update, which is
 // nothing but seven memory accesses per element, runs in ~0.7 of adam_update_vec4's time there.
 // The host uses it where the count is a multiple of 8 (the flat parameter buffers always are).
 
@@ -22,32 +22,6 @@ struct AdamParams {
 @group(0) @binding(3) var<storage, read_write> exp_avg: array<vec4<u64>>;
 @group(0) @binding(4) var<storage, read_write> exp_avg_sq: array<vec4<u64>>;
 @group(0) @binding(5) var<storage, read_write> health: array<atomic<u32>>;
-
-// Element 2i of a buffer is the low half of its u64 i (little-endian), element 2i + 1 the high half.
-fn low_float(x: u64) -> f32 {
-    return bitcast<f32>(u32(x & 0xFFFFFFFFlu));
-}
-
-fn high_float(x: u64) -> f32 {
-    return bitcast<f32>(u32(x >> 32u));
-}
-
-// Elements 0, 2, 4, 6 of the eight a vec4<u64> holds, and 1, 3, 5, 7.
-fn even_floats(x: vec4<u64>) -> vec4<f32> {
-    return vec4<f32>(low_float(x.x), low_float(x.y), low_float(x.z), low_float(x.w));
-}
-
-fn odd_floats(x: vec4<u64>) -> vec4<f32> {
-    return vec4<f32>(high_float(x.x), high_float(x.y), high_float(x.z), high_float(x.w));
-}
-
-fn pack(even: f32, odd: f32) -> u64 {
-    return u64(bitcast<u32>(even)) | (u64(bitcast<u32>(odd)) << 32u);
-}
-
-fn pack4(even: vec4<f32>, odd: vec4<f32>) -> vec4<u64> {
-    return vec4<u64>(pack(even.x, odd.x), pack(even.y, odd.y), pack(even.z, odd.z), pack(even.w, odd.w));
-}
 
 // One update of four elements: the new exp_avg, exp_avg_sq and parameter.
 struct Updated {

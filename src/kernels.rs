@@ -16,6 +16,8 @@ const COMMON: &str = include_str!("../shaders/common.wgsl");
 const GEMM: &str = include_str!("../shaders/gemm.wgsl");
 /// The subgroup kernels' register block, prepended to their files.
 const SUBGROUP_BLOCK: &str = include_str!("../shaders/subgroup_block.wgsl");
+/// Eight floats as a vec4<u64>, prepended to the files that access buffers that way.
+const WIDE: &str = include_str!("../shaders/wide.wgsl");
 
 /// One WGSL file of `shaders/`: an op family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -36,7 +38,8 @@ pub enum Shader {
 }
 
 impl Shader {
-    /// Every file of `shaders/` that is a module of its own (common.wgsl and gemm.wgsl are prepended).
+    /// Every file of `shaders/` that is a module of its own (common.wgsl, gemm.wgsl, subgroup_block.wgsl
+    /// and wide.wgsl are prepended).
     pub const ALL: [Shader; 13] = [
         Shader::Activation,
         Shader::ActivationU64,
@@ -98,8 +101,8 @@ impl Shader {
         matches!(self, Shader::ActivationU64 | Shader::AdamU64)
     }
 
-    /// The module's full source: the shared helpers (and the matrix-product core or the subgroup
-    /// register block where the file uses one) followed by the file.
+    /// The module's full source: the shared helpers (and the matrix-product core, the subgroup
+    /// register block or the eight-float helpers where the file uses one) followed by the file.
     pub fn source(self) -> String {
         let body = match self {
             Shader::Activation => include_str!("../shaders/activation.wgsl"),
@@ -119,6 +122,7 @@ impl Shader {
         let core = match self {
             Shader::Linear | Shader::Conv => GEMM,
             Shader::LinearSubgroup | Shader::ConvSubgroup => SUBGROUP_BLOCK,
+            Shader::ActivationU64 | Shader::AdamU64 => WIDE,
             _ => "",
         };
         format!("{COMMON}\n{core}\n{body}")
