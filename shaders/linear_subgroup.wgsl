@@ -25,8 +25,9 @@
 // The host uses these only where they fit: N a multiple of 32 (when N/32 is odd, the last workgroup's
 // second block lies past the end: its columns are read clamped and not stored), and K a multiple of 4
 // (forward, input gradient; linear_subgroup_forward_unaligned takes any K) or M of 32 (weight
-// gradient, which reads A 32 rows at a time down a column); rows past M (a batch that is not a multiple of 32) are read clamped and not stored. Each
-// element of C is summed over K in one fixed order: results are bit-reproducible.
+// gradient, which reads A 32 rows at a time down a column); rows past M (a batch that is not a
+// multiple of 32) are read clamped and not stored. Each element of C is summed over K in one fixed
+// order: results are bit-reproducible.
 
 struct LinearParams {
     m: u32,

@@ -205,9 +205,9 @@ pub struct Gpu {
     /// Whether the matrix products run shaders/linear_subgroup.wgsl and conv_subgroup.wgsl where they fit
     /// (the device then has subgroups).
     pub subgroup_products: bool,
-    /// Whether elementwise kernels that have a 64-bit version move eight floats per access
-    /// (shaders/adam_u64.wgsl): on CPU adapters with 64-bit integers, where every access costs per
-    /// lane and component (the device then has `Features::SHADER_INT64`).
+    /// Whether Adam and the activations move eight floats per access (shaders/adam_u64.wgsl,
+    /// activation_u64.wgsl): on CPU adapters with 64-bit integers, where every access costs per lane
+    /// and component (the device then has `Features::SHADER_INT64`).
     pub wide_loads: bool,
     /// Workgroups a tiled matrix product is split to reach (0: never split; see `GpuOptions`).
     pub split_target: usize,
