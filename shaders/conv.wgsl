@@ -312,12 +312,7 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, which: u32, bias_added: b
     }
     let k_begin = work.split * p.split_depth;
     let k_end = min(k_begin + p.split_depth, p.k);
-    let acc = gemm_block(p.m, p.n, k_begin, k_end, product == WEIGHT, false, work.origin, lid);
-    if split {
-        gemm_store_partial(p.m, p.n, work, lid, acc);
-    } else {
-        gemm_store(p.m, p.n, work.origin, lid, acc);
-    }
+    gemm_product(p.m, p.n, k_begin, k_end, product == WEIGHT, false, work, lid, split);
 }
 
 // Stores the sum of the splits of `which` product (split by `run`), one element per invocation.

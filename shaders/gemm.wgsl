@@ -17,9 +17,20 @@
 
 const TILE: u32 = 64u;
 const DEPTH: u32 = 16u;
-// What they hold: gemm_put.
-var<workgroup> a_tile: array<vec4<f32>, 256>;
-var<workgroup> b_tile: array<vec4<f32>, 256>;
+// How many outputs of the tile each invocation sums: a 4×4 block over the whole depth of each slice
+// (gemm_block4), or an 8×8 block over a quarter of it (gemm_block8: four groups of 64 invocations, their
+// blocks added up through workgroup memory at the end), twice the multiply-adds per workgroup-memory
+// load. Set per adapter by the host (layers::gemm_overrides).
+override GEMM_BLOCK: u32 = 4u;
+// vec4s from one depth of a staged operand to the next: 16, or 17 so that the invocations staging
+// consecutive depths of one row or column (where K runs fastest in memory) write to different banks
+// of a GPU's workgroup memory instead of all to one (16 floats apart: a 16-way conflict). Set per
+// adapter by the host (layers::gemm_overrides).
+override GEMM_PITCH: u32 = 17u;
+// The staged slice (gemm_put): A from 0, B from B_STAGE. gemm_block8 reuses it to add up its groups'
+// blocks (512 vec4s).
+var<workgroup> gemm_stage: array<vec4<f32>, 544>;
+const B_STAGE: u32 = 272u;
 @group(0) @binding(7) var<storage, read_write> partials: array<f32>;
 
 fn gemm_tiles(m: u32, n: u32) -> u32 {
@@ -85,15 +96,15 @@ fn gemm_b_slot(e: u32, b_n_fast: bool) -> vec2<u32> {
     return vec2<u32>(e % DEPTH, e / DEPTH);
 }
 
-// Writes a fetched slice into the workgroup tiles: a_tile[k·16 + r] holds A rows 4r..4r+3 at depth k,
-// b_tile[k·16 + q] B columns 4q..4q+3.
+// Writes a fetched slice into the workgroup tiles: gemm_stage[k·GEMM_PITCH + r] holds A rows 4r..4r+3
+// at depth k, gemm_stage[B_STAGE + k·GEMM_PITCH + q] B columns 4q..4q+3.
 fn gemm_put(slice: GemmSlice, a_k_fast: bool, b_n_fast: bool, t: u32) {
     for (var q = 0u; q < 4u; q++) {
         let e = t + 256u * q;
         let a_at = gemm_a_slot(e, a_k_fast);
-        a_tile[a_at.x * 16u + a_at.y / 4u][a_at.y % 4u] = slice.a[q];
+        gemm_stage[a_at.x * GEMM_PITCH + a_at.y / 4u][a_at.y % 4u] = slice.a[q];
         let b_at = gemm_b_slot(e, b_n_fast);
-        b_tile[b_at.x * 16u + b_at.y / 4u][b_at.y % 4u] = slice.b[q];
+        gemm_stage[B_STAGE + b_at.x * GEMM_PITCH + b_at.y / 4u][b_at.y % 4u] = slice.b[q];
     }
 }
 
@@ -101,7 +112,7 @@ fn gemm_put(slice: GemmSlice, a_k_fast: bool, b_n_fast: bool, t: u32) {
 // A·B summed over depths [k_begin, k_end). Uniform control flow: every invocation of the workgroup
 // must call it. (Double-buffering the tiles, fetching the next slice while multiplying this one, was
 // measured on an H200: no faster.)
-fn gemm_block(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fast: bool, origin: vec2<u32>, lid: vec3<u32>) -> array<vec4<f32>, 4> {
+fn gemm_block4(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fast: bool, origin: vec2<u32>, lid: vec3<u32>) -> array<vec4<f32>, 4> {
     let t = lid.y * 16u + lid.x;
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
@@ -111,8 +122,8 @@ fn gemm_block(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fast
         gemm_put(gemm_fetch(m, n, k0, k_end, a_k_fast, b_n_fast, origin, t), a_k_fast, b_n_fast, t);
         workgroupBarrier();
         for (var kk = 0u; kk < DEPTH; kk++) {
-            let av = a_tile[kk * 16u + lid.y];
-            let bv = b_tile[kk * 16u + lid.x];
+            let av = gemm_stage[kk * GEMM_PITCH + lid.y];
+            let bv = gemm_stage[B_STAGE + kk * GEMM_PITCH + lid.x];
             acc0 += av.x * bv;
             acc1 += av.y * bv;
             acc2 += av.z * bv;
@@ -124,7 +135,7 @@ fn gemm_block(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fast
 }
 
 // Hands each element of this invocation's block that lies inside C (m×n) to store_element.
-fn gemm_store(m: u32, n: u32, origin: vec2<u32>, lid: vec3<u32>, acc: array<vec4<f32>, 4>) {
+fn gemm_store4(m: u32, n: u32, origin: vec2<u32>, lid: vec3<u32>, acc: array<vec4<f32>, 4>) {
     for (var i = 0u; i < 4u; i++) {
         let row = origin.x + lid.y * 4u + i;
         for (var j = 0u; j < 4u; j++) {
@@ -139,7 +150,7 @@ fn gemm_store(m: u32, n: u32, origin: vec2<u32>, lid: vec3<u32>, acc: array<vec4
 // The block of one split of K, into its split's matrix in `partials` for the reduce dispatch. Only the
 // `_split` entry points call it: a CPU adapter runs both sides of a branch on a uniform value, and
 // behind one it cost lavapipe ~5 ms per small unsplit product.
-fn gemm_store_partial(m: u32, n: u32, work: GemmWork, lid: vec3<u32>, acc: array<vec4<f32>, 4>) {
+fn gemm_store_partial4(m: u32, n: u32, work: GemmWork, lid: vec3<u32>, acc: array<vec4<f32>, 4>) {
     for (var i = 0u; i < 4u; i++) {
         let row = work.origin.x + lid.y * 4u + i;
         for (var j = 0u; j < 4u; j++) {
@@ -147,6 +158,133 @@ fn gemm_store_partial(m: u32, n: u32, work: GemmWork, lid: vec3<u32>, acc: array
             if row < m && col < n {
                 partials[(work.split * m + row) * n + col] = acc[i][j];
             }
+        }
+    }
+}
+
+// gemm_block8's 8×8 block: invocation t of the workgroup belongs to group t / 64, which sums depths
+// 4·group .. 4·group + 3 of every slice, and its lane (t mod 64) covers rows 4·ly + i and 32 + 4·ly + i
+// (ly = lane / 8) and columns 4·lx + j and 32 + 4·lx + j (lx = lane mod 8), so that the eight lanes
+// reading B in one step read eight consecutive vec4s. acc[i + 4·a][b] holds row half a's row i, column
+// half b's four columns.
+struct Block8 {
+    group: u32,
+    ly: u32,
+    lx: u32,
+}
+
+fn block8_of(lid: vec3<u32>) -> Block8 {
+    let t = lid.y * 16u + lid.x;
+    return Block8(t / 64u, (t % 64u) / 8u, t % 8u);
+}
+
+// The 8×8 block of A·B over [k_begin, k_end), summed over the four groups in group order; it is
+// complete in group 0's invocations only. Uniform control flow, like gemm_block4.
+fn gemm_block8(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fast: bool, origin: vec2<u32>, lid: vec3<u32>) -> array<array<vec4<f32>, 2>, 8> {
+    let t = lid.y * 16u + lid.x;
+    let at = block8_of(lid);
+    var acc: array<array<vec4<f32>, 2>, 8>;
+    for (var k0 = k_begin; k0 < k_end; k0 += DEPTH) {
+        gemm_put(gemm_fetch(m, n, k0, k_end, a_k_fast, b_n_fast, origin, t), a_k_fast, b_n_fast, t);
+        workgroupBarrier();
+        for (var kk = 0u; kk < 4u; kk++) {
+            let row = (at.group * 4u + kk) * GEMM_PITCH;
+            let a0 = gemm_stage[row + at.ly];
+            let a1 = gemm_stage[row + 8u + at.ly];
+            let b0 = gemm_stage[B_STAGE + row + at.lx];
+            let b1 = gemm_stage[B_STAGE + row + 8u + at.lx];
+            // Written out: a private array indexed by a loop variable may be kept in memory.
+            acc[0][0] += a0.x * b0;
+            acc[0][1] += a0.x * b1;
+            acc[4][0] += a1.x * b0;
+            acc[4][1] += a1.x * b1;
+            acc[1][0] += a0.y * b0;
+            acc[1][1] += a0.y * b1;
+            acc[5][0] += a1.y * b0;
+            acc[5][1] += a1.y * b1;
+            acc[2][0] += a0.z * b0;
+            acc[2][1] += a0.z * b1;
+            acc[6][0] += a1.z * b0;
+            acc[6][1] += a1.z * b1;
+            acc[3][0] += a0.w * b0;
+            acc[3][1] += a0.w * b1;
+            acc[7][0] += a1.w * b0;
+            acc[7][1] += a1.w * b1;
+        }
+        workgroupBarrier();
+    }
+    // Groups 1, 2 and 3 in turn hand group 0 their blocks, half a block (512 vec4s) at a time.
+    let lane = t % 64u;
+    for (var half = 0u; half < 2u; half++) {
+        for (var giver = 1u; giver < 4u; giver++) {
+            if at.group == giver {
+                for (var i = 0u; i < 8u; i++) {
+                    gemm_stage[lane * 8u + i] = acc[i][half];
+                }
+            }
+            workgroupBarrier();
+            if at.group == 0u {
+                for (var i = 0u; i < 8u; i++) {
+                    acc[i][half] += gemm_stage[lane * 8u + i];
+                }
+            }
+            workgroupBarrier();
+        }
+    }
+    return acc;
+}
+
+// (row, column) of element (i, j) of acc[i][j / 4], as laid out by gemm_block8.
+fn block8_element(origin: vec2<u32>, at: Block8, i: u32, j: u32) -> vec2<u32> {
+    return origin + vec2<u32>((i / 4u) * 32u + at.ly * 4u + i % 4u, (j / 4u) * 32u + at.lx * 4u + j % 4u);
+}
+
+fn gemm_store8(m: u32, n: u32, origin: vec2<u32>, lid: vec3<u32>, acc: array<array<vec4<f32>, 2>, 8>) {
+    let at = block8_of(lid);
+    if at.group != 0u {
+        return;
+    }
+    for (var i = 0u; i < 8u; i++) {
+        for (var j = 0u; j < 8u; j++) {
+            let e = block8_element(origin, at, i, j);
+            if e.x < m && e.y < n {
+                store_element(e.x, e.y, acc[i][j / 4u][j % 4u]);
+            }
+        }
+    }
+}
+
+fn gemm_store_partial8(m: u32, n: u32, work: GemmWork, lid: vec3<u32>, acc: array<array<vec4<f32>, 2>, 8>) {
+    let at = block8_of(lid);
+    if at.group != 0u {
+        return;
+    }
+    for (var i = 0u; i < 8u; i++) {
+        for (var j = 0u; j < 8u; j++) {
+            let e = block8_element(work.origin, at, i, j);
+            if e.x < m && e.y < n {
+                partials[(work.split * m + e.x) * n + e.y] = acc[i][j / 4u][j % 4u];
+            }
+        }
+    }
+}
+
+// This workgroup's tile over [k_begin, k_end), stored through store_element, or with `split` into its
+// split's matrix of partial sums: the entry points' common path, on GEMM_BLOCK's block.
+fn gemm_product(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fast: bool, work: GemmWork, lid: vec3<u32>, split: bool) {
+    if GEMM_BLOCK == 8u {
+        let acc = gemm_block8(m, n, k_begin, k_end, a_k_fast, b_n_fast, work.origin, lid);
+        if split {
+            gemm_store_partial8(m, n, work, lid, acc);
+        } else {
+            gemm_store8(m, n, work.origin, lid, acc);
+        }
+    } else {
+        let acc = gemm_block4(m, n, k_begin, k_end, a_k_fast, b_n_fast, work.origin, lid);
+        if split {
+            gemm_store_partial4(m, n, work, lid, acc);
+        } else {
+            gemm_store4(m, n, work.origin, lid, acc);
         }
     }
 }

@@ -63,12 +63,7 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, bias_added: bool, accumul
     let work = gemm_work(p.m, p.n, wid, nwg);
     let k_begin = work.split * p.split_depth;
     let k_end = min(k_begin + p.split_depth, p.k);
-    let acc = gemm_block(p.m, p.n, k_begin, k_end, p.a_stride_k == 1u, p.b_stride_n == 1u, work.origin, lid);
-    if split {
-        gemm_store_partial(p.m, p.n, work, lid, acc);
-    } else {
-        gemm_store(p.m, p.n, work.origin, lid, acc);
-    }
+    gemm_product(p.m, p.n, k_begin, k_end, p.a_stride_k == 1u, p.b_stride_n == 1u, work, lid, split);
 }
 
 // The sum of the splits for one element of C per invocation.

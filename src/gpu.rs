@@ -20,6 +20,8 @@ const SPLIT_PARTIALS_FLOATS: usize = 2 * 128 * 6272;
 /// multiprocessor of the largest cards (132 on an H100 or H200; measured there: 8.4 ms a step against
 /// 8.8 with two per multiprocessor and 10.5 with one); smaller GPUs run a few more waves.
 const SPLIT_TARGET_GPU: usize = 528;
+/// The tiled matrix products' block per invocation where no option names one.
+const GEMM_BLOCK_DEFAULT: u32 = 4;
 /// Widest workgroup any kernel uses.
 const INVOCATIONS_PER_WORKGROUP: u32 = 256;
 
@@ -46,6 +48,9 @@ pub struct GpuOptions {
     /// many, where it has fewer tiles: `GAN_WGPU_SPLIT_K` (a number, or `off`) when set, else
     /// `None`, chosen from the adapter (GPUs split, CPU adapters, which have a few cores to fill, don't).
     pub split_target: Option<usize>,
+    /// Outputs per invocation side in the tiled matrix products (shaders/gemm.wgsl's GEMM_BLOCK, 4 or
+    /// 8): `GAN_WGPU_GEMM_BLOCK` when set, else `None`, chosen from the adapter.
+    pub gemm_block: Option<u32>,
 }
 
 /// Where the command line keeps pipeline caches: `GAN_WGPU_PIPELINE_CACHE` (a folder, or `off`), else
@@ -111,6 +116,10 @@ impl Default for GpuOptions {
             split_target: std::env::var("GAN_WGPU_SPLIT_K")
                 .ok()
                 .and_then(|v| if v == "off" { Some(0) } else { v.parse().ok() }),
+            gemm_block: std::env::var("GAN_WGPU_GEMM_BLOCK")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|b| [4, 8].contains(b)),
         }
     }
 }
@@ -211,6 +220,8 @@ pub struct Gpu {
     pub wide_loads: bool,
     /// Workgroups a tiled matrix product is split to reach (0: never split; see `GpuOptions`).
     pub split_target: usize,
+    /// The tiled matrix products' block per invocation, 4 (4×4) or 8 (8×8; see `GpuOptions`).
+    pub gemm_block: u32,
     /// Where split products keep their partial sums; made at first use.
     split_partials: std::sync::OnceLock<crate::tensor::Tensor>,
     uncaptured: ErrorSlot,
@@ -372,6 +383,7 @@ impl Gpu {
                     SPLIT_TARGET_GPU
                 },
             ),
+            gemm_block: options.gemm_block.unwrap_or(GEMM_BLOCK_DEFAULT),
             split_partials: Default::default(),
             uncaptured,
             lost,

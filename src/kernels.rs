@@ -74,10 +74,12 @@ impl Shader {
         }
     }
 
-    /// Values for the file's pipeline-overridable constants on `gpu` (BatchNorm's lanes per channel).
+    /// Values for the file's pipeline-overridable constants on `gpu` (BatchNorm's lanes per channel, the
+    /// tiled products' block).
     fn overrides(self, gpu: &Gpu) -> &'static [(&'static str, f64)] {
         match self {
             Shader::BatchNorm => crate::layers::batchnorm::overrides(gpu),
+            Shader::Linear | Shader::Conv => crate::layers::gemm_overrides(gpu),
             _ => &[],
         }
     }
@@ -87,6 +89,7 @@ impl Shader {
     pub fn override_sets(self) -> Vec<&'static [(&'static str, f64)]> {
         match self {
             Shader::BatchNorm => crate::layers::batchnorm::OVERRIDE_SETS.to_vec(),
+            Shader::Linear | Shader::Conv => crate::layers::GEMM_OVERRIDE_SETS.to_vec(),
             _ => vec![&[]],
         }
     }

@@ -319,7 +319,7 @@ fn bench(
     if !r.per_kernel.is_empty() {
         println!("per kernel, one step ({}):", r.per_kernel_timing);
         for (entry, count, ms) in &r.per_kernel {
-            println!("  {entry:36} {count:3}x {ms:9.1} ms");
+            println!("  {entry:40} {count:3}x {ms:9.3} ms");
         }
     }
     println!(

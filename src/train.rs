@@ -248,7 +248,12 @@ pub fn train(
     }
 
     let mut session = Session::new(gpu, config, dataset, trainer, run)?;
-    session.run(&mut progress).map_err(|cause| match cause {
+    let outcome = session
+        .run(&mut progress)
+        .and_then(|outcome| session.finish_writing().map(|()| outcome));
+    // A run that failed still waits for the state being written, so that `kept` names what is on disk.
+    let _ = session.finish_writing();
+    outcome.map_err(|cause| match cause {
         // Settings the run cannot start with are not a stopped run.
         Error::InvalidArgument { .. } => cause,
         cause => Error::RunStopped {
@@ -284,6 +289,14 @@ struct Session<'a> {
     in_flight: VecDeque<InFlight>,
     /// The position of the training state on disk: (epochs done, steps into the next), if any.
     saved: Option<(usize, usize)>,
+    /// The training state being written on another thread while training goes on.
+    writing: Option<StateWriter>,
+}
+
+/// A thread writing a training state, and the state's position (epochs done, steps into the next).
+struct StateWriter {
+    thread: std::thread::JoinHandle<Result<()>>,
+    position: (usize, usize),
 }
 
 impl<'a> Session<'a> {
@@ -316,6 +329,7 @@ impl<'a> Session<'a> {
             sampler,
             in_flight: VecDeque::new(),
             saved,
+            writing: None,
         })
     }
 
@@ -515,14 +529,36 @@ impl<'a> Session<'a> {
         self.save_state()
     }
 
+    /// Copies the training state to the host and writes it on another thread (after the previous one
+    /// is written): the steps that follow need not wait for the disk.
     fn save_state(&mut self) -> Result<()> {
-        state::save(
-            self.gpu,
-            &self.trainer,
-            &self.run,
-            &state_path(&self.config.out),
-        )?;
-        self.saved = Some((self.run.epochs_done, self.run.steps_into_epoch));
+        self.finish_writing()?;
+        let snapshot = state::Snapshot::take(self.gpu, &self.trainer, &self.run)?;
+        let path = state_path(&self.config.out);
+        let position = (self.run.epochs_done, self.run.steps_into_epoch);
+        let writer = std::thread::Builder::new()
+            .name("state writer".into())
+            .spawn(move || snapshot.write(&path))
+            .map_err(|e| Error::Io {
+                path: state_path(&self.config.out),
+                message: format!("could not start a thread to write it: {e}"),
+            })?;
+        self.writing = Some(StateWriter {
+            thread: writer,
+            position,
+        });
+        Ok(())
+    }
+
+    /// Waits for the training state being written, if any; once written, its position is on disk.
+    fn finish_writing(&mut self) -> Result<()> {
+        if let Some(writer) = self.writing.take() {
+            match writer.thread.join() {
+                Ok(written) => written?,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+            self.saved = Some(writer.position);
+        }
         Ok(())
     }
 

@@ -114,6 +114,15 @@ fn split_linear_products_match_a_float64_reference() {
 }
 
 #[test]
+fn split_linear_products_on_8x8_blocks_match_a_float64_reference() {
+    let g = gpu_with(KernelFamily::TiledBlock8SplitK);
+    assert_eq!(g.gemm_block, 8);
+    let entries = check(g);
+    assert_eq!(entries.len(), 6, "{entries:?}");
+    assert!(entries.iter().all(|e| e.starts_with("linear_")));
+}
+
+#[test]
 fn subgroup_linear_products_match_a_float64_reference() {
     let g = gpu_with(KernelFamily::Subgroup);
     if !g.subgroup_products {

@@ -30,6 +30,28 @@ pub(crate) fn subgroup_kernels() -> Vec<&'static crate::kernels::Kernel> {
         .collect()
 }
 
+/// Values of shaders/gemm.wgsl's GEMM_BLOCK and GEMM_PITCH, for the files that hold the tiled products:
+/// each block, with the staged operands padded and (for the tests) not.
+const GEMM_OVERRIDES: [[(&str, f64); 2]; 4] = [
+    [("GEMM_BLOCK", 4.0), ("GEMM_PITCH", 17.0)],
+    [("GEMM_BLOCK", 8.0), ("GEMM_PITCH", 17.0)],
+    [("GEMM_BLOCK", 4.0), ("GEMM_PITCH", 16.0)],
+    [("GEMM_BLOCK", 8.0), ("GEMM_PITCH", 16.0)],
+];
+/// Every value, for the shader tests.
+pub(crate) const GEMM_OVERRIDE_SETS: [&[(&str, f64)]; 4] = [
+    &GEMM_OVERRIDES[0],
+    &GEMM_OVERRIDES[1],
+    &GEMM_OVERRIDES[2],
+    &GEMM_OVERRIDES[3],
+];
+
+/// The overrides of the tiled products' files on `gpu`: its block per invocation and pitch.
+pub(crate) fn gemm_overrides(gpu: &Gpu) -> &'static [(&'static str, f64)] {
+    let padded = std::env::var("GAN_WGPU_GEMM_PITCH").as_deref() != Ok("16");
+    &GEMM_OVERRIDES[usize::from(gpu.gemm_block == 8) + 2 * usize::from(!padded)]
+}
+
 /// Invocations per workgroup of the one-dimensional kernels (`WG` in shaders/common.wgsl).
 pub(crate) const WORKGROUP: usize = 256;
 

@@ -47,29 +47,35 @@ pub enum KernelFamily {
     /// few tiles; this device splits every one, so the split path and its reductions are tested on any
     /// adapter).
     TiledSplitK,
+    /// The split tiles with an 8×8 block per invocation (`GpuOptions::gemm_block`), where products too
+    /// shallow to split store their blocks whole.
+    TiledBlock8SplitK,
     /// The subgroup kernels where the adapter has subgroups of 8 or more lanes, else tiles.
     Subgroup,
 }
 
-pub const KERNEL_FAMILIES: [KernelFamily; 3] = [
+pub const KERNEL_FAMILIES: [KernelFamily; 4] = [
     KernelFamily::Tiled,
     KernelFamily::TiledSplitK,
+    KernelFamily::TiledBlock8SplitK,
     KernelFamily::Subgroup,
 ];
 
 /// A device of its own for each family of matrix-product kernels, whatever the adapter.
 #[allow(dead_code)]
 pub fn gpu_with(family: KernelFamily) -> &'static Gpu {
-    static DEVICES: [OnceLock<Gpu>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
-    let (cell, products, split_target) = match family {
-        KernelFamily::Tiled => (&DEVICES[0], Products::Tiled, 0),
-        KernelFamily::TiledSplitK => (&DEVICES[1], Products::Tiled, 1 << 16),
-        KernelFamily::Subgroup => (&DEVICES[2], Products::Subgroup, 0),
+    static DEVICES: [OnceLock<Gpu>; 4] = [const { OnceLock::new() }; 4];
+    let (cell, products, split_target, gemm_block) = match family {
+        KernelFamily::Tiled => (&DEVICES[0], Products::Tiled, 0, 4),
+        KernelFamily::TiledSplitK => (&DEVICES[1], Products::Tiled, 1 << 16, 4),
+        KernelFamily::TiledBlock8SplitK => (&DEVICES[2], Products::Tiled, 1 << 16, 8),
+        KernelFamily::Subgroup => (&DEVICES[3], Products::Subgroup, 0, 4),
     };
     cell.get_or_init(|| {
         let options = GpuOptions {
             products,
             split_target: Some(split_target),
+            gemm_block: Some(gemm_block),
             ..GpuOptions::default()
         };
         Gpu::new(&options).unwrap_or_else(|e| panic!("{e}"))
