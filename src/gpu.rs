@@ -51,6 +51,9 @@ pub struct GpuOptions {
     /// Outputs per invocation side in the tiled matrix products (shaders/gemm.wgsl's GEMM_BLOCK, 4 or
     /// 8): `GAN_WGPU_GEMM_BLOCK` when set, else `None`, chosen from the adapter.
     pub gemm_block: Option<u32>,
+    /// vec4s from one depth of a staged operand to the next in the tiled products (GEMM_PITCH: 17, or
+    /// 16 for the unpadded layout that measurements compare with): `GAN_WGPU_GEMM_PITCH` when set.
+    pub gemm_pitch: Option<u32>,
 }
 
 /// Where the command line keeps pipeline caches: `GAN_WGPU_PIPELINE_CACHE` (a folder, or `off`), else
@@ -120,6 +123,10 @@ impl Default for GpuOptions {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .filter(|b| [4, 8].contains(b)),
+            gemm_pitch: std::env::var("GAN_WGPU_GEMM_PITCH")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|p| [16, 17].contains(p)),
         }
     }
 }
@@ -222,6 +229,8 @@ pub struct Gpu {
     pub split_target: usize,
     /// The tiled matrix products' block per invocation, 4 (4×4) or 8 (8×8; see `GpuOptions`).
     pub gemm_block: u32,
+    /// The tiled products' staging pitch, 17 or 16 (see `GpuOptions`).
+    pub gemm_pitch: u32,
     /// Where split products keep their partial sums; made at first use.
     split_partials: std::sync::OnceLock<crate::tensor::Tensor>,
     uncaptured: ErrorSlot,
@@ -384,6 +393,7 @@ impl Gpu {
                 },
             ),
             gemm_block: options.gemm_block.unwrap_or(GEMM_BLOCK_DEFAULT),
+            gemm_pitch: options.gemm_pitch.unwrap_or(17),
             split_partials: Default::default(),
             uncaptured,
             lost,

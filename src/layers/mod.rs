@@ -48,8 +48,7 @@ pub(crate) const GEMM_OVERRIDE_SETS: [&[(&str, f64)]; 4] = [
 
 /// The overrides of the tiled products' files on `gpu`: its block per invocation and pitch.
 pub(crate) fn gemm_overrides(gpu: &Gpu) -> &'static [(&'static str, f64)] {
-    let padded = std::env::var("GAN_WGPU_GEMM_PITCH").as_deref() != Ok("16");
-    &GEMM_OVERRIDES[usize::from(gpu.gemm_block == 8) + 2 * usize::from(!padded)]
+    &GEMM_OVERRIDES[usize::from(gpu.gemm_block == 8) + 2 * usize::from(gpu.gemm_pitch == 16)]
 }
 
 /// Invocations per workgroup of the one-dimensional kernels (`WG` in shaders/common.wgsl).
