@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The GPU check of issue 6, run on the `device` tool's machine from binaries that
+# scripts/gpu_check_prepare.sh put in .dev/: the tiled products' variants (block 4 or 8, staging padded or
+# not, how far K is split) each timed by `gan-wgpu bench --steps 300`, PyTorch's CUDA step before and
+# after, per-kernel profiles, the kernel tests on the card, and a 25-epoch run on the bundled digits.
+# Results under $OUT (bench.jsonl, perkernel.jsonl, pd_*.txt, train.txt, the last grid). STEPS, EPOCHS
+# and DATA shrink it for a rehearsal on lavapipe: STEPS=1 EPOCHS=1 DATA=<a small IDX folder>.
+set -u
+STEPS=${STEPS:-300}
+EPOCHS=${EPOCHS:-25}
+DATA=${DATA:-data/mnist-10k}
+if ! ldconfig -p | grep -q libvulkan.so.1; then
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+fi
+B=$PWD/.dev/gan-wgpu
+OUT=${OUT:-/tmp/gpu_check}
+mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
+torch() { (cd .dev/bench && timeout 60 python3 pytorch_dcgan_step.py --device cuda --steps "$STEPS" 2>&1 | tail -1); }
+bench() {
+    local tag=$1
+    shift
+    env "$@" timeout 40 "$B" bench --steps "$STEPS" > "$OUT/tmp.txt" 2>&1
+    tail -1 "$OUT/tmp.txt" | sed "s/^{/{\"tag\":\"$tag\",/" >> "$OUT/bench.jsonl"
+    echo "$tag $* :: $(grep -E 'ms/step' "$OUT/tmp.txt")"
+}
+echo "=== torch cuda"; torch
+bench block4-pitch16 GAN_WGPU_GEMM_BLOCK=4 GAN_WGPU_GEMM_PITCH=16
+bench block4 GAN_WGPU_GEMM_BLOCK=4
+bench block8-pitch16 GAN_WGPU_GEMM_BLOCK=8 GAN_WGPU_GEMM_PITCH=16
+bench block8 GAN_WGPU_GEMM_BLOCK=8
+bench block4-split264 GAN_WGPU_GEMM_BLOCK=4 GAN_WGPU_SPLIT_K=264
+bench block8-split264 GAN_WGPU_GEMM_BLOCK=8 GAN_WGPU_SPLIT_K=264
+bench block8-split1056 GAN_WGPU_GEMM_BLOCK=8 GAN_WGPU_SPLIT_K=1056
+bench block4-pitch16 GAN_WGPU_GEMM_BLOCK=4 GAN_WGPU_GEMM_PITCH=16
+bench block4 GAN_WGPU_GEMM_BLOCK=4
+bench block8 GAN_WGPU_GEMM_BLOCK=8
+echo "=== torch cuda"; torch
+for v in "GAN_WGPU_GEMM_BLOCK=4 GAN_WGPU_GEMM_PITCH=16" "GAN_WGPU_GEMM_BLOCK=4" "GAN_WGPU_GEMM_BLOCK=8"; do
+    echo "=== per kernel: $v"
+    env $v RUST_LOG=gan_wgpu::bench=debug timeout 40 "$B" bench --steps "$((STEPS / 6))" --per-kernel > "$OUT/tmp.txt" 2>&1
+    sed -n '/per kernel/,/^{/p' "$OUT/tmp.txt" | head -14
+    grep DEBUG "$OUT/tmp.txt" | awk '{print $4, $5}' > "$OUT/pd_$(echo "$v" | tr -dc '0-9' ).txt"
+    tail -1 "$OUT/tmp.txt" >> "$OUT/perkernel.jsonl"
+done
+export GAN_WGPU_ORACLE_DIR=$PWD/.dev/oracle
+for t in oracle_layers reference_shapes linear_products determinism; do
+    echo "=== test $t"
+    timeout 90 ".dev/$t" 2>&1 | grep -E "test result|FAILED|panicked"
+done
+echo "=== train: $EPOCHS epochs on $DATA (${TRAIN_ENV:-defaults})"
+start=$(date +%s.%N)
+env ${TRAIN_ENV:-} timeout 150 "$B" train --epochs "$EPOCHS" --data-dir "$DATA" --out /tmp/gpu_check_run --overwrite 2>&1 |
+    while IFS= read -r line; do echo "$(date +%s.%N) $line"; done > "$OUT/train.txt"
+end=$(date +%s.%N)
+echo "train wall $(python3 -c "print(round($end - $start, 2))") s"
+grep -E "epoch (1|$EPOCHS)," "$OUT/train.txt"
+cp "/tmp/gpu_check_run/epoch_$(printf %03d "$EPOCHS").png" "$OUT/" 2>/dev/null
+rm -f "$OUT/tmp.txt"

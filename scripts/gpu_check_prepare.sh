@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Prepares the GPU check (scripts/gpu_check.sh) for the `device` tool's machine, which has no Rust, no
+# Vulkan loader and no ../shared: builds release binaries here, strips them into .dev/ with the oracle
+# and the PyTorch peer, and downloads Debian's Vulkan loader into .gl/. Both folders are kept out of git;
+# carry them: run(command="bash scripts/gpu_check.sh", carry=[".gl", ".dev"]). About 57 MB travel.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared=${GAN_WGPU_SHARED:-../shared}
+for d in /.dev/ /.gl/; do grep -qxF "$d" .git/info/exclude || echo "$d" >> .git/info/exclude; done
+cargo build --release
+mkdir -p .dev/oracle .dev/bench
+cp target/release/gan-wgpu .dev/
+tests=(oracle_layers reference_shapes linear_products determinism)
+for t in "${tests[@]}"; do
+    bin=$(cargo test --release --no-run --test "$t" --message-format=json 2>/dev/null |
+        python3 -c 'import json, sys; print(next(m["executable"] for m in map(json.loads, sys.stdin) if m.get("executable") and m["target"]["name"] == sys.argv[1]))' "$t")
+    cp "$bin" ".dev/$t"
+done
+strip .dev/gan-wgpu "${tests[@]/#/.dev/}"
+cp "$shared/oracle/layers.safetensors" "$shared/oracle/README.md" .dev/oracle/
+cp "$shared/bench/pytorch_dcgan_step.py" .dev/bench/
+if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
+    mkdir -p .gl /tmp/amd64/partial
+    o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64)
+    apt-get "${o[@]}" update
+    (cd .gl && apt-get "${o[@]}" download libvulkan1)
+fi
+du -sh .dev .gl
