@@ -1,6 +1,12 @@
 //! `gan-wgpu bench`: full training steps (D step + G step, exactly as `train` runs them) on random
-//! images, timed after a warm-up step.
+//! images, timed after a warm-up step. On a GPU, as in `train`, a step is recorded and submitted while
+//! the ones before it run (up to `train::IN_FLIGHT` queued), so a step's time is the interval between
+//! the completions of consecutive steps: what a run of many steps takes per step. A CPU adapter runs
+//! each step on its own (submitted, then waited for): its host is its device, so recording ahead
+//! overlaps nothing, and lavapipe reports some completions together with the next step's, which
+//! would turn intervals into pairs of 0 and twice a step.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -10,6 +16,7 @@ use crate::gpu::Gpu;
 use crate::kernels::Dispatch;
 use crate::noise::{NormalStream, Stream, UniformNoise};
 use crate::step::{Hyper, Trainer};
+use crate::train::IN_FLIGHT;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
@@ -65,21 +72,39 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<Be
     gpu.run(&[images.dispatch()])?;
     let noise_d = UniformNoise::new(gpu, &trainer.z_d, 1, Stream::DStep)?;
     let noise_g = UniformNoise::new(gpu, &trainer.z_g, 1, Stream::GStep)?;
-    let step = |trainer: &mut Trainer| -> Result<f64> {
-        let t = Instant::now();
+    let submit_step = |trainer: &mut Trainer| -> Result<wgpu::SubmissionIndex> {
         noise_d.set_step(gpu, trainer.steps_done)?;
         noise_g.set_step(gpu, trainer.steps_done)?;
         let mut dispatches = vec![noise_d.dispatch(), noise_g.dispatch()];
         dispatches.extend(trainer.step_dispatches(gpu)?);
-        gpu.run(&dispatches)?;
+        let submitted = gpu.submit(
+            gpu.encode("training step", &dispatches),
+            "training step",
+        )?;
         trainer.finish_step();
-        Ok(t.elapsed().as_secs_f64() * 1e3)
+        Ok(submitted)
     };
-    step(&mut trainer)?;
+    gpu.wait_for(submit_step(&mut trainer)?)?;
     let first_step_ms = started.elapsed().as_secs_f64() * 1e3;
     let mut times = Vec::with_capacity(steps);
+    let mut in_flight = VecDeque::new();
+    let mut last_done = Instant::now();
+    let mut settle = |index| -> Result<()> {
+        gpu.wait_for(index)?;
+        let now = Instant::now();
+        times.push((now - last_done).as_secs_f64() * 1e3);
+        last_done = now;
+        Ok(())
+    };
+    let queued = if gpu.is_software() { 0 } else { IN_FLIGHT };
     for _ in 0..steps {
-        times.push(step(&mut trainer)?);
+        in_flight.push_back(submit_step(&mut trainer)?);
+        if in_flight.len() > queued {
+            settle(in_flight.pop_front().expect("steps are in flight"))?;
+        }
+    }
+    while let Some(index) = in_flight.pop_front() {
+        settle(index)?;
     }
     times.sort_by(f64::total_cmp);
     let median_ms = if times.is_empty() {

@@ -35,7 +35,7 @@ pub const GRID_SAMPLES: usize = 64;
 pub const GRID_ROW: usize = 8;
 /// Submissions allowed in flight before the host waits: enough to keep the GPU busy, few enough
 /// that the host never runs far ahead.
-const IN_FLIGHT: usize = 2;
+pub(crate) const IN_FLIGHT: usize = 2;
 const _: () = assert!(IN_FLIGHT < Health::SNAPSHOTS);
 /// Philox streams of the initial weights (the noise streams are 0–2, the shuffle 16).
 const G_INIT_STREAM: u32 = 100;
