@@ -108,6 +108,32 @@ fn gemm_put(slice: GemmSlice, a_k_fast: bool, b_n_fast: bool, t: u32) {
     }
 }
 
+// With GEMM_PREFETCH, each invocation loads its share of the next slice right after staging this one,
+// so that the loads are in flight while the slice is multiplied (a GPU otherwise waits on them with
+// every workgroup of a multiprocessor that is at the same point). Set by the host (GpuOptions).
+override GEMM_PREFETCH: bool = false;
+
+// The first slice, loaded ahead with GEMM_PREFETCH (else nothing).
+fn gemm_prefetch(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fast: bool, origin: vec2<u32>, t: u32) -> GemmSlice {
+    if GEMM_PREFETCH {
+        return gemm_fetch(m, n, k_begin, k_end, a_k_fast, b_n_fast, origin, t);
+    }
+    return GemmSlice(vec4<f32>(0.0), vec4<f32>(0.0));
+}
+
+// Stages the slice at depth k0 (`loaded`, with GEMM_PREFETCH; else loaded now) and waits for the
+// workgroup; returns the next slice where GEMM_PREFETCH loads it ahead.
+fn gemm_stage_slice(loaded: GemmSlice, m: u32, n: u32, k0: u32, k_end: u32, a_k_fast: bool, b_n_fast: bool, origin: vec2<u32>, t: u32) -> GemmSlice {
+    if GEMM_PREFETCH {
+        gemm_put(loaded, a_k_fast, b_n_fast, t);
+        workgroupBarrier();
+        return gemm_fetch(m, n, k0 + DEPTH, k_end, a_k_fast, b_n_fast, origin, t);
+    }
+    gemm_put(gemm_fetch(m, n, k0, k_end, a_k_fast, b_n_fast, origin, t), a_k_fast, b_n_fast, t);
+    workgroupBarrier();
+    return loaded;
+}
+
 // This invocation's 4×4 block (rows origin.x + 4·lid.y + i, columns origin.y + 4·lid.x + j) of
 // A·B summed over depths [k_begin, k_end). Uniform control flow: every invocation of the workgroup
 // must call it. (Double-buffering the tiles, fetching the next slice while multiplying this one, was
@@ -118,9 +144,9 @@ fn gemm_block4(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fas
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
+    var next = gemm_prefetch(m, n, k_begin, k_end, a_k_fast, b_n_fast, origin, t);
     for (var k0 = k_begin; k0 < k_end; k0 += DEPTH) {
-        gemm_put(gemm_fetch(m, n, k0, k_end, a_k_fast, b_n_fast, origin, t), a_k_fast, b_n_fast, t);
-        workgroupBarrier();
+        next = gemm_stage_slice(next, m, n, k0, k_end, a_k_fast, b_n_fast, origin, t);
         for (var kk = 0u; kk < DEPTH; kk++) {
             let av = gemm_stage[kk * GEMM_PITCH + lid.y];
             let bv = gemm_stage[B_STAGE + kk * GEMM_PITCH + lid.x];
@@ -184,9 +210,9 @@ fn gemm_block8(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fas
     let t = lid.y * 16u + lid.x;
     let at = block8_of(lid);
     var acc: array<array<vec4<f32>, 2>, 8>;
+    var next = gemm_prefetch(m, n, k_begin, k_end, a_k_fast, b_n_fast, origin, t);
     for (var k0 = k_begin; k0 < k_end; k0 += DEPTH) {
-        gemm_put(gemm_fetch(m, n, k0, k_end, a_k_fast, b_n_fast, origin, t), a_k_fast, b_n_fast, t);
-        workgroupBarrier();
+        next = gemm_stage_slice(next, m, n, k0, k_end, a_k_fast, b_n_fast, origin, t);
         for (var kk = 0u; kk < 4u; kk++) {
             let row = (at.group * 4u + kk) * GEMM_PITCH;
             let a0 = gemm_stage[row + at.ly];

@@ -77,10 +77,7 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<Be
         noise_g.set_step(gpu, trainer.steps_done)?;
         let mut dispatches = vec![noise_d.dispatch(), noise_g.dispatch()];
         dispatches.extend(trainer.step_dispatches(gpu)?);
-        let submitted = gpu.submit(
-            gpu.encode("training step", &dispatches),
-            "training step",
-        )?;
+        let submitted = gpu.submit(gpu.encode("training step", &dispatches), "training step")?;
         trainer.finish_step();
         Ok(submitted)
     };

@@ -54,6 +54,9 @@ pub struct GpuOptions {
     /// vec4s from one depth of a staged operand to the next in the tiled products (GEMM_PITCH: 17, or
     /// 16 for the unpadded layout that measurements compare with): `GAN_WGPU_GEMM_PITCH` when set.
     pub gemm_pitch: Option<u32>,
+    /// Whether the tiled products load each slice while the one before is multiplied (GEMM_PREFETCH):
+    /// `GAN_WGPU_GEMM_PREFETCH=1|0` when set, else off.
+    pub gemm_prefetch: Option<bool>,
 }
 
 /// Where the command line keeps pipeline caches: `GAN_WGPU_PIPELINE_CACHE` (a folder, or `off`), else
@@ -127,6 +130,13 @@ impl Default for GpuOptions {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .filter(|p| [16, 17].contains(p)),
+            gemm_prefetch: std::env::var("GAN_WGPU_GEMM_PREFETCH").ok().and_then(|v| {
+                match v.as_str() {
+                    "1" => Some(true),
+                    "0" => Some(false),
+                    _ => None,
+                }
+            }),
         }
     }
 }
@@ -231,6 +241,8 @@ pub struct Gpu {
     pub gemm_block: u32,
     /// The tiled products' staging pitch, 17 or 16 (see `GpuOptions`).
     pub gemm_pitch: u32,
+    /// Whether the tiled products load slices ahead (see `GpuOptions`).
+    pub gemm_prefetch: bool,
     /// Where split products keep their partial sums; made at first use.
     split_partials: std::sync::OnceLock<crate::tensor::Tensor>,
     uncaptured: ErrorSlot,
@@ -394,6 +406,7 @@ impl Gpu {
             ),
             gemm_block: options.gemm_block.unwrap_or(GEMM_BLOCK_DEFAULT),
             gemm_pitch: options.gemm_pitch.unwrap_or(17),
+            gemm_prefetch: options.gemm_prefetch.unwrap_or(false),
             split_partials: Default::default(),
             uncaptured,
             lost,

@@ -123,6 +123,19 @@ fn split_linear_products_on_8x8_blocks_match_a_float64_reference() {
 }
 
 #[test]
+fn split_linear_products_loaded_ahead_match_a_float64_reference() {
+    for family in [
+        KernelFamily::TiledPrefetchSplitK,
+        KernelFamily::TiledBlock8PrefetchSplitK,
+    ] {
+        let g = gpu_with(family);
+        assert!(g.gemm_prefetch);
+        let entries = check(g);
+        assert_eq!(entries.len(), 6, "{entries:?}");
+    }
+}
+
+#[test]
 fn subgroup_linear_products_match_a_float64_reference() {
     let g = gpu_with(KernelFamily::Subgroup);
     if !g.subgroup_products {

@@ -115,8 +115,8 @@ fn assert_family_ran(g: &Gpu, case: &str, dispatches: &[Dispatch]) {
     assert_eq!(split, g.split_target > 0, "{case}: kernels {entries:?}");
 }
 
-/// Every case on the device of each family of matrix-product kernels (tiled, split, split on 8×8
-/// blocks, subgroup), with the oracle uploading to and reading from that device.
+/// Every case on the device of each family of matrix-product kernels (tiled, split, split variants,
+/// subgroup), with the oracle uploading to and reading from that device.
 fn every_kernel_family<'a>(
     oracle: &'a Oracle,
     cases: &'a [String],

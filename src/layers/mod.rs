@@ -30,25 +30,42 @@ pub(crate) fn subgroup_kernels() -> Vec<&'static crate::kernels::Kernel> {
         .collect()
 }
 
-/// Values of shaders/gemm.wgsl's GEMM_BLOCK and GEMM_PITCH, for the files that hold the tiled products:
-/// each block, with the staged operands padded and (for the tests) not.
-const GEMM_OVERRIDES: [[(&str, f64); 2]; 4] = [
-    [("GEMM_BLOCK", 4.0), ("GEMM_PITCH", 17.0)],
-    [("GEMM_BLOCK", 8.0), ("GEMM_PITCH", 17.0)],
-    [("GEMM_BLOCK", 4.0), ("GEMM_PITCH", 16.0)],
-    [("GEMM_BLOCK", 8.0), ("GEMM_PITCH", 16.0)],
+/// Values of shaders/gemm.wgsl's GEMM_BLOCK, GEMM_PITCH and GEMM_PREFETCH, for the files that hold the
+/// tiled products: set `block8 + 2·pitch16 + 4·prefetch` of every combination.
+const fn gemm_set(index: usize) -> [(&'static str, f64); 3] {
+    [
+        ("GEMM_BLOCK", if index & 1 == 0 { 4.0 } else { 8.0 }),
+        ("GEMM_PITCH", if index & 2 == 0 { 17.0 } else { 16.0 }),
+        ("GEMM_PREFETCH", if index & 4 == 0 { 0.0 } else { 1.0 }),
+    ]
+}
+const GEMM_OVERRIDES: [[(&str, f64); 3]; 8] = [
+    gemm_set(0),
+    gemm_set(1),
+    gemm_set(2),
+    gemm_set(3),
+    gemm_set(4),
+    gemm_set(5),
+    gemm_set(6),
+    gemm_set(7),
 ];
-/// Every value, for the shader tests.
-pub(crate) const GEMM_OVERRIDE_SETS: [&[(&str, f64)]; 4] = [
+/// Every combination, for the shader tests.
+pub(crate) const GEMM_OVERRIDE_SETS: [&[(&str, f64)]; 8] = [
     &GEMM_OVERRIDES[0],
     &GEMM_OVERRIDES[1],
     &GEMM_OVERRIDES[2],
     &GEMM_OVERRIDES[3],
+    &GEMM_OVERRIDES[4],
+    &GEMM_OVERRIDES[5],
+    &GEMM_OVERRIDES[6],
+    &GEMM_OVERRIDES[7],
 ];
 
-/// The overrides of the tiled products' files on `gpu`: its block per invocation and pitch.
+/// The overrides of the tiled products' files on `gpu`: its block per invocation, pitch and prefetch.
 pub(crate) fn gemm_overrides(gpu: &Gpu) -> &'static [(&'static str, f64)] {
-    &GEMM_OVERRIDES[usize::from(gpu.gemm_block == 8) + 2 * usize::from(gpu.gemm_pitch == 16)]
+    &GEMM_OVERRIDES[usize::from(gpu.gemm_block == 8)
+        + 2 * usize::from(gpu.gemm_pitch == 16)
+        + 4 * usize::from(gpu.gemm_prefetch)]
 }
 
 /// Invocations per workgroup of the one-dimensional kernels (`WG` in shaders/common.wgsl).

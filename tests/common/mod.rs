@@ -50,32 +50,43 @@ pub enum KernelFamily {
     /// The split tiles with an 8×8 block per invocation (`GpuOptions::gemm_block`), where products too
     /// shallow to split store their blocks whole.
     TiledBlock8SplitK,
+    /// The split tiles with each slice loaded while the one before is multiplied, on 4×4 and (here)
+    /// 8×8 blocks (`GpuOptions::gemm_prefetch`).
+    TiledPrefetchSplitK,
+    TiledBlock8PrefetchSplitK,
     /// The subgroup kernels where the adapter has subgroups of 8 or more lanes, else tiles.
     Subgroup,
 }
 
-pub const KERNEL_FAMILIES: [KernelFamily; 4] = [
+pub const KERNEL_FAMILIES: [KernelFamily; 6] = [
     KernelFamily::Tiled,
     KernelFamily::TiledSplitK,
     KernelFamily::TiledBlock8SplitK,
+    KernelFamily::TiledPrefetchSplitK,
+    KernelFamily::TiledBlock8PrefetchSplitK,
     KernelFamily::Subgroup,
 ];
 
 /// A device of its own for each family of matrix-product kernels, whatever the adapter.
 #[allow(dead_code)]
 pub fn gpu_with(family: KernelFamily) -> &'static Gpu {
-    static DEVICES: [OnceLock<Gpu>; 4] = [const { OnceLock::new() }; 4];
-    let (cell, products, split_target, gemm_block) = match family {
-        KernelFamily::Tiled => (&DEVICES[0], Products::Tiled, 0, 4),
-        KernelFamily::TiledSplitK => (&DEVICES[1], Products::Tiled, 1 << 16, 4),
-        KernelFamily::TiledBlock8SplitK => (&DEVICES[2], Products::Tiled, 1 << 16, 8),
-        KernelFamily::Subgroup => (&DEVICES[3], Products::Subgroup, 0, 4),
+    static DEVICES: [OnceLock<Gpu>; 6] = [const { OnceLock::new() }; 6];
+    let split = 1 << 16;
+    let (cell, products, split_target, gemm_block, gemm_prefetch) = match family {
+        KernelFamily::Tiled => (&DEVICES[0], Products::Tiled, 0, 4, false),
+        KernelFamily::TiledSplitK => (&DEVICES[1], Products::Tiled, split, 4, false),
+        KernelFamily::TiledBlock8SplitK => (&DEVICES[2], Products::Tiled, split, 8, false),
+        KernelFamily::TiledPrefetchSplitK => (&DEVICES[3], Products::Tiled, split, 4, true),
+        KernelFamily::TiledBlock8PrefetchSplitK => (&DEVICES[4], Products::Tiled, split, 8, true),
+        KernelFamily::Subgroup => (&DEVICES[5], Products::Subgroup, 0, 4, false),
     };
     cell.get_or_init(|| {
         let options = GpuOptions {
             products,
             split_target: Some(split_target),
             gemm_block: Some(gemm_block),
+            gemm_pitch: Some(17),
+            gemm_prefetch: Some(gemm_prefetch),
             ..GpuOptions::default()
         };
         Gpu::new(&options).unwrap_or_else(|e| panic!("{e}"))
