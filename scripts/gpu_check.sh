@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check of issue 6, run on the `device` tool's machine from binaries that
-# scripts/gpu_check_prepare.sh put in .dev/: the tiled products' variants (block 4 or 8, staging padded or
-# not, slices loaded ahead or not, how far K is split) each timed by `gan-wgpu bench --steps 300`, PyTorch's CUDA step before and
-# after, per-kernel profiles, the kernel tests on the card, and a 25-epoch run on the bundled digits.
+# scripts/gpu_check_prepare.sh put in .dev/: the tiled products' variants (block 4 or 8, staging padded
+# or not, slices loaded ahead or not, how far K is split) each timed by `gan-wgpu bench --steps 300`,
+# PyTorch's CUDA step before and after, per-kernel profiles, the kernel tests on the card, and a
+# 25-epoch run on the bundled digits.
 # Results under $OUT (bench.jsonl, perkernel.jsonl, pd_*.txt, train.txt, the last grid). STEPS, EPOCHS
 # and DATA shrink it for a rehearsal on lavapipe: STEPS=1 EPOCHS=1 DATA=<a small IDX folder>.
 set -u
