@@ -10,8 +10,8 @@ struct BatchNormParams {
     accumulate: u32, // batchnorm_backward adds to dweight and dbias instead of overwriting them
     eps: f32,
     momentum: f32,
-    by_plane: u32, // how the per-channel workgroups walk a channel: ChannelWalk in common.wgsl
-    _pad: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: BatchNormParams;
@@ -27,6 +27,11 @@ struct BatchNormParams {
 @group(0) @binding(9) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(10) var<storage, read_write> dweight: array<f32>;
 @group(0) @binding(11) var<storage, read_write> dbias: array<f32>;
+// x and dy again, four floats per element: the per-channel kernels' plane-by-plane walk (CPU adapters)
+// reads each plane's whole vec4s through these. lavapipe pays every access per lane and component,
+// ~13 + 7 instructions for a float and ~13 + 28 for a vec4, so a plane read as vec4s costs about half.
+@group(0) @binding(12) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(13) var<storage, read> dy4: array<vec4<f32>>;
 
 // Lanes of the per-channel workgroups, set when the pipeline is made: 64 on CPU adapters, 256 on GPUs
 // (kernels.rs). A CPU adapter (lavapipe) runs a workgroup as one coroutine per 8 lanes and switches
@@ -34,6 +39,10 @@ struct BatchNormParams {
 // 200 with 256 there (16 lanes measured the same as 64). A GPU runs one workgroup per channel, 64 or
 // 128 of them here, so it needs the wider ones to keep enough loads in flight.
 override CHANNEL_WG: u32 = 64u;
+// How the per-channel workgroups walk a channel (ChannelWalk in common.wgsl): plane by plane on CPU
+// adapters (each lane its own samples' planes, read as vec4s), across the planes' positions on GPUs
+// (consecutive lanes at consecutive addresses). Set with CHANNEL_WG.
+override BY_PLANE: bool = true;
 
 // Sum of `value` over a per-channel workgroup's 64 invocations, in one fixed tree order; every
 // invocation receives it. Call from uniform control flow only.
@@ -52,7 +61,108 @@ fn channel_sum(value: f32, lane: u32) -> f32 {
 
 // How this lane walks a channel (ChannelWalk in common.wgsl).
 fn channel_walk(lane: u32) -> ChannelWalk {
-    return channel_walk_of(p.by_plane != 0u, lane, CHANNEL_WG, p.batch, p.spatial);
+    return channel_walk_of(BY_PLANE, lane, CHANNEL_WG, p.batch, p.spatial);
+}
+
+// A plane [start, end) of one channel and sample, as the plane-by-plane walk reads it: floats
+// [start, body.x·4) and [body.y·4, end) one at a time, the vec4s [body.x, body.y) between them.
+struct Plane {
+    start: u32,
+    end: u32,
+    body: vec2<u32>,
+}
+
+fn plane_of(n: u32, ch: u32) -> Plane {
+    let start = (n * p.channels + ch) * p.spatial;
+    let end = start + p.spatial;
+    let first = min((start + 3u) / 4u, end / 4u);
+    return Plane(start, end, vec2<u32>(first, max(first, end / 4u)));
+}
+
+// Σ x over a plane.
+fn plane_sum(q: Plane) -> f32 {
+    var sum = 0.0;
+    for (var e = q.start; e < q.body.x * 4u; e++) {
+        sum += x[e];
+    }
+    for (var i = q.body.x; i < q.body.y; i++) {
+        let v = x4[i];
+        sum += (v.x + v.y) + (v.z + v.w);
+    }
+    for (var e = max(q.body.y * 4u, q.start); e < q.end; e++) {
+        sum += x[e];
+    }
+    return sum;
+}
+
+// Σ (x − mean)² over a plane.
+fn plane_squares(q: Plane, mean: f32) -> f32 {
+    var sum = 0.0;
+    for (var e = q.start; e < q.body.x * 4u; e++) {
+        let d = x[e] - mean;
+        sum += d * d;
+    }
+    for (var i = q.body.x; i < q.body.y; i++) {
+        let d = x4[i] - vec4<f32>(mean);
+        sum += dot(d, d);
+    }
+    for (var e = max(q.body.y * 4u, q.start); e < q.end; e++) {
+        let d = x[e] - mean;
+        sum += d * d;
+    }
+    return sum;
+}
+
+// y = (x − mean)·scale + shift over a plane.
+fn plane_normalise(q: Plane, mean: f32, scale: f32, shift: f32) {
+    for (var e = q.start; e < q.body.x * 4u; e++) {
+        y[e] = (x[e] - mean) * scale + shift;
+    }
+    for (var i = q.body.x; i < q.body.y; i++) {
+        let v = (x4[i] - vec4<f32>(mean)) * scale + vec4<f32>(shift);
+        y[4u * i] = v.x;
+        y[4u * i + 1u] = v.y;
+        y[4u * i + 2u] = v.z;
+        y[4u * i + 3u] = v.w;
+    }
+    for (var e = max(q.body.y * 4u, q.start); e < q.end; e++) {
+        y[e] = (x[e] - mean) * scale + shift;
+    }
+}
+
+// (Σ dy, Σ dy·x̂) over a plane.
+fn plane_backward_sums(q: Plane, mean: f32, inv_std: f32) -> vec2<f32> {
+    var sums = vec2<f32>(0.0);
+    for (var e = q.start; e < q.body.x * 4u; e++) {
+        sums += vec2<f32>(dy[e], dy[e] * (x[e] - mean) * inv_std);
+    }
+    for (var i = q.body.x; i < q.body.y; i++) {
+        let g = dy4[i];
+        let xhat = (x4[i] - vec4<f32>(mean)) * inv_std;
+        sums += vec2<f32>((g.x + g.y) + (g.z + g.w), dot(g, xhat));
+    }
+    for (var e = max(q.body.y * 4u, q.start); e < q.end; e++) {
+        sums += vec2<f32>(dy[e], dy[e] * (x[e] - mean) * inv_std);
+    }
+    return sums;
+}
+
+// dx = scale·(dy − mean_dy − x̂·mean_dy_xhat) over a plane.
+fn plane_dx(q: Plane, mean: f32, inv_std: f32, scale: f32, mean_dy: f32, mean_dy_xhat: f32) {
+    for (var e = q.start; e < q.body.x * 4u; e++) {
+        dx[e] = scale * (dy[e] - mean_dy - (x[e] - mean) * inv_std * mean_dy_xhat);
+    }
+    for (var i = q.body.x; i < q.body.y; i++) {
+        let xhat = (x4[i] - vec4<f32>(mean)) * inv_std;
+        let v = scale * (dy4[i] - vec4<f32>(mean_dy) - xhat * mean_dy_xhat);
+        dx[4u * i] = v.x;
+        dx[4u * i + 1u] = v.y;
+        dx[4u * i + 2u] = v.z;
+        dx[4u * i + 3u] = v.w;
+    }
+    for (var e = max(q.body.y * 4u, q.start); e < q.end; e++) {
+        dx[e] = scale * (dy[e] - mean_dy - (x[e] - mean) * inv_std * mean_dy_xhat);
+    }
 }
 
 // Channel ch's batch statistics for the backward pass, and its running estimates moved (with the
@@ -79,6 +189,10 @@ fn batchnorm_forward_train(
     let walk = channel_walk(lane);
     var partial = 0.0;
     for (var n = walk.n0; n < p.batch; n += walk.n_step) {
+        if BY_PLANE {
+            partial += plane_sum(plane_of(n, ch));
+            continue;
+        }
         let plane = (n * p.channels + ch) * p.spatial;
         for (var e = plane + walk.s0; e < plane + p.spatial; e += walk.s_step) {
             partial += x[e];
@@ -88,6 +202,10 @@ fn batchnorm_forward_train(
     // Second pass over centred values: no cancellation when |mean| ≫ std.
     partial = 0.0;
     for (var n = walk.n0; n < p.batch; n += walk.n_step) {
+        if BY_PLANE {
+            partial += plane_squares(plane_of(n, ch), mean);
+            continue;
+        }
         let plane = (n * p.channels + ch) * p.spatial;
         for (var e = plane + walk.s0; e < plane + p.spatial; e += walk.s_step) {
             let d = x[e] - mean;
@@ -99,6 +217,10 @@ fn batchnorm_forward_train(
     let scale = weight[ch] * inv_std;
     let shift = bias[ch];
     for (var n = walk.n0; n < p.batch; n += walk.n_step) {
+        if BY_PLANE {
+            plane_normalise(plane_of(n, ch), mean, scale, shift);
+            continue;
+        }
         let plane = (n * p.channels + ch) * p.spatial;
         for (var e = plane + walk.s0; e < plane + p.spatial; e += walk.s_step) {
             y[e] = (x[e] - mean) * scale + shift;
@@ -153,6 +275,12 @@ fn batchnorm_backward(
     var partial_dy = 0.0;
     var partial_dy_xhat = 0.0;
     for (var n = walk.n0; n < p.batch; n += walk.n_step) {
+        if BY_PLANE {
+            let sums = plane_backward_sums(plane_of(n, ch), mean, inv_std);
+            partial_dy += sums.x;
+            partial_dy_xhat += sums.y;
+            continue;
+        }
         let plane = (n * p.channels + ch) * p.spatial;
         for (var e = plane + walk.s0; e < plane + p.spatial; e += walk.s_step) {
             partial_dy += dy[e];
@@ -165,6 +293,10 @@ fn batchnorm_backward(
     let mean_dy_xhat = sum_dy_xhat / f32(count);
     let scale = weight[ch] * inv_std;
     for (var n = walk.n0; n < p.batch; n += walk.n_step) {
+        if BY_PLANE {
+            plane_dx(plane_of(n, ch), mean, inv_std, scale, mean_dy, mean_dy_xhat);
+            continue;
+        }
         let plane = (n * p.channels + ch) * p.spatial;
         for (var e = plane + walk.s0; e < plane + p.spatial; e += walk.s_step) {
             let xhat = (x[e] - mean) * inv_std;

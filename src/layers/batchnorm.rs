@@ -23,14 +23,16 @@ fn lanes(gpu: &Gpu) -> (usize, usize) {
     }
 }
 
-const fn override_values(lanes: (usize, usize)) -> [(&'static str, f64); 2] {
+/// batchnorm.wgsl's constants: the lanes, and whether channels are walked plane by plane (CPU adapters).
+const fn override_values(lanes: (usize, usize), by_plane: bool) -> [(&'static str, f64); 3] {
     [
         ("CHANNEL_WG", lanes.0 as f64),
         ("BN1D_ROWS", lanes.1 as f64),
+        ("BY_PLANE", if by_plane { 1.0 } else { 0.0 }),
     ]
 }
-const CPU_OVERRIDES: [(&str, f64); 2] = override_values(CPU_LANES);
-const GPU_OVERRIDES: [(&str, f64); 2] = override_values(GPU_LANES);
+const CPU_OVERRIDES: [(&str, f64); 3] = override_values(CPU_LANES, true);
+const GPU_OVERRIDES: [(&str, f64); 3] = override_values(GPU_LANES, false);
 /// Every set of values batchnorm.wgsl's pipeline-overridable constants are given.
 pub(crate) const OVERRIDE_SETS: [&[(&str, f64)]; 2] = [&CPU_OVERRIDES, &GPU_OVERRIDES];
 
@@ -54,6 +56,7 @@ const FORWARD_TRAIN: Kernel = Kernel {
         write(5),
         write(6),
         write(7),
+        read(12),
     ],
 };
 // The running statistics are declared read_write in the shader (the training kernel moves them), so
@@ -83,6 +86,8 @@ const BACKWARD: Kernel = Kernel {
         write(9),
         write(10),
         write(11),
+        read(12),
+        read(13),
     ],
 };
 
@@ -95,8 +100,7 @@ struct BatchNormParams {
     accumulate: u32,
     eps: f32,
     momentum: f32,
-    by_plane: u32,
-    _pad: u32,
+    _pad: [u32; 2],
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -136,15 +140,12 @@ impl BatchNorm {
         Ok((shape[0], shape[2..].iter().product()))
     }
 
-    /// `by_plane`: the per-channel workgroups walk each channel plane by plane (ChannelWalk in
-    /// common.wgsl), as suits the CPU adapters that run the subgroup products.
     fn params(
         &self,
         op: &'static str,
         batch: usize,
         spatial: usize,
         accumulate: bool,
-        by_plane: bool,
     ) -> Result<BatchNormParams> {
         Ok(BatchNormParams {
             batch: as_u32(op, batch)?,
@@ -153,8 +154,7 @@ impl BatchNorm {
             accumulate: accumulate as u32,
             eps: self.eps,
             momentum: self.momentum,
-            by_plane: by_plane as u32,
-            _pad: 0,
+            _pad: [0; 2],
         })
     }
 
@@ -220,14 +220,14 @@ impl BatchNorm {
         )?;
         expect_shape(OP, "y", y, x.shape())?;
         expect_shape(OP, "saved", saved, &[2, self.channels])?;
-        let params = self.params(OP, batch, spatial, false, gpu.subgroup_products)?;
+        let params = self.params(OP, batch, spatial, false)?;
         let (kernel, workgroups) =
             self.reduction(gpu, OP, spatial, &FORWARD_TRAIN_BY_CHANNEL, &FORWARD_TRAIN)?;
         dispatch(
             gpu,
             kernel,
             &params,
-            &[x, weight, bias, y, running_mean, running_var, saved],
+            &[x, weight, bias, y, running_mean, running_var, saved, x],
             workgroups,
         )
     }
@@ -256,7 +256,7 @@ impl BatchNorm {
             ],
         )?;
         expect_shape(OP, "y", y, x.shape())?;
-        let params = self.params(OP, batch, spatial, false, gpu.subgroup_products)?;
+        let params = self.params(OP, batch, spatial, false)?;
         dispatch(
             gpu,
             &FORWARD_EVAL,
@@ -290,14 +290,14 @@ impl BatchNorm {
             OP,
             &[("weight", weight), ("dweight", dweight), ("dbias", dbias)],
         )?;
-        let params = self.params(OP, batch, spatial, accumulate, gpu.subgroup_products)?;
+        let params = self.params(OP, batch, spatial, accumulate)?;
         let (kernel, workgroups) =
             self.reduction(gpu, OP, spatial, &BACKWARD_BY_CHANNEL, &BACKWARD)?;
         dispatch(
             gpu,
             kernel,
             &params,
-            &[x, weight, saved, dy, dx, dweight, dbias],
+            &[x, weight, saved, dy, dx, dweight, dbias, x, dy],
             workgroups,
         )
     }
