@@ -28,8 +28,7 @@ struct BatchNormParams {
 @group(0) @binding(10) var<storage, read_write> dweight: array<f32>;
 @group(0) @binding(11) var<storage, read_write> dbias: array<f32>;
 // x and dy again, four floats per element: the per-channel kernels' plane-by-plane walk (CPU adapters)
-// reads each plane's whole vec4s through these. lavapipe pays every access per lane and component,
-// ~13 + 7 instructions for a float and ~13 + 28 for a vec4, so a plane read as vec4s costs about half.
+// reads each plane's whole vec4s through these (Plane in common.wgsl).
 @group(0) @binding(12) var<storage, read> x4: array<vec4<f32>>;
 @group(0) @binding(13) var<storage, read> dy4: array<vec4<f32>>;
 
@@ -62,21 +61,6 @@ fn channel_sum(value: f32, lane: u32) -> f32 {
 // How this lane walks a channel (ChannelWalk in common.wgsl).
 fn channel_walk(lane: u32) -> ChannelWalk {
     return channel_walk_of(BY_PLANE, lane, CHANNEL_WG, p.batch, p.spatial);
-}
-
-// A plane [start, end) of one channel and sample, as the plane-by-plane walk reads it: floats
-// [start, body.x·4) and [body.y·4, end) one at a time, the vec4s [body.x, body.y) between them.
-struct Plane {
-    start: u32,
-    end: u32,
-    body: vec2<u32>,
-}
-
-fn plane_of(n: u32, ch: u32) -> Plane {
-    let start = (n * p.channels + ch) * p.spatial;
-    let end = start + p.spatial;
-    let first = min((start + 3u) / 4u, end / 4u);
-    return Plane(start, end, vec2<u32>(first, max(first, end / 4u)));
 }
 
 // Σ x over a plane.
@@ -190,7 +174,7 @@ fn batchnorm_forward_train(
     var partial = 0.0;
     for (var n = walk.n0; n < p.batch; n += walk.n_step) {
         if BY_PLANE {
-            partial += plane_sum(plane_of(n, ch));
+            partial += plane_sum(plane_of(n, ch, p.channels, p.spatial));
             continue;
         }
         let plane = (n * p.channels + ch) * p.spatial;
@@ -203,7 +187,7 @@ fn batchnorm_forward_train(
     partial = 0.0;
     for (var n = walk.n0; n < p.batch; n += walk.n_step) {
         if BY_PLANE {
-            partial += plane_squares(plane_of(n, ch), mean);
+            partial += plane_squares(plane_of(n, ch, p.channels, p.spatial), mean);
             continue;
         }
         let plane = (n * p.channels + ch) * p.spatial;
@@ -218,7 +202,7 @@ fn batchnorm_forward_train(
     let shift = bias[ch];
     for (var n = walk.n0; n < p.batch; n += walk.n_step) {
         if BY_PLANE {
-            plane_normalise(plane_of(n, ch), mean, scale, shift);
+            plane_normalise(plane_of(n, ch, p.channels, p.spatial), mean, scale, shift);
             continue;
         }
         let plane = (n * p.channels + ch) * p.spatial;
@@ -276,7 +260,7 @@ fn batchnorm_backward(
     var partial_dy_xhat = 0.0;
     for (var n = walk.n0; n < p.batch; n += walk.n_step) {
         if BY_PLANE {
-            let sums = plane_backward_sums(plane_of(n, ch), mean, inv_std);
+            let sums = plane_backward_sums(plane_of(n, ch, p.channels, p.spatial), mean, inv_std);
             partial_dy += sums.x;
             partial_dy_xhat += sums.y;
             continue;
@@ -294,7 +278,7 @@ fn batchnorm_backward(
     let scale = weight[ch] * inv_std;
     for (var n = walk.n0; n < p.batch; n += walk.n_step) {
         if BY_PLANE {
-            plane_dx(plane_of(n, ch), mean, inv_std, scale, mean_dy, mean_dy_xhat);
+            plane_dx(plane_of(n, ch, p.channels, p.spatial), mean, inv_std, scale, mean_dy, mean_dy_xhat);
             continue;
         }
         let plane = (n * p.channels + ch) * p.spatial;

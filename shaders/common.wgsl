@@ -62,3 +62,21 @@ fn channel_walk_of(by_plane: bool, lane: u32, lanes: u32, batch: u32, spatial: u
     }
     return ChannelWalk(lane / spatial, planes, lane % spatial, spatial);
 }
+
+// A plane [start, end) of one channel and sample, as the plane-by-plane walk reads it on a CPU adapter:
+// floats [start, body.x·4) and [max(body.y·4, start), end) one at a time, the vec4s [body.x, body.y)
+// between them through a vec4 view of the same buffer. lavapipe pays every access per lane and
+// component, ~13 + 7 instructions for a float and ~13 + 28 for a vec4: whole vec4s cost half.
+struct Plane {
+    start: u32,
+    end: u32,
+    body: vec2<u32>,
+}
+
+// Plane n of channel ch of an [N, C, S] tensor.
+fn plane_of(n: u32, ch: u32, channels: u32, spatial: u32) -> Plane {
+    let start = (n * channels + ch) * spatial;
+    let end = start + spatial;
+    let first = min((start + 3u) / 4u, end / 4u);
+    return Plane(start, end, vec2<u32>(first, max(first, end / 4u)));
+}

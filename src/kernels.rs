@@ -79,6 +79,7 @@ impl Shader {
     fn overrides(self, gpu: &Gpu) -> &'static [(&'static str, f64)] {
         match self {
             Shader::BatchNorm => crate::layers::batchnorm::overrides(gpu),
+            Shader::Bias => crate::layers::bias::overrides(gpu),
             Shader::Linear | Shader::Conv => crate::layers::gemm_overrides(gpu),
             _ => &[],
         }
@@ -89,6 +90,7 @@ impl Shader {
     pub fn override_sets(self) -> Vec<&'static [(&'static str, f64)]> {
         match self {
             Shader::BatchNorm => crate::layers::batchnorm::OVERRIDE_SETS.to_vec(),
+            Shader::Bias => crate::layers::bias::OVERRIDE_SETS.to_vec(),
             Shader::Linear | Shader::Conv => crate::layers::GEMM_OVERRIDE_SETS.to_vec(),
             _ => vec![&[]],
         }

@@ -5,7 +5,7 @@
 pub mod activation;
 pub mod batchnorm;
 pub mod bce;
-mod bias;
+pub(crate) mod bias;
 mod conv;
 pub mod conv2d;
 pub mod conv_transpose2d;
