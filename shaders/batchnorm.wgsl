@@ -399,3 +399,93 @@ fn batchnorm_backward_by_channel(
         store_param_grads(ch, sum_dy_xhat, sum_dy);
     }
 }
+
+// BatchNorm1d on CPU adapters when C is a multiple of 4: the by-channel kernels above with four
+// neighbouring channels per invocation, each row's four read as one vec4 (half the cost of four floats
+// there: Plane in common.wgsl), the statistics computed four channels at a time. Workgroups of 64, so
+// that 1024 channels still make four workgroups for lavapipe's threads to share (256 lanes: one).
+const BY_CHANNEL4_WG: u32 = 64u;
+
+fn store_batch_stats4(c4: u32, mean: vec4<f32>, inv_std: vec4<f32>, biased_var: vec4<f32>, count: u32) {
+    for (var j = 0u; j < 4u; j++) {
+        store_batch_stats(4u * c4 + j, mean[j], inv_std[j], biased_var[j], count);
+    }
+}
+
+@compute @workgroup_size(BY_CHANNEL4_WG)
+fn batchnorm_forward_train_by_channel4(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let c4 = workgroup_index(wid, nwg) * BY_CHANNEL4_WG + lane;
+    let row = p.channels / 4u;
+    if c4 >= row {
+        return;
+    }
+    let count = p.batch;
+    var sum = vec4<f32>(0.0);
+    for (var n = 0u; n < count; n++) {
+        sum += x4[n * row + c4];
+    }
+    let mean = sum / f32(count);
+    sum = vec4<f32>(0.0);
+    for (var n = 0u; n < count; n++) {
+        let d = x4[n * row + c4] - mean;
+        sum += d * d;
+    }
+    let biased_var = sum / f32(count);
+    let inv_std = 1.0 / sqrt(biased_var + vec4<f32>(p.eps));
+    let ch = 4u * c4;
+    let scale = vec4<f32>(weight[ch], weight[ch + 1u], weight[ch + 2u], weight[ch + 3u]) * inv_std;
+    let shift = vec4<f32>(bias[ch], bias[ch + 1u], bias[ch + 2u], bias[ch + 3u]);
+    for (var n = 0u; n < count; n++) {
+        let v = (x4[n * row + c4] - mean) * scale + shift;
+        let e = n * p.channels + ch;
+        y[e] = v.x;
+        y[e + 1u] = v.y;
+        y[e + 2u] = v.z;
+        y[e + 3u] = v.w;
+    }
+    store_batch_stats4(c4, mean, inv_std, biased_var, count);
+}
+
+@compute @workgroup_size(BY_CHANNEL4_WG)
+fn batchnorm_backward_by_channel4(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let c4 = workgroup_index(wid, nwg) * BY_CHANNEL4_WG + lane;
+    let row = p.channels / 4u;
+    if c4 >= row {
+        return;
+    }
+    let count = p.batch;
+    let ch = 4u * c4;
+    let mean = vec4<f32>(saved[ch], saved[ch + 1u], saved[ch + 2u], saved[ch + 3u]);
+    let at = p.channels + ch;
+    let inv_std = vec4<f32>(saved[at], saved[at + 1u], saved[at + 2u], saved[at + 3u]);
+    var sum_dy = vec4<f32>(0.0);
+    var sum_dy_xhat = vec4<f32>(0.0);
+    for (var n = 0u; n < count; n++) {
+        let g = dy4[n * row + c4];
+        sum_dy += g;
+        sum_dy_xhat += g * (x4[n * row + c4] - mean) * inv_std;
+    }
+    let mean_dy = sum_dy / f32(count);
+    let mean_dy_xhat = sum_dy_xhat / f32(count);
+    let scale = vec4<f32>(weight[ch], weight[ch + 1u], weight[ch + 2u], weight[ch + 3u]) * inv_std;
+    for (var n = 0u; n < count; n++) {
+        let xhat = (x4[n * row + c4] - mean) * inv_std;
+        let v = scale * (dy4[n * row + c4] - mean_dy - xhat * mean_dy_xhat);
+        let e = n * p.channels + ch;
+        dx[e] = v.x;
+        dx[e + 1u] = v.y;
+        dx[e + 2u] = v.z;
+        dx[e + 3u] = v.w;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        store_param_grads(ch + j, sum_dy_xhat[j], sum_dy[j]);
+    }
+}

@@ -248,23 +248,26 @@ fn check_conv(g: &Gpu, kind: ConvKind, s: &ConvShape, seed: u64, dispatches: &Co
 #[test]
 fn batchnorm_on_awkward_shapes() {
     // [N, C] and [N, C, H, W]; some with more values per channel than one workgroup has invocations,
-    // and 7×7 planes of which a 256-lane pass takes five (37 planes: the last pass takes two). The
-    // last two are the third and the sixth with every value moved by 100 (a mean far from 0 against a
-    // std of ~1.4: the variance must not come from moments that cancel).
-    let shapes: [&[usize]; 8] = [
+    // and 7×7 planes of which a 256-lane pass takes five (37 planes: the last pass takes two); channel
+    // counts a multiple of 4 (four channels per invocation on CPU adapters). The last three are the
+    // third, the sixth and [300, 12] with every value moved by 100 (a mean far from 0 against a std of
+    // ~1.4: the variance must not come from moments that cancel).
+    let shapes: [&[usize]; 10] = [
         &[2, 3],
         &[1, 3, 5, 3],
         &[300, 5],
         &[3, 2, 17, 19],
         &[7, 1],
         &[37, 2, 7, 7],
+        &[5, 8],
         &[300, 5],
         &[37, 2, 7, 7],
+        &[300, 12],
     ];
     // Every family's device: the subgroup one walks channels plane by plane with 64 lanes, the others
     // across planes with 256.
     for (g, seed, &shape) in every_family(&shapes) {
-        let offset = if seed as usize >= 6 { 100.0 } else { 0.0 };
+        let offset = if seed as usize >= 7 { 100.0 } else { 0.0 };
         let upload =
             |shape: &[usize], data: &[f32]| Tensor::from_slice(g, "input", shape, data).unwrap();
         let zeros = |shape: &[usize]| Tensor::zeros(g, "output", shape).unwrap();

@@ -75,6 +75,17 @@ const BACKWARD_BY_CHANNEL: Kernel = Kernel {
     entry: "batchnorm_backward_by_channel",
     ..BACKWARD
 };
+// The same with four channels per invocation, read as vec4s: CPU adapters, C a multiple of 4; in
+// workgroups of BY_CHANNEL4_WG (batchnorm.wgsl).
+const BY_CHANNEL4_WG: usize = 64;
+const FORWARD_TRAIN_BY_CHANNEL4: Kernel = Kernel {
+    entry: "batchnorm_forward_train_by_channel4",
+    ..FORWARD_TRAIN
+};
+const BACKWARD_BY_CHANNEL4: Kernel = Kernel {
+    entry: "batchnorm_backward_by_channel4",
+    ..BACKWARD
+};
 const BACKWARD: Kernel = Kernel {
     shader: Shader::BatchNorm,
     entry: "batchnorm_backward",
@@ -165,17 +176,22 @@ impl BatchNorm {
     }
 
     /// The kernel that reduces over each channel and its workgroup count: BatchNorm1d's one invocation
-    /// per channel (`by_channel`), or BatchNorm2d's one workgroup per channel (`by_workgroup`), whose
-    /// lanes share the N·H·W values.
+    /// per channel (`by_channel`; on CPU adapters, when C is a multiple of 4, one per four channels:
+    /// `by_channel4`), or BatchNorm2d's one workgroup per channel (`by_workgroup`), whose lanes share
+    /// the N·H·W values.
     fn reduction(
         &self,
         gpu: &Gpu,
         op: &'static str,
         spatial: usize,
-        by_channel: &'static Kernel,
-        by_workgroup: &'static Kernel,
+        [by_channel, by_channel4, by_workgroup]: [&'static Kernel; 3],
     ) -> Result<(&'static Kernel, u32)> {
-        if spatial == 1 {
+        if spatial == 1 && gpu.subgroup_products && self.channels.is_multiple_of(4) {
+            Ok((
+                by_channel4,
+                as_u32(op, (self.channels / 4).div_ceil(BY_CHANNEL4_WG))?,
+            ))
+        } else if spatial == 1 {
             let (_, rows) = lanes(gpu);
             let channels_per_workgroup = WORKGROUP / rows;
             Ok((
@@ -221,8 +237,16 @@ impl BatchNorm {
         expect_shape(OP, "y", y, x.shape())?;
         expect_shape(OP, "saved", saved, &[2, self.channels])?;
         let params = self.params(OP, batch, spatial, false)?;
-        let (kernel, workgroups) =
-            self.reduction(gpu, OP, spatial, &FORWARD_TRAIN_BY_CHANNEL, &FORWARD_TRAIN)?;
+        let (kernel, workgroups) = self.reduction(
+            gpu,
+            OP,
+            spatial,
+            [
+                &FORWARD_TRAIN_BY_CHANNEL,
+                &FORWARD_TRAIN_BY_CHANNEL4,
+                &FORWARD_TRAIN,
+            ],
+        )?;
         dispatch(
             gpu,
             kernel,
@@ -291,8 +315,12 @@ impl BatchNorm {
             &[("weight", weight), ("dweight", dweight), ("dbias", dbias)],
         )?;
         let params = self.params(OP, batch, spatial, accumulate)?;
-        let (kernel, workgroups) =
-            self.reduction(gpu, OP, spatial, &BACKWARD_BY_CHANNEL, &BACKWARD)?;
+        let (kernel, workgroups) = self.reduction(
+            gpu,
+            OP,
+            spatial,
+            [&BACKWARD_BY_CHANNEL, &BACKWARD_BY_CHANNEL4, &BACKWARD],
+        )?;
         dispatch(
             gpu,
             kernel,
