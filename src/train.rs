@@ -366,6 +366,7 @@ impl<'a> Session<'a> {
             self.restore_loss_log(first_step)?;
             for step in first_step..steps {
                 self.submit_step(epoch, step)?;
+                self.poll_writing()?;
                 let flow = progress(Progress::Step {
                     epoch,
                     step: step + 1,
@@ -547,6 +548,19 @@ impl<'a> Session<'a> {
             thread: writer,
             position,
         });
+        Ok(())
+    }
+
+    /// Collects the state writer if it has finished, so that a failed write stops the run at the next
+    /// step rather than at the next save.
+    fn poll_writing(&mut self) -> Result<()> {
+        if self
+            .writing
+            .as_ref()
+            .is_some_and(|w| w.thread.is_finished())
+        {
+            self.finish_writing()?;
+        }
         Ok(())
     }
 
