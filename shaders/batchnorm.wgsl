@@ -63,6 +63,25 @@ fn channel_walk(lane: u32) -> ChannelWalk {
     return channel_walk_of(BY_PLANE, lane, CHANNEL_WG, p.batch, p.spatial);
 }
 
+// Four neighbouring floats of y or dx from one vec4, and four of weight.
+fn store_y4(at: u32, v: vec4<f32>) {
+    y[at] = v.x;
+    y[at + 1u] = v.y;
+    y[at + 2u] = v.z;
+    y[at + 3u] = v.w;
+}
+
+fn store_dx4(at: u32, v: vec4<f32>) {
+    dx[at] = v.x;
+    dx[at + 1u] = v.y;
+    dx[at + 2u] = v.z;
+    dx[at + 3u] = v.w;
+}
+
+fn weight4(ch: u32) -> vec4<f32> {
+    return vec4<f32>(weight[ch], weight[ch + 1u], weight[ch + 2u], weight[ch + 3u]);
+}
+
 // Σ x over a plane.
 fn plane_sum(q: Plane) -> f32 {
     var sum = 0.0;
@@ -103,11 +122,7 @@ fn plane_normalise(q: Plane, mean: f32, scale: f32, shift: f32) {
         y[e] = (x[e] - mean) * scale + shift;
     }
     for (var i = q.body.x; i < q.body.y; i++) {
-        let v = (x4[i] - vec4<f32>(mean)) * scale + vec4<f32>(shift);
-        y[4u * i] = v.x;
-        y[4u * i + 1u] = v.y;
-        y[4u * i + 2u] = v.z;
-        y[4u * i + 3u] = v.w;
+        store_y4(4u * i, (x4[i] - vec4<f32>(mean)) * scale + vec4<f32>(shift));
     }
     for (var e = max(q.body.y * 4u, q.start); e < q.end; e++) {
         y[e] = (x[e] - mean) * scale + shift;
@@ -138,11 +153,7 @@ fn plane_dx(q: Plane, mean: f32, inv_std: f32, scale: f32, mean_dy: f32, mean_dy
     }
     for (var i = q.body.x; i < q.body.y; i++) {
         let xhat = (x4[i] - vec4<f32>(mean)) * inv_std;
-        let v = scale * (dy4[i] - vec4<f32>(mean_dy) - xhat * mean_dy_xhat);
-        dx[4u * i] = v.x;
-        dx[4u * i + 1u] = v.y;
-        dx[4u * i + 2u] = v.z;
-        dx[4u * i + 3u] = v.w;
+        store_dx4(4u * i, scale * (dy4[i] - vec4<f32>(mean_dy) - xhat * mean_dy_xhat));
     }
     for (var e = max(q.body.y * 4u, q.start); e < q.end; e++) {
         dx[e] = scale * (dy[e] - mean_dy - (x[e] - mean) * inv_std * mean_dy_xhat);
@@ -406,12 +417,6 @@ fn batchnorm_backward_by_channel(
 // that 1024 channels still make four workgroups for lavapipe's threads to share (256 lanes: one).
 const BY_CHANNEL4_WG: u32 = 64u;
 
-fn store_batch_stats4(c4: u32, mean: vec4<f32>, inv_std: vec4<f32>, biased_var: vec4<f32>, count: u32) {
-    for (var j = 0u; j < 4u; j++) {
-        store_batch_stats(4u * c4 + j, mean[j], inv_std[j], biased_var[j], count);
-    }
-}
-
 @compute @workgroup_size(BY_CHANNEL4_WG)
 fn batchnorm_forward_train_by_channel4(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -437,17 +442,14 @@ fn batchnorm_forward_train_by_channel4(
     let biased_var = sum / f32(count);
     let inv_std = 1.0 / sqrt(biased_var + vec4<f32>(p.eps));
     let ch = 4u * c4;
-    let scale = vec4<f32>(weight[ch], weight[ch + 1u], weight[ch + 2u], weight[ch + 3u]) * inv_std;
+    let scale = weight4(ch) * inv_std;
     let shift = vec4<f32>(bias[ch], bias[ch + 1u], bias[ch + 2u], bias[ch + 3u]);
     for (var n = 0u; n < count; n++) {
-        let v = (x4[n * row + c4] - mean) * scale + shift;
-        let e = n * p.channels + ch;
-        y[e] = v.x;
-        y[e + 1u] = v.y;
-        y[e + 2u] = v.z;
-        y[e + 3u] = v.w;
+        store_y4(n * p.channels + ch, (x4[n * row + c4] - mean) * scale + shift);
     }
-    store_batch_stats4(c4, mean, inv_std, biased_var, count);
+    for (var j = 0u; j < 4u; j++) {
+        store_batch_stats(ch + j, mean[j], inv_std[j], biased_var[j], count);
+    }
 }
 
 @compute @workgroup_size(BY_CHANNEL4_WG)
@@ -475,15 +477,10 @@ fn batchnorm_backward_by_channel4(
     }
     let mean_dy = sum_dy / f32(count);
     let mean_dy_xhat = sum_dy_xhat / f32(count);
-    let scale = vec4<f32>(weight[ch], weight[ch + 1u], weight[ch + 2u], weight[ch + 3u]) * inv_std;
+    let scale = weight4(ch) * inv_std;
     for (var n = 0u; n < count; n++) {
         let xhat = (x4[n * row + c4] - mean) * inv_std;
-        let v = scale * (dy4[n * row + c4] - mean_dy - xhat * mean_dy_xhat);
-        let e = n * p.channels + ch;
-        dx[e] = v.x;
-        dx[e + 1u] = v.y;
-        dx[e + 2u] = v.z;
-        dx[e + 3u] = v.w;
+        store_dx4(n * p.channels + ch, scale * (dy4[n * row + c4] - mean_dy - xhat * mean_dy_xhat));
     }
     for (var j = 0u; j < 4u; j++) {
         store_param_grads(ch + j, sum_dy_xhat[j], sum_dy[j]);

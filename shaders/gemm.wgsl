@@ -3,7 +3,7 @@
 // and where one goes, store_element(row, col, value).
 //
 // A workgroup of 16×16 invocations computes a 64×64 tile of C, each invocation a 4×4 block held in four
-// vec4 accumulators. Per 16-deep slice of K the workgroup stages A (64×16) and B (16×64) in workgroup
+// vec4 accumulators (or an 8×8 one: GEMM_BLOCK below). Per 16-deep slice of K the workgroup stages A (64×16) and B (16×64) in workgroup
 // memory as vec4s, so an invocation does 16 multiply-adds per two vec4 loads: arithmetic per load is
 // what a CPU-emulated GPU (lavapipe) and a real one both reward (32-deep slices measured slower on an
 // H200). Each element of C is summed over K in one fixed order, so results are bit-reproducible.
@@ -136,8 +136,8 @@ fn gemm_stage_slice(loaded: GemmSlice, m: u32, n: u32, k0: u32, k_end: u32, a_k_
 
 // This invocation's 4×4 block (rows origin.x + 4·lid.y + i, columns origin.y + 4·lid.x + j) of
 // A·B summed over depths [k_begin, k_end). Uniform control flow: every invocation of the workgroup
-// must call it. (Double-buffering the tiles, fetching the next slice while multiplying this one, was
-// measured on an H200: no faster.)
+// must call it. (Double-buffered tiles measured no faster on an H200, when the staging stores still
+// conflicted; GEMM_PREFETCH is the register-only form, to be measured.)
 fn gemm_block4(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fast: bool, origin: vec2<u32>, lid: vec3<u32>) -> array<vec4<f32>, 4> {
     let t = lid.y * 16u + lid.x;
     var acc0 = vec4<f32>(0.0);
