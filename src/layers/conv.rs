@@ -27,12 +27,21 @@ pub(crate) enum Product {
 }
 
 /// Every entry point of conv.wgsl runs the same product code, so each binds all five buffers
-/// (src, weight, dst, bias, lo_map); one that has no use for a buffer gets a 4-byte placeholder. The
+/// (src, weight, dst, bias, lo_map); one that has no use for a buffer gets a 16-byte placeholder. The
 /// tiled ones also bind the partial sums of split products (shaders/gemm.wgsl); the subgroup ones
 /// src a second time as pairs of floats, which their gathers onto the lo grid read (hi maps of even
-/// width; the `_odd_width` versions take the others).
+/// width; the `_odd_width` versions take the others), and lo_map a second time as vec4s, which their
+/// weight gradients read.
 const TILED_BINDINGS: &[Storage] = &[read(1), read(2), write(3), read(4), read(5), write(7)];
-const SUBGROUP_BINDINGS: &[Storage] = &[read(1), read(2), write(3), read(4), read(5), read(6)];
+const SUBGROUP_BINDINGS: &[Storage] = &[
+    read(1),
+    read(2),
+    write(3),
+    read(4),
+    read(5),
+    read(6),
+    read(7),
+];
 
 pub(crate) const CONV2D_FORWARD: Kernel = tiled("conv2d_forward");
 pub(crate) const CONV2D_BACKWARD_INPUT: Kernel = tiled("conv2d_backward_input");
@@ -347,6 +356,7 @@ impl Geometry {
         if let Some((kernel, workgroups, flops)) = self.subgroup_plan(gpu, kernel, product) {
             let params = self.params(op, shape, accumulate, (1, k))?;
             bound.push(bound[0].clone());
+            bound.push(bound[4].clone());
             return Ok(dispatch(
                 gpu,
                 kernel,
