@@ -493,7 +493,7 @@ fn next_lo_position(uv: vec2<u32>) -> vec2<u32> {
 // channel h0 + l / 4 in the lower bank and h0 + 2 + l / 4 in the upper, row ky = l % 4 of its taps,
 // kx = 0..3; both banks share the lo values. (Hi channels past the last, when their count is not a
 // multiple of 4, are read clamped and not stored.)
-fn weight_gradient(wid: vec3<u32>, nwg: vec3<u32>, lane: u32) {
+fn weight_gradient(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, two_banks: bool) {
     let row_blocks = p.lo_channels / 32u;
     let index = workgroup_index(wid, nwg);
     if index >= row_blocks * ((p.hi_channels + 3u) / 4u) {
@@ -506,8 +506,10 @@ fn weight_gradient(wid: vec3<u32>, nwg: vec3<u32>, lane: u32) {
     let lo_plane = p.lo_h * p.lo_w;
     let hi_plane = p.hi_h * p.hi_w;
     // Whether any of the upper bank's hi channels exists (the same for every lane): it is skipped
-    // otherwise, as for a single-channel hi map.
-    let upper = (index / row_blocks) * 4u + 2u < p.hi_channels;
+    // otherwise. lavapipe runs an `if` on a value only known at run time with lanes masked off, the
+    // multiply-adds included, so maps of one or two hi channels have entry points of their own, which
+    // pass a constant false (`two_banks`) that leaves no upper bank in the code.
+    let upper = two_banks && (index / row_blocks) * 4u + 2u < p.hi_channels;
     for (var n = 0u; n < p.batch; n++) {
         let lo0 = (n * p.lo_channels + r0 + lane) * lo_plane;
         let lo = vec4<u32>(lo0, lo0 + 8u * lo_plane, lo0 + 16u * lo_plane, lo0 + 24u * lo_plane);
@@ -861,7 +863,13 @@ fn conv2d_subgroup_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builti
 
 @compute @workgroup_size(8)
 fn conv2d_subgroup_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-    weight_gradient(wid, nwg, lane);
+    weight_gradient(wid, nwg, lane, true);
+}
+
+// conv2d_subgroup_backward_weight for hi maps of one or two channels (the lower bank only).
+@compute @workgroup_size(8)
+fn conv2d_subgroup_backward_weight_one_bank(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+    weight_gradient(wid, nwg, lane, false);
 }
 
 @compute @workgroup_size(8)
@@ -881,5 +889,11 @@ fn conv_transpose2d_subgroup_backward_input_odd_width(@builtin(workgroup_id) wid
 
 @compute @workgroup_size(8)
 fn conv_transpose2d_subgroup_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-    weight_gradient(wid, nwg, lane);
+    weight_gradient(wid, nwg, lane, true);
+}
+
+// conv_transpose2d_subgroup_backward_weight for hi maps of one or two channels (the lower bank only).
+@compute @workgroup_size(8)
+fn conv_transpose2d_subgroup_backward_weight_one_bank(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+    weight_gradient(wid, nwg, lane, false);
 }

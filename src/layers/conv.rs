@@ -138,9 +138,24 @@ const ODD_WIDTH_KERNELS: [(&str, Kernel); 2] = [
     ),
 ];
 
+// The weight gradients for hi maps of one or two channels, whose workgroups have no upper bank.
+const ONE_BANK_KERNELS: [(&str, Kernel); 2] = [
+    (
+        "conv2d_backward_weight",
+        subgroup_kernel("conv2d_subgroup_backward_weight_one_bank"),
+    ),
+    (
+        "conv_transpose2d_backward_weight",
+        subgroup_kernel("conv_transpose2d_subgroup_backward_weight_one_bank"),
+    ),
+];
+
 /// The subgroup kernels the DCGAN runs (not the odd-width gathers), for `Kernels::prepare`.
 pub(crate) fn subgroup_kernels() -> impl Iterator<Item = &'static Kernel> {
-    SUBGROUP_KERNELS.iter().map(|(_, kernel)| kernel)
+    SUBGROUP_KERNELS
+        .iter()
+        .chain(&ONE_BANK_KERNELS)
+        .map(|(_, kernel)| kernel)
 }
 
 const fn subgroup_kernel(entry: &'static str) -> Kernel {
@@ -285,8 +300,12 @@ impl Geometry {
         if !gpu.subgroup_products || self.ksize != 4 || self.stride != 2 {
             return None;
         }
+        // A weight gradient workgroup's upper bank holds hi channels 2 and 3 of its four.
+        let one_bank = matches!(product, Product::Weight) && self.hi[0] <= 2;
         let kernels = if matches!(product, Product::GatherLo) && self.hi[2] % 2 == 1 {
             &ODD_WIDTH_KERNELS[..]
+        } else if one_bank {
+            &ONE_BANK_KERNELS[..]
         } else {
             &SUBGROUP_KERNELS[..]
         };
@@ -329,10 +348,15 @@ impl Geometry {
                 (blocks, blocks * 2 * SUBGROUP_BLOCK, lc * 4)
             }
             // Two hi channels' 16 taps per block, two blocks per workgroup (hi channels past the
-            // last are read clamped).
+            // last are read clamped), one block where there are at most two.
             Product::Weight => {
                 let blocks = hc.div_ceil(4);
-                (blocks, blocks * 2 * SUBGROUP_BLOCK, self.batch * lh * lw)
+                let banks = if one_bank { 1 } else { 2 };
+                (
+                    blocks,
+                    blocks * banks * SUBGROUP_BLOCK,
+                    self.batch * lh * lw,
+                )
             }
         };
         let flops = 2 * (rows * columns * depth) as u64;
