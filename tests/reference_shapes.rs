@@ -113,8 +113,10 @@ type ConvCase = (usize, usize, usize, usize, usize, usize, usize, usize);
 // parity (which shift one column class against the other in the hi-grid gather).
 // The fifth sums its weight gradient over 450 positions: split K ends in a short split there. The
 // gathers onto the lo grid read maps of even width in pairs: the eighth and last have even widths,
-// with an odd and an even padding (which shifts every tap by one element of a pair).
-const CONV_SHAPES: [ConvCase; 12] = [
+// with an odd and an even padding (which shifts every tap by one element of a pair). The last one's
+// three hi channels put the third in the upper bank of a weight-gradient workgroup (one or two hi
+// channels run on an entry point without it).
+const CONV_SHAPES: [ConvCase; 13] = [
     (1, 3, 5, 9, 7, 3, 2, 1),
     (2, 1, 3, 13, 11, 4, 2, 1),
     (1, 5, 2, 6, 5, 2, 1, 0),
@@ -127,6 +129,7 @@ const CONV_SHAPES: [ConvCase; 12] = [
     (2, 32, 32, 7, 9, 4, 2, 0),
     (1, 64, 32, 6, 5, 4, 2, 2),
     (2, 32, 32, 8, 6, 4, 2, 2),
+    (2, 3, 32, 6, 8, 4, 2, 1),
 ];
 
 #[test]
