@@ -53,7 +53,8 @@ struct ConvParams {
 // The weight gradient's lo map again, as vec4s (its channel count is a multiple of 32, so the map is
 // whole vec4s): four consecutive depths of one lo plane come from two aligned loads, the first carried
 // over from the depths before (see lo_depths). The second may reach into the next plane, or past the
-// map's end (clamped): lo_depths takes none of those elements.
+// map's end (a read the runtime's bounds checks keep inside the buffer): lo_depths takes none of those
+// elements.
 @group(0) @binding(7) var<storage, read> lo_quads: array<vec4<f32>>;
 
 // A map element at (row start + x), 0 outside the map: `row` comes from map_row, and the index is
