@@ -182,20 +182,22 @@ fn batchnorm_forward_train(
     }
     let count = p.batch * p.spatial;
     let walk = channel_walk(lane);
-    var partial = 0.0;
+    let one = opaque_one(count);
+    var lane_sum = Sum1(0.0, 0.0);
     for (var n = walk.n0; n < p.batch; n += walk.n_step) {
         if BY_PLANE {
-            partial += plane_sum(plane_of(n, ch, p.channels, p.spatial));
+            lane_sum = add_compensated(lane_sum, plane_sum(plane_of(n, ch, p.channels, p.spatial)), one);
             continue;
         }
         let plane = (n * p.channels + ch) * p.spatial;
         for (var e = plane + walk.s0; e < plane + p.spatial; e += walk.s_step) {
-            partial += x[e];
+            lane_sum = add_compensated(lane_sum, x[e], one);
         }
     }
-    let mean = channel_sum(partial, lane) / f32(count);
+    // The mean's error is every output's (BatchNorm's header): its sum is compensated (common.wgsl).
+    let mean = channel_sum(lane_sum.hi + lane_sum.lo, lane) / f32(count);
     // Second pass over centred values: no cancellation when |mean| ≫ std.
-    partial = 0.0;
+    var partial = 0.0;
     for (var n = walk.n0; n < p.batch; n += walk.n_step) {
         if BY_PLANE {
             partial += plane_squares(plane_of(n, ch, p.channels, p.spatial), mean);
@@ -340,14 +342,15 @@ fn batchnorm_forward_train_by_channel(
     let first_row = lane / BN1D_CHANNELS;
     let live = ch < p.channels;
     let count = p.batch;
-    var sum = 0.0;
+    let one = opaque_one(count);
+    var compensated = Sum1(0.0, 0.0);
     if live {
         for (var n = first_row; n < count; n += BN1D_ROWS) {
-            sum += x[n * p.channels + ch];
+            compensated = add_compensated(compensated, x[n * p.channels + ch], one);
         }
     }
-    let mean = rows_sum(sum, lane) / f32(count);
-    sum = 0.0;
+    let mean = rows_sum(compensated.hi + compensated.lo, lane) / f32(count);
+    var sum = 0.0;
     if live {
         for (var n = first_row; n < count; n += BN1D_ROWS) {
             let d = x[n * p.channels + ch] - mean;
@@ -429,12 +432,13 @@ fn batchnorm_forward_train_by_channel4(
         return;
     }
     let count = p.batch;
-    var sum = vec4<f32>(0.0);
+    let one = opaque_one(count);
+    var compensated = Sum4(vec4<f32>(0.0), vec4<f32>(0.0));
     for (var n = 0u; n < count; n++) {
-        sum += x4[n * row + c4];
+        compensated = add_compensated4(compensated, x4[n * row + c4], one);
     }
-    let mean = sum / f32(count);
-    sum = vec4<f32>(0.0);
+    let mean = (compensated.hi + compensated.lo) / f32(count);
+    var sum = vec4<f32>(0.0);
     for (var n = 0u; n < count; n++) {
         let d = x4[n * row + c4] - mean;
         sum += d * d;

@@ -80,3 +80,45 @@ fn plane_of(n: u32, ch: u32, channels: u32, spatial: u32) -> Plane {
     let first = min((start + 3u) / 4u, end / 4u);
     return Plane(start, end, vec2<u32>(first, max(first, end / 4u)));
 }
+
+// ---- compensated sums ---------------------------------------------------------------------------------
+// Sums whose result feeds a BatchNorm and then a kink (ReLU, LeakyReLU) must not lose more than float32
+// must: BatchNorm subtracts the batch mean, which magnifies the error of every input that lies close to
+// it, and an input pushed across 0 flips the kink's gradient. A product therefore sums a short run of
+// depths in its accumulators and adds each run into a running total kept as hi + lo (Knuth's TwoSum:
+// lo collects what rounding dropped from hi), so an output's error is that of one run, not of all K.
+// A compiler allowed to reassociate rewrites (a + b) − a to b and the compensation to 0 (lavapipe
+// does); `one` is 1.0 from a value it cannot see (opaque_one), and the products by it leave no such
+// pattern.
+
+// 1.0 for any `nonzero` ≠ 0 (a count the shader reads at run time), so that no compiler can fold it.
+fn opaque_one(nonzero: u32) -> f32 {
+    return select(0.0, 1.0, nonzero != 0u);
+}
+
+struct Sum4 {
+    hi: vec4<f32>,
+    lo: vec4<f32>,
+}
+
+// total + b, exactly as hi + lo (up to lo's own rounding).
+fn add_compensated4(total: Sum4, b: vec4<f32>, one: f32) -> Sum4 {
+    let a = total.hi;
+    let s = (a + b) * one;
+    let b_part = (s - a) * one;
+    let a_part = s - b_part;
+    return Sum4(s, total.lo + ((a - a_part) + (b - b_part)));
+}
+
+struct Sum1 {
+    hi: f32,
+    lo: f32,
+}
+
+fn add_compensated(total: Sum1, b: f32, one: f32) -> Sum1 {
+    let a = total.hi;
+    let s = (a + b) * one;
+    let b_part = (s - a) * one;
+    let a_part = s - b_part;
+    return Sum1(s, total.lo + ((a - a_part) + (b - b_part)));
+}

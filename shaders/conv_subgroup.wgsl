@@ -261,6 +261,9 @@ fn row_taps_paired(row: vec2<u32>, q0: i32, odd: bool) -> SlotTaps {
 
 // `paired` (a constant at every call) reads the map through src_pairs: the host chooses it where the
 // hi map's width is even. Loads cost per lane and component, so ten pairs cost less than 18 floats.
+// Hi channels (16 depths each) per run of gather_lo's compensated sums (flush_blocks).
+const GATHER_LO_RUN: u32 = 1u;
+
 fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool, paired: bool) {
     let row_blocks = p.lo_channels / 32u;
     let slots_per_row = (p.lo_w + 7u) / 8u;
@@ -284,7 +287,9 @@ fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool, paired:
     var plane = at_slot.x * p.hi_channels * hi_plane;
     var w = weight_rows(r0, lane, p.w_stride_lo);
     let w_step = p.w_stride_hi / 4u;
-    for (var h = 0u; h < p.hi_channels; h++) {
+    let one = opaque_one(p.hi_channels);
+    for (var run = 0u; run < p.hi_channels; run += GATHER_LO_RUN) {
+    for (var h = run; h < min(run + GATHER_LO_RUN, p.hi_channels); h++) {
         for (var ky = 0u; ky < 4u; ky++) {
             let w0 = weight[w.x + ky];
             let w1 = weight[w.y + ky];
@@ -307,6 +312,9 @@ fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool, paired:
         plane += hi_plane;
         w += vec4<u32>(w_step);
     }
+    flush_blocks(one);
+    }
+    settle_blocks(one);
     // out[n][l][u][v] for l = r0
     let lo_plane = p.lo_h * p.lo_w;
     let first = (at_slot.x * p.lo_channels + r0) * lo_plane + at_slot.y * p.lo_w + at_slot.z;
@@ -378,6 +386,9 @@ fn row_taps(plane: u32, u: i32, v: i32, w: vec4<u32>, ky: u32, dy: i32, shift: b
 // The hi positions of one residue class (ry, rx) form a grid with every other row and column. A lane's
 // slot holds four neighbouring positions of one row of class (ry, 0), in the lower bank, and the same
 // four of class (ry, 1), in the upper bank: eight neighbouring hi columns of one hi row.
+// Lo channels (4 depths of each bank each) per run of gather_hi's compensated sums (flush_blocks).
+const GATHER_HI_RUN: u32 = 8u;
+
 fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
     let row_blocks = p.hi_channels / 32u;
     var index = workgroup_index(wid, nwg);
@@ -415,7 +426,9 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
     // weight rows (l, c, ky) as vec4s over kx, for this lane's rows c = r0 + 8·g + lane.
     var w = weight_rows(r0, lane, p.w_stride_hi);
     let w_step = p.w_stride_lo / 4u;
-    for (var l = 0u; l < p.lo_channels; l++) {
+    let one = opaque_one(p.lo_channels);
+    for (var run = 0u; run < p.lo_channels; run += GATHER_HI_RUN) {
+    for (var l = run; l < min(run + GATHER_HI_RUN, p.lo_channels); l++) {
         let top = row_taps(plane, u, v, w, ry, 0, shift);
         let bottom = row_taps(plane, u, v, w, ry + 2u, 1, shift);
         rank4_rows(top.a00, top.a01, bottom.a00, bottom.a01, top.b00, top.b01, bottom.b00, bottom.b01);
@@ -423,6 +436,9 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
         plane += lo_plane;
         w += vec4<u32>(w_step);
     }
+    flush_blocks(one);
+    }
+    settle_blocks(one);
     // out[n][c][y][x] for c = r0
     let hi_plane = p.hi_h * p.hi_w;
     let ix = vec4<u32>(at_slot.z) + vec4<u32>(0u, 1u, 2u, 3u);

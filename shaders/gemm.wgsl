@@ -134,8 +134,14 @@ fn gemm_stage_slice(loaded: GemmSlice, m: u32, n: u32, k0: u32, k_end: u32, a_k_
     return loaded;
 }
 
+// Depths per run of the compensated sums (common.wgsl): each invocation of gemm_block4 sums one slice
+// (16 depths) in its accumulators before adding them into its totals; one of gemm_block8's four
+// groups sums 4 depths of a slice, so its runs are four slices long (16 depths of its own).
+const BLOCK4_RUN: u32 = DEPTH;
+const BLOCK8_RUN: u32 = 4u * DEPTH;
+
 // This invocation's 4×4 block (rows origin.x + 4·lid.y + i, columns origin.y + 4·lid.x + j) of
-// A·B summed over depths [k_begin, k_end). Uniform control flow: every invocation of the workgroup
+// A·B summed over depths [k_begin, k_end), in compensated runs. Uniform control flow: every invocation of the workgroup
 // must call it. (Double-buffered tiles measured no faster on an H200, when the staging stores still
 // conflicted; GEMM_PREFETCH is the register-only form, to be measured.)
 fn gemm_block4(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fast: bool, origin: vec2<u32>, lid: vec3<u32>) -> array<vec4<f32>, 4> {
@@ -144,20 +150,35 @@ fn gemm_block4(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fas
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
+    var total0 = Sum4(vec4<f32>(0.0), vec4<f32>(0.0));
+    var total1 = total0;
+    var total2 = total0;
+    var total3 = total0;
+    let one = opaque_one(k_end - k_begin);
     var next = gemm_prefetch(m, n, k_begin, k_end, a_k_fast, b_n_fast, origin, t);
-    for (var k0 = k_begin; k0 < k_end; k0 += DEPTH) {
-        next = gemm_stage_slice(next, m, n, k0, k_end, a_k_fast, b_n_fast, origin, t);
-        for (var kk = 0u; kk < DEPTH; kk++) {
-            let av = gemm_stage[kk * GEMM_PITCH + lid.y];
-            let bv = gemm_stage[B_STAGE + kk * GEMM_PITCH + lid.x];
-            acc0 += av.x * bv;
-            acc1 += av.y * bv;
-            acc2 += av.z * bv;
-            acc3 += av.w * bv;
+    for (var run = k_begin; run < k_end; run += BLOCK4_RUN) {
+        for (var k0 = run; k0 < min(run + BLOCK4_RUN, k_end); k0 += DEPTH) {
+            next = gemm_stage_slice(next, m, n, k0, k_end, a_k_fast, b_n_fast, origin, t);
+            for (var kk = 0u; kk < DEPTH; kk++) {
+                let av = gemm_stage[kk * GEMM_PITCH + lid.y];
+                let bv = gemm_stage[B_STAGE + kk * GEMM_PITCH + lid.x];
+                acc0 += av.x * bv;
+                acc1 += av.y * bv;
+                acc2 += av.z * bv;
+                acc3 += av.w * bv;
+            }
+            workgroupBarrier();
         }
-        workgroupBarrier();
+        total0 = add_compensated4(total0, acc0, one);
+        total1 = add_compensated4(total1, acc1, one);
+        total2 = add_compensated4(total2, acc2, one);
+        total3 = add_compensated4(total3, acc3, one);
+        acc0 = vec4<f32>(0.0);
+        acc1 = vec4<f32>(0.0);
+        acc2 = vec4<f32>(0.0);
+        acc3 = vec4<f32>(0.0);
     }
-    return array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    return array<vec4<f32>, 4>(total0.hi + total0.lo, total1.hi + total1.lo, total2.hi + total2.lo, total3.hi + total3.lo);
 }
 
 // Hands each element of this invocation's block that lies inside C (m×n) to store_element.
@@ -210,8 +231,11 @@ fn gemm_block8(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fas
     let t = lid.y * 16u + lid.x;
     let at = block8_of(lid);
     var acc: array<array<vec4<f32>, 2>, 8>;
+    var total: array<array<Sum4, 2>, 8>;
+    let one = opaque_one(k_end - k_begin);
     var next = gemm_prefetch(m, n, k_begin, k_end, a_k_fast, b_n_fast, origin, t);
-    for (var k0 = k_begin; k0 < k_end; k0 += DEPTH) {
+    for (var run = k_begin; run < k_end; run += BLOCK8_RUN) {
+    for (var k0 = run; k0 < min(run + BLOCK8_RUN, k_end); k0 += DEPTH) {
         next = gemm_stage_slice(next, m, n, k0, k_end, a_k_fast, b_n_fast, origin, t);
         for (var kk = 0u; kk < 4u; kk++) {
             let row = (at.group * 4u + kk) * GEMM_PITCH;
@@ -238,6 +262,18 @@ fn gemm_block8(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fas
             acc[7][1] += a1.w * b1;
         }
         workgroupBarrier();
+    }
+    for (var i = 0u; i < 8u; i++) {
+        for (var half = 0u; half < 2u; half++) {
+            total[i][half] = add_compensated4(total[i][half], acc[i][half], one);
+            acc[i][half] = vec4<f32>(0.0);
+        }
+    }
+    }
+    for (var i = 0u; i < 8u; i++) {
+        for (var half = 0u; half < 2u; half++) {
+            acc[i][half] = total[i][half].hi + total[i][half].lo;
+        }
     }
     // Groups 1, 2 and 3 in turn hand group 0 their blocks, half a block (512 vec4s) at a time.
     let lane = t % 64u;
@@ -315,22 +351,23 @@ fn gemm_product(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fa
     }
 }
 
-// Element i (row-major in m×n) of the product, added up over the splits in split order. Four splits are
-// loaded before they are added, so their loads wait on memory together (one at a time, 392 splits of a
+// Element i (row-major in m×n) of the product, added up over the splits in split order into a
+// compensated total (common.wgsl), four splits at a time. Four splits are loaded before they are added, so their loads wait on memory together (one at a time, 392 splits of a
 // 64×16 weight gradient took 0.09 ms to add up on an H200).
 fn gemm_reduce(m: u32, n: u32, splits: u32, i: u32) -> f32 {
     let size = m * n;
-    var sum = 0.0;
+    let one = opaque_one(splits);
+    var sum = Sum1(0.0, 0.0);
     var s = 0u;
     for (; s + 4u <= splits; s += 4u) {
         let v0 = partials[s * size + i];
         let v1 = partials[(s + 1u) * size + i];
         let v2 = partials[(s + 2u) * size + i];
         let v3 = partials[(s + 3u) * size + i];
-        sum = (((sum + v0) + v1) + v2) + v3;
+        sum = add_compensated(sum, ((v0 + v1) + v2) + v3, one);
     }
     for (; s < splits; s++) {
-        sum += partials[s * size + i];
+        sum = add_compensated(sum, partials[s * size + i], one);
     }
-    return sum;
+    return sum.hi + sum.lo;
 }

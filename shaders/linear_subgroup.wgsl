@@ -179,13 +179,18 @@ fn a_row_starts(tile: Tile, lane: u32) -> vec4<u32> {
     return vec4<u32>(min(r, last), min(r + 8u, last), min(r + 16u, last), min(r + 24u, last)) * k4;
 }
 
+// Vec4 depths per run of forward_product's compensated sums (flush_blocks).
+const FORWARD_RUN: u32 = 4u;
+
 // y = x·Wᵀ: B(d, j) = W[j][d], so each of this lane's columns is a row of W, read 4 deep at a time.
 fn forward_product(tile: Tile, lane: u32) {
     let a = a_row_starts(tile, lane);
     let k4 = p.k / 4u;
     let b = tile.col * k4;
     let b_upper = upper_columns(tile).col * k4;
-    for (var i = 0u; i < k4; i++) {
+    let one = opaque_one(p.k);
+    for (var run = 0u; run < k4; run += FORWARD_RUN) {
+    for (var i = run; i < min(run + FORWARD_RUN, k4); i++) {
         let a0 = a_rows[a.x + i];
         let a1 = a_rows[a.y + i];
         let a2 = a_rows[a.z + i];
@@ -217,6 +222,9 @@ fn forward_product(tile: Tile, lane: u32) {
             vec4<f32>(u0.w, u1.w, u2.w, u3.w),
         );
     }
+    flush_blocks(one);
+    }
+    settle_blocks(one);
 }
 
 // forward_product for any K (G's first layer has 62 inputs), from scalar loads: per 4 depths a lane
