@@ -176,6 +176,12 @@ impl DiscriminatorPass {
         })
     }
 
+    /// The inputs of the pass's three LeakyReLUs (conv.1, conv.4, fc.2) after a training-mode forward:
+    /// each element's sign decides the branch its gradient takes.
+    pub fn kink_inputs(&self) -> [&Tensor; 3] {
+        [&self.conv0, &self.conv3, &self.fc1]
+    }
+
     /// conv.4 seen as the [N, 6272] rows the Linear layer takes (PyTorch's view).
     fn flat(t: &Tensor, batch: usize) -> Result<Tensor> {
         t.reshape(&[batch, FLAT])

@@ -150,6 +150,12 @@ impl GeneratorPass {
         })
     }
 
+    /// The inputs of the pass's three ReLUs (fc.2, fc.5, deconv.2) after a training-mode forward: each
+    /// element's sign decides the branch its gradient takes.
+    pub fn kink_inputs(&self) -> [&Tensor; 3] {
+        [&self.bn1, &self.bn4, &self.deconv_bn1]
+    }
+
     /// relu5 seen as the [N, 128, 7, 7] maps the convolutions take.
     fn maps(t: &Tensor, batch: usize) -> Result<Tensor> {
         t.reshape(&[batch, MAP_CHANNELS, MAP_SIDE, MAP_SIDE])

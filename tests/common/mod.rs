@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod dcgan64;
 pub mod reference;
 
 use std::cell::{Cell, RefCell};

@@ -1,55 +1,81 @@
 //! Plain-Rust reference implementations in double precision, written from PyTorch's definitions, for
 //! the shapes the oracle does not cover. Maps are NCHW and flat; every function returns new vectors.
+//! Each computes in double precision from float32 inputs (results rounded once to float32) or from
+//! float64 ones (results kept in float64: tests/common/dcgan64.rs chains them into whole steps).
+
+/// An element type of the references' inputs and outputs: f32 or f64.
+pub trait Real: Copy + Default {
+    fn to_f64(self) -> f64;
+    fn from_f64(v: f64) -> Self;
+}
+
+impl Real for f32 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> f32 {
+        v as f32
+    }
+}
+
+impl Real for f64 {
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn from_f64(v: f64) -> f64 {
+        v
+    }
+}
 
 /// y[n, o] = Σ_i x[n, i]·w[o, i] + b[o]
-pub fn linear_forward(
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
+pub fn linear_forward<T: Real>(
+    x: &[T],
+    w: &[T],
+    b: &[T],
     n: usize,
     fin: usize,
     fout: usize,
-) -> Vec<f32> {
-    let mut y = vec![0.0; n * fout];
+) -> Vec<T> {
+    let mut y = vec![T::default(); n * fout];
     for s in 0..n {
         for o in 0..fout {
             let dot: f64 = (0..fin)
-                .map(|i| x[s * fin + i] as f64 * w[o * fin + i] as f64)
+                .map(|i| x[s * fin + i].to_f64() * w[o * fin + i].to_f64())
                 .sum();
-            y[s * fout + o] = (dot + b[o] as f64) as f32;
+            y[s * fout + o] = T::from_f64(dot + b[o].to_f64());
         }
     }
     y
 }
 
 /// (dx, dw, db) of `linear_forward` for upstream dy.
-pub fn linear_backward(
-    x: &[f32],
-    w: &[f32],
-    dy: &[f32],
+pub fn linear_backward<T: Real>(
+    x: &[T],
+    w: &[T],
+    dy: &[T],
     n: usize,
     fin: usize,
     fout: usize,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let mut dx = vec![0.0; n * fin];
-    let mut dw = vec![0.0; fout * fin];
-    let mut db = vec![0.0; fout];
+) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let mut dx = vec![T::default(); n * fin];
+    let mut dw = vec![T::default(); fout * fin];
+    let mut db = vec![T::default(); fout];
     for s in 0..n {
         for i in 0..fin {
             let v: f64 = (0..fout)
-                .map(|o| dy[s * fout + o] as f64 * w[o * fin + i] as f64)
+                .map(|o| dy[s * fout + o].to_f64() * w[o * fin + i].to_f64())
                 .sum();
-            dx[s * fin + i] = v as f32;
+            dx[s * fin + i] = T::from_f64(v);
         }
     }
     for o in 0..fout {
         for i in 0..fin {
             let v: f64 = (0..n)
-                .map(|s| dy[s * fout + o] as f64 * x[s * fin + i] as f64)
+                .map(|s| dy[s * fout + o].to_f64() * x[s * fin + i].to_f64())
                 .sum();
-            dw[o * fin + i] = v as f32;
+            dw[o * fin + i] = T::from_f64(v);
         }
-        db[o] = (0..n).map(|s| dy[s * fout + o] as f64).sum::<f64>() as f32;
+        db[o] = T::from_f64((0..n).map(|s| dy[s * fout + o].to_f64()).sum::<f64>());
     }
     (dx, dw, db)
 }
@@ -105,7 +131,7 @@ fn weight_index(s: &ConvShape, l: usize, h: usize, ky: usize, kx: usize) -> usiz
 }
 
 /// Forward of either layer: y = conv(x, w) + b, x being hi (Conv2d) or lo (ConvTranspose2d).
-pub fn conv_forward(kind: ConvKind, s: &ConvShape, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
+pub fn conv_forward<T: Real>(kind: ConvKind, s: &ConvShape, x: &[T], w: &[T], b: &[T]) -> Vec<T> {
     let (hc, hh, hw) = s.hi;
     let (lc, lh, lw) = s.lo;
     let (out_c, out_plane) = match kind {
@@ -116,13 +142,15 @@ pub fn conv_forward(kind: ConvKind, s: &ConvShape, x: &[f32], w: &[f32], b: &[f3
     s.for_each_pair(|n, lo, hi, ky, kx| {
         for l in 0..lc {
             for h in 0..hc {
-                let wv = w[weight_index(s, l, h, ky, kx)] as f64;
+                let wv = w[weight_index(s, l, h, ky, kx)].to_f64();
                 match kind {
                     ConvKind::Conv2d => {
-                        y[(n * lc + l) * lh * lw + lo] += x[(n * hc + h) * hh * hw + hi] as f64 * wv
+                        y[(n * lc + l) * lh * lw + lo] +=
+                            x[(n * hc + h) * hh * hw + hi].to_f64() * wv
                     }
                     ConvKind::ConvTranspose2d => {
-                        y[(n * hc + h) * hh * hw + hi] += x[(n * lc + l) * lh * lw + lo] as f64 * wv
+                        y[(n * hc + h) * hh * hw + hi] +=
+                            x[(n * lc + l) * lh * lw + lo].to_f64() * wv
                     }
                 }
             }
@@ -130,18 +158,18 @@ pub fn conv_forward(kind: ConvKind, s: &ConvShape, x: &[f32], w: &[f32], b: &[f3
     });
     y.iter()
         .enumerate()
-        .map(|(i, v)| (v + b[(i / out_plane) % out_c] as f64) as f32)
+        .map(|(i, v)| T::from_f64(v + b[(i / out_plane) % out_c].to_f64()))
         .collect()
 }
 
 /// (dx, dw, db) of `conv_forward` for upstream dy.
-pub fn conv_backward(
+pub fn conv_backward<T: Real>(
     kind: ConvKind,
     s: &ConvShape,
-    x: &[f32],
-    w: &[f32],
-    dy: &[f32],
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    x: &[T],
+    w: &[T],
+    dy: &[T],
+) -> (Vec<T>, Vec<T>, Vec<T>) {
     let (hc, hh, hw) = s.hi;
     let (lc, lh, lw) = s.lo;
     let (hi_map, lo_map) = match kind {
@@ -156,10 +184,10 @@ pub fn conv_backward(
             for h in 0..hc {
                 let wi = weight_index(s, l, h, ky, kx);
                 let (li, hix) = ((n * lc + l) * lh * lw + lo, (n * hc + h) * hh * hw + hi);
-                dw[wi] += lo_map[li] as f64 * hi_map[hix] as f64;
+                dw[wi] += lo_map[li].to_f64() * hi_map[hix].to_f64();
                 match kind {
-                    ConvKind::Conv2d => d_hi[hix] += lo_map[li] as f64 * w[wi] as f64,
-                    ConvKind::ConvTranspose2d => d_lo[li] += hi_map[hix] as f64 * w[wi] as f64,
+                    ConvKind::Conv2d => d_hi[hix] += lo_map[li].to_f64() * w[wi].to_f64(),
+                    ConvKind::ConvTranspose2d => d_lo[li] += hi_map[hix].to_f64() * w[wi].to_f64(),
                 }
             }
         }
@@ -170,9 +198,9 @@ pub fn conv_backward(
     };
     let mut db = vec![0.0f64; out_c];
     for (i, v) in dy.iter().enumerate() {
-        db[(i / plane) % out_c] += *v as f64;
+        db[(i / plane) % out_c] += v.to_f64();
     }
-    let f = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect();
+    let f = |v: Vec<f64>| v.into_iter().map(T::from_f64).collect();
     (f(dx), f(dw), f(db))
 }
 
@@ -182,9 +210,9 @@ fn bn_index((_, c, s): (usize, usize, usize), i: usize, ch: usize) -> usize {
 }
 
 /// Batch mean and biased variance of channel ch of x [N, C, S].
-fn batch_stats(x: &[f32], shape: (usize, usize, usize), ch: usize) -> (f64, f64) {
+fn batch_stats<T: Real>(x: &[T], shape: (usize, usize, usize), ch: usize) -> (f64, f64) {
     let count = shape.0 * shape.2;
-    let value = |i| x[bn_index(shape, i, ch)] as f64;
+    let value = |i| x[bn_index(shape, i, ch)].to_f64();
     let mean = (0..count).map(value).sum::<f64>() / count as f64;
     let var = (0..count).map(|i| (value(i) - mean).powi(2)).sum::<f64>() / count as f64;
     (mean, var)
@@ -192,31 +220,34 @@ fn batch_stats(x: &[f32], shape: (usize, usize, usize), ch: usize) -> (f64, f64)
 
 /// Training-mode BatchNorm over x [N, C, S]: (y, new running mean, new running var).
 #[allow(clippy::too_many_arguments)]
-pub fn batchnorm_train(
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    running_mean: &[f32],
-    running_var: &[f32],
+pub fn batchnorm_train<T: Real>(
+    x: &[T],
+    w: &[T],
+    b: &[T],
+    running_mean: &[T],
+    running_var: &[T],
     shape: (usize, usize, usize),
     eps: f64,
     momentum: f64,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+) -> (Vec<T>, Vec<T>, Vec<T>) {
     let (n, c, s) = shape;
     let m = (n * s) as f64;
-    let mut y = vec![0.0; x.len()];
+    let mut y = vec![T::default(); x.len()];
     let (mut rm, mut rv) = (vec![], vec![]);
     for ch in 0..c {
         let (mean, var) = batch_stats(x, shape, ch);
         let inv_std = 1.0 / (var + eps).sqrt();
         for i in 0..n * s {
             let at = bn_index(shape, i, ch);
-            y[at] = ((x[at] as f64 - mean) * inv_std * w[ch] as f64 + b[ch] as f64) as f32;
+            y[at] =
+                T::from_f64((x[at].to_f64() - mean) * inv_std * w[ch].to_f64() + b[ch].to_f64());
         }
-        rm.push(((1.0 - momentum) * running_mean[ch] as f64 + momentum * mean) as f32);
-        rv.push(
-            ((1.0 - momentum) * running_var[ch] as f64 + momentum * var * m / (m - 1.0)) as f32,
-        );
+        rm.push(T::from_f64(
+            (1.0 - momentum) * running_mean[ch].to_f64() + momentum * mean,
+        ));
+        rv.push(T::from_f64(
+            (1.0 - momentum) * running_var[ch].to_f64() + momentum * var * m / (m - 1.0),
+        ));
     }
     (y, rm, rv)
 }
@@ -243,31 +274,32 @@ pub fn batchnorm_eval(
 }
 
 /// (dx, dw, db) of training-mode BatchNorm for upstream dy.
-pub fn batchnorm_backward(
-    x: &[f32],
-    w: &[f32],
-    dy: &[f32],
+pub fn batchnorm_backward<T: Real>(
+    x: &[T],
+    w: &[T],
+    dy: &[T],
     shape: (usize, usize, usize),
     eps: f64,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+) -> (Vec<T>, Vec<T>, Vec<T>) {
     let (n, c, s) = shape;
     let m = (n * s) as f64;
-    let mut dx = vec![0.0; x.len()];
-    let (mut dw, mut db) = (vec![0.0; c], vec![0.0; c]);
+    let mut dx = vec![T::default(); x.len()];
+    let (mut dw, mut db) = (vec![T::default(); c], vec![T::default(); c]);
     for ch in 0..c {
         let (mean, var) = batch_stats(x, shape, ch);
         let inv_std = 1.0 / (var + eps).sqrt();
         let at = |i: usize| bn_index(shape, i, ch);
-        let xhat = |i: usize| (x[at(i)] as f64 - mean) * inv_std;
-        let sum_dy: f64 = (0..n * s).map(|i| dy[at(i)] as f64).sum();
-        let sum_dy_xhat: f64 = (0..n * s).map(|i| dy[at(i)] as f64 * xhat(i)).sum();
+        let xhat = |i: usize| (x[at(i)].to_f64() - mean) * inv_std;
+        let sum_dy: f64 = (0..n * s).map(|i| dy[at(i)].to_f64()).sum();
+        let sum_dy_xhat: f64 = (0..n * s).map(|i| dy[at(i)].to_f64() * xhat(i)).sum();
         for i in 0..n * s {
-            let g = dy[at(i)] as f64;
-            dx[at(i)] =
-                (w[ch] as f64 * inv_std * (g - sum_dy / m - xhat(i) * sum_dy_xhat / m)) as f32;
+            let g = dy[at(i)].to_f64();
+            dx[at(i)] = T::from_f64(
+                w[ch].to_f64() * inv_std * (g - sum_dy / m - xhat(i) * sum_dy_xhat / m),
+            );
         }
-        dw[ch] = sum_dy_xhat as f32;
-        db[ch] = sum_dy as f32;
+        dw[ch] = T::from_f64(sum_dy_xhat);
+        db[ch] = T::from_f64(sum_dy);
     }
     (dx, dw, db)
 }
