@@ -281,6 +281,7 @@ fn narrow_gather_hi(row: u32, col: u32) -> f32 {
 
 // Runs this workgroup's share of `which` product and stores it, or with `split` (a constant in each
 // entry point) keeps its tile as a partial sum.
+// The forward products (those that add a bias) sum in compensated runs (gemm_product).
 fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, which: u32, bias_added: bool, accumulate: bool, split: bool) {
     product = which;
     with_bias = bias_added;
@@ -312,7 +313,7 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, which: u32, bias_added: b
     }
     let k_begin = work.split * p.split_depth;
     let k_end = min(k_begin + p.split_depth, p.k);
-    gemm_product(p.m, p.n, k_begin, k_end, product == WEIGHT, false, work, lid, split);
+    gemm_product(p.m, p.n, k_begin, k_end, product == WEIGHT, false, work, lid, split, bias_added);
 }
 
 // Stores the sum of the splits of `which` product (split by `run`), one element per invocation.

@@ -261,10 +261,13 @@ fn row_taps_paired(row: vec2<u32>, q0: i32, odd: bool) -> SlotTaps {
 
 // `paired` (a constant at every call) reads the map through src_pairs: the host chooses it where the
 // hi map's width is even. Loads cost per lane and component, so ten pairs cost less than 18 floats.
-// Hi channels (16 depths each) per run of gather_lo's compensated sums (flush_blocks).
+// Hi channels (16 depths each) per run of gather_lo's compensated sums (flush_blocks). Only forward
+// products compensate (`compensated`, a constant at every call): their outputs feed BatchNorms and
+// kinks (common.wgsl); an input gradient's rounding only scales its own error, and skipping the
+// flushes there saves lavapipe a fifth of those products' time.
 const GATHER_LO_RUN: u32 = 1u;
 
-fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool, paired: bool) {
+fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool, paired: bool, compensated: bool) {
     let row_blocks = p.lo_channels / 32u;
     let slots_per_row = (p.lo_w + 7u) / 8u;
     let slots = p.batch * p.lo_h * slots_per_row;
@@ -312,9 +315,13 @@ fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool, paired:
         plane += hi_plane;
         w += vec4<u32>(w_step);
     }
-    flush_blocks(one);
+    if compensated {
+        flush_blocks(one);
     }
-    settle_blocks(one);
+    }
+    if compensated {
+        settle_blocks(one);
+    }
     // out[n][l][u][v] for l = r0
     let lo_plane = p.lo_h * p.lo_w;
     let first = (at_slot.x * p.lo_channels + r0) * lo_plane + at_slot.y * p.lo_w + at_slot.z;
@@ -386,10 +393,11 @@ fn row_taps(plane: u32, u: i32, v: i32, w: vec4<u32>, ky: u32, dy: i32, shift: b
 // The hi positions of one residue class (ry, rx) form a grid with every other row and column. A lane's
 // slot holds four neighbouring positions of one row of class (ry, 0), in the lower bank, and the same
 // four of class (ry, 1), in the upper bank: eight neighbouring hi columns of one hi row.
-// Lo channels (4 depths of each bank each) per run of gather_hi's compensated sums (flush_blocks).
+// Lo channels (4 depths of each bank each) per run of gather_hi's compensated sums (flush_blocks),
+// which only forward products take, as in gather_lo.
 const GATHER_HI_RUN: u32 = 8u;
 
-fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
+fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool, compensated: bool) {
     let row_blocks = p.hi_channels / 32u;
     var index = workgroup_index(wid, nwg);
     let axis_x0 = class_axis(0u, p.hi_w);
@@ -436,9 +444,13 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
         plane += lo_plane;
         w += vec4<u32>(w_step);
     }
-    flush_blocks(one);
+    if compensated {
+        flush_blocks(one);
     }
-    settle_blocks(one);
+    }
+    if compensated {
+        settle_blocks(one);
+    }
     // out[n][c][y][x] for c = r0
     let hi_plane = p.hi_h * p.hi_w;
     let ix = vec4<u32>(at_slot.z) + vec4<u32>(0u, 1u, 2u, 3u);
@@ -853,11 +865,11 @@ fn single_channel_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool)
 }
 
 // gather_hi, or single_channel_hi where the host chose it (a hi map of one channel).
-fn gather_hi_any(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
+fn gather_hi_any(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool, compensated: bool) {
     if p.hi_channels == 1u {
         single_channel_hi(wid, nwg, lane, with_bias);
     } else {
-        gather_hi(wid, nwg, lane, with_bias);
+        gather_hi(wid, nwg, lane, with_bias, compensated);
     }
 }
 
@@ -865,17 +877,17 @@ fn gather_hi_any(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool) {
 // width, one element at a time.
 @compute @workgroup_size(8)
 fn conv2d_subgroup_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-    gather_lo(wid, nwg, lane, true, true);
+    gather_lo(wid, nwg, lane, true, true, true);
 }
 
 @compute @workgroup_size(8)
 fn conv2d_subgroup_forward_odd_width(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-    gather_lo(wid, nwg, lane, true, false);
+    gather_lo(wid, nwg, lane, true, false, true);
 }
 
 @compute @workgroup_size(8)
 fn conv2d_subgroup_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-    gather_hi_any(wid, nwg, lane, false);
+    gather_hi_any(wid, nwg, lane, false, false);
 }
 
 @compute @workgroup_size(8)
@@ -891,17 +903,17 @@ fn conv2d_subgroup_backward_weight_one_bank(@builtin(workgroup_id) wid: vec3<u32
 
 @compute @workgroup_size(8)
 fn conv_transpose2d_subgroup_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-    gather_hi_any(wid, nwg, lane, true);
+    gather_hi_any(wid, nwg, lane, true, true);
 }
 
 @compute @workgroup_size(8)
 fn conv_transpose2d_subgroup_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-    gather_lo(wid, nwg, lane, false, true);
+    gather_lo(wid, nwg, lane, false, true, false);
 }
 
 @compute @workgroup_size(8)
 fn conv_transpose2d_subgroup_backward_input_odd_width(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-    gather_lo(wid, nwg, lane, false, false);
+    gather_lo(wid, nwg, lane, false, false, false);
 }
 
 @compute @workgroup_size(8)

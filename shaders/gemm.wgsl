@@ -141,10 +141,10 @@ const BLOCK4_RUN: u32 = DEPTH;
 const BLOCK8_RUN: u32 = 4u * DEPTH;
 
 // This invocation's 4×4 block (rows origin.x + 4·lid.y + i, columns origin.y + 4·lid.x + j) of
-// A·B summed over depths [k_begin, k_end), in compensated runs. Uniform control flow: every invocation of the workgroup
+// A·B summed over depths [k_begin, k_end), in compensated runs when `compensated`. Uniform control flow: every invocation of the workgroup
 // must call it. (Double-buffered tiles measured no faster on an H200, when the staging stores still
 // conflicted; GEMM_PREFETCH is the register-only form, to be measured.)
-fn gemm_block4(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fast: bool, origin: vec2<u32>, lid: vec3<u32>) -> array<vec4<f32>, 4> {
+fn gemm_block4(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fast: bool, origin: vec2<u32>, lid: vec3<u32>, compensated: bool) -> array<vec4<f32>, 4> {
     let t = lid.y * 16u + lid.x;
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
@@ -169,14 +169,19 @@ fn gemm_block4(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fas
             }
             workgroupBarrier();
         }
-        total0 = add_compensated4(total0, acc0, one);
-        total1 = add_compensated4(total1, acc1, one);
-        total2 = add_compensated4(total2, acc2, one);
-        total3 = add_compensated4(total3, acc3, one);
-        acc0 = vec4<f32>(0.0);
-        acc1 = vec4<f32>(0.0);
-        acc2 = vec4<f32>(0.0);
-        acc3 = vec4<f32>(0.0);
+        if compensated {
+            total0 = add_compensated4(total0, acc0, one);
+            total1 = add_compensated4(total1, acc1, one);
+            total2 = add_compensated4(total2, acc2, one);
+            total3 = add_compensated4(total3, acc3, one);
+            acc0 = vec4<f32>(0.0);
+            acc1 = vec4<f32>(0.0);
+            acc2 = vec4<f32>(0.0);
+            acc3 = vec4<f32>(0.0);
+        }
+    }
+    if !compensated {
+        return array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     }
     return array<vec4<f32>, 4>(total0.hi + total0.lo, total1.hi + total1.lo, total2.hi + total2.lo, total3.hi + total3.lo);
 }
@@ -227,7 +232,7 @@ fn block8_of(lid: vec3<u32>) -> Block8 {
 
 // The 8×8 block of A·B over [k_begin, k_end), summed over the four groups in group order; it is
 // complete in group 0's invocations only. Uniform control flow, like gemm_block4.
-fn gemm_block8(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fast: bool, origin: vec2<u32>, lid: vec3<u32>) -> array<array<vec4<f32>, 2>, 8> {
+fn gemm_block8(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fast: bool, origin: vec2<u32>, lid: vec3<u32>, compensated: bool) -> array<array<vec4<f32>, 2>, 8> {
     let t = lid.y * 16u + lid.x;
     let at = block8_of(lid);
     var acc: array<array<vec4<f32>, 2>, 8>;
@@ -263,16 +268,20 @@ fn gemm_block8(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fas
         }
         workgroupBarrier();
     }
-    for (var i = 0u; i < 8u; i++) {
-        for (var half = 0u; half < 2u; half++) {
-            total[i][half] = add_compensated4(total[i][half], acc[i][half], one);
-            acc[i][half] = vec4<f32>(0.0);
+    if compensated {
+        for (var i = 0u; i < 8u; i++) {
+            for (var half = 0u; half < 2u; half++) {
+                total[i][half] = add_compensated4(total[i][half], acc[i][half], one);
+                acc[i][half] = vec4<f32>(0.0);
+            }
         }
     }
     }
-    for (var i = 0u; i < 8u; i++) {
-        for (var half = 0u; half < 2u; half++) {
-            acc[i][half] = total[i][half].hi + total[i][half].lo;
+    if compensated {
+        for (var i = 0u; i < 8u; i++) {
+            for (var half = 0u; half < 2u; half++) {
+                acc[i][half] = total[i][half].hi + total[i][half].lo;
+            }
         }
     }
     // Groups 1, 2 and 3 in turn hand group 0 their blocks, half a block (512 vec4s) at a time.
@@ -332,17 +341,19 @@ fn gemm_store_partial8(m: u32, n: u32, work: GemmWork, lid: vec3<u32>, acc: arra
 }
 
 // This workgroup's tile over [k_begin, k_end), stored through store_element, or with `split` into its
-// split's matrix of partial sums: the entry points' common path, on GEMM_BLOCK's block.
-fn gemm_product(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fast: bool, work: GemmWork, lid: vec3<u32>, split: bool) {
+// split's matrix of partial sums: the entry points' common path, on GEMM_BLOCK's block. `compensated`
+// (a constant at every call): the runs of depths are added into compensated totals, as forward
+// products need (their outputs feed BatchNorms and kinks); the gradients' products skip it.
+fn gemm_product(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fast: bool, work: GemmWork, lid: vec3<u32>, split: bool, compensated: bool) {
     if GEMM_BLOCK == 8u {
-        let acc = gemm_block8(m, n, k_begin, k_end, a_k_fast, b_n_fast, work.origin, lid);
+        let acc = gemm_block8(m, n, k_begin, k_end, a_k_fast, b_n_fast, work.origin, lid, compensated);
         if split {
             gemm_store_partial8(m, n, work, lid, acc);
         } else {
             gemm_store8(m, n, work.origin, lid, acc);
         }
     } else {
-        let acc = gemm_block4(m, n, k_begin, k_end, a_k_fast, b_n_fast, work.origin, lid);
+        let acc = gemm_block4(m, n, k_begin, k_end, a_k_fast, b_n_fast, work.origin, lid, compensated);
         if split {
             gemm_store_partial4(m, n, work, lid, acc);
         } else {

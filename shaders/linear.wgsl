@@ -54,6 +54,7 @@ fn store_element(row: u32, col: u32, value: f32) {
 
 // This workgroup's tile of C over its split of K: stored, or with `split` (a constant in each entry
 // point) kept as a partial sum.
+// The forward products (those that add a bias) sum in compensated runs (gemm_product).
 fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, bias_added: bool, accumulate: bool, split: bool) {
     with_bias = bias_added;
     add_to_c = accumulate;
@@ -63,7 +64,7 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, bias_added: bool, accumul
     let work = gemm_work(p.m, p.n, wid, nwg);
     let k_begin = work.split * p.split_depth;
     let k_end = min(k_begin + p.split_depth, p.k);
-    gemm_product(p.m, p.n, k_begin, k_end, p.a_stride_k == 1u, p.b_stride_n == 1u, work, lid, split);
+    gemm_product(p.m, p.n, k_begin, k_end, p.a_stride_k == 1u, p.b_stride_n == 1u, work, lid, split, bias_added);
 }
 
 // The sum of the splits for one element of C per invocation.
