@@ -82,10 +82,14 @@ fn bias_backward_by_channel(
     if ch >= p.channels {
         return;
     }
-    var total = 0.0;
+    // Compensated (common.wgsl): D's last bias gradient is the sum of the real batch's gradients and
+    // the fake batch's, two sums of opposite sign that nearly cancel.
+    let one = opaque_one(p.batch);
+    var compensated = Sum1(0.0, 0.0);
     for (var n = 0u; n < p.batch; n++) {
-        total += dy[n * p.channels + ch];
+        compensated = add_compensated(compensated, dy[n * p.channels + ch], one);
     }
+    let total = compensated.hi + compensated.lo;
     if p.accumulate != 0u {
         dbias[ch] += total;
     } else {
