@@ -291,8 +291,9 @@ fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool, paired:
     var w = weight_rows(r0, lane, p.w_stride_lo);
     let w_step = p.w_stride_hi / 4u;
     let one = opaque_one(p.hi_channels);
-    for (var run = 0u; run < p.hi_channels; run += GATHER_LO_RUN) {
-    for (var h = run; h < min(run + GATHER_LO_RUN, p.hi_channels); h++) {
+    let run_length = select(p.hi_channels, GATHER_LO_RUN, compensated);
+    for (var run = 0u; run < p.hi_channels; run += run_length) {
+    for (var h = run; h < min(run + run_length, p.hi_channels); h++) {
         for (var ky = 0u; ky < 4u; ky++) {
             let w0 = weight[w.x + ky];
             let w1 = weight[w.y + ky];
@@ -435,8 +436,9 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool, compens
     var w = weight_rows(r0, lane, p.w_stride_hi);
     let w_step = p.w_stride_lo / 4u;
     let one = opaque_one(p.lo_channels);
-    for (var run = 0u; run < p.lo_channels; run += GATHER_HI_RUN) {
-    for (var l = run; l < min(run + GATHER_HI_RUN, p.lo_channels); l++) {
+    let run_length = select(p.lo_channels, GATHER_HI_RUN, compensated);
+    for (var run = 0u; run < p.lo_channels; run += run_length) {
+    for (var l = run; l < min(run + run_length, p.lo_channels); l++) {
         let top = row_taps(plane, u, v, w, ry, 0, shift);
         let bottom = row_taps(plane, u, v, w, ry + 2u, 1, shift);
         rank4_rows(top.a00, top.a01, bottom.a00, bottom.a01, top.b00, top.b01, bottom.b00, bottom.b01);
