@@ -356,6 +356,36 @@ fn check_along_gpu_branches(
     );
 }
 
+/// Passes of the trainer's nets on the GPU, for the branches their kinks take.
+struct BranchProbe {
+    d: DiscriminatorPass,
+    g: GeneratorPass,
+}
+
+impl BranchProbe {
+    fn new(device: &Gpu, batch: usize) -> BranchProbe {
+        let mut pool = GradientPool::default();
+        BranchProbe {
+            d: DiscriminatorPass::new(device, batch, "branches", &mut pool).unwrap(),
+            g: GeneratorPass::new(device, batch, None).unwrap(),
+        }
+    }
+
+    /// G(z): the branches of its kinks; its image stays in `self.g.image`.
+    fn generator(&self, device: &Gpu, t: &Trainer, z: &Tensor) -> [Vec<bool>; 3] {
+        let forward = t.g.forward(device, &self.g, z, Mode::Train).unwrap();
+        run_on(device, &forward.iter().collect::<Vec<_>>());
+        gpu_branches(device, self.g.kink_inputs())
+    }
+
+    /// D(x): the branches of its kinks.
+    fn discriminator(&self, device: &Gpu, t: &Trainer, x: &Tensor) -> [Vec<bool>; 3] {
+        let forward = t.d.forward(device, &self.d, x, Mode::Train).unwrap();
+        run_on(device, &forward.iter().collect::<Vec<_>>());
+        gpu_branches(device, self.d.kink_inputs())
+    }
+}
+
 /// When the D step's gradients exceed a bound: the GPU's branches of D(x), G(z_d) and D(G(z_d)), and
 /// the gradients along them.
 fn explain_d_step(
@@ -366,33 +396,10 @@ fn explain_d_step(
     got: &[(String, Vec<f32>)],
 ) {
     let batch = t.hyper.batch;
-    let mut pool = GradientPool::default();
-    let d_pass = DiscriminatorPass::new(device, batch, "branches", &mut pool).unwrap();
-    let g_pass = GeneratorPass::new(device, batch, None).unwrap();
-    run_on(
-        device,
-        &t.d.forward(device, &d_pass, &t.x, Mode::Train)
-            .unwrap()
-            .iter()
-            .collect::<Vec<_>>(),
-    );
-    let real = gpu_branches(device, d_pass.kink_inputs());
-    run_on(
-        device,
-        &t.g.forward(device, &g_pass, &t.z_d, Mode::Train)
-            .unwrap()
-            .iter()
-            .collect::<Vec<_>>(),
-    );
-    let g = gpu_branches(device, g_pass.kink_inputs());
-    run_on(
-        device,
-        &t.d.forward(device, &d_pass, &g_pass.image, Mode::Train)
-            .unwrap()
-            .iter()
-            .collect::<Vec<_>>(),
-    );
-    let fake = gpu_branches(device, d_pass.kink_inputs());
+    let probe = BranchProbe::new(device, batch);
+    let real = probe.discriminator(device, t, &t.x);
+    let g = probe.generator(device, t, &t.z_d);
+    let fake = probe.discriminator(device, t, &probe.g.image);
     let gpu = [real, g, fake];
     let p = params64(oracle);
     let (x, z_d) = (values64(oracle, "step1.x"), values64(oracle, "step1.z_d"));
@@ -417,25 +424,9 @@ fn explain_g_step(
     got: &[(String, Vec<f32>)],
 ) {
     let batch = t.hyper.batch;
-    let mut pool = GradientPool::default();
-    let d_pass = DiscriminatorPass::new(device, batch, "branches", &mut pool).unwrap();
-    let g_pass = GeneratorPass::new(device, batch, None).unwrap();
-    run_on(
-        device,
-        &t.g.forward(device, &g_pass, &t.z_g, Mode::Train)
-            .unwrap()
-            .iter()
-            .collect::<Vec<_>>(),
-    );
-    let g = gpu_branches(device, g_pass.kink_inputs());
-    run_on(
-        device,
-        &t.d.forward(device, &d_pass, &g_pass.image, Mode::Train)
-            .unwrap()
-            .iter()
-            .collect::<Vec<_>>(),
-    );
-    let d = gpu_branches(device, d_pass.kink_inputs());
+    let probe = BranchProbe::new(device, batch);
+    let g = probe.generator(device, t, &t.z_g);
+    let d = probe.discriminator(device, t, &probe.g.image);
     let gpu = [g, d];
     let p = params64(oracle);
     let z_g = values64(oracle, "step1.z_g");
