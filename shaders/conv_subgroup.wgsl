@@ -293,32 +293,32 @@ fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool, paired:
     let one = opaque_one(p.hi_channels);
     let run_length = select(p.hi_channels, GATHER_LO_RUN, compensated);
     for (var run = 0u; run < p.hi_channels; run += run_length) {
-    for (var h = run; h < min(run + run_length, p.hi_channels); h++) {
-        for (var ky = 0u; ky < 4u; ky++) {
-            let w0 = weight[w.x + ky];
-            let w1 = weight[w.y + ky];
-            let w2 = weight[w.z + ky];
-            let w3 = weight[w.w + ky];
-            let ax = vec4<f32>(w0.x, w1.x, w2.x, w3.x);
-            let ay = vec4<f32>(w0.y, w1.y, w2.y, w3.y);
-            let az = vec4<f32>(w0.z, w1.z, w2.z, w3.z);
-            let aw = vec4<f32>(w0.w, w1.w, w2.w, w3.w);
-            let row = map_row(plane, y + i32(ky), p.hi_h, p.hi_w);
-            var t: SlotTaps;
-            if paired {
-                t = row_taps_paired(row, q0, odd);
-            } else {
-                t = row_taps_scalar(row, x);
+        for (var h = run; h < min(run + run_length, p.hi_channels); h++) {
+            for (var ky = 0u; ky < 4u; ky++) {
+                let w0 = weight[w.x + ky];
+                let w1 = weight[w.y + ky];
+                let w2 = weight[w.z + ky];
+                let w3 = weight[w.w + ky];
+                let ax = vec4<f32>(w0.x, w1.x, w2.x, w3.x);
+                let ay = vec4<f32>(w0.y, w1.y, w2.y, w3.y);
+                let az = vec4<f32>(w0.z, w1.z, w2.z, w3.z);
+                let aw = vec4<f32>(w0.w, w1.w, w2.w, w3.w);
+                let row = map_row(plane, y + i32(ky), p.hi_h, p.hi_w);
+                var t: SlotTaps;
+                if paired {
+                    t = row_taps_paired(row, q0, odd);
+                } else {
+                    t = row_taps_scalar(row, x);
+                }
+                rank4_rows(ax, ay, az, aw, t.lower_x, t.lower_y, t.lower_z, t.lower_w);
+                rank4_rows_upper(ax, ay, az, aw, t.upper_x, t.upper_y, t.upper_z, t.upper_w);
             }
-            rank4_rows(ax, ay, az, aw, t.lower_x, t.lower_y, t.lower_z, t.lower_w);
-            rank4_rows_upper(ax, ay, az, aw, t.upper_x, t.upper_y, t.upper_z, t.upper_w);
+            plane += hi_plane;
+            w += vec4<u32>(w_step);
         }
-        plane += hi_plane;
-        w += vec4<u32>(w_step);
-    }
-    if compensated {
-        flush_blocks(one);
-    }
+        if compensated {
+            flush_blocks(one);
+        }
     }
     if compensated {
         settle_blocks(one);
@@ -438,17 +438,17 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool, compens
     let one = opaque_one(p.lo_channels);
     let run_length = select(p.lo_channels, GATHER_HI_RUN, compensated);
     for (var run = 0u; run < p.lo_channels; run += run_length) {
-    for (var l = run; l < min(run + run_length, p.lo_channels); l++) {
-        let top = row_taps(plane, u, v, w, ry, 0, shift);
-        let bottom = row_taps(plane, u, v, w, ry + 2u, 1, shift);
-        rank4_rows(top.a00, top.a01, bottom.a00, bottom.a01, top.b00, top.b01, bottom.b00, bottom.b01);
-        rank4_rows_upper(top.a10, top.a11, bottom.a10, bottom.a11, top.b10, top.b11, bottom.b10, bottom.b11);
-        plane += lo_plane;
-        w += vec4<u32>(w_step);
-    }
-    if compensated {
-        flush_blocks(one);
-    }
+        for (var l = run; l < min(run + run_length, p.lo_channels); l++) {
+            let top = row_taps(plane, u, v, w, ry, 0, shift);
+            let bottom = row_taps(plane, u, v, w, ry + 2u, 1, shift);
+            rank4_rows(top.a00, top.a01, bottom.a00, bottom.a01, top.b00, top.b01, bottom.b00, bottom.b01);
+            rank4_rows_upper(top.a10, top.a11, bottom.a10, bottom.a11, top.b10, top.b11, bottom.b10, bottom.b11);
+            plane += lo_plane;
+            w += vec4<u32>(w_step);
+        }
+        if compensated {
+            flush_blocks(one);
+        }
     }
     if compensated {
         settle_blocks(one);

@@ -134,16 +134,15 @@ fn gemm_stage_slice(loaded: GemmSlice, m: u32, n: u32, k0: u32, k_end: u32, a_k_
     return loaded;
 }
 
-// Depths per run of the compensated sums (common.wgsl): each invocation of gemm_block4 sums one slice
-// (16 depths) in its accumulators before adding them into its totals; one of gemm_block8's four
-// groups sums 4 depths of a slice, so its runs are four slices long (16 depths of its own).
-const BLOCK4_RUN: u32 = DEPTH;
+// Slices per run of gemm_block8's compensated sums (common.wgsl): one of its four groups sums 4 depths
+// of a slice, so a run of four slices is 16 depths of its own, as gemm_block4's one slice is.
 const BLOCK8_RUN: u32 = 4u * DEPTH;
 
 // This invocation's 4×4 block (rows origin.x + 4·lid.y + i, columns origin.y + 4·lid.x + j) of
-// A·B summed over depths [k_begin, k_end), in compensated runs when `compensated`. Uniform control flow: every invocation of the workgroup
-// must call it. (Double-buffered tiles measured no faster on an H200, when the staging stores still
-// conflicted; GEMM_PREFETCH is the register-only form, to be measured.)
+// A·B summed over depths [k_begin, k_end), each slice added into compensated totals when
+// `compensated`. Uniform control flow: every invocation of the workgroup must call it.
+// (Double-buffered tiles measured no faster on an H200, when the staging stores still conflicted;
+// GEMM_PREFETCH is the register-only form, to be measured.)
 fn gemm_block4(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fast: bool, origin: vec2<u32>, lid: vec3<u32>, compensated: bool) -> array<vec4<f32>, 4> {
     let t = lid.y * 16u + lid.x;
     var acc0 = vec4<f32>(0.0);
@@ -156,19 +155,17 @@ fn gemm_block4(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fas
     var total3 = total0;
     let one = opaque_one(k_end - k_begin);
     var next = gemm_prefetch(m, n, k_begin, k_end, a_k_fast, b_n_fast, origin, t);
-    for (var run = k_begin; run < k_end; run += BLOCK4_RUN) {
-        for (var k0 = run; k0 < min(run + BLOCK4_RUN, k_end); k0 += DEPTH) {
-            next = gemm_stage_slice(next, m, n, k0, k_end, a_k_fast, b_n_fast, origin, t);
-            for (var kk = 0u; kk < DEPTH; kk++) {
-                let av = gemm_stage[kk * GEMM_PITCH + lid.y];
-                let bv = gemm_stage[B_STAGE + kk * GEMM_PITCH + lid.x];
-                acc0 += av.x * bv;
-                acc1 += av.y * bv;
-                acc2 += av.z * bv;
-                acc3 += av.w * bv;
-            }
-            workgroupBarrier();
+    for (var k0 = k_begin; k0 < k_end; k0 += DEPTH) {
+        next = gemm_stage_slice(next, m, n, k0, k_end, a_k_fast, b_n_fast, origin, t);
+        for (var kk = 0u; kk < DEPTH; kk++) {
+            let av = gemm_stage[kk * GEMM_PITCH + lid.y];
+            let bv = gemm_stage[B_STAGE + kk * GEMM_PITCH + lid.x];
+            acc0 += av.x * bv;
+            acc1 += av.y * bv;
+            acc2 += av.z * bv;
+            acc3 += av.w * bv;
         }
+        workgroupBarrier();
         if compensated {
             total0 = add_compensated4(total0, acc0, one);
             total1 = add_compensated4(total1, acc1, one);
@@ -240,42 +237,42 @@ fn gemm_block8(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fas
     let one = opaque_one(k_end - k_begin);
     var next = gemm_prefetch(m, n, k_begin, k_end, a_k_fast, b_n_fast, origin, t);
     for (var run = k_begin; run < k_end; run += BLOCK8_RUN) {
-    for (var k0 = run; k0 < min(run + BLOCK8_RUN, k_end); k0 += DEPTH) {
-        next = gemm_stage_slice(next, m, n, k0, k_end, a_k_fast, b_n_fast, origin, t);
-        for (var kk = 0u; kk < 4u; kk++) {
-            let row = (at.group * 4u + kk) * GEMM_PITCH;
-            let a0 = gemm_stage[row + at.ly];
-            let a1 = gemm_stage[row + 8u + at.ly];
-            let b0 = gemm_stage[B_STAGE + row + at.lx];
-            let b1 = gemm_stage[B_STAGE + row + 8u + at.lx];
-            // Written out: a private array indexed by a loop variable may be kept in memory.
-            acc[0][0] += a0.x * b0;
-            acc[0][1] += a0.x * b1;
-            acc[4][0] += a1.x * b0;
-            acc[4][1] += a1.x * b1;
-            acc[1][0] += a0.y * b0;
-            acc[1][1] += a0.y * b1;
-            acc[5][0] += a1.y * b0;
-            acc[5][1] += a1.y * b1;
-            acc[2][0] += a0.z * b0;
-            acc[2][1] += a0.z * b1;
-            acc[6][0] += a1.z * b0;
-            acc[6][1] += a1.z * b1;
-            acc[3][0] += a0.w * b0;
-            acc[3][1] += a0.w * b1;
-            acc[7][0] += a1.w * b0;
-            acc[7][1] += a1.w * b1;
+        for (var k0 = run; k0 < min(run + BLOCK8_RUN, k_end); k0 += DEPTH) {
+            next = gemm_stage_slice(next, m, n, k0, k_end, a_k_fast, b_n_fast, origin, t);
+            for (var kk = 0u; kk < 4u; kk++) {
+                let row = (at.group * 4u + kk) * GEMM_PITCH;
+                let a0 = gemm_stage[row + at.ly];
+                let a1 = gemm_stage[row + 8u + at.ly];
+                let b0 = gemm_stage[B_STAGE + row + at.lx];
+                let b1 = gemm_stage[B_STAGE + row + 8u + at.lx];
+                // Written out: a private array indexed by a loop variable may be kept in memory.
+                acc[0][0] += a0.x * b0;
+                acc[0][1] += a0.x * b1;
+                acc[4][0] += a1.x * b0;
+                acc[4][1] += a1.x * b1;
+                acc[1][0] += a0.y * b0;
+                acc[1][1] += a0.y * b1;
+                acc[5][0] += a1.y * b0;
+                acc[5][1] += a1.y * b1;
+                acc[2][0] += a0.z * b0;
+                acc[2][1] += a0.z * b1;
+                acc[6][0] += a1.z * b0;
+                acc[6][1] += a1.z * b1;
+                acc[3][0] += a0.w * b0;
+                acc[3][1] += a0.w * b1;
+                acc[7][0] += a1.w * b0;
+                acc[7][1] += a1.w * b1;
+            }
+            workgroupBarrier();
         }
-        workgroupBarrier();
-    }
-    if compensated {
-        for (var i = 0u; i < 8u; i++) {
-            for (var half = 0u; half < 2u; half++) {
-                total[i][half] = add_compensated4(total[i][half], acc[i][half], one);
-                acc[i][half] = vec4<f32>(0.0);
+        if compensated {
+            for (var i = 0u; i < 8u; i++) {
+                for (var half = 0u; half < 2u; half++) {
+                    total[i][half] = add_compensated4(total[i][half], acc[i][half], one);
+                    acc[i][half] = vec4<f32>(0.0);
+                }
             }
         }
-    }
     }
     if compensated {
         for (var i = 0u; i < 8u; i++) {
@@ -363,8 +360,9 @@ fn gemm_product(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fa
 }
 
 // Element i (row-major in m×n) of the product, added up over the splits in split order into a
-// compensated total (common.wgsl), four splits at a time. Four splits are loaded before they are added, so their loads wait on memory together (one at a time, 392 splits of a
-// 64×16 weight gradient took 0.09 ms to add up on an H200).
+// compensated total (common.wgsl), four splits at a time. Four splits are loaded before they are
+// added, so their loads wait on memory together (one at a time, 392 splits of a 64×16 weight gradient
+// took 0.09 ms to add up on an H200).
 fn gemm_reduce(m: u32, n: u32, splits: u32, i: u32) -> f32 {
     let size = m * n;
     let one = opaque_one(splits);

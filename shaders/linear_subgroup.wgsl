@@ -190,39 +190,39 @@ fn forward_product(tile: Tile, lane: u32) {
     let b_upper = upper_columns(tile).col * k4;
     let one = opaque_one(p.k);
     for (var run = 0u; run < k4; run += FORWARD_RUN) {
-    for (var i = run; i < min(run + FORWARD_RUN, k4); i++) {
-        let a0 = a_rows[a.x + i];
-        let a1 = a_rows[a.y + i];
-        let a2 = a_rows[a.z + i];
-        let a3 = a_rows[a.w + i];
-        let ax = vec4<f32>(a0.x, a1.x, a2.x, a3.x);
-        let ay = vec4<f32>(a0.y, a1.y, a2.y, a3.y);
-        let az = vec4<f32>(a0.z, a1.z, a2.z, a3.z);
-        let aw = vec4<f32>(a0.w, a1.w, a2.w, a3.w);
-        let w0 = b_k_rows[b + i];
-        let w1 = b_k_rows[b + k4 + i];
-        let w2 = b_k_rows[b + 2u * k4 + i];
-        let w3 = b_k_rows[b + 3u * k4 + i];
-        rank4_rows(
-            ax, ay, az, aw,
-            vec4<f32>(w0.x, w1.x, w2.x, w3.x),
-            vec4<f32>(w0.y, w1.y, w2.y, w3.y),
-            vec4<f32>(w0.z, w1.z, w2.z, w3.z),
-            vec4<f32>(w0.w, w1.w, w2.w, w3.w),
-        );
-        let u0 = b_k_rows[b_upper + i];
-        let u1 = b_k_rows[b_upper + k4 + i];
-        let u2 = b_k_rows[b_upper + 2u * k4 + i];
-        let u3 = b_k_rows[b_upper + 3u * k4 + i];
-        rank4_rows_upper(
-            ax, ay, az, aw,
-            vec4<f32>(u0.x, u1.x, u2.x, u3.x),
-            vec4<f32>(u0.y, u1.y, u2.y, u3.y),
-            vec4<f32>(u0.z, u1.z, u2.z, u3.z),
-            vec4<f32>(u0.w, u1.w, u2.w, u3.w),
-        );
-    }
-    flush_blocks(one);
+        for (var i = run; i < min(run + FORWARD_RUN, k4); i++) {
+            let a0 = a_rows[a.x + i];
+            let a1 = a_rows[a.y + i];
+            let a2 = a_rows[a.z + i];
+            let a3 = a_rows[a.w + i];
+            let ax = vec4<f32>(a0.x, a1.x, a2.x, a3.x);
+            let ay = vec4<f32>(a0.y, a1.y, a2.y, a3.y);
+            let az = vec4<f32>(a0.z, a1.z, a2.z, a3.z);
+            let aw = vec4<f32>(a0.w, a1.w, a2.w, a3.w);
+            let w0 = b_k_rows[b + i];
+            let w1 = b_k_rows[b + k4 + i];
+            let w2 = b_k_rows[b + 2u * k4 + i];
+            let w3 = b_k_rows[b + 3u * k4 + i];
+            rank4_rows(
+                ax, ay, az, aw,
+                vec4<f32>(w0.x, w1.x, w2.x, w3.x),
+                vec4<f32>(w0.y, w1.y, w2.y, w3.y),
+                vec4<f32>(w0.z, w1.z, w2.z, w3.z),
+                vec4<f32>(w0.w, w1.w, w2.w, w3.w),
+            );
+            let u0 = b_k_rows[b_upper + i];
+            let u1 = b_k_rows[b_upper + k4 + i];
+            let u2 = b_k_rows[b_upper + 2u * k4 + i];
+            let u3 = b_k_rows[b_upper + 3u * k4 + i];
+            rank4_rows_upper(
+                ax, ay, az, aw,
+                vec4<f32>(u0.x, u1.x, u2.x, u3.x),
+                vec4<f32>(u0.y, u1.y, u2.y, u3.y),
+                vec4<f32>(u0.z, u1.z, u2.z, u3.z),
+                vec4<f32>(u0.w, u1.w, u2.w, u3.w),
+            );
+        }
+        flush_blocks(one);
     }
     settle_blocks(one);
 }

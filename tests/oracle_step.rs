@@ -199,7 +199,8 @@ fn compare_gradients(
     (failures, worst_ratio)
 }
 
-/// Every gradient of `net` against the oracle's `<prefix>.<net>.*`.
+/// Every gradient of `net` against the oracle's `<prefix>.<net>.*`: the tensors past their bounds, and
+/// the gradients as read (for a second look along the GPU's branches).
 fn check_gradients(
     device: &Gpu,
     label: &str,
@@ -207,7 +208,7 @@ fn check_gradients(
     store: &ParamStore,
     net: &str,
     prefix: &str,
-) -> Vec<String> {
+) -> (Vec<String>, Vec<(String, Vec<f32>)>) {
     let keys = oracle.keys_with_prefix(&format!("{prefix}.{net}."));
     let grads = keys.iter().filter(|k| !k.ends_with("g_loss")).count();
     assert_eq!(
@@ -217,7 +218,8 @@ fn check_gradients(
     );
     let got = gpu_gradients(device, oracle, store, net);
     let reference = |name: &str| oracle.values(&format!("{prefix}.{name}")).to_vec();
-    compare_gradients(label, prefix, &got, &reference).0
+    let failures = compare_gradients(label, prefix, &got, &reference).0;
+    (failures, got)
 }
 
 // ---- when a bound is exceeded: float32 rounding across a kink? (tests/common/dcgan64.rs) -----------
@@ -465,12 +467,12 @@ fn first_d_step_matches_pytorch(family: KernelFamily) {
             STEP1_BOUND,
         );
     }
-    let failures = check_gradients(device, &label, &oracle, &t.d.net.params, "D", "d_step_grad");
+    let (failures, got) =
+        check_gradients(device, &label, &oracle, &t.d.net.params, "D", "d_step_grad");
     if !failures.is_empty() {
         eprintln!(
             "[{label}] past the oracle's bounds: {failures:#?}; following the GPU's branches"
         );
-        let got = gpu_gradients(device, &oracle, &t.d.net.params, "D");
         explain_d_step(device, &label, &oracle, &t, &got);
     }
 }
@@ -491,12 +493,12 @@ fn g_step_from_the_initial_weights_matches_pytorch(family: KernelFamily) {
         oracle.values("g_step_grad.g_loss"),
         STEP1_BOUND,
     );
-    let failures = check_gradients(device, &label, &oracle, &t.g.net.params, "G", "g_step_grad");
+    let (failures, got) =
+        check_gradients(device, &label, &oracle, &t.g.net.params, "G", "g_step_grad");
     if !failures.is_empty() {
         eprintln!(
             "[{label}] past the oracle's bounds: {failures:#?}; following the GPU's branches"
         );
-        let got = gpu_gradients(device, &oracle, &t.g.net.params, "G");
         explain_g_step(device, &label, &oracle, &t, &got);
     }
 }
