@@ -9,8 +9,9 @@ struct NoiseParams {
     stream: u32,
     step_lo: u32,
     step_hi: u32,
-    _pad0: u32,
-    _pad1: u32,
+    // The step's element written to noise[0]: a tensor holds elements first..first + count.
+    first: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: NoiseParams;
@@ -44,16 +45,16 @@ fn philox4x32(key_in: vec2<u32>, counter: vec4<u32>) -> vec4<u32> {
 
 @compute @workgroup_size(256)
 fn noise_uniform(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-    let block = invocation_index(wid, nwg, lane);
-    if block * 4u >= p.count {
+    let block = p.first / 4u + invocation_index(wid, nwg, lane);
+    if block * 4u >= p.first + p.count {
         return;
     }
     let words = philox4x32(vec2<u32>(p.key0, p.key1), vec4<u32>(block, p.step_lo, p.step_hi, p.stream));
     for (var j = 0u; j < 4u; j++) {
         let e = block * 4u + j;
-        if e < p.count {
+        if e >= p.first && e < p.first + p.count {
             // The top 24 bits: every value exactly representable, 1.0 never reached.
-            noise[e] = f32(words[j] >> 8u) * (1.0 / 16777216.0);
+            noise[e - p.first] = f32(words[j] >> 8u) * (1.0 / 16777216.0);
         }
     }
 }

@@ -77,10 +77,12 @@ struct NoiseParams {
     key: [u32; 2],
     stream: u32,
     step: [u32; 2],
-    _pad: [u32; 2],
+    first: u32,
+    _pad: u32,
 }
 
-/// Fills a tensor with the uniform noise of one stream; the step is set before each use.
+/// Fills a tensor with the uniform noise of one stream: the tensor's `count` elements are elements
+/// `first..first + count` of one step's noise. Step and first element are set before each use.
 pub struct UniformNoise {
     seed: u64,
     stream: Stream,
@@ -91,13 +93,14 @@ pub struct UniformNoise {
 impl UniformNoise {
     pub fn new(gpu: &Gpu, out: &Tensor, seed: u64, stream: Stream) -> Result<UniformNoise> {
         let count = out.numel();
-        let params = Self::params(count, seed, stream, 0)?;
+        let params = Self::params(count, seed, stream, 0, 0)?;
+        // One invocation per block of four, and one more block where `first` is not a multiple of 4.
         let dispatch = dispatch(
             gpu,
             &UNIFORM,
             &params,
             &[out],
-            groups_for(UNIFORM.entry, count.div_ceil(4))?,
+            groups_for(UNIFORM.entry, count.div_ceil(4) + 1)?,
         )?;
         Ok(UniformNoise {
             seed,
@@ -107,21 +110,35 @@ impl UniformNoise {
         })
     }
 
-    fn params(count: usize, seed: u64, stream: Stream, step: u64) -> Result<NoiseParams> {
+    fn params(
+        count: usize,
+        seed: u64,
+        stream: Stream,
+        step: u64,
+        first: usize,
+    ) -> Result<NoiseParams> {
+        // Element indices are 32-bit in the kernel: the last one must fit.
+        as_u32(UNIFORM.entry, first + count)?;
         Ok(NoiseParams {
             count: as_u32(UNIFORM.entry, count)?,
             key: [seed as u32, (seed >> 32) as u32],
             stream: stream as u32,
             step: [step as u32, (step >> 32) as u32],
-            _pad: [0; 2],
+            first: as_u32(UNIFORM.entry, first)?,
+            _pad: 0,
         })
     }
 
-    /// Aims the dispatch at `step`'s noise.
+    /// Aims the dispatch at `step`'s noise, from its first element.
     pub fn set_step(&self, gpu: &Gpu, step: u64) -> Result<()> {
+        self.set_position(gpu, step, 0)
+    }
+
+    /// Aims the dispatch at elements `first..first + count` of `step`'s noise.
+    pub fn set_position(&self, gpu: &Gpu, step: u64, first: usize) -> Result<()> {
         self.dispatch.write_params(
             gpu,
-            &Self::params(self.count, self.seed, self.stream, step)?,
+            &Self::params(self.count, self.seed, self.stream, step, first)?,
         )
     }
 

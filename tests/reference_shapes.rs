@@ -541,24 +541,33 @@ fn elementwise_kernels_cover_grids_larger_than_one_dimension() {
     assert_eq!(wrong, None, "first wrong element");
 }
 
-/// The GPU's Philox noise is the host's, word for word, for odd lengths and large step numbers.
+/// The GPU's Philox noise is the host's, word for word, for odd lengths, large step numbers and
+/// windows starting at any element (what `sample` draws chunk by chunk).
 #[test]
 fn gpu_noise_matches_the_host_generator() {
     use gan_wgpu::noise::{Stream, UniformNoise, uniform_at};
     let g = gpu();
-    for (len, seed, stream, step) in [
-        (1usize, 7u64, Stream::Sample, 0u64),
-        (62 * 5 + 3, 1, Stream::DStep, 12),
-        (128 * 62, u64::MAX - 3, Stream::GStep, (1 << 40) + 5),
+    for (len, seed, stream, step, first) in [
+        (1usize, 7u64, Stream::Sample, 0u64, 0usize),
+        (62 * 5 + 3, 1, Stream::DStep, 12, 0),
+        (128 * 62, u64::MAX - 3, Stream::GStep, (1 << 40) + 5, 0),
+        (62 * 7, 7, Stream::Sample, 0, 62 * 3),
+        (5, 9, Stream::Sample, 3, 1),
+        (1, 9, Stream::Sample, 0, 7),
+        (62 * 33, 2, Stream::Sample, 0, 62 * 10_001),
     ] {
         let out = zeros(&[len]);
         let noise = UniformNoise::new(g, &out, seed, stream).unwrap();
-        noise.set_step(g, step).unwrap();
+        noise.set_position(g, step, first).unwrap();
         run(&[noise.dispatch()]);
-        let want: Vec<f32> = (0..len)
+        let want: Vec<f32> = (first..first + len)
             .map(|e| uniform_at(seed, stream, step, e))
             .collect();
-        assert_eq!(read(&out), want, "seed {seed} {stream:?} step {step}");
+        assert_eq!(
+            read(&out),
+            want,
+            "seed {seed} {stream:?} step {step} from element {first}"
+        );
         assert!(want.iter().all(|v| (0.0..1.0).contains(v)));
     }
 }
