@@ -203,6 +203,8 @@ pub(crate) struct Geometry {
     /// Weight element (l, h, ky, kx) is at l·w_stride_lo + h·w_stride_hi + ky·ksize + kx.
     pub w_stride_lo: usize,
     pub w_stride_hi: usize,
+    /// K is never split over workgroups (`ConvTranspose2d::with_whole_k`).
+    pub whole_k: bool,
 }
 
 impl Geometry {
@@ -396,7 +398,11 @@ impl Geometry {
             ((m * n).div_ceil(WORKGROUP), (1, k))
         } else {
             let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
-            let split = split_k(gpu, tiles, shape);
+            let split = if self.whole_k {
+                (1, k)
+            } else {
+                split_k(gpu, tiles, shape)
+            };
             (tiles * split.0, split)
         };
         let params = self.params(op, shape, accumulate, split)?;

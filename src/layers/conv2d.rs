@@ -69,6 +69,7 @@ impl Conv2d {
             pad: self.padding,
             w_stride_lo: self.in_channels * k * k,
             w_stride_hi: k * k,
+            whole_k: false,
         })
     }
 

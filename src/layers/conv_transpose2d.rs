@@ -16,10 +16,12 @@ pub struct ConvTranspose2d {
     pub kernel_size: usize,
     pub stride: usize,
     pub padding: usize,
+    /// Whether the forward product keeps K whole (`with_whole_k`).
+    pub whole_k: bool,
 }
 
 impl ConvTranspose2d {
-    pub fn new(
+    pub const fn new(
         in_channels: usize,
         out_channels: usize,
         kernel_size: usize,
@@ -32,6 +34,16 @@ impl ConvTranspose2d {
             kernel_size,
             stride,
             padding,
+            whole_k: false,
+        }
+    }
+
+    /// The layer with a forward product that never splits K over workgroups, so that a sample's
+    /// output does not depend on the batch around it (as `Linear::with_whole_k`).
+    pub const fn with_whole_k(self) -> ConvTranspose2d {
+        ConvTranspose2d {
+            whole_k: true,
+            ..self
         }
     }
 
@@ -71,6 +83,7 @@ impl ConvTranspose2d {
             pad: self.padding,
             w_stride_lo: self.out_channels * k * k,
             w_stride_hi: k * k,
+            whole_k: false,
         })
     }
 
@@ -97,7 +110,10 @@ impl ConvTranspose2d {
         y: &Tensor,
     ) -> Result<Dispatch> {
         const OP: &str = "conv_transpose2d_forward";
-        let g = self.geometry(OP, "x", x)?;
+        let g = Geometry {
+            whole_k: self.whole_k,
+            ..self.geometry(OP, "x", x)?
+        };
         expect_shape(OP, "weight", weight, &self.weight_shape())?;
         expect_shape(OP, "bias", bias, &[self.out_channels])?;
         expect_shape(OP, "y", y, &Self::output_shape(&g))?;

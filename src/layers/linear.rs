@@ -100,6 +100,8 @@ struct Product {
     k: usize,
     a_stride: (usize, usize),
     b_stride: (usize, usize),
+    /// K is never split over workgroups (`Linear::with_whole_k`).
+    whole_k: bool,
 }
 
 impl Product {
@@ -136,7 +138,11 @@ impl Product {
             return self.subgroup_dispatch(gpu, op, subgroup, accumulate, false, tensors);
         }
         let tiles = self.m.div_ceil(TILE) * self.n.div_ceil(TILE);
-        let split = split_k(gpu, tiles, [self.m, self.n, self.k]);
+        let split = if self.whole_k {
+            (1, self.k)
+        } else {
+            split_k(gpu, tiles, [self.m, self.n, self.k])
+        };
         let params = self.params(op, accumulate, split)?;
         let placeholder = Tensor::zeros(gpu, "unused binding", &[1])?;
         let bound = [
@@ -208,13 +214,28 @@ impl Product {
 pub struct Linear {
     pub in_features: usize,
     pub out_features: usize,
+    /// Whether the forward product keeps K whole (`with_whole_k`).
+    pub whole_k: bool,
 }
 
 impl Linear {
-    pub fn new(in_features: usize, out_features: usize) -> Linear {
+    pub const fn new(in_features: usize, out_features: usize) -> Linear {
         Linear {
             in_features,
             out_features,
+            whole_k: false,
+        }
+    }
+
+    /// The layer with a forward product that never splits K over workgroups. Every kernel then
+    /// computes each output row with the same instructions whatever the batch around it, so a
+    /// sample's output does not depend on which samples share its batch, nor on how many (split
+    /// counts follow the batch size). Eval passes use it: sampling in chunks gives the same images
+    /// whatever the chunk size.
+    pub const fn with_whole_k(self) -> Linear {
+        Linear {
+            whole_k: true,
+            ..self
         }
     }
 
@@ -258,6 +279,7 @@ impl Linear {
             k: self.in_features,
             a_stride: (self.in_features, 1),
             b_stride: (1, self.in_features),
+            whole_k: self.whole_k,
         };
         if let Some(product) = self.transposed_on_subgroups(gpu, transposed, false) {
             return product.subgroup_dispatch(
@@ -275,6 +297,7 @@ impl Linear {
             k: self.in_features,
             a_stride: (self.in_features, 1),
             b_stride: (1, self.in_features),
+            whole_k: self.whole_k,
         };
         if gpu.subgroup_products
             && product.n.is_multiple_of(SUBGROUP_BLOCK)
@@ -318,6 +341,7 @@ impl Linear {
             k: 1,
             a_stride: (1, n),
             b_stride: (self.in_features, 1),
+            whole_k: false,
         };
         if let Some(product) = self.transposed_on_subgroups(gpu, transposed, true) {
             return product.subgroup_dispatch(
@@ -335,6 +359,7 @@ impl Linear {
             k: self.out_features,
             a_stride: (self.out_features, 1),
             b_stride: (self.in_features, 1),
+            whole_k: false,
         };
         product.dispatch(
             gpu,
@@ -371,6 +396,7 @@ impl Linear {
             k: n,
             a_stride: (n, 1),
             b_stride: (self.in_features, 1),
+            whole_k: false,
         };
         if let Some(product) = self.transposed_on_subgroups(gpu, transposed, false) {
             return product.subgroup_dispatch(
@@ -388,6 +414,7 @@ impl Linear {
             k: n,
             a_stride: (1, self.out_features),
             b_stride: (self.in_features, 1),
+            whole_k: false,
         };
         product.dispatch(
             gpu,

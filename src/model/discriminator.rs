@@ -55,14 +55,8 @@ const CONV2: Conv2d = Conv2d {
     stride: 2,
     padding: 1,
 };
-const FC0: Linear = Linear {
-    in_features: FLAT,
-    out_features: FC,
-};
-const FC3: Linear = Linear {
-    in_features: FC,
-    out_features: 1,
-};
+const FC0: Linear = Linear::new(FLAT, FC);
+const FC3: Linear = Linear::new(FC, 1);
 
 pub struct Discriminator {
     pub net: Net,

@@ -43,28 +43,10 @@ const STATS: &[(&str, &[usize])] = &[
     ("deconv.1.running_var", &[DECONV_CHANNELS]),
 ];
 
-const FC0: Linear = Linear {
-    in_features: Z_DIM,
-    out_features: FC1,
-};
-const FC3: Linear = Linear {
-    in_features: FC1,
-    out_features: FC2,
-};
-const DECONV0: ConvTranspose2d = ConvTranspose2d {
-    in_channels: MAP_CHANNELS,
-    out_channels: DECONV_CHANNELS,
-    kernel_size: 4,
-    stride: 2,
-    padding: 1,
-};
-const DECONV3: ConvTranspose2d = ConvTranspose2d {
-    in_channels: DECONV_CHANNELS,
-    out_channels: 1,
-    kernel_size: 4,
-    stride: 2,
-    padding: 1,
-};
+const FC0: Linear = Linear::new(Z_DIM, FC1);
+const FC3: Linear = Linear::new(FC1, FC2);
+const DECONV0: ConvTranspose2d = ConvTranspose2d::new(MAP_CHANNELS, DECONV_CHANNELS, 4, 2, 1);
+const DECONV3: ConvTranspose2d = ConvTranspose2d::new(DECONV_CHANNELS, 1, 4, 2, 1);
 
 pub struct Generator {
     pub net: Net,
@@ -107,6 +89,15 @@ struct Grads {
 }
 
 impl GeneratorPass {
+    /// Device bytes a pass without gradients takes per sample (its activations), and the most of
+    /// them in one buffer (a deconv.0 map): what sizes a batch to a memory budget and to the
+    /// adapter's largest binding.
+    pub const SAMPLE_BYTES: (u64, u64) = {
+        let deconv_map = DECONV_CHANNELS * DECONV_SIDE * DECONV_SIDE;
+        let floats = 3 * FC1 + 3 * FC2 + 3 * deconv_map + 2 * IMAGE_SIDE * IMAGE_SIDE;
+        (4 * floats as u64, 4 * deconv_map as u64)
+    };
+
     /// Activation buffers for `batch` samples; with `gradients`, a pass that can also run backward.
     pub fn new(
         gpu: &Gpu,
@@ -179,12 +170,24 @@ impl Generator {
     ) -> Result<Vec<Dispatch>> {
         let n = pass.batch;
         let p = |name| self.net.value(gpu, name);
+        // In eval mode a sample's image is the same whatever the batch around it (sampling in
+        // chunks relies on it); training splits K where that is faster.
+        let (fc0, fc3, deconv0, deconv3) = if mode == Mode::Eval {
+            (
+                FC0.with_whole_k(),
+                FC3.with_whole_k(),
+                DECONV0.with_whole_k(),
+                DECONV3.with_whole_k(),
+            )
+        } else {
+            (FC0, FC3, DECONV0, DECONV3)
+        };
         Ok(vec![
-            FC0.forward(gpu, z, &p("fc.0.weight")?, &p("fc.0.bias")?, &pass.fc0)?,
+            fc0.forward(gpu, z, &p("fc.0.weight")?, &p("fc.0.bias")?, &pass.fc0)?,
             self.net
                 .batchnorm(gpu, "fc.1", mode, &pass.fc0, &pass.bn1, &pass.saved1)?,
             Activation::Relu.forward(gpu, &pass.bn1, &pass.relu2)?,
-            FC3.forward(
+            fc3.forward(
                 gpu,
                 &pass.relu2,
                 &p("fc.3.weight")?,
@@ -194,7 +197,7 @@ impl Generator {
             self.net
                 .batchnorm(gpu, "fc.4", mode, &pass.fc3, &pass.bn4, &pass.saved4)?,
             Activation::Relu.forward(gpu, &pass.bn4, &pass.relu5)?,
-            DECONV0.forward(
+            deconv0.forward(
                 gpu,
                 &GeneratorPass::maps(&pass.relu5, n)?,
                 &p("deconv.0.weight")?,
@@ -210,7 +213,7 @@ impl Generator {
                 &pass.deconv_saved1,
             )?,
             Activation::Relu.forward(gpu, &pass.deconv_bn1, &pass.deconv_relu2)?,
-            DECONV3.forward(
+            deconv3.forward(
                 gpu,
                 &pass.deconv_relu2,
                 &p("deconv.3.weight")?,
