@@ -23,7 +23,7 @@ pub enum Error {
     },
 
     #[error(
-        "buffer '{label}' needs {bytes} bytes, more than max_storage_buffer_binding_size = {limit} bytes on '{adapter}' (a smaller --batch-size needs less)"
+        "buffer '{label}' needs {bytes} bytes, more than max_storage_buffer_binding_size = {limit} bytes on '{adapter}'"
     )]
     BufferTooLarge {
         adapter: String,

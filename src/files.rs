@@ -16,39 +16,76 @@ fn io_error(path: &Path, e: std::io::Error) -> Error {
 /// Temporary files are named `.<name>.tmp<pid>`.
 const TEMPORARY_MARK: &str = ".tmp";
 
-/// Writes `bytes` to a temporary file beside `path`, flushes it to disk and renames it into place.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
+/// A file written in parts that appears at its path only once complete: the parts go to a temporary
+/// file beside it, which `commit` flushes to disk and renames into place. Dropped uncommitted (an
+/// error on the way), the temporary is removed and whatever was at the path stays.
+pub struct AtomicFile {
+    path: std::path::PathBuf,
+    tmp: std::path::PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> Result<AtomicFile> {
+        let name = path.file_name().ok_or_else(|| Error::Io {
+            path: path.to_path_buf(),
+            message: "not a file name".into(),
+        })?;
+        let tmp = parent_dir(path).join(format!(
+            ".{}{TEMPORARY_MARK}{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let file = std::fs::File::create(&tmp).map_err(|e| io_error(path, e))?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            file: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
+        })
+    }
+
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+        let file = self.file.as_mut().expect("an uncommitted file is open");
+        file.write_all(bytes).map_err(|e| io_error(&self.path, e))
+    }
+
+    /// Flushes the file to disk and renames it into place.
+    pub fn commit(mut self) -> Result<()> {
+        let file = self.file.take().expect("an uncommitted file is open");
+        let path = self.path.clone();
+        file.into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.sync_all())
+            .map_err(|e| io_error(&path, e))?;
+        std::fs::rename(&self.tmp, &path).map_err(|e| io_error(&path, e))?;
+        // The rename itself is durable once the folder is synced (where the platform allows opening it).
+        if let Ok(d) = std::fs::File::open(parent_dir(&path)) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
-    };
-    let name = path.file_name().ok_or_else(|| Error::Io {
-        path: path.to_path_buf(),
-        message: "not a file name".into(),
-    })?;
-    let tmp = dir.join(format!(
-        ".{}{TEMPORARY_MARK}{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let written = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_error(path, e));
     }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_error(path, e)
-    })?;
-    // The rename itself is durable once the folder is synced (where the platform allows opening it).
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+}
+
+/// Writes `bytes` to a temporary file beside `path`, flushes it to disk and renames it into place.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes)?;
+    file.commit()
 }
 
 /// Creates `dir` (and its parents) unless it exists; a file in its place is an error.

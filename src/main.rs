@@ -11,9 +11,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand, ValueEnum};
 use gan_wgpu::data::{self, Dataset};
 use gan_wgpu::download;
-use gan_wgpu::files::write_atomic;
 use gan_wgpu::gpu::{self, Gpu, GpuOptions};
-use gan_wgpu::grid::save_grid;
 use gan_wgpu::sample::Noise;
 use gan_wgpu::state;
 use gan_wgpu::step::Hyper;
@@ -217,15 +215,14 @@ enum Command {
 }
 
 fn sample(args: SampleArgs) -> Result<(), Failure> {
+    use gan_wgpu::grid::{MAX_GRID_BYTES, grid_bytes, grid_size};
+    use gan_wgpu::sample::{Format, ImageWriter, MAX_SEED_IMAGES};
+
     if args.count == 0 || args.nrow == 0 {
         return Err(bad_input("--count and --nrow must be at least 1".into()));
     }
-    let checkpoint = match &args.checkpoint {
-        Some(path) => path.clone(),
-        None => gan_wgpu::sample::latest_checkpoint(&args.run)?,
-    };
     let noise = match (&args.z, &args.interpolate) {
-        (Some(path), _) => Noise::File(path.clone()),
+        (Some(path), _) => Noise::from_file(path)?,
         (None, Some(ab)) if ab.len() != 2 => {
             return Err(bad_input("--interpolate takes two seeds, A,B".into()));
         }
@@ -234,49 +231,115 @@ fn sample(args: SampleArgs) -> Result<(), Failure> {
             b: ab[1],
             count: args.count,
         },
+        (None, None) if args.count > MAX_SEED_IMAGES => {
+            return Err(bad_input(format!(
+                "--count {} is more than a seed's noise stream holds ({MAX_SEED_IMAGES} images); draw more with other --seed values",
+                args.count
+            )));
+        }
         (None, None) => Noise::Seed {
             seed: args.seed,
             count: args.count,
         },
     };
+    let count = noise.count();
+    let format = match args.format {
+        SampleFormat::Grid => Format::Grid { nrow: args.nrow },
+        SampleFormat::PngDir => Format::PngDir,
+        SampleFormat::Safetensors => Format::Safetensors,
+    };
+    if matches!(format, Format::Grid { .. }) && grid_bytes(count, args.nrow) > MAX_GRID_BYTES {
+        let (width, height) = grid_size(count, args.nrow);
+        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+        return Err(bad_input(format!(
+            "a grid of {count} images, {} to a row (--nrow), is {width}×{height} pixels: {:.1} GiB in memory, more than the {:.0} GiB a grid may take; write them with --format png-dir or --format safetensors",
+            args.nrow,
+            gib(grid_bytes(count, args.nrow)),
+            gib(MAX_GRID_BYTES),
+        )));
+    }
+    let checkpoint = match &args.checkpoint {
+        Some(path) => path.clone(),
+        None => gan_wgpu::sample::latest_checkpoint(&args.run)?,
+    };
     let gpu = args.device.open()?;
-    let images = gan_wgpu::sample::generate(&gpu, &checkpoint, &noise)?;
+    let g = gan_wgpu::sample::load_generator(&gpu, &checkpoint)?;
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("sample_seed{}.png", args.seed)));
-    match args.format {
-        SampleFormat::Grid => save_grid(&out, &images, args.nrow)?,
-        SampleFormat::PngDir => {
-            gan_wgpu::files::ensure_dir(&out)?;
-            for (i, image) in images.chunks_exact(data::IMAGE_PIXELS).enumerate() {
-                write_atomic(
-                    &out.join(format!("{i:03}.png")),
-                    &gan_wgpu::grid::image_png(image)?,
-                )?;
-            }
-        }
-        SampleFormat::Safetensors => {
-            let count = images.len() / data::IMAGE_PIXELS;
-            let bytes: &[u8] = bytemuck::cast_slice(&images);
-            let view = safetensors::tensor::TensorView::new(
-                safetensors::Dtype::F32,
-                vec![count, 1, data::IMAGE_SIDE, data::IMAGE_SIDE],
-                bytes,
-            )
-            .map_err(|e| bad_input(e.to_string()))?;
-            let file = safetensors::serialize([("images", view)], None)
-                .map_err(|e| bad_input(e.to_string()))?;
-            write_atomic(&out, &file)?;
-        }
-    }
+    let mut writer = ImageWriter::create(format, &out, count)?;
+    let chunk = gan_wgpu::sample::chunk_size(&gpu);
+    let progress = SampleProgress::new(count, chunk);
+    gan_wgpu::sample::generate(&gpu, &g, &noise, chunk, |first, images| {
+        writer.put(first, images)?;
+        progress.advance(first + images.len() / data::IMAGE_PIXELS);
+        Ok(())
+    })?;
+    writer.finish()?;
+    let seconds = progress.finish();
     println!(
-        "wrote {} ({} images from {})",
+        "wrote {} ({count} images from {} in {seconds:.1} s, {:.0} images/s)",
         out.display(),
-        images.len() / data::IMAGE_PIXELS,
-        checkpoint.display()
+        checkpoint.display(),
+        count as f64 / seconds.max(1e-9)
     );
     Ok(())
+}
+
+/// Progress of a `sample` run longer than one chunk: a bar on a terminal, else a line every
+/// `QUIET_REPORT_SECONDS`.
+struct SampleProgress {
+    bar: Option<indicatif::ProgressBar>,
+    count: usize,
+    started: Instant,
+    last_report: std::cell::Cell<Instant>,
+}
+
+const QUIET_REPORT_SECONDS: u64 = 10;
+
+impl SampleProgress {
+    fn new(count: usize, chunk: usize) -> SampleProgress {
+        let bar = (count > chunk && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(count as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "  {bar:30} {pos}/{len} images  {per_sec}  ETA {eta}",
+                )
+                .expect("the template parses"),
+            );
+            bar
+        });
+        let now = Instant::now();
+        SampleProgress {
+            bar,
+            count,
+            started: now,
+            last_report: std::cell::Cell::new(now),
+        }
+    }
+
+    fn advance(&self, done: usize) {
+        match &self.bar {
+            Some(bar) => bar.set_position(done as u64),
+            None if self.last_report.get().elapsed().as_secs() >= QUIET_REPORT_SECONDS
+                && done < self.count =>
+            {
+                self.last_report.set(Instant::now());
+                let rate = done as f64 / self.started.elapsed().as_secs_f64();
+                eprintln!("  {done}/{} images, {rate:.0} images/s", self.count);
+            }
+            None => {}
+        }
+    }
+
+    /// Clears the bar; the seconds since the start.
+    fn finish(&self) -> f64 {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        self.started.elapsed().as_secs_f64()
+    }
 }
 
 fn bench(
@@ -291,7 +354,8 @@ fn bench(
         ));
     }
     let gpu = device.open()?;
-    let r = gan_wgpu::bench::run(&gpu, batch_size, steps, per_kernel)?;
+    let r = gan_wgpu::bench::run(&gpu, batch_size, steps, per_kernel)
+        .map_err(|e| bad_input(with_batch_hint(&e)))?;
     println!(
         "batch {}, {} steps after one warm-up step",
         r.batch, r.steps
@@ -697,8 +761,19 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
                 },
                 _ => EXIT_BAD_INPUT,
             };
-            Err(Failure(e.to_string(), code))
+            Err(Failure(with_batch_hint(&e), code))
         }
+    }
+}
+
+/// A library error as `train` and `bench` report it: there a buffer too large for the adapter is
+/// the batch size's doing.
+fn with_batch_hint(e: &gan_wgpu::Error) -> String {
+    match e {
+        gan_wgpu::Error::BufferTooLarge { .. } => {
+            format!("{e} (a smaller --batch-size needs less)")
+        }
+        _ => e.to_string(),
     }
 }
 

@@ -23,9 +23,9 @@ use crate::files::{ensure_dir, write_atomic};
 use crate::gpu::Gpu;
 use crate::grid::save_grid;
 use crate::health::{self, Health};
-use crate::model::{GeneratorPass, Mode, Z_DIM};
 use crate::noise::{NormalStream, Stream, UniformNoise};
 use crate::plot::loss_plot_png;
+use crate::sample::Sampler;
 use crate::state::{self, RunState, state_path};
 use crate::step::{Hyper, Trainer};
 use crate::tensor::Tensor;
@@ -312,7 +312,8 @@ impl<'a> Session<'a> {
         let noise_d = UniformNoise::new(gpu, &trainer.z_d, config.seed, Stream::DStep)?;
         let noise_g = UniformNoise::new(gpu, &trainer.z_g, config.seed, Stream::GStep)?;
         let loss_log = Tensor::zeros(gpu, "loss log", &[gather.batches_per_epoch, 2])?;
-        let sampler = Sampler::new(gpu, &trainer, config.seed)?;
+        // The grids are `gan-wgpu sample`'s first images for the run's seed, byte for byte.
+        let sampler = Sampler::new(gpu, &trainer.g, GRID_SAMPLES, Some(config.seed))?;
         let saved = config
             .resume
             .then_some((run.epochs_done, run.steps_into_epoch));
@@ -600,7 +601,7 @@ impl<'a> Session<'a> {
 
         if self.config.sample_epochs.contains(&epoch) || epoch == self.config.epochs {
             let grid = grid_path(out, epoch);
-            save_grid(&grid, &self.sampler.images(gpu)?, GRID_ROW)?;
+            save_grid(&grid, &self.sampler.seed_images(gpu, 0)?, GRID_ROW)?;
             let _ = progress(Progress::Wrote(&grid));
             let trainer = &self.trainer;
             let g_path = checkpoint_path(out, "G", epoch);
@@ -619,27 +620,5 @@ impl<'a> Session<'a> {
         self.run.epoch_g_losses.clear();
         self.run.steps_done = self.trainer.steps_done;
         self.save_state()
-    }
-}
-
-/// G in eval mode on a fixed z (noise stream `Sample` of the run's seed), for the grids.
-struct Sampler {
-    pass: GeneratorPass,
-    forward: Vec<crate::kernels::Dispatch>,
-}
-
-impl Sampler {
-    fn new(gpu: &Gpu, trainer: &Trainer, seed: u64) -> Result<Sampler> {
-        let pass = GeneratorPass::new(gpu, GRID_SAMPLES, None)?;
-        let z = Tensor::zeros(gpu, "grid z", &[GRID_SAMPLES, Z_DIM])?;
-        let noise = UniformNoise::new(gpu, &z, seed, Stream::Sample)?;
-        gpu.run(&[noise.dispatch()])?;
-        let forward = trainer.g.forward(gpu, &pass, &z, Mode::Eval)?;
-        Ok(Sampler { pass, forward })
-    }
-
-    fn images(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        gpu.run(&self.forward.iter().collect::<Vec<_>>())?;
-        self.pass.image.read(gpu)
     }
 }

@@ -163,3 +163,86 @@ fn bad_noise_files_and_missing_checkpoints_are_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no G_NNN.safetensors"));
 }
+
+/// The images of a safetensors file `sample` wrote, as bits.
+fn image_bits(path: &Path) -> (Vec<usize>, Vec<u32>) {
+    let bytes = std::fs::read(path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let images = file.tensor("images").unwrap();
+    (
+        images.shape().to_vec(),
+        bytemuck::pod_collect_to_vec(images.data()),
+    )
+}
+
+/// More images than one chunk holds (512 on an adapter with lavapipe's limits), in every format: a
+/// smaller count gives the first images of a larger one, byte for byte, and each format holds them all.
+#[test]
+fn counts_beyond_a_chunk_in_every_format_and_a_smaller_count_is_a_prefix() {
+    let oracle = Oracle::load("step.safetensors");
+    let checkpoint = pytorch_checkpoint(&oracle, "chunks");
+    let c = checkpoint.to_str().unwrap();
+    let (many, few) = (1100, 100);
+    let draw = |count: usize, format: &str, out: &Path| {
+        let _ = std::fs::remove_dir_all(out);
+        let run = sample(&[
+            "--checkpoint",
+            c,
+            "--seed",
+            "3",
+            "--count",
+            &count.to_string(),
+            "--format",
+            format,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        ok(&run);
+        let says = String::from_utf8_lossy(&run.stdout).to_string();
+        assert!(says.contains(&format!("{count} images")), "{says}");
+    };
+    let (all, first) = (scratch("many.safetensors"), scratch("few.safetensors"));
+    draw(many, "safetensors", &all);
+    draw(few, "safetensors", &first);
+    let (shape, all) = image_bits(&all);
+    assert_eq!(shape, [many, 1, 28, 28]);
+    let (shape, first) = image_bits(&first);
+    assert_eq!(shape, [few, 1, 28, 28]);
+    assert!(first[..] == all[..few * 784], "the first {few} of {many}");
+    let distinct: std::collections::BTreeSet<&[u32]> = all.chunks_exact(784).collect();
+    assert_eq!(distinct.len(), many, "every image its own");
+
+    // One PNG each, named so they sort (four digits past 1000), the same bytes as the images.
+    let dir = scratch("many_pngs");
+    draw(many, "png-dir", &dir);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), many);
+    for i in [0, 511, 512, 1099] {
+        let png = image::open(dir.join(format!("{i:04}.png")))
+            .unwrap()
+            .into_luma8();
+        let want: Vec<u8> = all[i * 784..(i + 1) * 784]
+            .iter()
+            .map(|&b| (f32::from_bits(b) * 255.0 + 0.5).clamp(0.0, 255.0) as u8)
+            .collect();
+        assert_eq!(png.into_raw(), want, "image {i}");
+    }
+
+    // A grid of them all: 8 to a row, 138 rows.
+    let grid = scratch("many_grid.png");
+    draw(many, "grid", &grid);
+    let grid = image::open(&grid).unwrap().into_rgb8();
+    assert_eq!((grid.width(), grid.height()), (242, 138 * 30 + 2));
+    let tile = |i: usize| {
+        let (top, left) = ((i / 8) * 30 + 2, (i % 8) * 30 + 2);
+        (0..784)
+            .map(|p| grid.get_pixel((left + p % 28) as u32, (top + p / 28) as u32)[0])
+            .collect::<Vec<u8>>()
+    };
+    for i in [0, 600, 1099] {
+        let want: Vec<u8> = all[i * 784..(i + 1) * 784]
+            .iter()
+            .map(|&b| (f32::from_bits(b) * 255.0 + 0.5).clamp(0.0, 255.0) as u8)
+            .collect();
+        assert_eq!(tile(i), want, "grid tile {i}");
+    }
+}
