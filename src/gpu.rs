@@ -156,17 +156,26 @@ fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
 }
 
 /// Every adapter wgpu finds for `backends`, in wgpu's enumeration order (the order `--adapter INDEX`
-/// refers to).
+/// refers to); for the default backends (`Backends::PRIMARY`), the OpenGL ones where those have none,
+/// as `Gpu::new` falls back. OpenGL is otherwise left alone: probing EGL logs errors on machines
+/// whose OpenGL drivers are partly there.
 pub fn adapters(backends: wgpu::Backends) -> Vec<AdapterSummary> {
-    let instance = new_instance(backends);
-    pollster::block_on(instance.enumerate_adapters(backends))
-        .iter()
-        .enumerate()
-        .map(|(index, a)| AdapterSummary {
-            index,
-            info: a.get_info(),
-        })
-        .collect()
+    let enumerate = |backends| {
+        let instance = new_instance(backends);
+        pollster::block_on(instance.enumerate_adapters(backends))
+            .iter()
+            .enumerate()
+            .map(|(index, a)| AdapterSummary {
+                index,
+                info: a.get_info(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let found = enumerate(backends);
+    if found.is_empty() && backends == wgpu::Backends::PRIMARY {
+        return enumerate(wgpu::Backends::GL);
+    }
+    found
 }
 
 fn pick_adapter(instance: &wgpu::Instance, options: &GpuOptions) -> Result<wgpu::Adapter> {

@@ -46,6 +46,17 @@ enum BackendName {
     Gl,
 }
 
+impl BackendName {
+    fn backends(self) -> wgpu::Backends {
+        match self {
+            BackendName::Vulkan => wgpu::Backends::VULKAN,
+            BackendName::Metal => wgpu::Backends::METAL,
+            BackendName::Dx12 => wgpu::Backends::DX12,
+            BackendName::Gl => wgpu::Backends::GL,
+        }
+    }
+}
+
 /// Which GPU to run on (wgpu's WGPU_BACKEND and WGPU_ADAPTER_NAME work too).
 #[derive(clap::Args)]
 struct DeviceArgs {
@@ -64,12 +75,7 @@ impl DeviceArgs {
             ..GpuOptions::default()
         };
         if let Some(backend) = self.backend {
-            options.backends = match backend {
-                BackendName::Vulkan => wgpu::Backends::VULKAN,
-                BackendName::Metal => wgpu::Backends::METAL,
-                BackendName::Dx12 => wgpu::Backends::DX12,
-                BackendName::Gl => wgpu::Backends::GL,
-            };
+            options.backends = backend.backends();
         }
         options.adapter = self
             .adapter
@@ -210,8 +216,13 @@ enum Command {
         #[arg(long)]
         per_kernel: bool,
     },
-    /// List every GPU adapter wgpu finds (set WGPU_BACKEND=vulkan|metal|dx12|gl to narrow the search).
-    Devices,
+    /// List the GPU adapters wgpu finds.
+    Devices {
+        /// Only this graphics API's adapters [default: Vulkan, Metal and DX12; OpenGL where none of
+        /// those has one].
+        #[arg(long, value_enum)]
+        backend: Option<BackendName>,
+    },
 }
 
 fn sample(args: SampleArgs) -> Result<(), Failure> {
@@ -279,8 +290,9 @@ fn sample(args: SampleArgs) -> Result<(), Failure> {
     writer.finish()?;
     let seconds = progress.finish();
     println!(
-        "wrote {} ({count} images from {} in {seconds:.1} s, {:.0} images/s)",
+        "wrote {} ({count} image{} from {} in {seconds:.1} s, {:.0} images/s)",
         out.display(),
+        if count == 1 { "" } else { "s" },
         checkpoint.display(),
         count as f64 / seconds.max(1e-9)
     );
@@ -412,8 +424,9 @@ fn bad_input(message: String) -> Failure {
     Failure(message, EXIT_BAD_INPUT)
 }
 
-fn devices() -> Result<(), Failure> {
-    let found = gpu::adapters(wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()));
+fn devices(backend: Option<BackendName>) -> Result<(), Failure> {
+    let backends = backend.map_or(GpuOptions::default().backends, BackendName::backends);
+    let found = gpu::adapters(backends);
     if found.is_empty() {
         return Err(bad_input(
             gan_wgpu::Error::NoAdapter {
@@ -777,7 +790,23 @@ fn with_batch_hint(e: &gan_wgpu::Error) -> String {
     }
 }
 
+/// Mesa's device-selection Vulkan layer, which Mesa's drivers install as an implicit layer, connects
+/// to a Wayland display while adapters are listed; where there is none (a server, a container, CI)
+/// libwayland prints "error: XDG_RUNTIME_DIR is invalid or not set in the environment." although
+/// nothing failed. Its one service, putting the display's GPU first, is not one gan-wgpu uses (wgpu
+/// picks by power preference, `--adapter` by index or name), so the layer is switched off, unless
+/// the user steers it (`MESA_VK_DEVICE_SELECT`) or has set `NODEVICE_SELECT` either way.
+fn quiet_mesa_device_select() {
+    if std::env::var_os("MESA_VK_DEVICE_SELECT").is_none()
+        && std::env::var_os("NODEVICE_SELECT").is_none()
+    {
+        // SAFETY: called first in `main`, before any thread exists that could read the environment.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
+}
+
 fn main() -> ExitCode {
+    quiet_mesa_device_select();
     env_logger::init();
     let outcome = match Cli::parse().command {
         Command::Train(args) => run_train(args),
@@ -788,7 +817,7 @@ fn main() -> ExitCode {
             steps,
             per_kernel,
         } => bench(&device, batch_size, steps, per_kernel),
-        Command::Devices => devices(),
+        Command::Devices { backend } => devices(backend),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
