@@ -44,9 +44,14 @@ impl AtomicFile {
         })
     }
 
-    pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+    /// `Write::write_all` with the error naming the file.
+    pub fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
         let file = self.file.as_mut().expect("an uncommitted file is open");
         file.write_all(bytes).map_err(|e| io_error(&self.path, e))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Flushes the file to disk and renames it into place.
@@ -63,6 +68,22 @@ impl AtomicFile {
             let _ = d.sync_all();
         }
         Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.file
+            .as_mut()
+            .expect("an uncommitted file is open")
+            .write(bytes)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file
+            .as_mut()
+            .expect("an uncommitted file is open")
+            .flush()
     }
 }
 
@@ -84,7 +105,7 @@ fn parent_dir(path: &Path) -> &Path {
 /// Writes `bytes` to a temporary file beside `path`, flushes it to disk and renames it into place.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = AtomicFile::create(path)?;
-    file.write_all(bytes)?;
+    file.write_bytes(bytes)?;
     file.commit()
 }
 

@@ -10,6 +10,11 @@ use crate::files::write_atomic;
 
 pub const PADDING: usize = 2;
 
+/// The byte of a pixel value v in [0, 1]: ⌊clamp(v·255 + 0.5, 0, 255)⌋, as torchvision stores it.
+pub fn pixel_byte(v: f32) -> u8 {
+    (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8
+}
+
 /// Width and height of the grid of `count` tiles, `nrow` to a row.
 pub fn grid_size(count: usize, nrow: usize) -> (usize, usize) {
     let columns = nrow.min(count).max(1);
@@ -89,7 +94,7 @@ impl GridCanvas {
                 (tile % self.columns) * (IMAGE_SIDE + PADDING) + PADDING,
             );
             for (p, &v) in image.iter().enumerate() {
-                let byte = (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
+                let byte = pixel_byte(v);
                 let at = ((top + p / IMAGE_SIDE) * self.width + left + p % IMAGE_SIDE) * 3;
                 self.rgb[at..at + 3].fill(byte);
             }
@@ -115,10 +120,7 @@ pub fn grid_png(images: &[f32], nrow: usize) -> Result<Vec<u8>> {
 
 /// One 28×28 image as an 8-bit grey PNG, bytes as in the grids.
 pub fn image_png(image: &[f32]) -> Result<Vec<u8>> {
-    let grey: Vec<u8> = image
-        .iter()
-        .map(|&v| (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8)
-        .collect();
+    let grey: Vec<u8> = image.iter().map(|&v| pixel_byte(v)).collect();
     encode_png(&grey, IMAGE_SIDE, IMAGE_SIDE, image::ExtendedColorType::L8)
 }
 

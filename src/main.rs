@@ -160,6 +160,8 @@ enum SampleFormat {
     PngDir,
     /// The images as float32 [N, 1, 28, 28] (tensor `images`), for exact comparisons.
     Safetensors,
+    /// An animated GIF, one 112×112 frame per image, looping: the picture of an --interpolate walk.
+    Gif,
 }
 
 #[derive(clap::Args)]
@@ -176,7 +178,8 @@ struct SampleArgs {
     /// Without --checkpoint: the run folder whose latest G checkpoint is used.
     #[arg(long, value_name = "DIR", default_value = "logs")]
     run: PathBuf,
-    /// Where to write [default: sample_seed<SEED>.png; a folder for png-dir].
+    /// Where to write [default: sample_seed<SEED>, walk_<A>_<B> with --interpolate or sample_z with
+    /// --z; .png, .safetensors, .gif, or a folder for png-dir].
     #[arg(long, value_name = "PATH")]
     out: Option<PathBuf>,
     /// Images to draw.
@@ -258,6 +261,7 @@ fn sample(args: SampleArgs) -> Result<(), Failure> {
         SampleFormat::Grid => Format::Grid { nrow: args.nrow },
         SampleFormat::PngDir => Format::PngDir,
         SampleFormat::Safetensors => Format::Safetensors,
+        SampleFormat::Gif => Format::Gif,
     };
     if matches!(format, Format::Grid { .. }) && grid_bytes(count, args.nrow) > MAX_GRID_BYTES {
         let (width, height) = grid_size(count, args.nrow);
@@ -278,7 +282,7 @@ fn sample(args: SampleArgs) -> Result<(), Failure> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("sample_seed{}.png", args.seed)));
+        .unwrap_or_else(|| default_sample_out(&args));
     let mut writer = ImageWriter::create(format, &out, count)?;
     let chunk = gan_wgpu::sample::chunk_size(&gpu);
     let progress = SampleProgress::new(count, chunk);
@@ -297,6 +301,25 @@ fn sample(args: SampleArgs) -> Result<(), Failure> {
         count as f64 / seconds.max(1e-9)
     );
     Ok(())
+}
+
+/// Where `sample` writes without --out: named after the noise, with the format's extension.
+fn default_sample_out(args: &SampleArgs) -> PathBuf {
+    let stem = match (&args.z, &args.interpolate) {
+        (Some(_), _) => "sample_z".to_string(),
+        (None, Some(ab)) => format!(
+            "walk_{}",
+            ab.iter().map(u64::to_string).collect::<Vec<_>>().join("_")
+        ),
+        (None, None) => format!("sample_seed{}", args.seed),
+    };
+    let extension = match args.format {
+        SampleFormat::Grid => ".png",
+        SampleFormat::PngDir => "",
+        SampleFormat::Safetensors => ".safetensors",
+        SampleFormat::Gif => ".gif",
+    };
+    PathBuf::from(stem + extension)
 }
 
 /// Progress of a `sample` run longer than one chunk: a bar on a terminal, else a line every

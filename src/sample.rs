@@ -15,7 +15,7 @@ use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::error::{Error, Result};
 use crate::files::{AtomicFile, ensure_dir, write_atomic};
 use crate::gpu::Gpu;
-use crate::grid::{GridCanvas, image_png};
+use crate::grid::{GridCanvas, image_png, pixel_byte};
 use crate::kernels::Dispatch;
 use crate::model::{Generator, GeneratorPass, Mode, Z_DIM};
 use crate::noise::{Stream, UniformNoise, uniform_at};
@@ -252,7 +252,15 @@ pub enum Format {
     PngDir,
     /// One safetensors file with tensor `images`, float32 [N, 1, 28, 28].
     Safetensors,
+    /// An animated GIF, one frame per image (`GIF_SCALE` times 28 pixels a side, `GIF_FRAME_DELAY`
+    /// apart, looping): the picture of a walk between two seeds.
+    Gif,
 }
+
+/// A GIF frame's pixels per image pixel (nearest neighbour): 28 pixels show too small to see.
+pub const GIF_SCALE: usize = 4;
+/// Time between GIF frames, in hundredths of a second.
+pub const GIF_FRAME_DELAY: u16 = 8;
 
 /// Writes drawn images chunk by chunk in one `Format`: a grid is drawn in memory and written at the
 /// end; single PNGs are written as they come; a safetensors file is streamed (its header first, as
@@ -261,6 +269,14 @@ pub enum ImageWriter {
     Grid { path: PathBuf, canvas: GridCanvas },
     PngDir { dir: PathBuf, digits: usize },
     Safetensors { file: AtomicFile },
+    Gif { encoder: gif::Encoder<AtomicFile> },
+}
+
+fn gif_error(path: &Path, e: gif::EncodingError) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 impl ImageWriter {
@@ -280,8 +296,19 @@ impl ImageWriter {
             }
             Format::Safetensors => {
                 let mut file = AtomicFile::create(out)?;
-                file.write_all(&safetensors_header(count))?;
+                file.write_bytes(&safetensors_header(count))?;
                 ImageWriter::Safetensors { file }
+            }
+            Format::Gif => {
+                let side = (IMAGE_SIDE * GIF_SCALE) as u16;
+                // Palette entry v is grey v: a frame's indices are the images' bytes, exactly.
+                let greys: Vec<u8> = (0..=255u8).flat_map(|v| [v, v, v]).collect();
+                let mut encoder = gif::Encoder::new(AtomicFile::create(out)?, side, side, &greys)
+                    .map_err(|e| gif_error(out, e))?;
+                encoder
+                    .set_repeat(gif::Repeat::Infinite)
+                    .map_err(|e| gif_error(out, e))?;
+                ImageWriter::Gif { encoder }
             }
         })
     }
@@ -296,7 +323,26 @@ impl ImageWriter {
                     write_atomic(&dir.join(name), &image_png(image)?)?;
                 }
             }
-            ImageWriter::Safetensors { file } => file.write_all(bytemuck::cast_slice(images))?,
+            ImageWriter::Safetensors { file } => file.write_bytes(bytemuck::cast_slice(images))?,
+            ImageWriter::Gif { encoder } => {
+                let side = IMAGE_SIDE * GIF_SCALE;
+                for image in images.chunks_exact(IMAGE_PIXELS) {
+                    let pixels: Vec<u8> = (0..side * side)
+                        .map(|p| {
+                            let (y, x) = (p / side / GIF_SCALE, p % side / GIF_SCALE);
+                            pixel_byte(image[y * IMAGE_SIDE + x])
+                        })
+                        .collect();
+                    let frame = gif::Frame {
+                        delay: GIF_FRAME_DELAY,
+                        ..gif::Frame::from_indexed_pixels(side as u16, side as u16, pixels, None)
+                    };
+                    let path = encoder.get_ref().path().to_path_buf();
+                    encoder
+                        .write_frame(&frame)
+                        .map_err(|e| gif_error(&path, e))?;
+                }
+            }
         }
         Ok(())
     }
@@ -306,6 +352,13 @@ impl ImageWriter {
             ImageWriter::Grid { path, canvas } => write_atomic(&path, &canvas.png()?),
             ImageWriter::PngDir { .. } => Ok(()),
             ImageWriter::Safetensors { file } => file.commit(),
+            ImageWriter::Gif { encoder } => {
+                let path = encoder.get_ref().path().to_path_buf();
+                encoder
+                    .into_inner()
+                    .map_err(|e| gif_error(&path, e))?
+                    .commit()
+            }
         }
     }
 }

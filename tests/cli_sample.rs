@@ -246,3 +246,49 @@ fn counts_beyond_a_chunk_in_every_format_and_a_smaller_count_is_a_prefix() {
         assert_eq!(tile(i), want, "grid tile {i}");
     }
 }
+
+/// `--interpolate A,B --format gif`: an animated GIF, one 112×112 frame per step of the walk, each
+/// frame the walk's image (as the safetensors output holds it) scaled 4× with its exact grey bytes.
+#[test]
+fn a_walk_as_an_animated_gif() {
+    let oracle = Oracle::load("step.safetensors");
+    let checkpoint = pytorch_checkpoint(&oracle, "gif");
+    let c = checkpoint.to_str().unwrap();
+    let (gif_path, floats) = (scratch("walk.gif"), scratch("walk.safetensors"));
+    for (format, out) in [("gif", &gif_path), ("safetensors", &floats)] {
+        ok(&sample(&[
+            "--checkpoint",
+            c,
+            "--interpolate",
+            "7,8",
+            "--count",
+            "12",
+            "--format",
+            format,
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+    }
+    let (_, images) = image_bits(&floats);
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::Indexed);
+    let mut decoder = options
+        .read_info(std::fs::File::open(&gif_path).unwrap())
+        .unwrap();
+    assert_eq!((decoder.width(), decoder.height()), (112, 112));
+    let palette = decoder.global_palette().unwrap().to_vec();
+    let mut frames = 0;
+    while let Some(frame) = decoder.read_next_frame().unwrap() {
+        assert!(frame.delay > 0, "an animation");
+        let image = &images[frames * 784..(frames + 1) * 784];
+        for (p, &index) in frame.buffer.iter().enumerate() {
+            let (y, x) = (p / 112 / 4, p % 112 / 4);
+            let want = (f32::from_bits(image[y * 28 + x]) * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
+            let rgb = &palette[3 * index as usize..3 * index as usize + 3];
+            assert_eq!(rgb, [want; 3], "frame {frames}, pixel {p}");
+        }
+        frames += 1;
+    }
+    assert_eq!(frames, 12);
+    assert_eq!(decoder.repeat(), gif::Repeat::Infinite);
+}
