@@ -213,22 +213,23 @@ impl Dataset {
     }
 }
 
-/// The order in which epoch `epoch` of a run seeded `seed` visits `count` images: a Fisher–Yates
-/// shuffle driven by Philox, so it depends on nothing but its arguments.
+/// The order in which epoch `epoch` of a run seeded `seed` visits `count` images: rand's
+/// `SliceRandom::shuffle` driven by Philox (stream `SHUFFLE_STREAM`, sub-sequence `epoch`), so it
+/// depends on nothing but its arguments.
 pub fn epoch_order(seed: u64, epoch: u64, count: usize) -> Vec<u32> {
+    use rand::seq::SliceRandom;
     let mut order: Vec<u32> = (0..count as u32).collect();
-    let key = [seed as u32, (seed >> 32) as u32];
-    for i in (1..count).rev() {
-        let w = crate::noise::philox4x32(
-            key,
-            [i as u32, epoch as u32, (epoch >> 32) as u32, SHUFFLE_STREAM],
-        );
-        // A 64-bit draw reduced modulo i + 1: the bias is below 2^-32 for any data set that fits.
-        let r = ((w[0] as u64) << 32 | w[1] as u64) % (i as u64 + 1);
-        order.swap(i, r as usize);
-    }
+    order.shuffle(&mut crate::noise::PhiloxRng::new(
+        seed,
+        SHUFFLE_STREAM,
+        epoch,
+    ));
     order
 }
+
+/// Which epoch order `epoch_order` draws (training states record it): 1 was gan-wgpu's own
+/// Fisher–Yates before rand's shuffle replaced it.
+pub const EPOCH_ORDER_VERSION: u32 = 2;
 
 /// Philox stream of the epoch permutations (the noise streams are 0–2).
 const SHUFFLE_STREAM: u32 = 16;

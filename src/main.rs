@@ -656,6 +656,12 @@ fn train_config(args: &TrainArgs) -> Result<TrainConfig, Failure> {
             dir.display()
         )));
     }
+    if run.epoch_order != data::EPOCH_ORDER_VERSION {
+        println!(
+            "note: the run in {} began under an earlier gan-wgpu, which shuffled the epochs in another order; its remaining epochs follow this version's order, so it will not end bit-identical to a run of that version",
+            dir.display()
+        );
+    }
     Ok(TrainConfig {
         hyper: run.hyper(),
         epochs,

@@ -33,6 +33,67 @@ pub fn philox4x32(key: [u32; 2], counter: [u32; 4]) -> [u32; 4] {
     c
 }
 
+/// Philox4x32-10 as a `rand` generator: the words of counter blocks [b, sub_lo, sub_hi, stream] under
+/// the key `seed`, for b = 0, 1, 2, … in order (word 0 of a block first). One (seed, stream, sub)
+/// names an independent sequence, e.g. the shuffle of one epoch of one run.
+#[derive(Clone, Debug)]
+pub struct PhiloxRng {
+    key: [u32; 2],
+    /// The next block's counter.
+    counter: [u32; 4],
+    words: [u32; 4],
+    /// Words of `words` already used (4: none left).
+    used: usize,
+}
+
+impl PhiloxRng {
+    pub fn new(seed: u64, stream: u32, sub: u64) -> PhiloxRng {
+        PhiloxRng {
+            key: [seed as u32, (seed >> 32) as u32],
+            counter: [0, sub as u32, (sub >> 32) as u32, stream],
+            words: [0; 4],
+            used: 4,
+        }
+    }
+}
+
+impl rand_core::TryRng for PhiloxRng {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> std::result::Result<u32, Self::Error> {
+        if self.used == 4 {
+            self.words = philox4x32(self.key, self.counter);
+            self.counter[0] = self.counter[0].wrapping_add(1);
+            self.used = 0;
+        }
+        self.used += 1;
+        Ok(self.words[self.used - 1])
+    }
+
+    fn try_next_u64(&mut self) -> std::result::Result<u64, Self::Error> {
+        rand_core::utils::next_u64_via_u32(self)
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> std::result::Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(4) {
+            let word = self.try_next_u32()?.to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+impl rand_core::SeedableRng for PhiloxRng {
+    /// The key (seed, 8 bytes), then sub (8 bytes) and stream (4 bytes), each little-endian.
+    type Seed = [u8; 20];
+
+    fn from_seed(seed: [u8; 20]) -> PhiloxRng {
+        let word = |i: usize| u32::from_le_bytes(seed[4 * i..4 * i + 4].try_into().unwrap());
+        let join = |lo: u32, hi: u32| lo as u64 | (hi as u64) << 32;
+        PhiloxRng::new(join(word(0), word(1)), word(4), join(word(2), word(3)))
+    }
+}
+
 /// A uniform float in [0, 1) from the top 24 bits of a word (every value exactly representable).
 pub fn uniform(word: u32) -> f32 {
     (word >> 8) as f32 * (1.0 / 16_777_216.0)
@@ -247,6 +308,34 @@ mod tests {
             ),
             [0xd16c_fe09, 0x94fd_cceb, 0x5001_e420, 0x2412_6ea1]
         );
+    }
+
+    #[test]
+    fn the_rand_generator_is_philox_blocks_in_order() {
+        use rand_core::{Rng, SeedableRng};
+        let (seed, stream, sub) = (0x1234_5678_9abc_def0, 16, (1 << 33) + 7);
+        let mut rng = PhiloxRng::new(seed, stream, sub);
+        let words: Vec<u32> = (0..10).map(|_| rng.next_u32()).collect();
+        let key = [seed as u32, (seed >> 32) as u32];
+        let want: Vec<u32> = (0..3)
+            .flat_map(|b| philox4x32(key, [b, sub as u32, (sub >> 32) as u32, stream]))
+            .take(10)
+            .collect();
+        assert_eq!(words, want);
+        // u64s take two words, low first; bytes are the words little-endian.
+        let mut rng = PhiloxRng::new(seed, stream, sub);
+        assert_eq!(rng.next_u64(), want[0] as u64 | (want[1] as u64) << 32);
+        let mut bytes = [0u8; 7];
+        rng.fill_bytes(&mut bytes);
+        assert_eq!(bytes[..4], want[2].to_le_bytes());
+        assert_eq!(bytes[4..], want[3].to_le_bytes()[..3]);
+        // The seed bytes name the same sequence.
+        let mut bytes = [0u8; 20];
+        bytes[..8].copy_from_slice(&seed.to_le_bytes());
+        bytes[8..16].copy_from_slice(&sub.to_le_bytes());
+        bytes[16..].copy_from_slice(&stream.to_le_bytes());
+        let mut seeded = PhiloxRng::from_seed(bytes);
+        assert_eq!(seeded.next_u32(), want[0]);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint;
-use crate::data::{Dataset, GpuDataset, epoch_order};
+use crate::data::{Dataset, EPOCH_ORDER_VERSION, GpuDataset, epoch_order};
 use crate::error::{Error, Result};
 use crate::files::remove_stale_temporaries;
 use crate::files::{ensure_dir, write_atomic};
@@ -203,6 +203,7 @@ pub fn train(
         epochs: config.epochs,
         sample_epochs: config.sample_epochs.clone(),
         dataset_len: dataset.len(),
+        epoch_order: EPOCH_ORDER_VERSION,
         epochs_done: 0,
         steps_into_epoch: 0,
         epoch_d_losses: Vec::new(),
