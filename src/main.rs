@@ -1,6 +1,6 @@
 //! The `gan-wgpu` command line.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -715,9 +715,22 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
         println!("resuming the run in {}", config.out.display());
     }
     let signal = stop_signal()?;
-    let terminal = std::io::stderr().is_terminal();
+    // On a terminal, an indicatif bar for the epoch in progress on stderr; elsewhere nothing but the
+    // epoch lines on stdout.
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("  {prefix} {bar:30} {pos}/{len}  {msg}")
+                .expect("the template parses"),
+        );
+        bar
+    });
+    // Lines on stdout go above the bar, which is drawn again after them.
+    let say = |line: String| match &bar {
+        Some(bar) => bar.suspend(|| println!("{line}")),
+        None => println!("{line}"),
+    };
     let total_steps = (set.len() / config.hyper.batch) * config.epochs;
-    let mut last_report = Instant::now();
     let outcome = train(&gpu, &config, &set, |event| {
         match event {
             Progress::Step {
@@ -727,49 +740,40 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
                 steps_before,
                 started,
             } => {
-                let done = (epoch - 1) * steps + step;
-                let elapsed = started.elapsed().as_secs_f64();
-                // The first steps are only submitted, not finished: no rate from them.
-                let (rate, eta) = if done - steps_before > 2 {
-                    let rate = (done - steps_before) as f64 / elapsed.max(1e-9);
-                    let eta = format_duration((total_steps - done) as f64 / rate);
-                    (format!("{rate:.2}"), eta)
-                } else {
-                    ("-".to_string(), "-".to_string())
-                };
-                if terminal {
-                    let width = 30;
-                    let filled = width * step / steps;
-                    eprint!(
-                        "\r  epoch {epoch} [{}{}] {step}/{steps}  {rate} steps/s  ETA {eta}   ",
-                        "=".repeat(filled),
-                        " ".repeat(width - filled)
-                    );
-                    let _ = std::io::stderr().flush();
-                } else if last_report.elapsed().as_secs() >= 30 || step == steps {
-                    last_report = Instant::now();
-                    eprintln!("  epoch {epoch}: step {step}/{steps}, {rate} steps/s, ETA {eta}");
+                if let Some(bar) = &bar {
+                    let done = (epoch - 1) * steps + step;
+                    // The first steps are only submitted, not finished: no rate from them.
+                    let rate_and_eta = if done - steps_before > 2 {
+                        let elapsed = started.elapsed().as_secs_f64();
+                        let rate = (done - steps_before) as f64 / elapsed.max(1e-9);
+                        let eta = format_duration((total_steps - done) as f64 / rate);
+                        format!("{rate:.2} steps/s  ETA {eta}")
+                    } else {
+                        "- steps/s  ETA -".to_string()
+                    };
+                    bar.set_length(steps as u64);
+                    bar.set_prefix(format!("epoch {epoch}"));
+                    bar.set_position(step as u64);
+                    bar.set_message(rate_and_eta);
                 }
                 if signal.load(Ordering::SeqCst) != 0 {
                     return ControlFlow::Break(());
                 }
             }
-            Progress::Epoch(record) => {
-                if terminal {
-                    eprint!("\r{}\r", " ".repeat(80));
-                }
-                println!(
-                    "epoch {}, D_loss: {:.4} G_loss: {:.4}",
-                    record.epoch, record.d_loss, record.g_loss
-                );
-            }
-            Progress::Wrote(path) => println!("  wrote {}", path.display()),
+            Progress::Epoch(record) => say(format!(
+                "epoch {}, D_loss: {:.4} G_loss: {:.4}",
+                record.epoch, record.d_loss, record.g_loss
+            )),
+            Progress::Wrote(path) => say(format!("  wrote {}", path.display())),
             Progress::Saved { epoch, step } => {
                 log::info!("training state saved at epoch {epoch}, step {step}")
             }
         }
         ControlFlow::Continue(())
     });
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
     match outcome {
         Ok(Outcome::Finished(_)) => Ok(()),
         Ok(Outcome::Stopped {
@@ -779,9 +783,6 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
             state,
         }) => {
             let sig = signal.load(Ordering::SeqCst);
-            if terminal {
-                eprint!("\r{}\r", " ".repeat(80));
-            }
             Err(Failure(
                 format!(
                     "stopped by {} after epoch {epoch}, step {step}/{steps}; the training state is in {}: `gan-wgpu train --resume {}` continues the run",
@@ -793,9 +794,6 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
             ))
         }
         Err(e) => {
-            if terminal {
-                eprint!("\r{}\r", " ".repeat(80));
-            }
             let code = match &e {
                 gan_wgpu::Error::RunStopped { cause, .. } => match **cause {
                     gan_wgpu::Error::Diverged { .. } => EXIT_DIVERGED,
