@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::cli::{D_STATE, G_STATE, gan_wgpu, scratch_dir, small_mnist};
+use common::cli::{D_STATE, G_STATE, gan_wgpu, gan_wgpu_command, scratch_dir, small_mnist};
 
 fn check_checkpoint(path: &Path, expected: &[(&str, &[usize])], batches_tracked: i64) {
     let bytes = std::fs::read(path).unwrap();
@@ -211,4 +211,36 @@ fn a_resumed_run_ends_bit_identical_to_one_never_stopped() {
     ]);
     assert_eq!(finished.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&finished.stderr).contains("finished its 2 epochs"));
+}
+
+/// `--dataset fashion-mnist` offline: Debian's dataset-fashion-mnist (installed by .ci/run) holds the
+/// full 60,000 training images, found without a download. A batch one larger than the set proves the
+/// count without running an epoch (468 steps) on lavapipe.
+#[test]
+fn fashion_mnist_comes_from_debians_package_offline() {
+    let debian = std::path::Path::new("/usr/share/datasets/fashion-mnist");
+    assert!(
+        debian.join("train-images-idx3-ubyte.gz").exists(),
+        "install Debian's dataset-fashion-mnist (apt-get install -y dataset-fashion-mnist)"
+    );
+    let out = scratch_dir("fashion_mnist_offline");
+    let run = gan_wgpu_command(&[
+        "train",
+        "--dataset",
+        "fashion-mnist",
+        "--batch-size",
+        "60001",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    // No mirror answers: a download attempt would fail instead.
+    .env("GAN_WGPU_FASHION_MNIST_MIRRORS", "http://127.0.0.1:9/")
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--batch-size 60001 is larger than the data set (60000 images in /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte"),
+        "{stderr}"
+    );
 }
