@@ -13,7 +13,7 @@ use safetensors::{Dtype, SafeTensors};
 use crate::checkpoint;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::error::{Error, Result};
-use crate::files::{AtomicFile, ensure_dir, write_atomic};
+use crate::files::{AtomicFile, ensure_dir, remove_stale_temporaries, write_atomic};
 use crate::gpu::Gpu;
 use crate::grid::{GridCanvas, image_png, pixel_byte};
 use crate::kernels::Dispatch;
@@ -280,8 +280,17 @@ fn gif_error(path: &Path, e: gif::EncodingError) -> Error {
 }
 
 impl ImageWriter {
-    /// A writer for `count` images at `out` (a folder for `PngDir`, created if needed).
+    /// A writer for `count` images at `out` (a folder for `PngDir`, created if needed). Temporary
+    /// files an earlier, killed `sample` left there are removed.
     pub fn create(format: Format, out: &Path, count: usize) -> Result<ImageWriter> {
+        let folder = match format {
+            Format::PngDir => out,
+            _ => out
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+        };
+        remove_stale_temporaries(folder);
         Ok(match format {
             Format::Grid { nrow } => ImageWriter::Grid {
                 path: out.to_path_buf(),

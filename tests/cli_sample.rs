@@ -292,3 +292,36 @@ fn a_walk_as_an_animated_gif() {
     assert_eq!(frames, 12);
     assert_eq!(decoder.repeat(), gif::Repeat::Infinite);
 }
+
+/// A `sample` killed while writing leaves a temporary file beside its output (never a torn output);
+/// the next `sample` there removes it. A dead process's temporary is planted here to stand for one.
+#[test]
+fn a_killed_samples_temporaries_are_cleaned_up() {
+    let oracle = Oracle::load("step.safetensors");
+    let checkpoint = pytorch_checkpoint(&oracle, "stale");
+    let dir = scratch("stale_temporaries");
+    std::fs::create_dir_all(&dir).unwrap();
+    // pid 4194304 is beyond Linux's largest (2^22): no live process has it.
+    let stale = dir.join(".images.safetensors.tmp4194304");
+    std::fs::write(&stale, b"half an output").unwrap();
+    let out = dir.join("images.safetensors");
+    ok(&sample(&[
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--count",
+        "3",
+        "--format",
+        "safetensors",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(!stale.exists(), "the stale temporary is gone");
+    let (shape, _) = image_bits(&out);
+    assert_eq!(shape, [3, 1, 28, 28]);
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, [std::ffi::OsString::from("images.safetensors")]);
+}
