@@ -31,7 +31,10 @@ fn every_shader_translates_to_all_four_targets() {
             "shaders/{f} is not built by any Shader"
         );
     }
-    let mut translated = 0;
+    // (file, entry point, override set) each target translated, and every one that exists.
+    let mut translated: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    let mut all = Vec::new();
+    let mut without_int64 = Vec::new();
     for shader in Shader::ALL {
         let name = shader.file_name();
         let module = naga::front::wgsl::parse_str(&shader.source())
@@ -66,6 +69,10 @@ fn every_shader_translates_to_all_four_targets() {
                 .collect();
             for entry in &module.entry_points {
                 let what = format!("{name}::{} with {values:?}", entry.name);
+                all.push(what.clone());
+                if !shader.needs_int64() {
+                    without_int64.push(what.clone());
+                }
                 let (module, info) = naga::back::pipeline_constants::process_overrides(
                     &module,
                     &info,
@@ -94,6 +101,7 @@ fn every_shader_translates_to_all_four_targets() {
                 };
                 spv::write_vec(module, info, &spv::Options::default(), Some(&spv_pipeline))
                     .unwrap_or_else(|e| panic!("{what} → SPIR-V: {e}"));
+                translated.entry("SPIR-V").or_default().push(what.clone());
 
                 let msl_pipeline = msl::PipelineOptions {
                     entry_point: Some((entry.stage, entry.name.clone())),
@@ -101,6 +109,7 @@ fn every_shader_translates_to_all_four_targets() {
                 };
                 msl::write_string(module, info, &msl::Options::default(), &msl_pipeline)
                     .unwrap_or_else(|e| panic!("{what} → MSL: {e}"));
+                translated.entry("MSL").or_default().push(what.clone());
 
                 let hlsl_options = hlsl::Options::default();
                 let hlsl_pipeline = hlsl::PipelineOptions {
@@ -110,11 +119,11 @@ fn every_shader_translates_to_all_four_targets() {
                 hlsl::Writer::new(&mut hlsl_out, &hlsl_options, &hlsl_pipeline)
                     .write(module, info, None)
                     .unwrap_or_else(|e| panic!("{what} → HLSL: {e}"));
+                translated.entry("HLSL").or_default().push(what.clone());
 
                 // wgpu's OpenGL backend has no `Features::SHADER_INT64`, so no device there builds
                 // the 64-bit files.
                 if shader.needs_int64() {
-                    translated += 1;
                     continue;
                 }
                 let glsl_options = glsl::Options {
@@ -140,7 +149,7 @@ fn every_shader_translates_to_all_four_targets() {
                 )
                 .and_then(|mut w| w.write())
                 .unwrap_or_else(|e| panic!("{what} → GLSL: {e}"));
-                translated += 1;
+                translated.entry("GLSL").or_default().push(what.clone());
             }
         }
         let declared = shader.source().matches("@compute").count();
@@ -150,5 +159,20 @@ fn every_shader_translates_to_all_four_targets() {
             "{name}: every @compute entry point is translated"
         );
     }
-    eprintln!("{translated} entry points translated to SPIR-V, MSL, HLSL and GLSL");
+    // Every entry point with every override set, on each target; GLSL all but the 64-bit files'.
+    assert!(all.len() > 100, "only {} entry points found", all.len());
+    for target in ["SPIR-V", "MSL", "HLSL"] {
+        assert_eq!(translated[target], all, "{target}");
+    }
+    assert_eq!(translated["GLSL"], without_int64, "GLSL");
+    let int64 = all.len() - without_int64.len();
+    assert!(
+        int64 > 0 && int64 < 10,
+        "{int64} entry points use 64-bit integers (adam_u64, activation_u64)"
+    );
+    eprintln!(
+        "{} entry points (with their override sets) translated to SPIR-V, MSL and HLSL; {} to GLSL",
+        all.len(),
+        without_int64.len()
+    );
 }
