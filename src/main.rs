@@ -740,6 +740,8 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
                 steps_before,
                 started,
             } => {
+                // For scripts and tests that act on training's progress (RUST_LOG=gan_wgpu=debug).
+                log::debug!("epoch {epoch}, step {step}/{steps} submitted");
                 if let Some(bar) = &bar {
                     let done = (epoch - 1) * steps + step;
                     // The first steps are only submitted, not finished: no rate from them.

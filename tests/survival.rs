@@ -251,6 +251,24 @@ fn sigkill_at_random_moments_never_costs_the_run() {
     );
 }
 
+/// Waits until `child` prints a line containing `text` on stderr.
+fn wait_for_stderr_line(child: &mut Child, text: &str) {
+    use std::io::BufRead;
+    let stderr = child.stderr.as_mut().unwrap();
+    let mut reader = std::io::BufReader::new(stderr);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "the run ended before printing `{text}`"
+        );
+        if line.contains(text) {
+            return;
+        }
+    }
+}
+
 /// Waits until `child` prints a line containing `text` on stdout.
 fn wait_for_line(child: &mut Child, text: &str) {
     use std::io::BufRead;
@@ -302,11 +320,15 @@ fn ctrl_c_and_sigterm_save_a_state_that_resumes_bit_exactly() {
         )),
         "{message} (state at step {after_sigint})"
     );
-    // SIGTERM in the resumed run, as soon as it trains.
+    // SIGTERM in the resumed run, once its first step is submitted (its debug log says so).
     let args = resume_args(&out, &[]);
-    let mut child = spawn(&args);
-    wait_for_line(&mut child, "resuming");
-    std::thread::sleep(Duration::from_millis(500));
+    let mut child = gan_wgpu_command(&strs(&args))
+        .env("RUST_LOG", "gan_wgpu=debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_stderr_line(&mut child, "submitted");
     signal(&child, libc::SIGTERM);
     let stopped = child.wait_with_output().unwrap();
     assert_failure(
