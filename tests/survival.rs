@@ -456,39 +456,91 @@ fn a_full_disk_is_reported_with_the_path_and_the_saved_state_survives() {
         }
         return;
     }
-    // Without a mount: a file-size limit makes the first training state fail to write.
-    eprintln!(
-        "no tmpfs could be mounted here: a 100 MB file-size limit stands in for the full disk"
-    );
+    // Without a mount: the disk "fills" once the first state is saved.
+    file_size_limit_after_the_first_save(&out, "no tmpfs: a file-size limit after the first save");
+}
+
+/// A run whose process may write no file over 100 MB once its first training state (158 MB) is on
+/// disk (prlimit(2) on the running process: the disk filling after a save, without mount rights). The
+/// next state fails to write: the run stops with exit 1 naming the file and the cause, the state
+/// saved before stays whole, and resuming from it ends bit-identical to the undisturbed run.
+fn file_size_limit_after_the_first_save(out: &Path, what: &str) {
     use std::os::unix::process::CommandExt;
-    let args = train_args(&out, &["--checkpoint-every", "1"]);
+    let state_file = out.join("state.safetensors");
+    let args = train_args(out, &["--checkpoint-every", "1"]);
     let mut command = gan_wgpu_command(&strs(&args));
-    // SAFETY: only async-signal-safe calls between fork and exec.
+    command
+        .env("RUST_LOG", "gan_wgpu=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: only async-signal-safe calls between fork and exec. An ignored SIGXFSZ survives exec:
+    // a write past the limit then fails with EFBIG instead of killing the process.
     unsafe {
         command.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: 100 << 20,
-                rlim_max: 100 << 20,
-            };
             libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
             Ok(())
         });
     }
-    let run = command.output().unwrap();
+    let mut child = command.spawn().unwrap();
+    wait_for_stderr_line(&mut child, "training state saved");
+    // The state goes to disk on the writer thread: wait for it to be renamed into place.
+    let waited = Instant::now();
+    while !state_file.exists() {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "{what}: no state"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let limit = libc::rlimit {
+        rlim_cur: 100 << 20,
+        rlim_max: 100 << 20,
+    };
+    // SAFETY: prlimit(2) on our own child's pid with a valid rlimit.
+    let set = unsafe {
+        libc::prlimit(
+            child.id() as i32,
+            libc::RLIMIT_FSIZE,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(
+        set,
+        0,
+        "{what}: prlimit: {}",
+        std::io::Error::last_os_error()
+    );
+    let run = child.wait_with_output().unwrap();
+    let saved = steps_saved(out).expect("the state saved before the limit");
+    assert!(saved >= 1, "{what}: state at step {saved}");
+    let kept = format!(
+        "after epoch {} and {} steps of epoch {} is kept",
+        (saved - 1) / STEPS_PER_EPOCH,
+        (saved - 1) % STEPS_PER_EPOCH + 1,
+        (saved - 1) / STEPS_PER_EPOCH + 1
+    );
+    let kept = if saved % STEPS_PER_EPOCH == 0 {
+        format!("after epoch {} is kept", saved / STEPS_PER_EPOCH)
+    } else {
+        kept
+    };
     assert_failure(
-        "file-size limit",
+        what,
         &run,
         1,
-        &[
-            state_file.to_str().unwrap(),
-            "no training state had been saved yet",
-        ],
+        &[state_file.to_str().unwrap(), "File too large", &kept],
     );
-    assert!(!state_file.exists());
-    assert_every_file_parses(&out, "under a file-size limit");
+    assert_every_file_parses(out, what);
+    let args = resume_args(out, &[]);
+    assert_success(&strs(&args), &gan_wgpu(&strs(&args)));
+    assert_same_as_reference(out, &format!("{what}, resumed"));
+}
+
+#[test]
+fn a_disk_filling_after_a_save_keeps_that_state_and_resumes_bit_exactly() {
+    let out = scratch_dir("survival_file_size_limit");
+    file_size_limit_after_the_first_save(&out, "file-size limit after the first save");
 }
 
 #[test]
