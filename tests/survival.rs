@@ -520,7 +520,7 @@ fn file_size_limit_after_the_first_save(out: &Path, what: &str) {
         (saved - 1) % STEPS_PER_EPOCH + 1,
         (saved - 1) / STEPS_PER_EPOCH + 1
     );
-    let kept = if saved % STEPS_PER_EPOCH == 0 {
+    let kept = if saved.is_multiple_of(STEPS_PER_EPOCH) {
         format!("after epoch {} is kept", saved / STEPS_PER_EPOCH)
     } else {
         kept
