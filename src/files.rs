@@ -27,15 +27,7 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     pub fn create(path: &Path) -> Result<AtomicFile> {
-        let name = path.file_name().ok_or_else(|| Error::Io {
-            path: path.to_path_buf(),
-            message: "not a file name".into(),
-        })?;
-        let tmp = parent_dir(path).join(format!(
-            ".{}{TEMPORARY_MARK}{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
+        let tmp = temporary_path(path)?;
         let file = std::fs::File::create(&tmp).map_err(|e| io_error(path, e))?;
         Ok(AtomicFile {
             path: path.to_path_buf(),
@@ -62,13 +54,34 @@ impl AtomicFile {
             .map_err(|e| e.into_error())
             .and_then(|f| f.sync_all())
             .map_err(|e| io_error(&path, e))?;
-        std::fs::rename(&self.tmp, &path).map_err(|e| io_error(&path, e))?;
-        // The rename itself is durable once the folder is synced (where the platform allows opening it).
-        if let Ok(d) = std::fs::File::open(parent_dir(&path)) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        publish(&self.tmp, &path)
     }
+}
+
+/// `.<name>.tmp<pid>` beside `path`.
+fn temporary_path(path: &Path) -> Result<std::path::PathBuf> {
+    let name = path.file_name().ok_or_else(|| Error::Io {
+        path: path.to_path_buf(),
+        message: "not a file name".into(),
+    })?;
+    Ok(parent_dir(path).join(format!(
+        ".{}{TEMPORARY_MARK}{}",
+        name.to_string_lossy(),
+        std::process::id()
+    )))
+}
+
+/// Renames the complete, synced temporary `tmp` to `path` (removing it on failure).
+fn publish(tmp: &Path, path: &Path) -> Result<()> {
+    std::fs::rename(tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(tmp);
+        io_error(path, e)
+    })?;
+    // The rename itself is durable once the folder is synced (where the platform allows opening it).
+    if let Ok(d) = std::fs::File::open(parent_dir(path)) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 impl Write for AtomicFile {

@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::files::write_atomic;
+use crate::files::AtomicFile;
 use crate::gpu::Gpu;
 use crate::params::ParamStore;
 use crate::step::{Hyper, Trainer};
@@ -118,28 +118,55 @@ impl Snapshot {
     }
 
     /// Writes the snapshot to `path`, atomically.
-    pub fn write(self, path: &Path) -> Result<()> {
+    /// Writes the state to `path` atomically, streaming the tensors to the file (no second copy of
+    /// the state in memory) in the safetensors layout the crate's `serialize` gives: tensors by name,
+    /// then the header padded with spaces to 8 bytes.
+    pub fn write(mut self, path: &Path) -> Result<()> {
         let started = std::time::Instant::now();
-        let views: Vec<(String, TensorView)> = self
-            .tensors
-            .iter()
-            .map(|(name, shape, bytes)| {
-                let view = TensorView::new(Dtype::F32, shape.clone(), bytes)
-                    .expect("sizes match by construction");
-                (name.clone(), view)
-            })
-            .collect();
-        let metadata = HashMap::from([("run".to_string(), self.run)]);
-        let bytes = safetensors::serialize(views, Some(metadata))
-            .map_err(|e| state_error(path, e.to_string()))?;
-        write_atomic(path, &bytes)?;
+        let mut file = AtomicFile::create(path)?;
+        log::debug!("writing the training state to {}", path.display());
+        file.write_bytes(&self.header(path)?)?;
+        for (_, _, bytes) in &self.tensors {
+            file.write_bytes(bytes)?;
+        }
+        file.commit()?;
         log::debug!(
             "wrote {} ({} MB) in {:.0} ms",
             path.display(),
-            bytes.len() / 1_000_000,
+            self.tensors.iter().map(|t| t.2.len()).sum::<usize>() / 1_000_000,
             started.elapsed().as_secs_f64() * 1e3
         );
         Ok(())
+    }
+
+    /// The file's first bytes: the header's length (u64, little-endian) and the header. Sorts the
+    /// tensors into the file's order.
+    fn header(&mut self, path: &Path) -> Result<Vec<u8>> {
+        self.tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut offset = 0;
+        let infos = self
+            .tensors
+            .iter()
+            .map(|(name, shape, bytes)| {
+                let info = safetensors::tensor::TensorInfo {
+                    dtype: Dtype::F32,
+                    shape: shape.clone(),
+                    data_offsets: (offset, offset + bytes.len()),
+                };
+                offset += bytes.len();
+                (name.clone(), info)
+            })
+            .collect();
+        let metadata = HashMap::from([("run".to_string(), self.run.clone())]);
+        let metadata = safetensors::tensor::Metadata::new(Some(metadata), infos)
+            .map_err(|e| state_error(path, e.to_string()))?;
+        let mut header = serde_json::to_string(&metadata)
+            .map_err(|e| state_error(path, e.to_string()))?
+            .into_bytes();
+        header.resize(header.len().next_multiple_of(8), b' ');
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(header);
+        Ok(bytes)
     }
 }
 
@@ -214,6 +241,43 @@ pub fn load(gpu: &Gpu, trainer: &mut Trainer, path: &Path) -> Result<RunState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use safetensors::tensor::TensorView;
+
+    /// The streamed file is the bytes the safetensors crate's `serialize` gives for the same tensors.
+    #[test]
+    fn the_streamed_state_is_the_crates_serialization() {
+        let tensors: Vec<(String, Vec<usize>, Vec<u8>)> =
+            [("b.m", vec![2, 3]), ("a.value", vec![5])]
+                .into_iter()
+                .enumerate()
+                .map(|(i, (name, shape))| {
+                    let n: usize = shape.iter().product();
+                    let values: Vec<f32> = (0..n).map(|k| (k + 10 * i) as f32 * 0.5).collect();
+                    (
+                        name.to_string(),
+                        shape,
+                        bytemuck::cast_slice(&values).to_vec(),
+                    )
+                })
+                .collect();
+        let run = r#"{"seed":3}"#.to_string();
+        let views: Vec<(String, TensorView)> = tensors
+            .iter()
+            .map(|(name, shape, bytes)| {
+                (
+                    name.clone(),
+                    TensorView::new(Dtype::F32, shape.clone(), bytes).unwrap(),
+                )
+            })
+            .collect();
+        let metadata = HashMap::from([("run".to_string(), run.clone())]);
+        let want = safetensors::serialize(views, Some(metadata)).unwrap();
+        let path = std::env::temp_dir().join(format!("gan-wgpu-state-test-{}", std::process::id()));
+        Snapshot { tensors, run }.write(&path).unwrap();
+        let got = std::fs::read(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(got == want, "{} bytes against {}", got.len(), want.len());
+    }
 
     /// The loss history goes through the state's JSON metadata on every resume: its floats must come
     /// back to the bit (without serde_json's `float_roundtrip` this one came back 1 ulp off, and a

@@ -166,89 +166,215 @@ impl Moments {
     }
 }
 
+/// Where a SIGKILL lands, told by the last line the run printed before it (its progress lines: the
+/// debug log's "submitted" per step and the state writer's "writing"/"wrote", stdout's epoch lines).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    /// After a step is submitted, before the next event: the GPU is running it.
+    InsideAStep,
+    /// After an epoch's loss line, before its grid and both checkpoints are all written.
+    EpochEndWrites,
+    /// After the state writer thread has opened its temporary file, before it is renamed into place
+    /// (the kill leaves the temporary behind).
+    StateWriterWrite,
+    /// A resumed run after its "resuming" line, before its first step is submitted.
+    ResumeStart,
+}
+
+const PHASES: [Phase; 4] = [
+    Phase::InsideAStep,
+    Phase::EpochEndWrites,
+    Phase::StateWriterWrite,
+    Phase::ResumeStart,
+];
+
+impl Phase {
+    /// Whether `line` starts the phase.
+    fn starts_at(self, line: &str) -> bool {
+        match self {
+            Phase::InsideAStep => line.contains("submitted"),
+            Phase::EpochEndWrites => line.contains("D_loss"),
+            Phase::StateWriterWrite => line.contains("writing the training state"),
+            Phase::ResumeStart => line.contains("resuming the run"),
+        }
+    }
+
+    /// Whether `line`, printed after the phase started, ends it (the kill then landed later). The
+    /// writer's write runs beside the steps that follow: only its own "wrote" ends it.
+    fn ended_by(self, line: &str) -> bool {
+        match self {
+            Phase::StateWriterWrite => line.contains("wrote") && line.contains("state.safetensors"),
+            Phase::InsideAStep | Phase::ResumeStart => {
+                line.contains("submitted")
+                    || line.contains("writing the training state")
+                    || line.contains("D_loss")
+            }
+            // The grid, then G's and D's checkpoints.
+            Phase::EpochEndWrites => line.contains("D_0"),
+        }
+    }
+}
+
+/// A run whose stdout and stderr lines arrive, in order per stream, on one channel.
+struct Watched {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+fn spawn_watched(args: &[String]) -> Watched {
+    use std::io::BufRead;
+    let mut child = gan_wgpu_command(&strs(args))
+        .env("RUST_LOG", "gan_wgpu=debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (send, lines) = std::sync::mpsc::channel();
+    let stdout: Box<dyn std::io::Read + Send> = Box::new(child.stdout.take().unwrap());
+    let stderr: Box<dyn std::io::Read + Send> = Box::new(child.stderr.take().unwrap());
+    for stream in [stdout, stderr] {
+        let send = send.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    Watched { child, lines }
+}
+
+/// SIGKILL at 20 and more moments of a training run, every one after training has begun, aimed at
+/// each phase in turn: inside a step, during an epoch end's grid and checkpoint writes, during the
+/// state writer thread's write, and during a resumed run's start. A kill counts as a hit on its phase
+/// when the run printed nothing after the phase's first line (for the writer, when its temporary file
+/// is left); each phase is hit at least twice. After every kill every file parses; the run is resumed
+/// each time, and each round that reaches the end is byte-identical to the undisturbed run.
 #[test]
-fn sigkill_at_random_moments_never_costs_the_run() {
+fn sigkill_in_every_phase_never_costs_the_run() {
     let out = scratch_dir("survival_sigkill");
     let seed = std::env::var("GAN_WGPU_SOAK_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2026);
     let mut moments = Moments(seed);
-    let kill = |child: &mut Child, kills: &mut usize| {
-        signal(child, libc::SIGKILL);
-        child.wait().unwrap();
-        *kills += 1;
-        assert_every_file_parses(&out, &format!("after kill {kills}"));
-    };
-    let mut kills = 0;
-    // The first run is killed as soon as it has saved a state: the time that took (start-up, a step,
-    // a save) sets the scale of the random kill moments, whatever this machine's speed.
-    let args = train_args(&out, &["--checkpoint-every", "1"]);
-    let mut child = spawn(&args);
-    let started = Instant::now();
-    while steps_saved(&out).is_none() {
-        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let cycle = started.elapsed().as_millis() as u64;
-    kill(&mut child, &mut kills);
-    eprintln!("kill moments from seed {seed}, up to {} ms", 3 * cycle / 2);
-    let (mut kills_after_progress, mut rounds) = (0, 0);
-    // True while a new round has not saved its first state (the last round's finished one is there).
-    let mut restarting = false;
     let finished = |out: &Path| steps_saved(out) == Some(EPOCHS as u64 * STEPS_PER_EPOCH);
-    // Rounds of a whole run, each resumed after every kill and compared with the undisturbed run
-    // when it ends, until 20 kills have landed; the last round then runs to its end.
-    loop {
-        let args = if finished(&out) {
-            if !restarting {
-                rounds += 1;
-                assert_same_as_reference(&out, &format!("round {rounds}, after {kills} kills"));
-                if kills >= 20 {
-                    break;
-                }
-                restarting = true;
-            }
-            train_args(&out, &["--checkpoint-every", "1", "--overwrite"])
-        } else {
+    let temporary_state = |out: &Path| {
+        std::fs::read_dir(out).unwrap().flatten().any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".state.safetensors.tmp")
+        })
+    };
+    let mut hits: std::collections::BTreeMap<Phase, usize> = Default::default();
+    let (mut kills, mut rounds, mut attempt) = (0, 0, 0);
+    let _ = std::fs::remove_file(state::state_path(&out));
+    while kills < 20 || PHASES.iter().any(|p| hits.get(p).copied().unwrap_or(0) < 2) {
+        assert!(
+            attempt < 200,
+            "{kills} kills, hits {hits:?}: the phases are not being reached"
+        );
+        attempt += 1;
+        let phase = PHASES[attempt % PHASES.len()];
+        if finished(&out) {
+            // A round reached its end: byte for byte the undisturbed run. The next one starts afresh,
+            // in an empty folder.
+            rounds += 1;
+            assert_same_as_reference(&out, &format!("round {rounds}, after {kills} kills"));
+            std::fs::remove_dir_all(&out).unwrap();
+            std::fs::create_dir_all(&out).unwrap();
+        }
+        let resuming = steps_saved(&out).is_some() && !finished(&out);
+        if phase == Phase::ResumeStart && !resuming {
+            // A fresh run first: kill it inside its second step (training has begun).
+            let args = train_args(&out, &["--checkpoint-every", "1", "--overwrite"]);
+            let watched = spawn_watched(&args);
+            kill_at(watched, Phase::InsideAStep, 1, &out, &mut kills);
+            continue;
+        }
+        let args = if resuming {
             resume_args(&out, &["--checkpoint-every", "1"])
+        } else {
+            train_args(&out, &["--checkpoint-every", "1", "--overwrite"])
         };
-        let mut child = spawn(&args);
-        if kills >= 20 {
-            assert_success(&strs(&args), &child.wait_with_output().unwrap());
-            restarting = false;
-            continue;
-        }
-        let before = steps_saved(&out).filter(|_| !restarting);
-        let deadline = Instant::now() + Duration::from_millis(moments.next_ms(100, 3 * cycle / 2));
-        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if child.try_wait().unwrap().is_some() {
-            assert_success(&strs(&args), &child.wait_with_output().unwrap());
-            restarting = false;
-            continue;
-        }
-        kill(&mut child, &mut kills);
-        let after = steps_saved(&out);
-        if restarting && after != Some(EPOCHS as u64 * STEPS_PER_EPOCH) {
-            restarting = false;
-        }
-        let after = after.filter(|_| !restarting);
-        if before.is_some() {
-            assert!(after >= before, "kill {kills}: the saved state went back");
-        }
-        if after > before {
-            kills_after_progress += 1;
+        // Which occurrence of the phase's line to kill at: spread over the run.
+        let skip = if phase == Phase::ResumeStart {
+            0
+        } else {
+            moments.next_ms(0, 3) as usize
+        };
+        let watched = spawn_watched(&args);
+        // None: the run ended first (the next attempt compares it).
+        if let Some(landed_in_phase) = kill_at(watched, phase, skip, &out, &mut kills) {
+            let hit =
+                landed_in_phase && (phase != Phase::StateWriterWrite || temporary_state(&out));
+            eprintln!(
+                "kill {kills}: {phase:?} (line {}), {}",
+                skip + 1,
+                if hit { "hit" } else { "landed later" }
+            );
+            if hit {
+                *hits.entry(phase).or_default() += 1;
+            }
         }
     }
+    // The last round, resumed to its end (or started again, when it was killed before its first save).
+    if !finished(&out) {
+        let args = if steps_saved(&out).is_some() {
+            resume_args(&out, &["--checkpoint-every", "1"])
+        } else {
+            train_args(&out, &["--checkpoint-every", "1", "--overwrite"])
+        };
+        assert_success(&strs(&args), &gan_wgpu(&strs(&args)));
+    }
+    assert_same_as_reference(&out, &format!("the last round, after {kills} kills"));
     eprintln!(
-        "{kills} kills over {rounds} rounds, {kills_after_progress} after the run had saved new progress"
+        "{kills} kills over {} rounds; hits per phase: {hits:?}",
+        rounds + 1
     );
-    assert!(
-        kills_after_progress >= 2,
-        "too few kills landed mid-run to prove anything"
-    );
+}
+
+/// Waits for the `skip + 1`-th line that starts `phase`, sends SIGKILL at once, and reads what the run
+/// printed after that line: `Some(true)` when nothing ended the phase first (the kill landed in it),
+/// `None` when the run finished without reaching the line (it must have succeeded). Every file parses
+/// after a kill.
+fn kill_at(
+    watched: Watched,
+    phase: Phase,
+    skip: usize,
+    out: &Path,
+    kills: &mut usize,
+) -> Option<bool> {
+    let Watched { mut child, lines } = watched;
+    let mut seen = 0;
+    let triggered = loop {
+        match lines.recv() {
+            Ok(line) if phase.starts_at(&line) => {
+                if seen == skip {
+                    break true;
+                }
+                seen += 1;
+            }
+            Ok(_) => {}
+            Err(_) => break false, // both streams closed: the run ended
+        }
+    };
+    if !triggered {
+        let status = child.wait().unwrap();
+        assert!(
+            status.success(),
+            "a run ended without reaching {phase:?}: {status}"
+        );
+        return None;
+    }
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    *kills += 1;
+    let later: Vec<String> = lines.iter().collect();
+    assert_every_file_parses(out, &format!("after kill {kills} ({phase:?})"));
+    Some(!later.iter().any(|l| phase.ended_by(l)))
 }
 
 /// Waits until `child` prints a line containing `text` on stderr.
