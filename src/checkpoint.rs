@@ -9,7 +9,7 @@ use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::gpu::Gpu;
-use crate::model::Net;
+use crate::model::{Net, NetSpec};
 
 fn checkpoint_error(path: &Path, message: impl Into<String>) -> Error {
     Error::Data {
@@ -18,66 +18,80 @@ fn checkpoint_error(path: &Path, message: impl Into<String>) -> Error {
     }
 }
 
-/// The BatchNorm layers of `net` (those with running statistics), e.g. `fc.1`.
-fn batchnorm_layers(net: &Net) -> Vec<String> {
-    net.stats
-        .entries()
-        .iter()
-        .filter_map(|e| e.name.strip_suffix(".running_mean").map(str::to_string))
-        .collect()
+/// Names for a message: all of them, or the first twenty and how many more (a file may hold
+/// millions).
+fn name_list(names: &[&str]) -> String {
+    const SHOWN: usize = 20;
+    let mut list = names[..names.len().min(SHOWN)].join(", ");
+    if names.len() > SHOWN {
+        list.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    list
 }
 
 /// Writes every parameter and running statistic of `net`, plus each BatchNorm's
 /// `num_batches_tracked` (the training-mode forwards it has seen), atomically to `path`.
 pub fn save(gpu: &Gpu, net: &Net, num_batches_tracked: u64, path: &Path) -> Result<()> {
-    let mut tensors: Vec<(String, Vec<usize>, Dtype, Vec<u8>)> = Vec::new();
+    let mut values = Vec::new();
     for store in [&net.params, &net.stats] {
         for e in store.entries() {
-            let values = store.read(gpu, e.name)?;
-            tensors.push((
-                e.name.to_string(),
-                e.shape.clone(),
-                Dtype::F32,
-                bytemuck::cast_slice(&values).to_vec(),
-            ));
+            values.push((e.name, store.read(gpu, e.name)?));
         }
     }
-    for layer in batchnorm_layers(net) {
-        let count = (num_batches_tracked as i64).to_le_bytes().to_vec();
-        tensors.push((
-            format!("{layer}.num_batches_tracked"),
-            vec![],
-            Dtype::I64,
-            count,
-        ));
-    }
-    let views: Vec<(String, TensorView)> = tensors
-        .iter()
-        .map(|(name, shape, dtype, bytes)| {
-            let view =
-                TensorView::new(*dtype, shape.clone(), bytes).expect("sizes match by construction");
-            (name.clone(), view)
-        })
-        .collect();
-    let bytes =
-        safetensors::serialize(views, None).map_err(|e| checkpoint_error(path, e.to_string()))?;
+    let bytes = serialize(path, net.spec, &values, num_batches_tracked)?;
     write_atomic(path, &bytes)
 }
 
-/// Loads a checkpoint into `net`, refusing it whole (before writing anything) when a tensor is
-/// missing, unexpected, misshapen, not float32, or holds NaN or infinity. `num_batches_tracked` may be
-/// absent, as PyTorch allows.
+/// The checkpoint file of a net `spec` describes, holding `values` (each tensor of the spec by name,
+/// in any order) and `num_batches_tracked` for each BatchNorm: what `parse` reads back.
+pub fn serialize(
+    path: &Path,
+    spec: &NetSpec,
+    values: &[(&'static str, Vec<f32>)],
+    num_batches_tracked: u64,
+) -> Result<Vec<u8>> {
+    let shapes: HashMap<&str, &[usize]> = spec.params.iter().chain(spec.stats).copied().collect();
+    let count = (num_batches_tracked as i64).to_le_bytes();
+    let mut views: Vec<(String, TensorView)> = Vec::new();
+    for (name, data) in values {
+        let shape = shapes.get(name).ok_or_else(|| {
+            checkpoint_error(path, format!("`{name}` is not a tensor of {}", spec.label))
+        })?;
+        let view = TensorView::new(Dtype::F32, shape.to_vec(), bytemuck::cast_slice(data))
+            .map_err(|e| checkpoint_error(path, format!("`{name}`: {e}")))?;
+        views.push((name.to_string(), view));
+    }
+    for layer in spec.batchnorm_layers() {
+        let view = TensorView::new(Dtype::I64, vec![], &count).expect("one i64 is a scalar");
+        views.push((format!("{layer}.num_batches_tracked"), view));
+    }
+    safetensors::serialize(views, None).map_err(|e| checkpoint_error(path, e.to_string()))
+}
+
+/// Loads a checkpoint into `net`, refusing it whole (before writing anything) when `parse` does.
 pub fn load(gpu: &Gpu, net: &Net, path: &Path) -> Result<()> {
     let bytes = std::fs::read(path).map_err(|e| checkpoint_error(path, e.to_string()))?;
-    let file = SafeTensors::deserialize(&bytes)
-        .map_err(|e| checkpoint_error(path, format!("not a safetensors file ({e})")))?;
-    let mut wanted: HashMap<&str, &[usize]> = HashMap::new();
-    for store in [&net.params, &net.stats] {
-        for e in store.entries() {
-            wanted.insert(e.name, &e.shape);
-        }
+    for (name, data) in parse(path, &bytes, net.spec)? {
+        let store = if net.params.entry(name).is_ok() {
+            &net.params
+        } else {
+            &net.stats
+        };
+        store.write(gpu, name, &data)?;
     }
-    let tracked: Vec<String> = batchnorm_layers(net)
+    Ok(())
+}
+
+/// The tensors of a checkpoint of the net `spec` describes (`bytes` read from `path`), each by name:
+/// refused when a tensor is missing, unexpected, misshapen, not float32, or holds NaN or infinity.
+/// `num_batches_tracked` may be absent, as PyTorch allows.
+pub fn parse(path: &Path, bytes: &[u8], spec: &NetSpec) -> Result<Vec<(&'static str, Vec<f32>)>> {
+    let file = SafeTensors::deserialize(bytes)
+        .map_err(|e| checkpoint_error(path, format!("not a safetensors file ({e})")))?;
+    let wanted: HashMap<&'static str, &[usize]> =
+        spec.params.iter().chain(spec.stats).copied().collect();
+    let tracked: Vec<String> = spec
+        .batchnorm_layers()
         .iter()
         .map(|l| format!("{l}.num_batches_tracked"))
         .collect();
@@ -123,15 +137,15 @@ pub fn load(gpu: &Gpu, net: &Net, path: &Path) -> Result<()> {
         unexpected.sort();
         let mut parts = Vec::new();
         if !missing.is_empty() {
-            parts.push(format!("missing tensors: {}", missing.join(", ")));
+            parts.push(format!("missing tensors: {}", name_list(&missing)));
         }
         if !unexpected.is_empty() {
-            parts.push(format!("unexpected tensors: {}", unexpected.join(", ")));
+            parts.push(format!("unexpected tensors: {}", name_list(&unexpected)));
         }
         return Err(checkpoint_error(path, parts.join("; ")));
     }
     let mut values = Vec::new();
-    for (name, shape) in &wanted {
+    for (name, shape) in spec.params.iter().chain(spec.stats) {
         let view = file
             .tensor(name)
             .map_err(|e| checkpoint_error(path, e.to_string()))?;
@@ -153,13 +167,5 @@ pub fn load(gpu: &Gpu, net: &Net, path: &Path) -> Result<()> {
         }
         values.push((*name, data));
     }
-    for (name, data) in values {
-        let store = if net.params.entry(name).is_ok() {
-            &net.params
-        } else {
-            &net.stats
-        };
-        store.write(gpu, name, &data)?;
-    }
-    Ok(())
+    Ok(values)
 }

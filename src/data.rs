@@ -40,106 +40,165 @@ fn data_error(path: &Path, message: impl Into<String>) -> Error {
     }
 }
 
-/// The bytes of an IDX file, gunzipped when they start with the gzip magic.
-fn decompress(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>> {
-    if !bytes.starts_with(&[0x1f, 0x8b]) {
-        return Ok(bytes);
-    }
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes.as_slice())
-        .read_to_end(&mut out)
-        .map_err(|e| data_error(path, format!("corrupt gzip stream: {e}")))?;
-    Ok(out)
+/// What an IDX file of one kind holds: its magic, header words, and the bytes of each item after
+/// the header's count.
+#[derive(Clone, Copy)]
+enum IdxKind {
+    Images,
+    Labels,
 }
 
-fn header(path: &Path, bytes: &[u8], words: usize, magic: u32, what: &str) -> Result<Vec<u32>> {
-    if bytes.len() < 4 * words {
+impl IdxKind {
+    fn magic(self) -> u32 {
+        match self {
+            IdxKind::Images => IMAGES_MAGIC,
+            IdxKind::Labels => LABELS_MAGIC,
+        }
+    }
+
+    fn header_words(self) -> usize {
+        match self {
+            IdxKind::Images => 4,
+            IdxKind::Labels => 2,
+        }
+    }
+
+    fn item_bytes(self) -> usize {
+        match self {
+            IdxKind::Images => IMAGE_PIXELS,
+            IdxKind::Labels => 1,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            IdxKind::Images => "image",
+            IdxKind::Labels => "label",
+        }
+    }
+}
+
+/// Reads until `buf` is full or the stream ends; how many bytes came.
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The items of an IDX file (`file`, raw or gzip, read from `path`) after its header is checked. The
+/// body is read (and gunzipped) only as far as the header's count promises and one byte more, into a
+/// buffer that grows with what arrives: a header claiming billions of images costs nothing until the
+/// bytes are there. A gzip stream is read to its end, so its checksum is verified.
+fn parse_idx(path: &Path, file: &[u8], kind: IdxKind) -> Result<Vec<u8>> {
+    let gzip = file.starts_with(&[0x1f, 0x8b]);
+    let mut reader: Box<dyn Read + '_> = if gzip {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let read_error = |e: std::io::Error| {
+        if gzip {
+            data_error(path, format!("corrupt gzip stream: {e}"))
+        } else {
+            data_error(path, e.to_string())
+        }
+    };
+    let what = kind.name();
+    let mut head = vec![0u8; 4 * kind.header_words()];
+    let got = read_up_to(&mut reader, &mut head).map_err(read_error)?;
+    if got < head.len() {
         return Err(data_error(
             path,
             format!(
-                "truncated: {} bytes, shorter than an IDX {what} header ({} bytes)",
-                bytes.len(),
-                4 * words
+                "truncated: {got} bytes, shorter than an IDX {what} header ({} bytes)",
+                head.len()
             ),
         ));
     }
-    let fields: Vec<u32> = bytes[..4 * words]
+    let fields: Vec<u32> = head
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    if fields[0] != magic {
+    if fields[0] != kind.magic() {
         return Err(data_error(
             path,
             format!(
-                "not an IDX {what} file: magic number 0x{:08x}, expected 0x{magic:08x}",
-                fields[0]
+                "not an IDX {what} file: magic number 0x{:08x}, expected 0x{:08x}",
+                fields[0],
+                kind.magic()
             ),
         ));
     }
-    Ok(fields)
-}
-
-/// Pixels of an IDX image file: magic 0x803, count, 28, 28, then count·784 bytes.
-pub fn parse_images(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
-    let h = header(path, bytes, 4, IMAGES_MAGIC, "image")?;
-    let (count, rows, cols) = (h[1] as usize, h[2] as usize, h[3] as usize);
-    if (rows, cols) != (IMAGE_SIDE, IMAGE_SIDE) {
-        return Err(data_error(
-            path,
-            format!("images are {rows}×{cols}; gan-wgpu needs 28×28"),
-        ));
+    if let IdxKind::Images = kind {
+        let (rows, cols) = (fields[2] as usize, fields[3] as usize);
+        if (rows, cols) != (IMAGE_SIDE, IMAGE_SIDE) {
+            return Err(data_error(
+                path,
+                format!("images are {rows}×{cols}; gan-wgpu needs 28×28"),
+            ));
+        }
     }
-    let body = &bytes[16..];
-    if body.len() != count * IMAGE_PIXELS {
-        let kind = if body.len() < count * IMAGE_PIXELS {
-            "truncated"
+    let count = fields[1] as u64;
+    let promised = count * kind.item_bytes() as u64;
+    let mut body = Vec::with_capacity((promised as usize).min(file.len()));
+    reader
+        .take(promised + 1)
+        .read_to_end(&mut body)
+        .map_err(read_error)?;
+    if body.len() as u64 != promised {
+        let (problem, has) = if (body.len() as u64) < promised {
+            ("truncated", body.len().to_string())
+        } else if gzip {
+            ("longer than its header says", "more".to_string())
         } else {
-            "longer than its header says"
+            (
+                "longer than its header says",
+                (file.len() - head.len()).to_string(),
+            )
+        };
+        let items = match kind {
+            IdxKind::Images => format!("{count} images ({promised} bytes of pixels)"),
+            IdxKind::Labels => format!("{count} labels"),
+        };
+        let unit = match kind {
+            IdxKind::Images => " bytes",
+            IdxKind::Labels => " labels",
         };
         return Err(data_error(
             path,
-            format!(
-                "{kind}: the header promises {count} images ({} bytes of pixels), the file has {}",
-                count * IMAGE_PIXELS,
-                body.len()
-            ),
+            format!("{problem}: the header promises {items}, the file has {has}{unit}"),
         ));
     }
-    Ok(body.to_vec())
+    Ok(body)
 }
 
-/// Labels of an IDX label file: magic 0x801, count, then count bytes.
-pub fn parse_labels(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
-    let h = header(path, bytes, 2, LABELS_MAGIC, "label")?;
-    let count = h[1] as usize;
-    let body = &bytes[8..];
-    if body.len() != count {
-        let kind = if body.len() < count {
-            "truncated"
-        } else {
-            "longer than its header says"
-        };
-        return Err(data_error(
-            path,
-            format!(
-                "{kind}: the header promises {count} labels, the file has {}",
-                body.len()
-            ),
-        ));
-    }
-    Ok(body.to_vec())
+/// Pixels of an IDX image file (raw or gzip): magic 0x803, count, 28, 28, then count·784 bytes.
+pub fn parse_images(path: &Path, file: &[u8]) -> Result<Vec<u8>> {
+    parse_idx(path, file, IdxKind::Images)
+}
+
+/// Labels of an IDX label file (raw or gzip): magic 0x801, count, then count bytes.
+pub fn parse_labels(path: &Path, file: &[u8]) -> Result<Vec<u8>> {
+    parse_idx(path, file, IdxKind::Labels)
 }
 
 impl Dataset {
     /// Both files already read (raw or gzip); checks each and that their counts agree.
     pub fn from_idx(
         images_path: &Path,
-        images: Vec<u8>,
+        images: &[u8],
         labels_path: &Path,
-        labels: Vec<u8>,
+        labels: &[u8],
     ) -> Result<Dataset> {
-        let pixels = parse_images(images_path, &decompress(images_path, images)?)?;
-        let labels = parse_labels(labels_path, &decompress(labels_path, labels)?)?;
+        let pixels = parse_images(images_path, images)?;
+        let labels = parse_labels(labels_path, labels)?;
         let count = pixels.len() / IMAGE_PIXELS;
         if count != labels.len() {
             return Err(data_error(
@@ -176,9 +235,9 @@ impl Dataset {
         let read = |p: &Path| std::fs::read(p).map_err(|e| data_error(p, e.to_string()));
         Dataset::from_idx(
             &images_path,
-            read(&images_path)?,
+            &read(&images_path)?,
             &labels_path,
-            read(&labels_path)?,
+            &read(&labels_path)?,
         )
     }
 
@@ -186,9 +245,9 @@ impl Dataset {
     pub fn bundled() -> Dataset {
         let mut set = Dataset::from_idx(
             Path::new("bundled train-images-idx3-ubyte.gz"),
-            BUNDLED_IMAGES.to_vec(),
+            BUNDLED_IMAGES,
             Path::new("bundled train-labels-idx1-ubyte.gz"),
-            BUNDLED_LABELS.to_vec(),
+            BUNDLED_LABELS,
         )
         .expect("the bundled digits are valid IDX files");
         set.source = "the bundled 10,000 MNIST digits".into();

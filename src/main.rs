@@ -12,10 +12,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use gan_wgpu::data::{self, Dataset};
 use gan_wgpu::download;
 use gan_wgpu::gpu::{self, Gpu, GpuOptions};
-use gan_wgpu::sample::Noise;
+use gan_wgpu::sample::{Noise, SeedPair};
 use gan_wgpu::state;
 use gan_wgpu::step::Hyper;
-use gan_wgpu::train::{CheckpointEvery, Outcome, Progress, TrainConfig, train};
+use gan_wgpu::train::{CheckpointEvery, Outcome, Progress, SampleEpochs, TrainConfig, train};
 
 #[derive(Parser)]
 #[command(
@@ -130,8 +130,8 @@ struct TrainArgs {
     data_dir: Option<PathBuf>,
     /// Epochs after which an 8×8 grid of samples and both checkpoints are written (the last epoch
     /// always is) [default: 1,10,25, those within --epochs].
-    #[arg(long, value_delimiter = ',')]
-    sample_epochs: Option<Vec<usize>>,
+    #[arg(long, value_name = "E,E,…")]
+    sample_epochs: Option<SampleEpochs>,
     /// Continue the run in DIR from its last training state (DIR/state.safetensors, written after
     /// every epoch): weights, BatchNorm statistics, both Adams, noise and shuffling position. The
     /// run's own settings apply; --epochs may extend it. Ends bit-identical to a run never stopped.
@@ -191,8 +191,8 @@ struct SampleArgs {
     #[arg(long, value_enum, default_value_t = SampleFormat::Grid)]
     format: SampleFormat,
     /// Walk the latent space in --count steps from seed A's noise to seed B's.
-    #[arg(long, value_name = "A,B", value_delimiter = ',')]
-    interpolate: Option<Vec<u64>>,
+    #[arg(long, value_name = "A,B")]
+    interpolate: Option<SeedPair>,
     /// Noise from a safetensors file holding one float32 tensor of shape [N, 62].
     #[arg(long, value_name = "FILE", conflicts_with = "interpolate")]
     z: Option<PathBuf>,
@@ -237,12 +237,9 @@ fn sample(args: SampleArgs) -> Result<(), Failure> {
     }
     let noise = match (&args.z, &args.interpolate) {
         (Some(path), _) => Noise::from_file(path)?,
-        (None, Some(ab)) if ab.len() != 2 => {
-            return Err(bad_input("--interpolate takes two seeds, A,B".into()));
-        }
-        (None, Some(ab)) => Noise::Interpolate {
-            a: ab[0],
-            b: ab[1],
+        (None, &Some(SeedPair { a, b })) => Noise::Interpolate {
+            a,
+            b,
             count: args.count,
         },
         (None, None) if args.count > MAX_SEED_IMAGES => {
@@ -307,10 +304,7 @@ fn sample(args: SampleArgs) -> Result<(), Failure> {
 fn default_sample_out(args: &SampleArgs) -> PathBuf {
     let stem = match (&args.z, &args.interpolate) {
         (Some(_), _) => "sample_z".to_string(),
-        (None, Some(ab)) => format!(
-            "walk_{}",
-            ab.iter().map(u64::to_string).collect::<Vec<_>>().join("_")
-        ),
+        (None, Some(SeedPair { a, b })) => format!("walk_{a}_{b}"),
         (None, None) => format!("sample_seed{}", args.seed),
     };
     let extension = match args.format {
@@ -577,7 +571,7 @@ fn check_args(args: &TrainArgs, epochs: usize) -> Result<(), Failure> {
     if let Some(e) = args
         .sample_epochs
         .iter()
-        .flatten()
+        .flat_map(|s| &s.0)
         .find(|&&e| e == 0 || e > epochs)
     {
         return Err(bad_input(format!(
@@ -630,7 +624,7 @@ fn train_config(args: &TrainArgs) -> Result<TrainConfig, Failure> {
             epochs,
             seed: args.seed,
             out: args.out.clone(),
-            sample_epochs: args.sample_epochs.clone().unwrap_or_else(|| {
+            sample_epochs: args.sample_epochs.clone().map(|s| s.0).unwrap_or_else(|| {
                 DEFAULT_SAMPLE_EPOCHS
                     .into_iter()
                     .filter(|&e| e <= epochs)

@@ -20,11 +20,39 @@ impl Entry {
     }
 }
 
+/// Where each named tensor lies in a store's flat buffers: computed from the tensors' shapes and the
+/// device's binding alignment alone, so files can be checked against it without a GPU.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub entries: Vec<Entry>,
+    /// Floats in each buffer, padding between entries included (padding stays 0 and Adam leaves a
+    /// zero with a zero gradient at zero).
+    pub floats: usize,
+}
+
+impl Layout {
+    /// `specs` laid out in order, each entry at a multiple of `align` bytes.
+    pub fn new(specs: &[(&'static str, &[usize])], align: u64) -> Layout {
+        let mut offset = 0u64;
+        let mut entries = Vec::with_capacity(specs.len());
+        for &(name, shape) in specs {
+            entries.push(Entry {
+                name,
+                shape: shape.to_vec(),
+                offset,
+            });
+            offset = (offset + 4 * shape.iter().product::<usize>() as u64).next_multiple_of(align);
+        }
+        Layout {
+            entries,
+            floats: (offset.max(4) / 4) as usize,
+        }
+    }
+}
+
 /// The store's buffers: values always; gradients and Adam moments when trainable.
 pub struct ParamStore {
     entries: Vec<Entry>,
-    /// Floats in each buffer, padding between entries included (padding stays 0 and Adam leaves a
-    /// zero with a zero gradient at zero).
     floats: usize,
     values: wgpu::Buffer,
     trainable: Option<[wgpu::Buffer; 3]>,
@@ -38,18 +66,8 @@ impl ParamStore {
         specs: &[(&'static str, &[usize])],
         trainable: bool,
     ) -> Result<ParamStore> {
-        let align = gpu.device.limits().min_storage_buffer_offset_alignment as u64;
-        let mut offset = 0u64;
-        let mut entries = Vec::with_capacity(specs.len());
-        for &(name, shape) in specs {
-            entries.push(Entry {
-                name,
-                shape: shape.to_vec(),
-                offset,
-            });
-            offset = (offset + 4 * shape.iter().product::<usize>() as u64).next_multiple_of(align);
-        }
-        let bytes = offset.max(4);
+        let Layout { entries, floats } = Layout::new(specs, binding_alignment(gpu));
+        let bytes = 4 * floats as u64;
         let buffer = |what: &str| gpu.storage_buffer(&format!("{label} {what}"), bytes);
         let trainable = if trainable {
             Some([buffer("grads")?, buffer("exp_avg")?, buffer("exp_avg_sq")?])
@@ -58,10 +76,15 @@ impl ParamStore {
         };
         Ok(ParamStore {
             entries,
-            floats: (bytes / 4) as usize,
+            floats,
             values: buffer("values")?,
             trainable,
         })
+    }
+
+    /// The roles a training state keeps of this store (see `persistent`), with the flat length of each.
+    pub fn persistent_roles(&self) -> Vec<(&'static str, usize)> {
+        persistent_roles(self.trainable.is_some(), self.floats)
     }
 
     pub fn entries(&self) -> &[Entry] {
@@ -108,15 +131,15 @@ impl ParamStore {
     /// What a training state must keep: the values and, when trainable, Adam's moments (gradients are
     /// rewritten before every use), each as one flat tensor with its role's name.
     pub fn persistent(&self, gpu: &Gpu) -> Result<Vec<(&'static str, Tensor)>> {
-        let values = Tensor::view(gpu, &self.values, 0, &[self.floats])?;
-        Ok(match &self.trainable {
-            Some([_, m, v]) => vec![
-                ("values", values),
-                ("exp_avg", Tensor::view(gpu, m, 0, &[self.floats])?),
-                ("exp_avg_sq", Tensor::view(gpu, v, 0, &[self.floats])?),
-            ],
-            None => vec![("values", values)],
-        })
+        let buffers: Vec<&wgpu::Buffer> = match &self.trainable {
+            Some([_, m, v]) => vec![&self.values, m, v],
+            None => vec![&self.values],
+        };
+        self.persistent_roles()
+            .into_iter()
+            .zip(buffers)
+            .map(|((role, floats), buffer)| Ok((role, Tensor::view(gpu, buffer, 0, &[floats])?)))
+            .collect()
     }
 
     pub fn write(&self, gpu: &Gpu, name: &str, data: &[f32]) -> Result<()> {
@@ -125,5 +148,24 @@ impl ParamStore {
 
     pub fn read(&self, gpu: &Gpu, name: &str) -> Result<Vec<f32>> {
         self.value(gpu, name)?.read(gpu)
+    }
+}
+
+/// The byte alignment of every entry in a store on this device.
+pub fn binding_alignment(gpu: &Gpu) -> u64 {
+    gpu.device.limits().min_storage_buffer_offset_alignment as u64
+}
+
+/// What a training state keeps of a store of `floats` floats: its values and, when trainable, Adam's
+/// moments (gradients are rewritten before every use), each one flat tensor named by its role.
+pub fn persistent_roles(trainable: bool, floats: usize) -> Vec<(&'static str, usize)> {
+    if trainable {
+        vec![
+            ("values", floats),
+            ("exp_avg", floats),
+            ("exp_avg_sq", floats),
+        ]
+    } else {
+        vec![("values", floats)]
     }
 }

@@ -53,11 +53,55 @@ fn seed_vector(seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// `--interpolate A,B`: the seeds whose first noise vectors a walk joins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeedPair {
+    pub a: u64,
+    pub b: u64,
+}
+
+impl std::str::FromStr for SeedPair {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<SeedPair, String> {
+        let seeds: Vec<&str> = text.split(',').map(str::trim).collect();
+        let seed = |s: &str| {
+            s.parse::<u64>().map_err(|_| {
+                format!(
+                    "'{s}' is not a seed (a whole number from 0 to {})",
+                    u64::MAX
+                )
+            })
+        };
+        match seeds.as_slice() {
+            [a, b] => Ok(SeedPair {
+                a: seed(a)?,
+                b: seed(b)?,
+            }),
+            _ => Err(format!(
+                "'{text}' is not two seeds: give A,B, e.g. --interpolate 7,8"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for SeedPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{},{}", self.a, self.b)
+    }
+}
+
 impl Noise {
     /// The noise of a safetensors file holding one float32 [N, 62] tensor.
     pub fn from_file(path: &Path) -> Result<Noise> {
         let bytes = std::fs::read(path).map_err(|e| file_error(path, e.to_string()))?;
-        let file = SafeTensors::deserialize(&bytes)
+        Noise::parse(path, &bytes)
+    }
+
+    /// The noise in a `--z` file's bytes (read from `path`): one float32 [N, 62] tensor, N ≥ 1, every
+    /// value finite.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Noise> {
+        let file = SafeTensors::deserialize(bytes)
             .map_err(|e| file_error(path, format!("not a safetensors file ({e})")))?;
         let names = file.names();
         let [name] = names.as_slice() else {
@@ -74,7 +118,19 @@ impl Noise {
             .map_err(|e| file_error(path, e.to_string()))?;
         match (view.dtype(), view.shape()) {
             (Dtype::F32, [n, z]) if *z == Z_DIM && *n > 0 => {
-                Ok(Noise::Rows(bytemuck::pod_collect_to_vec(view.data())))
+                let rows: Vec<f32> = bytemuck::pod_collect_to_vec(view.data());
+                match rows.iter().position(|v| !v.is_finite()) {
+                    Some(i) => Err(file_error(
+                        path,
+                        format!(
+                            "`{name}` holds {} at row {}, column {}; noise must be finite",
+                            rows[i],
+                            i / Z_DIM,
+                            i % Z_DIM
+                        ),
+                    )),
+                    None => Ok(Noise::Rows(rows)),
+                }
             }
             (dtype, shape) => Err(file_error(
                 path,

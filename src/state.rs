@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::files::AtomicFile;
 use crate::gpu::Gpu;
-use crate::params::ParamStore;
+use crate::model::{discriminator, generator};
+use crate::params::{Layout, ParamStore, persistent_roles};
 use crate::step::{Hyper, Trainer};
-use crate::tensor::Tensor;
 use crate::train::History;
 
 pub const STATE_FILE: &str = "state.safetensors";
@@ -99,25 +99,42 @@ impl Snapshot {
         let mut tensors = Vec::new();
         for (prefix, store) in stores(trainer) {
             for (role, t) in store.persistent(gpu)? {
-                let values = t.read(gpu)?;
-                tensors.push((
-                    format!("{prefix}.{role}"),
-                    t.shape().to_vec(),
-                    bytemuck::cast_slice(&values).to_vec(),
-                ));
+                tensors.push((format!("{prefix}.{role}"), t.read(gpu)?));
             }
         }
         log::debug!(
             "training state read back in {:.0} ms",
             started.elapsed().as_secs_f64() * 1e3
         );
-        Ok(Snapshot {
-            tensors,
-            run: serde_json::to_string(run).expect("the run state serialises"),
-        })
+        Ok(Snapshot::new(run, tensors))
     }
 
-    /// Writes the snapshot to `path`, atomically.
+    /// A state of `run` holding flat float32 `tensors` by name.
+    pub fn new(run: &RunState, tensors: Vec<(String, Vec<f32>)>) -> Snapshot {
+        Snapshot {
+            tensors: tensors
+                .into_iter()
+                .map(|(name, values)| {
+                    (
+                        name,
+                        vec![values.len()],
+                        bytemuck::cast_slice(&values).to_vec(),
+                    )
+                })
+                .collect(),
+            run: serde_json::to_string(run).expect("the run state serialises"),
+        }
+    }
+
+    /// The file `write` writes, in memory.
+    pub fn to_bytes(mut self) -> Result<Vec<u8>> {
+        let mut bytes = self.header(Path::new(STATE_FILE))?;
+        for (_, _, data) in &self.tensors {
+            bytes.extend_from_slice(data);
+        }
+        Ok(bytes)
+    }
+
     /// Writes the state to `path` atomically, streaming the tensors to the file (no second copy of
     /// the state in memory) in the safetensors layout the crate's `serialize` gives: tensors by name,
     /// then the header padded with spaces to 8 bytes.
@@ -170,16 +187,26 @@ impl Snapshot {
     }
 }
 
-/// Reads only the run's settings and position from a state file.
-pub fn read_run(path: &Path) -> Result<RunState> {
-    let bytes = std::fs::read(path).map_err(|e| {
+/// A state file's bytes; a missing one is explained.
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             state_error(path, "no training state to resume here (not a gan-wgpu run folder, or a run that never finished a checkpoint)")
         } else {
             state_error(path, e.to_string())
         }
-    })?;
-    let (_, metadata) = SafeTensors::read_metadata(&bytes)
+    })
+}
+
+/// Reads only the run's settings and position from a state file.
+pub fn read_run(path: &Path) -> Result<RunState> {
+    parse_run(path, &read(path)?)
+}
+
+/// The run's settings and position in a state file's bytes (read from `path`), refused unless they
+/// describe a run this version can continue.
+pub fn parse_run(path: &Path, bytes: &[u8]) -> Result<RunState> {
+    let (_, metadata) = SafeTensors::read_metadata(bytes)
         .map_err(|e| state_error(path, format!("not a gan-wgpu training state ({e})")))?;
     let run = metadata
         .metadata()
@@ -188,39 +215,126 @@ pub fn read_run(path: &Path) -> Result<RunState> {
         .ok_or_else(|| state_error(path, "not a gan-wgpu training state (no run metadata)"))?;
     let run: RunState = serde_json::from_str(run)
         .map_err(|e| state_error(path, format!("unreadable run metadata: {e}")))?;
-    if run.epoch_d_losses.len() != run.steps_into_epoch
-        || run.epoch_g_losses.len() != run.steps_into_epoch
-        || run.epochs_done > run.epochs
-    {
-        return Err(state_error(
-            path,
-            "inconsistent run metadata (epoch position and losses disagree)",
-        ));
-    }
+    run.check()
+        .map_err(|problem| state_error(path, format!("inconsistent run metadata: {problem}")))?;
     Ok(run)
 }
 
-/// Loads a state written by `save` into `trainer` (built with the state's settings) and returns the
-/// run; the trainer's step count is set to the state's.
-pub fn load(gpu: &Gpu, trainer: &mut Trainer, path: &Path) -> Result<RunState> {
-    let run = read_run(path)?;
-    let bytes = std::fs::read(path).map_err(|e| state_error(path, e.to_string()))?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| state_error(path, e.to_string()))?;
-    let mut loads: Vec<(Tensor, Vec<f32>)> = Vec::new();
-    for (prefix, store) in stores(trainer) {
-        for (role, t) in store.persistent(gpu)? {
-            let name = format!("{prefix}.{role}");
+impl RunState {
+    /// Whether these settings and this position are ones a run can reach: anything else (a damaged
+    /// or hand-edited file) would fail, or panic, somewhere later in the resumed run.
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.batch_size == 0 || self.batch_size > self.dataset_len {
+            return Err(format!(
+                "batch size {} with {} images",
+                self.batch_size, self.dataset_len
+            ));
+        }
+        let settings_valid = self.lr.is_finite()
+            && self.lr > 0.0
+            && (0.0..1.0).contains(&self.beta1)
+            && (0.0..1.0).contains(&self.beta2);
+        if !settings_valid {
+            return Err(format!(
+                "learning rate {} and betas {}, {}",
+                self.lr, self.beta1, self.beta2
+            ));
+        }
+        if self.epochs == 0 || self.epochs_done > self.epochs {
+            return Err(format!(
+                "{} of {} epochs done",
+                self.epochs_done, self.epochs
+            ));
+        }
+        if let Some(e) = self.sample_epochs.iter().find(|&&e| e == 0) {
+            return Err(format!("sample epoch {e}"));
+        }
+        let steps_per_epoch = self.dataset_len / self.batch_size;
+        if self.steps_into_epoch >= steps_per_epoch
+            || self.epoch_d_losses.len() != self.steps_into_epoch
+            || self.epoch_g_losses.len() != self.steps_into_epoch
+        {
+            return Err(format!(
+                "{} steps into an epoch of {steps_per_epoch}, with {} and {} losses",
+                self.steps_into_epoch,
+                self.epoch_d_losses.len(),
+                self.epoch_g_losses.len()
+            ));
+        }
+        let steps = (self.epochs_done as u64)
+            .checked_mul(steps_per_epoch as u64)
+            .and_then(|s| s.checked_add(self.steps_into_epoch as u64));
+        if steps != Some(self.steps_done) {
+            return Err(format!(
+                "{} steps done, but {} epochs of {steps_per_epoch} and {} steps",
+                self.steps_done, self.epochs_done, self.steps_into_epoch
+            ));
+        }
+        if self.history.epochs.len() != self.epochs_done
+            || self
+                .history
+                .epochs
+                .iter()
+                .enumerate()
+                .any(|(i, r)| r.epoch != i + 1 || r.d_losses.len() != r.g_losses.len())
+        {
+            return Err(format!(
+                "a loss history of {} epochs for {} done",
+                self.history.epochs.len(),
+                self.epochs_done
+            ));
+        }
+        let losses = self.epoch_d_losses.iter().chain(&self.epoch_g_losses);
+        let recorded = self
+            .history
+            .epochs
+            .iter()
+            .flat_map(|r| r.d_losses.iter().chain(&r.g_losses));
+        if losses.chain(recorded).any(|l| !l.is_finite()) {
+            return Err("a loss that is not a finite number".into());
+        }
+        Ok(())
+    }
+}
+
+/// The tensors of a training state, by name and length, for a trainer whose stores are laid out at
+/// `align` bytes (the device's binding alignment): what `load` expects, known without a GPU.
+pub fn state_tensors(align: u64) -> Vec<(String, usize)> {
+    let mut tensors = Vec::new();
+    for spec in [&generator::SPEC, &discriminator::SPEC] {
+        for (store, specs, trainable) in
+            [("params", spec.params, true), ("stats", spec.stats, false)]
+        {
+            let floats = Layout::new(specs, align).floats;
+            for (role, length) in persistent_roles(trainable, floats) {
+                tensors.push((format!("{}.{store}.{role}", spec.label), length));
+            }
+        }
+    }
+    tensors
+}
+
+/// The float32 tensors `expected` names, in its order, from a state file's bytes (read from `path`):
+/// refused when one is missing, of another type or length, or not finite.
+pub fn parse_tensors(
+    path: &Path,
+    bytes: &[u8],
+    expected: &[(String, usize)],
+) -> Result<Vec<Vec<f32>>> {
+    let file = SafeTensors::deserialize(bytes).map_err(|e| state_error(path, e.to_string()))?;
+    expected
+        .iter()
+        .map(|(name, length)| {
             let view = file
-                .tensor(&name)
+                .tensor(name)
                 .map_err(|_| state_error(path, format!("missing tensor `{name}`")))?;
-            if view.dtype() != Dtype::F32 || view.shape() != t.shape() {
+            if view.dtype() != Dtype::F32 || view.shape() != [*length] {
                 return Err(state_error(
                     path,
                     format!(
-                        "`{name}` is {:?} {:?}, expected F32 {:?}",
+                        "`{name}` is {:?} {:?}, expected F32 [{length}]",
                         view.dtype(),
                         view.shape(),
-                        t.shape()
                     ),
                 ));
             }
@@ -228,10 +342,26 @@ pub fn load(gpu: &Gpu, trainer: &mut Trainer, path: &Path) -> Result<RunState> {
             if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
                 return Err(state_error(path, format!("`{name}` holds {bad}")));
             }
-            loads.push((t, values));
+            Ok(values)
+        })
+        .collect()
+}
+
+/// Loads a state written by `save` into `trainer` (built with the state's settings) and returns the
+/// run; the trainer's step count is set to the state's.
+pub fn load(gpu: &Gpu, trainer: &mut Trainer, path: &Path) -> Result<RunState> {
+    let bytes = read(path)?;
+    let run = parse_run(path, &bytes)?;
+    let mut targets = Vec::new();
+    let mut expected = Vec::new();
+    for (prefix, store) in stores(trainer) {
+        for (role, t) in store.persistent(gpu)? {
+            expected.push((format!("{prefix}.{role}"), t.numel()));
+            targets.push(t);
         }
     }
-    for (t, values) in loads {
+    let values = parse_tensors(path, &bytes, &expected)?;
+    for (t, values) in targets.iter().zip(values) {
         t.write(gpu, &values)?;
     }
     trainer.steps_done = run.steps_done;

@@ -81,7 +81,8 @@ impl CheckpointEvery {
 impl FromStr for CheckpointEvery {
     type Err = String;
 
-    /// `N` steps, or a time: `90s`, `10m`, `1h` (decimals allowed).
+    /// `N` steps, or a time: `90s`, `10m`, `1h`, with decimals (`1.5h`) read exactly, to the
+    /// nanosecond.
     fn from_str(text: &str) -> std::result::Result<CheckpointEvery, String> {
         let bad = || format!("'{text}' is neither a step count (500) nor a time (90s, 10m, 1h)");
         let text = text.trim();
@@ -95,18 +96,92 @@ impl FromStr for CheckpointEvery {
             .find(|c: char| c.is_ascii_alphabetic())
             .ok_or_else(bad)?;
         let (number, unit) = text.split_at(split);
-        let seconds_per = match unit {
-            "s" | "sec" => 1.0,
-            "m" | "min" => 60.0,
-            "h" => 3600.0,
+        let seconds_per: u128 = match unit {
+            "s" | "sec" => 1,
+            "m" | "min" => 60,
+            "h" => 3600,
             _ => return Err(bad()),
         };
-        let value: f64 = number.trim().parse().map_err(|_| bad())?;
-        let seconds = value * seconds_per;
-        if !seconds.is_finite() || seconds <= 0.0 || seconds > 1e9 {
+        let nanos = decimal_nanos(number.trim())
+            .and_then(|n| n.checked_mul(seconds_per))
+            .ok_or_else(bad)?;
+        if nanos == 0 || nanos > MAX_CHECKPOINT_SECONDS as u128 * NANOS {
             return Err(bad());
         }
-        Ok(CheckpointEvery::Time(Duration::from_secs_f64(seconds)))
+        let duration = Duration::new((nanos / NANOS) as u64, (nanos % NANOS) as u32);
+        Ok(CheckpointEvery::Time(duration))
+    }
+}
+
+const NANOS: u128 = 1_000_000_000;
+/// About 32 years: anything longer is a typing error.
+const MAX_CHECKPOINT_SECONDS: u64 = 1_000_000_000;
+
+/// `123` or `1.25` as billionths (digits past the ninth decimal dropped), without rounding through
+/// a float; None for anything else.
+fn decimal_nanos(number: &str) -> Option<u128> {
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() && fraction.is_empty() || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    // Leading zeros aside, more than 12 digits exceed the bound on any unit.
+    let whole = whole.trim_start_matches('0');
+    if whole.len() > 12 {
+        return None;
+    }
+    let whole: u128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let mut fraction = fraction.as_bytes()[..fraction.len().min(9)].to_vec();
+    fraction.resize(9, b'0');
+    let fraction: u128 = std::str::from_utf8(&fraction).ok()?.parse().ok()?;
+    Some(whole * NANOS + fraction)
+}
+
+impl std::fmt::Display for CheckpointEvery {
+    /// What `from_str` reads back as the same value.
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            CheckpointEvery::Steps(n) => write!(f, "{n}"),
+            CheckpointEvery::Time(t) if t.subsec_nanos() == 0 => write!(f, "{}s", t.as_secs()),
+            CheckpointEvery::Time(t) => write!(f, "{}.{:09}s", t.as_secs(), t.subsec_nanos()),
+        }
+    }
+}
+
+/// `--sample-epochs`: the epochs after which a grid and checkpoints are written, e.g. `1,10,25`;
+/// kept sorted, each once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SampleEpochs(pub Vec<usize>);
+
+impl FromStr for SampleEpochs {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<SampleEpochs, String> {
+        let mut epochs = text
+            .split(',')
+            .map(|item| match item.trim().parse::<usize>() {
+                Ok(0) => Err("epochs count from 1; 0 is not one".to_string()),
+                Ok(e) => Ok(e),
+                Err(_) => Err(format!(
+                    "'{}' is not an epoch number; give a list such as 1,10,25",
+                    item.trim()
+                )),
+            })
+            .collect::<std::result::Result<Vec<usize>, String>>()?;
+        epochs.sort_unstable();
+        epochs.dedup();
+        Ok(SampleEpochs(epochs))
+    }
+}
+
+impl std::fmt::Display for SampleEpochs {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let items: Vec<String> = self.0.iter().map(usize::to_string).collect();
+        write!(f, "{}", items.join(","))
     }
 }
 
@@ -621,5 +696,60 @@ impl<'a> Session<'a> {
         self.run.epoch_g_losses.clear();
         self.run.steps_done = self.trainer.steps_done;
         self.save_state()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_every_reads_steps_and_exact_times() {
+        let time = |s: u64, n: u32| Ok(CheckpointEvery::Time(Duration::new(s, n)));
+        for (text, want) in [
+            ("500", Ok(CheckpointEvery::Steps(500))),
+            (" 7 ", Ok(CheckpointEvery::Steps(7))),
+            ("90s", time(90, 0)),
+            ("10m", time(600, 0)),
+            ("10 min", time(600, 0)),
+            ("1.5h", time(5400, 0)),
+            (".5s", time(0, 500_000_000)),
+            ("5.s", time(5, 0)),
+            ("0.000000001s", time(0, 1)),
+            ("1000000000s", time(1_000_000_000, 0)),
+        ] {
+            assert_eq!(text.parse::<CheckpointEvery>(), want, "{text}");
+        }
+        for text in [
+            "0",
+            "0s",
+            "0.0000000001s",
+            "1000000000.5s",
+            "16666667m",
+            "",
+            "s",
+            ".s",
+            "1e3s",
+            "-5m",
+            "+5m",
+            "5x",
+            "5 m s",
+            "inf",
+            "NaN",
+            "1..5h",
+            "99999999999999999999999h",
+        ] {
+            assert!(text.parse::<CheckpointEvery>().is_err(), "{text} parsed");
+        }
+    }
+
+    #[test]
+    fn sample_epochs_are_a_sorted_set_from_one() {
+        assert_eq!("25,1,10,1".parse(), Ok(SampleEpochs(vec![1, 10, 25])));
+        assert_eq!(" 3 ".parse(), Ok(SampleEpochs(vec![3])));
+        for text in ["", "0", "1,,2", "1,x", "-1", "1;2"] {
+            assert!(text.parse::<SampleEpochs>().is_err(), "{text} parsed");
+        }
+        assert_eq!(SampleEpochs(vec![1, 10, 25]).to_string(), "1,10,25");
     }
 }

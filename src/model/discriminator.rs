@@ -1,7 +1,7 @@
 //! D: Conv2d(1→64,k4,s2,p1) LeakyReLU(0.2) · Conv2d(64→128,k4,s2,p1) BN2d LeakyReLU(0.2) · view(N,6272) ·
 //! Linear(6272,1024) BN1d LeakyReLU(0.2) · Linear(1024,1) · Sigmoid.
 
-use super::{GradientPool, Mode, Net, buffer};
+use super::{GradientPool, Mode, Net, NetSpec, buffer};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::Dispatch;
@@ -40,6 +40,13 @@ const STATS: &[(&str, &[usize])] = &[
     ("fc.1.running_mean", &[FC]),
     ("fc.1.running_var", &[FC]),
 ];
+
+/// Every tensor of D's `state_dict()` but the BatchNorms' `num_batches_tracked`.
+pub const SPEC: NetSpec = NetSpec {
+    label: "D",
+    params: PARAMS,
+    stats: STATS,
+};
 
 const CONV0: Conv2d = Conv2d {
     in_channels: 1,
@@ -185,7 +192,7 @@ impl DiscriminatorPass {
 impl Discriminator {
     pub fn new(gpu: &Gpu) -> Result<Discriminator> {
         Ok(Discriminator {
-            net: Net::new(gpu, "D", PARAMS, STATS)?,
+            net: Net::new(gpu, &SPEC)?,
         })
     }
 

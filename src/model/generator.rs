@@ -1,7 +1,7 @@
 //! G: Linear(62,1024) BN1d ReLU · Linear(1024,6272) BN1d ReLU · view(N,128,7,7) ·
 //! ConvTranspose2d(128→64,k4,s2,p1) BN2d ReLU · ConvTranspose2d(64→1,k4,s2,p1) · Sigmoid.
 
-use super::{GradientPool, Mode, Net, buffer};
+use super::{GradientPool, Mode, Net, NetSpec, buffer};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::Dispatch;
@@ -42,6 +42,13 @@ const STATS: &[(&str, &[usize])] = &[
     ("deconv.1.running_mean", &[DECONV_CHANNELS]),
     ("deconv.1.running_var", &[DECONV_CHANNELS]),
 ];
+
+/// Every tensor of G's `state_dict()` but the BatchNorms' `num_batches_tracked`.
+pub const SPEC: NetSpec = NetSpec {
+    label: "G",
+    params: PARAMS,
+    stats: STATS,
+};
 
 const FC0: Linear = Linear::new(Z_DIM, FC1);
 const FC3: Linear = Linear::new(FC1, FC2);
@@ -156,7 +163,7 @@ impl GeneratorPass {
 impl Generator {
     pub fn new(gpu: &Gpu) -> Result<Generator> {
         Ok(Generator {
-            net: Net::new(gpu, "G", PARAMS, STATS)?,
+            net: Net::new(gpu, &SPEC)?,
         })
     }
 

@@ -30,20 +30,40 @@ pub const INIT_STD: f32 = 0.02;
 /// One network's tensors: trainable parameters (with gradients and Adam moments) and BatchNorm running
 /// statistics, looked up by their PyTorch names.
 pub struct Net {
+    pub spec: &'static NetSpec,
     pub params: ParamStore,
     pub stats: ParamStore,
 }
 
+/// A network's tensors by PyTorch name and shape, known without a GPU: what its checkpoints and the
+/// training state must hold.
+#[derive(Clone, Copy, Debug)]
+pub struct NetSpec {
+    /// "G" or "D".
+    pub label: &'static str,
+    /// Trainable parameters, in store order.
+    pub params: &'static [(&'static str, &'static [usize])],
+    /// BatchNorm running statistics, in store order.
+    pub stats: &'static [(&'static str, &'static [usize])],
+}
+
+impl NetSpec {
+    /// The BatchNorm layers (those with running statistics), e.g. `fc.1`.
+    pub fn batchnorm_layers(&self) -> Vec<&'static str> {
+        self.stats
+            .iter()
+            .filter_map(|(name, _)| name.strip_suffix(".running_mean"))
+            .collect()
+    }
+}
+
 impl Net {
-    pub(crate) fn new(
-        gpu: &Gpu,
-        label: &str,
-        params: &[(&'static str, &[usize])],
-        stats: &[(&'static str, &[usize])],
-    ) -> Result<Net> {
+    pub(crate) fn new(gpu: &Gpu, spec: &'static NetSpec) -> Result<Net> {
+        let label = spec.label;
         Ok(Net {
-            params: ParamStore::new(gpu, &format!("{label} params"), params, true)?,
-            stats: ParamStore::new(gpu, &format!("{label} stats"), stats, false)?,
+            spec,
+            params: ParamStore::new(gpu, &format!("{label} params"), spec.params, true)?,
+            stats: ParamStore::new(gpu, &format!("{label} stats"), spec.stats, false)?,
         })
     }
 
