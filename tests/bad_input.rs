@@ -377,6 +377,85 @@ fn bad_training_states() {
         &["state.safetensors", "not a gan-wgpu training state"],
     );
     before.assert_unchanged(&torn, "torn state");
+
+    // Metadata that parses but describes no position a run reaches (a damaged or hand-edited
+    // file): refused before the GPU is touched. A batch size of 0 used to divide by zero and steps
+    // past an epoch's end to index past the loss log, both panics.
+    let run = gan_wgpu::state::RunState {
+        seed: 1,
+        batch_size: 2,
+        lr: 2e-4,
+        beta1: 0.5,
+        beta2: 0.999,
+        epochs: 3,
+        sample_epochs: vec![3],
+        dataset_len: 10,
+        epoch_order: gan_wgpu::data::EPOCH_ORDER_VERSION,
+        epochs_done: 0,
+        steps_into_epoch: 0,
+        epoch_d_losses: vec![],
+        epoch_g_losses: vec![],
+        steps_done: 0,
+        history: gan_wgpu::train::History {
+            seed: 1,
+            batch_size: 2,
+            lr: 2e-4,
+            betas: [0.5, 0.999],
+            dataset: "test".into(),
+            epochs: vec![],
+        },
+    };
+    let cases = [
+        (
+            "batch size 0",
+            gan_wgpu::state::RunState {
+                batch_size: 0,
+                ..run.clone()
+            },
+            "batch size 0 with 10 images",
+        ),
+        (
+            "steps past the epoch",
+            gan_wgpu::state::RunState {
+                steps_into_epoch: 5,
+                epoch_d_losses: vec![0.5; 5],
+                epoch_g_losses: vec![0.5; 5],
+                steps_done: 5,
+                ..run.clone()
+            },
+            "5 steps into an epoch of 5",
+        ),
+        (
+            "steps that disagree",
+            gan_wgpu::state::RunState {
+                steps_done: 7,
+                ..run.clone()
+            },
+            "7 steps done",
+        ),
+    ];
+    for (what, state, problem) in cases {
+        let out = earlier_output(&format!("bad_input_state_{}", what.replace(' ', "_")));
+        let bytes = gan_wgpu::state::Snapshot::new(&state, vec![])
+            .to_bytes()
+            .unwrap();
+        std::fs::write(out.join("state.safetensors"), bytes).unwrap();
+        let before = Snapshot::of(&out);
+        let result = gan_wgpu(&[
+            "train",
+            "--data-dir",
+            data,
+            "--resume",
+            out.to_str().unwrap(),
+        ]);
+        assert_failure(
+            what,
+            &result,
+            2,
+            &["state.safetensors", "inconsistent run metadata", problem],
+        );
+        before.assert_unchanged(&out, what);
+    }
 }
 
 #[test]
