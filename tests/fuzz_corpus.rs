@@ -183,3 +183,26 @@ fn a_safetensors_header_claiming_a_huge_tensor_allocates_nothing_for_it() {
         "checkpoint: an allocation of {largest} bytes"
     );
 }
+
+/// `--z` noise must be finite: a NaN or infinity would make NaN images. The error names where it is.
+#[test]
+fn noise_that_is_not_finite_is_refused_naming_where() {
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let mut rows = vec![0.5f32; 2 * 62];
+        rows[62 + 3] = bad;
+        let view = safetensors::tensor::TensorView::new(
+            safetensors::Dtype::F32,
+            vec![2, 62],
+            bytemuck::cast_slice(&rows),
+        )
+        .unwrap();
+        let file = safetensors::serialize([("z", view)], None).unwrap();
+        let message = gan_wgpu::sample::Noise::parse(Path::new("z.safetensors"), &file)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("z.safetensors") && message.contains("row 1, column 3"),
+            "{message}"
+        );
+    }
+}
