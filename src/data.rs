@@ -78,20 +78,6 @@ impl IdxKind {
     }
 }
 
-/// Reads until `buf` is full or the stream ends; how many bytes came.
-fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
 /// The items of an IDX file (`file`, raw or gzip, read from `path`) after its header is checked. The
 /// body is read (and gunzipped) only as far as the header's count promises and one byte more, into a
 /// buffer that grows with what arrives: a header claiming billions of images costs nothing until the
@@ -111,13 +97,17 @@ fn parse_idx(path: &Path, file: &[u8], kind: IdxKind) -> Result<Vec<u8>> {
         }
     };
     let what = kind.name();
-    let mut head = vec![0u8; 4 * kind.header_words()];
-    let got = read_up_to(&mut reader, &mut head).map_err(read_error)?;
-    if got < head.len() {
+    let header_bytes = 4 * kind.header_words();
+    let mut head = Vec::with_capacity(header_bytes);
+    (&mut reader)
+        .take(header_bytes as u64)
+        .read_to_end(&mut head)
+        .map_err(read_error)?;
+    if head.len() < header_bytes {
         return Err(data_error(
             path,
             format!(
-                "truncated: {got} bytes, shorter than an IDX {what} header ({} bytes)",
+                "truncated: {} bytes, shorter than an IDX {what} header ({header_bytes} bytes)",
                 head.len()
             ),
         ));

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::files::AtomicFile;
 use crate::gpu::Gpu;
 use crate::model::{discriminator, generator};
-use crate::params::{Layout, ParamStore, persistent_roles};
+use crate::params::{Layout, ParamStore, binding_alignment, persistent_roles};
 use crate::step::{Hyper, Trainer};
 use crate::train::History;
 
@@ -360,6 +360,7 @@ pub fn load(gpu: &Gpu, trainer: &mut Trainer, path: &Path) -> Result<RunState> {
             targets.push(t);
         }
     }
+    debug_assert_eq!(expected, state_tensors(binding_alignment(gpu)));
     let values = parse_tensors(path, &bytes, &expected)?;
     for (t, values) in targets.iter().zip(values) {
         t.write(gpu, &values)?;

@@ -63,6 +63,14 @@ fn flags_corpus() {
     replay("flags", checks::flags);
 }
 
+/// The allocation bounds below mean something only if the recorder sees allocations.
+#[test]
+fn the_recorder_sees_a_large_allocation() {
+    let (buffer, largest) = largest_allocation(|| vec![1u8; 4 << 20]);
+    assert_eq!(buffer.len(), 4 << 20);
+    assert!(largest >= 4 << 20, "recorded {largest} bytes");
+}
+
 /// The seeds are real files and reach the parsers' success paths, so the round trips run.
 #[test]
 fn the_seeds_include_valid_inputs() {

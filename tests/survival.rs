@@ -377,29 +377,10 @@ fn kill_at(
     Some(!later.iter().any(|l| phase.ended_by(l)))
 }
 
-/// Waits until `child` prints a line containing `text` on stderr.
-fn wait_for_stderr_line(child: &mut Child, text: &str) {
+/// Waits until `output` (a child's stdout or stderr) gives a line containing `text`.
+fn wait_for_line(output: impl std::io::Read, text: &str) {
     use std::io::BufRead;
-    let stderr = child.stderr.as_mut().unwrap();
-    let mut reader = std::io::BufReader::new(stderr);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "the run ended before printing `{text}`"
-        );
-        if line.contains(text) {
-            return;
-        }
-    }
-}
-
-/// Waits until `child` prints a line containing `text` on stdout.
-fn wait_for_line(child: &mut Child, text: &str) {
-    use std::io::BufRead;
-    let stdout = child.stdout.as_mut().unwrap();
-    let mut reader = std::io::BufReader::new(stdout);
+    let mut reader = std::io::BufReader::new(output);
     let mut line = String::new();
     loop {
         line.clear();
@@ -419,7 +400,7 @@ fn ctrl_c_and_sigterm_save_a_state_that_resumes_bit_exactly() {
     // Ctrl-C once epoch 1 is written: the step in progress finishes, its state is saved.
     let args = train_args(&out, &[]);
     let mut child = spawn(&args);
-    wait_for_line(&mut child, "wrote");
+    wait_for_line(child.stdout.as_mut().unwrap(), "wrote");
     signal(&child, libc::SIGINT);
     let stopped = child.wait_with_output().unwrap();
     let message = assert_failure(
@@ -454,7 +435,7 @@ fn ctrl_c_and_sigterm_save_a_state_that_resumes_bit_exactly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_stderr_line(&mut child, "submitted");
+    wait_for_line(child.stderr.as_mut().unwrap(), "submitted");
     signal(&child, libc::SIGTERM);
     let stopped = child.wait_with_output().unwrap();
     assert_failure(
@@ -608,7 +589,7 @@ fn file_size_limit_after_the_first_save(out: &Path, what: &str) {
         });
     }
     let mut child = command.spawn().unwrap();
-    wait_for_stderr_line(&mut child, "training state saved");
+    wait_for_line(child.stderr.as_mut().unwrap(), "training state saved");
     // The state goes to disk on the writer thread: wait for it to be renamed into place.
     let waited = Instant::now();
     while !state_file.exists() {
