@@ -572,7 +572,7 @@ fn check_args(args: &TrainArgs, epochs: usize) -> Result<(), Failure> {
         .sample_epochs
         .iter()
         .flat_map(|s| &s.0)
-        .find(|&&e| e == 0 || e > epochs)
+        .find(|&&e| e > epochs)
     {
         return Err(bad_input(format!(
             "--sample-epochs {e} lies outside epochs 1..={epochs}"
