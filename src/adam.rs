@@ -4,11 +4,12 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
 use crate::health::Watch;
+use crate::kernels::Gpu;
 use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
-use crate::layers::{as_u32, expect_shape, groups_for};
+use crate::kernels::{as_u32, groups_for};
 use crate::tensor::Tensor;
+use crate::tensor::expect_shape;
 
 const UPDATE: Kernel = Kernel {
     shader: Shader::Adam,
@@ -109,7 +110,7 @@ impl Adam {
         }
         let (flags, bit) = watched(gpu, watch)?;
         let params = self.params(grad.numel(), step, bit)?;
-        let (kernel, invocations) = if gpu.wide_loads && grad.numel().is_multiple_of(8) {
+        let (kernel, invocations) = if gpu.wide_loads() && grad.numel().is_multiple_of(8) {
             (&UPDATE_U64, grad.numel() / 8)
         } else if grad.numel().is_multiple_of(4) {
             (&UPDATE_VEC4, grad.numel() / 4)

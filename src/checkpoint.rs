@@ -8,7 +8,7 @@ use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
-use crate::gpu::Gpu;
+use crate::kernels::Gpu;
 use crate::model::{Net, NetSpec};
 
 fn checkpoint_error(path: &Path, message: impl Into<String>) -> Error {

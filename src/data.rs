@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::kernels::Gpu;
 use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
-use crate::layers::{as_u32, expect_shape, groups_for};
+use crate::kernels::{as_u32, groups_for};
 use crate::tensor::Tensor;
+use crate::tensor::expect_shape;
 
 pub const IMAGE_SIDE: usize = 28;
 pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;

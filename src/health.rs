@@ -3,7 +3,7 @@
 //! tensor back. The word is sticky: once set, the run stops and nothing after it is saved.
 
 use crate::error::Result;
-use crate::gpu::Gpu;
+use crate::gpu::Device;
 use crate::tensor::Tensor;
 
 /// Where a kernel reports a non-finite value: the flag word and the bit it sets there.
@@ -30,7 +30,7 @@ impl Health {
     /// Snapshots in the ring: the most submissions that may be in flight at once.
     pub const SNAPSHOTS: usize = 4;
 
-    pub fn new(gpu: &Gpu) -> Result<Health> {
+    pub fn new(gpu: &Device) -> Result<Health> {
         let flags = Tensor::zeros(gpu, "health flags", &[1])?;
         let snapshots = (0..Self::SNAPSHOTS)
             .map(|_| {
@@ -68,7 +68,7 @@ impl Health {
     /// The flag word held by snapshot `slot`, recorded in submission `written_by`.
     pub fn read_snapshot(
         &self,
-        gpu: &Gpu,
+        gpu: &Device,
         slot: usize,
         written_by: wgpu::SubmissionIndex,
     ) -> Result<u32> {

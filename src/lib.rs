@@ -30,5 +30,6 @@ pub mod tensor;
 pub mod train;
 
 pub use error::{Error, Result};
-pub use gpu::{Gpu, GpuOptions, Products};
+pub use gpu::{Device, GpuOptions};
+pub use kernels::{Family, Gpu, Overrides, Tuning};
 pub use tensor::Tensor;

@@ -11,7 +11,8 @@ use std::time::Instant;
 use clap::{Parser, Subcommand, ValueEnum};
 use gan_wgpu::data::{self, Dataset};
 use gan_wgpu::download;
-use gan_wgpu::gpu::{self, Gpu, GpuOptions};
+use gan_wgpu::gpu::{self, GpuOptions};
+use gan_wgpu::kernels::{Gpu, Overrides};
 use gan_wgpu::sample::{Noise, SeedPair};
 use gan_wgpu::state;
 use gan_wgpu::step::Hyper;
@@ -66,6 +67,15 @@ struct DeviceArgs {
     /// An adapter index as `gan-wgpu devices` lists them (for the same --backend), or part of its name.
     #[arg(long, value_name = "INDEX|NAME")]
     adapter: Option<String>,
+    /// Kernel variants set by hand, for experiments (they win over the adapter's defaults): comma-
+    /// separated KEY=VALUE of products=tiled|subgroup, block=4|8, pitch=16|17, prefetch=on|off,
+    /// split-k=off|WORKGROUPS, by-plane=on|off, wide-loads=on|off.
+    #[arg(long, value_name = "KEY=VALUE,...", value_parser = parse_overrides)]
+    kernels: Option<Overrides>,
+}
+
+fn parse_overrides(s: &str) -> Result<Overrides, String> {
+    s.parse()
 }
 
 impl DeviceArgs {
@@ -81,11 +91,14 @@ impl DeviceArgs {
             .adapter
             .clone()
             .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok());
-        let gpu = Gpu::new(&options)?;
+        let gpu = Gpu::with_overrides(&options, &self.kernels.clone().unwrap_or_default())?;
         println!(
             "adapter: {} ({:?}, {:?})",
             gpu.info.name, gpu.info.backend, gpu.info.device_type
         );
+        if self.kernels.is_some() {
+            println!("kernels: {}", gpu.tuning());
+        }
         if gpu.is_software() {
             println!(
                 "note: {} is a software adapter, far slower than a GPU",

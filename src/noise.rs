@@ -6,9 +6,9 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::Result;
-use crate::gpu::Gpu;
+use crate::kernels::Gpu;
 use crate::kernels::{Dispatch, Kernel, Shader, dispatch, write};
-use crate::layers::{as_u32, groups_for};
+use crate::kernels::{as_u32, groups_for};
 use crate::tensor::Tensor;
 
 const M0: u32 = 0xD251_1F53;

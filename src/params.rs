@@ -3,7 +3,7 @@
 //! Adam dispatch updates a whole network. Names are the ones PyTorch's `state_dict()` gives.
 
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::Device;
 use crate::tensor::Tensor;
 
 #[derive(Clone, Debug)]
@@ -61,7 +61,7 @@ pub struct ParamStore {
 impl ParamStore {
     /// Lays out `specs` with every entry at an offset the device can bind.
     pub fn new(
-        gpu: &Gpu,
+        gpu: &Device,
         label: &str,
         specs: &[(&'static str, &[usize])],
         trainable: bool,
@@ -101,7 +101,7 @@ impl ParamStore {
             })
     }
 
-    fn view(&self, gpu: &Gpu, buffer: &wgpu::Buffer, name: &str) -> Result<Tensor> {
+    fn view(&self, gpu: &Device, buffer: &wgpu::Buffer, name: &str) -> Result<Tensor> {
         let e = self.entry(name)?;
         Tensor::view(gpu, buffer, e.offset, &e.shape)
     }
@@ -113,16 +113,16 @@ impl ParamStore {
         })
     }
 
-    pub fn value(&self, gpu: &Gpu, name: &str) -> Result<Tensor> {
+    pub fn value(&self, gpu: &Device, name: &str) -> Result<Tensor> {
         self.view(gpu, &self.values, name)
     }
 
-    pub fn grad(&self, gpu: &Gpu, name: &str) -> Result<Tensor> {
+    pub fn grad(&self, gpu: &Device, name: &str) -> Result<Tensor> {
         self.view(gpu, &self.trainable()?[0], name)
     }
 
     /// The whole buffers as flat tensors: (values, grads, exp_avg, exp_avg_sq), for Adam.
-    pub fn flat(&self, gpu: &Gpu) -> Result<[Tensor; 4]> {
+    pub fn flat(&self, gpu: &Device) -> Result<[Tensor; 4]> {
         let [g, m, v] = self.trainable()?;
         let flat = |b| Tensor::view(gpu, b, 0, &[self.floats]);
         Ok([flat(&self.values)?, flat(g)?, flat(m)?, flat(v)?])
@@ -130,7 +130,7 @@ impl ParamStore {
 
     /// What a training state must keep: the values and, when trainable, Adam's moments (gradients are
     /// rewritten before every use), each as one flat tensor with its role's name.
-    pub fn persistent(&self, gpu: &Gpu) -> Result<Vec<(&'static str, Tensor)>> {
+    pub fn persistent(&self, gpu: &Device) -> Result<Vec<(&'static str, Tensor)>> {
         let buffers: Vec<&wgpu::Buffer> = match &self.trainable {
             Some([_, m, v]) => vec![&self.values, m, v],
             None => vec![&self.values],
@@ -142,17 +142,17 @@ impl ParamStore {
             .collect()
     }
 
-    pub fn write(&self, gpu: &Gpu, name: &str, data: &[f32]) -> Result<()> {
+    pub fn write(&self, gpu: &Device, name: &str, data: &[f32]) -> Result<()> {
         self.value(gpu, name)?.write(gpu, data)
     }
 
-    pub fn read(&self, gpu: &Gpu, name: &str) -> Result<Vec<f32>> {
+    pub fn read(&self, gpu: &Device, name: &str) -> Result<Vec<f32>> {
         self.value(gpu, name)?.read(gpu)
     }
 }
 
 /// The byte alignment of every entry in a store on this device.
-pub fn binding_alignment(gpu: &Gpu) -> u64 {
+pub fn binding_alignment(gpu: &Device) -> u64 {
     gpu.device.limits().min_storage_buffer_offset_alignment as u64
 }
 

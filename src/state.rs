@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::files::AtomicFile;
-use crate::gpu::Gpu;
+use crate::kernels::Gpu;
 use crate::model::{discriminator, generator};
 use crate::params::{Layout, ParamStore, binding_alignment, persistent_roles};
 use crate::step::{Hyper, Trainer};

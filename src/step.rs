@@ -9,9 +9,9 @@
 
 use crate::adam::Adam;
 use crate::error::Result;
-use crate::gpu::Gpu;
 use crate::health::{self, Health};
 use crate::kernels::Dispatch;
+use crate::kernels::Gpu;
 use crate::layers::BceLoss;
 use crate::model::{
     Discriminator, DiscriminatorPass, Generator, GeneratorPass, GradientPool, IMAGE_SIDE, Mode,
@@ -108,8 +108,8 @@ impl Trainer {
         // On a CPU adapter the large kernels' pipelines take most of this; a second thread makes them
         // while this one creates the buffers and the other pipelines.
         std::thread::scope(|scope| {
-            if gpu.subgroup_products {
-                scope.spawn(|| gpu.kernels.prepare(gpu, &crate::layers::subgroup_kernels()));
+            if gpu.runs_subgroup_kernels() {
+                scope.spawn(|| gpu.prepare(&crate::layers::subgroup_kernels()));
             }
             Trainer::build(gpu, hyper)
         })

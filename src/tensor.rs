@@ -3,7 +3,7 @@
 //! buffer at different offsets (flat parameter and gradient buffers with an offset table).
 
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::Device;
 
 #[derive(Clone, Debug)]
 pub struct Tensor {
@@ -14,7 +14,7 @@ pub struct Tensor {
 
 impl Tensor {
     /// A new zero-filled tensor in a buffer of its own.
-    pub fn zeros(gpu: &Gpu, label: &str, shape: &[usize]) -> Result<Tensor> {
+    pub fn zeros(gpu: &Device, label: &str, shape: &[usize]) -> Result<Tensor> {
         let bytes = (shape.iter().product::<usize>() * 4) as u64;
         let buffer = gpu.storage_buffer(label, bytes)?;
         Ok(Tensor {
@@ -25,7 +25,7 @@ impl Tensor {
     }
 
     /// A new tensor holding `data`, which must have exactly as many elements as `shape`.
-    pub fn from_slice(gpu: &Gpu, label: &str, shape: &[usize], data: &[f32]) -> Result<Tensor> {
+    pub fn from_slice(gpu: &Device, label: &str, shape: &[usize], data: &[f32]) -> Result<Tensor> {
         let tensor = Tensor::zeros(gpu, label, shape)?;
         tensor.write(gpu, data)?;
         Ok(tensor)
@@ -33,7 +33,12 @@ impl Tensor {
 
     /// A tensor of `shape` starting `offset` bytes into `buffer`. The offset must be a multiple of the
     /// device's `min_storage_buffer_offset_alignment` so the view can be bound.
-    pub fn view(gpu: &Gpu, buffer: &wgpu::Buffer, offset: u64, shape: &[usize]) -> Result<Tensor> {
+    pub fn view(
+        gpu: &Device,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        shape: &[usize],
+    ) -> Result<Tensor> {
         let align = gpu.device.limits().min_storage_buffer_offset_alignment as u64;
         let bytes = (shape.iter().product::<usize>() * 4) as u64;
         if !offset.is_multiple_of(align) {
@@ -104,7 +109,7 @@ impl Tensor {
         })
     }
 
-    pub fn write(&self, gpu: &Gpu, data: &[f32]) -> Result<()> {
+    pub fn write(&self, gpu: &Device, data: &[f32]) -> Result<()> {
         if data.len() != self.numel() {
             return Err(Error::InvalidArgument {
                 op: "Tensor::write",
@@ -118,7 +123,7 @@ impl Tensor {
     }
 
     /// Writes 32-bit integers (indices, packed bytes) for kernels that read the buffer as `array<u32>`.
-    pub fn write_words(&self, gpu: &Gpu, words: &[u32]) -> Result<()> {
+    pub fn write_words(&self, gpu: &Device, words: &[u32]) -> Result<()> {
         if words.len() != self.numel() {
             return Err(Error::InvalidArgument {
                 op: "Tensor::write_words",
@@ -131,11 +136,51 @@ impl Tensor {
         })
     }
 
-    pub fn read(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+    pub fn read(&self, gpu: &Device) -> Result<Vec<f32>> {
         if self.numel() == 0 {
             return Ok(Vec::new());
         }
         let bytes = gpu.read_bytes(&self.buffer, self.offset, self.bytes())?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
+}
+
+/// Checks that `t` (the argument `tensor` of `op`) has the shape `expected`.
+pub fn expect_shape(
+    op: &'static str,
+    tensor: &'static str,
+    t: &Tensor,
+    expected: &[usize],
+) -> Result<()> {
+    if t.shape() != expected {
+        return Err(Error::Shape {
+            op,
+            tensor,
+            expected: expected.to_vec(),
+            got: t.shape().to_vec(),
+        });
+    }
+    Ok(())
+}
+
+/// The batch size of `x`, whose shape must be [N, rest...] with N ≥ 1 and the given trailing dims.
+pub fn batch_of(
+    op: &'static str,
+    tensor: &'static str,
+    x: &Tensor,
+    rest: &[usize],
+) -> Result<usize> {
+    let n = x.shape().first().copied().unwrap_or(0);
+    let mut expected = vec![n.max(1)];
+    expected.extend_from_slice(rest);
+    if n == 0 {
+        return Err(Error::Shape {
+            op,
+            tensor,
+            expected,
+            got: x.shape().to_vec(),
+        });
+    }
+    expect_shape(op, tensor, x, &expected)?;
+    Ok(n)
 }

@@ -10,7 +10,7 @@ use common::{KernelFamily, gpu_with, random};
 use gan_wgpu::adam::Adam;
 use gan_wgpu::data::{Dataset, GpuDataset, epoch_order};
 use gan_wgpu::kernels::Dispatch;
-use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv2d, ConvTranspose2d, Linear};
+use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv, Linear};
 use gan_wgpu::noise::{Stream, UniformNoise};
 use gan_wgpu::{Gpu, Tensor};
 
@@ -86,7 +86,7 @@ fn products_are_deterministic(g: &Gpu) {
     check_weighted_layer!(
         g,
         "conv2d 1→64",
-        Conv2d::new(1, 64, 4, 2, 1),
+        Conv::conv2d(1, 64, 4, 2, 1),
         x: &[4, 1, 28, 28],
         weight: &[64, 1, 4, 4],
         y: &[4, 64, 14, 14]
@@ -94,7 +94,7 @@ fn products_are_deterministic(g: &Gpu) {
     check_weighted_layer!(
         g,
         "conv2d 64→128",
-        Conv2d::new(64, 128, 4, 2, 1),
+        Conv::conv2d(64, 128, 4, 2, 1),
         x: &[4, 64, 14, 14],
         weight: &[128, 64, 4, 4],
         y: &[4, 128, 7, 7]
@@ -102,7 +102,7 @@ fn products_are_deterministic(g: &Gpu) {
     check_weighted_layer!(
         g,
         "conv_transpose2d 128→64",
-        ConvTranspose2d::new(128, 64, 4, 2, 1),
+        Conv::conv_transpose2d(128, 64, 4, 2, 1),
         x: &[4, 128, 7, 7],
         weight: &[128, 64, 4, 4],
         y: &[4, 64, 14, 14]
@@ -110,7 +110,7 @@ fn products_are_deterministic(g: &Gpu) {
     check_weighted_layer!(
         g,
         "conv_transpose2d 64→1",
-        ConvTranspose2d::new(64, 1, 4, 2, 1),
+        Conv::conv_transpose2d(64, 1, 4, 2, 1),
         x: &[4, 64, 14, 14],
         weight: &[64, 1, 4, 4],
         y: &[4, 1, 28, 28]

@@ -116,7 +116,7 @@ fn split_linear_products_match_a_float64_reference() {
 #[test]
 fn split_linear_products_on_8x8_blocks_match_a_float64_reference() {
     let g = gpu_with(KernelFamily::TiledBlock8SplitK);
-    assert_eq!(g.gemm_block, 8);
+    assert_eq!(g.tuning().products.block, 8);
     let entries = check(g);
     assert_eq!(entries.len(), 6, "{entries:?}");
     assert!(entries.iter().all(|e| e.starts_with("linear_")));
@@ -129,7 +129,7 @@ fn split_linear_products_loaded_ahead_match_a_float64_reference() {
         KernelFamily::TiledBlock8PrefetchSplitK,
     ] {
         let g = gpu_with(family);
-        assert!(g.gemm_prefetch);
+        assert!(g.tuning().products.prefetch);
         let entries = check(g);
         assert_eq!(entries.len(), 6, "{entries:?}");
     }
@@ -138,7 +138,7 @@ fn split_linear_products_loaded_ahead_match_a_float64_reference() {
 #[test]
 fn subgroup_linear_products_match_a_float64_reference() {
     let g = gpu_with(KernelFamily::Subgroup);
-    if !g.subgroup_products {
+    if !g.runs_subgroup_kernels() {
         assert!(
             !g.is_software(),
             "{} is a CPU adapter: it should have subgroups of 8 lanes",

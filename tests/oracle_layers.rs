@@ -10,7 +10,7 @@ use common::{
 };
 use gan_wgpu::adam::Adam;
 use gan_wgpu::kernels::Dispatch;
-use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv2d, ConvTranspose2d, Linear};
+use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv, Linear};
 use gan_wgpu::{Gpu, Tensor};
 
 /// ‖out − ref‖ / ‖ref‖ for outputs, gradients and running statistics.
@@ -91,7 +91,11 @@ fn check_linear(oracle: &Oracle, case: &str, g: &'static Gpu) {
     ];
     let products = &dispatches[..3];
     let split = products.iter().any(|d| d.parts().len() == 2);
-    assert_eq!(split, g.split_target > 0, "{case}: a product split");
+    assert_eq!(
+        split,
+        g.tuning().products.split_target > 0,
+        "{case}: a product split"
+    );
     run_on(g, &dispatches.iter().collect::<Vec<_>>());
     for (name, t) in [
         ("y", &y),
@@ -111,9 +115,17 @@ fn assert_family_ran(g: &Gpu, case: &str, dispatches: &[Dispatch]) {
     let parts: Vec<Dispatch> = dispatches.iter().flat_map(|d| d.parts()).collect();
     let entries: Vec<&str> = parts.iter().map(|d| d.entry()).collect();
     let subgroup = entries.iter().any(|e| e.contains("_subgroup_"));
-    assert_eq!(subgroup, g.subgroup_products, "{case}: kernels {entries:?}");
+    assert_eq!(
+        subgroup,
+        g.runs_subgroup_kernels(),
+        "{case}: kernels {entries:?}"
+    );
     let split = entries.iter().any(|e| e.ends_with("_reduce"));
-    assert_eq!(split, g.split_target > 0, "{case}: kernels {entries:?}");
+    assert_eq!(
+        split,
+        g.tuning().products.split_target > 0,
+        "{case}: kernels {entries:?}"
+    );
 }
 
 /// Every case on the device of each family of matrix-product kernels (tiled, split, split variants,
@@ -126,11 +138,11 @@ fn every_kernel_family<'a>(
         let g = gpu_with(family);
         eprintln!(
             "{family:?} kernels (subgroup products: {})",
-            g.subgroup_products
+            g.runs_subgroup_kernels()
         );
         if family == KernelFamily::Subgroup && g.is_software() {
             assert!(
-                g.subgroup_products,
+                g.runs_subgroup_kernels(),
                 "{} is a CPU adapter: it should run the subgroup kernels",
                 g.info.name
             );
@@ -249,7 +261,7 @@ fn conv2d_matches_pytorch() {
     for (g, case) in every_kernel_family(&oracle, &cases) {
         let key = |t: &str| format!("{case}.{t}");
         let w = oracle.shape(&key("weight")).to_vec();
-        let layer = Conv2d::new(w[1], w[0], w[2], STRIDE, PADDING);
+        let layer = Conv::conv2d(w[1], w[0], w[2], STRIDE, PADDING);
         let (x, weight, bias, dy) = (
             oracle.upload(&key("x")),
             oracle.upload(&key("weight")),
@@ -291,7 +303,7 @@ fn conv_transpose2d_matches_pytorch() {
     for (g, case) in every_kernel_family(&oracle, &cases) {
         let key = |t: &str| format!("{case}.{t}");
         let w = oracle.shape(&key("weight")).to_vec();
-        let layer = ConvTranspose2d::new(w[0], w[1], w[2], STRIDE, PADDING);
+        let layer = Conv::conv_transpose2d(w[0], w[1], w[2], STRIDE, PADDING);
         let (x, weight, bias, dy) = (
             oracle.upload(&key("x")),
             oracle.upload(&key("weight")),
@@ -335,7 +347,7 @@ fn activations_match_pytorch_at_every_width() {
     assert_eq!(cases.len(), 3);
     let g = gpu();
     let widths: [(usize, &str); 3] = [
-        (4000, if g.wide_loads { "_u64_" } else { "_vec4_" }),
+        (4000, if g.wide_loads() { "_u64_" } else { "_vec4_" }),
         (3996, "_vec4_"),
         (3999, "scalar"),
     ];
@@ -428,7 +440,7 @@ fn adam_matches_pytorch() {
     // All of it (eight elements per invocation on devices with wide loads, else four), all but the
     // last four elements (four per invocation), all but the last element (one per invocation): the
     // update is elementwise, so a prefix of the oracle is an oracle.
-    let widest = if gpu().wide_loads {
+    let widest = if gpu().wide_loads() {
         "adam_update_u64"
     } else {
         "adam_update_vec4"

@@ -13,7 +13,7 @@ mod common;
 
 use common::reference::{self, ConvKind, ConvShape};
 use common::{KERNEL_FAMILIES, gpu_with, random};
-use gan_wgpu::layers::{BatchNorm, Conv2d, Linear};
+use gan_wgpu::layers::{BatchNorm, Conv, Linear};
 use gan_wgpu::{Gpu, Tensor};
 
 /// ‖out − ref‖ / ‖ref‖ of a product against the reference rounded once from double precision: a
@@ -81,13 +81,7 @@ fn a_conv2d_forward_over_4096_terms_rounds_like_blocked_sums() {
     let w = random(64 * 256 * 16, 4, -0.035, 0.035);
     let b = vec![0.0; 64];
     let want = reference::conv_forward(ConvKind::Conv2d, &s, &x, &w, &b);
-    let layer = Conv2d {
-        in_channels: 256,
-        out_channels: 64,
-        kernel_size: 4,
-        stride: 2,
-        padding: 1,
-    };
+    let layer = Conv::conv2d(256, 64, 4, 2, 1);
     for family in KERNEL_FAMILIES {
         let g = gpu_with(family);
         let y = Tensor::zeros(g, "y", &[s.batch, 64, 7, 7]).unwrap();

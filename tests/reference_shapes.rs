@@ -11,7 +11,7 @@ use common::{
 };
 use gan_wgpu::adam::Adam;
 use gan_wgpu::kernels::Dispatch;
-use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv2d, ConvTranspose2d, Linear};
+use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv, Linear};
 use gan_wgpu::{Gpu, Tensor};
 
 const BOUND: f64 = 1e-4;
@@ -65,10 +65,10 @@ fn linear_on_awkward_shapes() {
             layer.backward_input(g, &tdy, &tw, &dx).unwrap(),
             layer.backward_weight(g, &tdy, &tx, &dw, false).unwrap(),
         ];
-        if g.subgroup_products && fin == 62 {
+        if g.runs_subgroup_kernels() && fin == 62 {
             assert_eq!(products[0].entry(), "linear_subgroup_forward_unaligned");
         }
-        if g.subgroup_products && (n, fin, fout) == (64, 96, 1) {
+        if g.runs_subgroup_kernels() && (n, fin, fout) == (64, 96, 1) {
             let entries = products.iter().map(|d| d.entry()).collect::<Vec<_>>();
             assert_eq!(
                 entries,
@@ -91,7 +91,8 @@ fn linear_on_awkward_shapes() {
         );
         let what = format!(
             "linear {n}x{fin}->{fout} (subgroup {}, split K to {} workgroups)",
-            g.subgroup_products, g.split_target
+            g.runs_subgroup_kernels(),
+            g.tuning().products.split_target
         );
         assert_close(
             &what,
@@ -135,7 +136,7 @@ const CONV_SHAPES: [ConvCase; 13] = [
 #[test]
 fn conv2d_on_awkward_shapes() {
     for (g, seed, &(n, cin, cout, h, w, k, stride, pad)) in every_family(&CONV_SHAPES) {
-        let layer = Conv2d::new(cin, cout, k, stride, pad);
+        let layer = Conv::conv2d(cin, cout, k, stride, pad);
         let (oh, ow) = (
             layer.output_size("test", h).unwrap(),
             layer.output_size("test", w).unwrap(),
@@ -163,7 +164,7 @@ fn conv2d_on_awkward_shapes() {
 #[test]
 fn conv_transpose2d_on_awkward_shapes() {
     for (g, seed, &(n, cin, cout, h, w, k, stride, pad)) in every_family(&CONV_SHAPES) {
-        let layer = ConvTranspose2d::new(cin, cout, k, stride, pad);
+        let layer = Conv::conv_transpose2d(cin, cout, k, stride, pad);
         let (oh, ow) = (
             layer.output_size("test", h).unwrap(),
             layer.output_size("test", w).unwrap(),
@@ -235,7 +236,8 @@ fn check_conv(g: &Gpu, kind: ConvKind, s: &ConvShape, seed: u64, dispatches: &Co
     let read = |t: &Tensor| t.read(g).unwrap();
     let what = format!(
         "{kind:?} {s:?} (subgroup {}, split K to {} workgroups)",
-        g.subgroup_products, g.split_target
+        g.runs_subgroup_kernels(),
+        g.tuning().products.split_target
     );
     assert_close(
         &what,
@@ -367,7 +369,7 @@ fn activations_on_every_width() {
                 activation.forward(g, &tx, &y).unwrap(),
                 activation.backward(g, saved, &dx).unwrap(),
             );
-            if g.wide_loads && len.is_multiple_of(8) {
+            if g.wide_loads() && len.is_multiple_of(8) {
                 assert!(forward.entry().contains("_u64_") && backward.entry().contains("_u64_"));
             }
             run(&[&forward, &backward]);
@@ -514,7 +516,7 @@ fn gradients_accumulate(n: usize, fin: usize, fout: usize) {
     let start_b = random(fout, 5, -1.0, 1.0);
     let (dw, db) = (upload(&[fout, fin], &start_w), upload(&[fout], &start_b));
     let weight_gradient = layer.backward_weight(g, &tdy, &tx, &dw, true).unwrap();
-    if g.subgroup_products && fout == 1 {
+    if g.runs_subgroup_kernels() && fout == 1 {
         assert_eq!(weight_gradient.entry(), "linear_subgroup_backward_input");
     }
     run(&[

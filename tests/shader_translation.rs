@@ -62,7 +62,7 @@ fn every_shader_translates_to_all_four_targets() {
             .validate(&module)
             .unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert!(!module.entry_points.is_empty(), "{name} has no entry point");
-        for values in shader.override_sets() {
+        for values in shader.constant_sets() {
             let constants: naga::back::PipelineConstants = values
                 .iter()
                 .map(|&(name, value)| (name.to_string(), value))

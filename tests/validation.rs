@@ -4,7 +4,7 @@ mod common;
 
 use common::{gpu, upload, zeros};
 use gan_wgpu::adam::Adam;
-use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv2d, ConvTranspose2d, Linear};
+use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv, Linear};
 use gan_wgpu::{Error, Tensor};
 
 fn shape_error<T: std::fmt::Debug>(result: gan_wgpu::Result<T>, tensor: &str) {
@@ -36,7 +36,7 @@ fn linear_rejects_mismatched_shapes() {
 #[test]
 fn convolutions_reject_mismatched_shapes() {
     let g = gpu();
-    let conv = Conv2d::new(1, 8, 4, 2, 1);
+    let conv = Conv::conv2d(1, 8, 4, 2, 1);
     let (x, w, b, y) = (
         zeros(&[2, 1, 28, 28]),
         zeros(&[8, 1, 4, 4]),
@@ -51,7 +51,7 @@ fn convolutions_reject_mismatched_shapes() {
         conv.backward_weight(g, &y, &x, &zeros(&[1, 8, 4, 4]), false),
         "dweight",
     );
-    let deconv = ConvTranspose2d::new(8, 1, 4, 2, 1);
+    let deconv = Conv::conv_transpose2d(8, 1, 4, 2, 1);
     assert!(
         deconv
             .forward(g, &y, &zeros(&[8, 1, 4, 4]), &zeros(&[1]), &x)
@@ -68,7 +68,7 @@ fn convolutions_reject_mismatched_shapes() {
     );
     // A kernel larger than the padded input has no output.
     assert!(matches!(
-        Conv2d::new(1, 1, 9, 1, 0).forward(
+        Conv::conv2d(1, 1, 9, 1, 0).forward(
             g,
             &zeros(&[1, 1, 4, 4]),
             &zeros(&[1, 1, 9, 9]),

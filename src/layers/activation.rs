@@ -2,11 +2,12 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, expect_shape, groups_for};
 use crate::error::Result;
-use crate::gpu::Gpu;
+use crate::kernels::Gpu;
 use crate::kernels::{Dispatch, Kernel, Shader, Storage, dispatch, read, write};
+use crate::kernels::{as_u32, groups_for};
 use crate::tensor::Tensor;
+use crate::tensor::expect_shape;
 
 // Forward: x → y; backward: what autograd saved, and the gradient, turned from dy into dx in place.
 const SCALAR: &[Storage] = &[read(1), write(3)];
@@ -42,7 +43,7 @@ impl Activation {
     /// devices with wide loads where `count` is a multiple of 8, else four where it is a multiple of 4),
     /// and how many invocations they need.
     fn kernels(self, gpu: &Gpu, count: usize) -> (Kernel, Kernel, usize) {
-        let width = if gpu.wide_loads && count.is_multiple_of(8) {
+        let width = if gpu.wide_loads() && count.is_multiple_of(8) {
             Width::U64
         } else if count.is_multiple_of(4) {
             Width::Vec4

@@ -3,47 +3,12 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{WORKGROUP, as_u32, expect_shape, groups_for};
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::kernels::Gpu;
 use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
+use crate::kernels::{WORKGROUP, as_u32, groups_for};
 use crate::tensor::Tensor;
-
-/// Lanes per channel of BatchNorm2d's per-channel workgroups and row groups per channel of BatchNorm1d's
-/// workgroups (`CHANNEL_WG` and `BN1D_ROWS` in batchnorm.wgsl, which says why they differ): on the CPU
-/// adapters that run the subgroup products (and walk channels plane by plane), and on GPUs.
-const CPU_LANES: (usize, usize) = (64, 1);
-const GPU_LANES: (usize, usize) = (256, 8);
-
-fn lanes(gpu: &Gpu) -> (usize, usize) {
-    if gpu.subgroup_products {
-        CPU_LANES
-    } else {
-        GPU_LANES
-    }
-}
-
-/// batchnorm.wgsl's constants: the lanes, and whether channels are walked plane by plane (CPU adapters).
-const fn override_values(lanes: (usize, usize), by_plane: bool) -> [(&'static str, f64); 3] {
-    [
-        ("CHANNEL_WG", lanes.0 as f64),
-        ("BN1D_ROWS", lanes.1 as f64),
-        ("BY_PLANE", if by_plane { 1.0 } else { 0.0 }),
-    ]
-}
-const CPU_OVERRIDES: [(&str, f64); 3] = override_values(CPU_LANES, true);
-const GPU_OVERRIDES: [(&str, f64); 3] = override_values(GPU_LANES, false);
-/// Every set of values batchnorm.wgsl's pipeline-overridable constants are given.
-pub(crate) const OVERRIDE_SETS: [&[(&str, f64)]; 2] = [&CPU_OVERRIDES, &GPU_OVERRIDES];
-
-/// The values of batchnorm.wgsl's pipeline-overridable constants on `gpu`.
-pub(crate) fn overrides(gpu: &Gpu) -> &'static [(&'static str, f64)] {
-    if gpu.subgroup_products {
-        &CPU_OVERRIDES
-    } else {
-        &GPU_OVERRIDES
-    }
-}
+use crate::tensor::expect_shape;
 
 const FORWARD_TRAIN: Kernel = Kernel {
     shader: Shader::BatchNorm,
@@ -186,13 +151,13 @@ impl BatchNorm {
         spatial: usize,
         [by_channel, by_channel4, by_workgroup]: [&'static Kernel; 3],
     ) -> Result<(&'static Kernel, u32)> {
-        if spatial == 1 && gpu.subgroup_products && self.channels.is_multiple_of(4) {
+        if spatial == 1 && gpu.by_plane() && self.channels.is_multiple_of(4) {
             Ok((
                 by_channel4,
                 as_u32(op, (self.channels / 4).div_ceil(BY_CHANNEL4_WG))?,
             ))
         } else if spatial == 1 {
-            let (_, rows) = lanes(gpu);
+            let (_, rows) = gpu.batchnorm_lanes();
             let channels_per_workgroup = WORKGROUP / rows;
             Ok((
                 by_channel,

@@ -2,13 +2,14 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, expect_shape, groups_for};
 use crate::adam::watched;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
 use crate::health::Watch;
+use crate::kernels::Gpu;
 use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
+use crate::kernels::{as_u32, groups_for};
 use crate::tensor::Tensor;
+use crate::tensor::expect_shape;
 
 const FORWARD: Kernel = Kernel {
     shader: Shader::Bce,

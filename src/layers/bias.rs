@@ -2,32 +2,18 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, expect_shape, groups_for};
 use crate::error::Result;
-use crate::gpu::Gpu;
+use crate::kernels::Gpu;
 use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
+use crate::kernels::{as_u32, groups_for};
 use crate::tensor::Tensor;
+use crate::tensor::expect_shape;
 
 const BACKWARD: Kernel = Kernel {
     shader: Shader::Bias,
     entry: "bias_backward",
     storage: &[read(1), write(2), read(3)],
 };
-
-/// bias.wgsl's BY_PLANE: the CPU adapters that run the subgroup products walk planes (ChannelWalk
-/// in common.wgsl).
-const BY_PLANE: [(&str, f64); 1] = [("BY_PLANE", 1.0)];
-const ACROSS_PLANES: [(&str, f64); 1] = [("BY_PLANE", 0.0)];
-/// Both values, for the shader tests.
-pub(crate) const OVERRIDE_SETS: [&[(&str, f64)]; 2] = [&BY_PLANE, &ACROSS_PLANES];
-
-pub(crate) fn overrides(gpu: &Gpu) -> &'static [(&'static str, f64)] {
-    if gpu.subgroup_products {
-        &BY_PLANE
-    } else {
-        &ACROSS_PLANES
-    }
-}
 
 /// Linear's version (S = 1): one invocation per channel.
 const BACKWARD_BY_CHANNEL: Kernel = Kernel {

@@ -1,14 +1,18 @@
-//! The interface of shaders/conv.wgsl, shared by Conv2d and ConvTranspose2d: both connect a
-//! high-resolution map "hi" and a low-resolution map "lo" (lo position u sees hi position
-//! u·stride − pad + k), and differ only in which map is the input and how the weight is laid out.
+//! Conv2d and ConvTranspose2d (PyTorch's nn.Conv2d and nn.ConvTranspose2d with a square kernel, no
+//! dilation, groups or output padding) as one layer, [`Conv`], over the interface of shaders/conv.wgsl:
+//! both connect a high-resolution map "hi" and a low-resolution map "lo" (lo position u sees hi
+//! position u·stride − pad + k), and differ only in which map is the input and how the weight is laid
+//! out.
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{WORKGROUP, as_u32, groups_for, split_k};
-use crate::error::Result;
-use crate::gpu::Gpu;
-use crate::kernels::{Dispatch, Kernel, Shader, Storage, dispatch, read, write};
-use crate::tensor::Tensor;
+use crate::error::{Error, Result};
+use crate::kernels::{
+    Dispatch, Family, Gpu, Kernel, ProductKey, Shader, Storage, WORKGROUP, as_u32, dispatch,
+    dispatch_variant, groups_for, read, split_k, write,
+};
+use crate::layers::bias;
+use crate::tensor::{Tensor, batch_of, expect_shape};
 
 /// Tile edge of the matrix-product core (`TILE` in shaders/gemm.wgsl).
 const TILE: usize = 64;
@@ -43,13 +47,12 @@ const SUBGROUP_BINDINGS: &[Storage] = &[
     read(7),
 ];
 
-pub(crate) const CONV2D_FORWARD: Kernel = tiled("conv2d_forward");
-pub(crate) const CONV2D_BACKWARD_INPUT: Kernel = tiled("conv2d_backward_input");
-pub(crate) const CONV2D_BACKWARD_WEIGHT: Kernel = tiled("conv2d_backward_weight");
-pub(crate) const CONV_TRANSPOSE2D_FORWARD: Kernel = tiled("conv_transpose2d_forward");
-pub(crate) const CONV_TRANSPOSE2D_BACKWARD_INPUT: Kernel = tiled("conv_transpose2d_backward_input");
-pub(crate) const CONV_TRANSPOSE2D_BACKWARD_WEIGHT: Kernel =
-    tiled("conv_transpose2d_backward_weight");
+const CONV2D_FORWARD: Kernel = tiled("conv2d_forward");
+const CONV2D_BACKWARD_INPUT: Kernel = tiled("conv2d_backward_input");
+const CONV2D_BACKWARD_WEIGHT: Kernel = tiled("conv2d_backward_weight");
+const CONV_TRANSPOSE2D_FORWARD: Kernel = tiled("conv_transpose2d_forward");
+const CONV_TRANSPOSE2D_BACKWARD_INPUT: Kernel = tiled("conv_transpose2d_backward_input");
+const CONV_TRANSPOSE2D_BACKWARD_WEIGHT: Kernel = tiled("conv_transpose2d_backward_weight");
 
 const fn tiled(entry: &'static str) -> Kernel {
     Kernel {
@@ -291,7 +294,7 @@ impl Geometry {
     /// multiply-adds it executes.
     fn subgroup_plan(
         &self,
-        gpu: &Gpu,
+        subgroups: bool,
         kernel: &Kernel,
         product: Product,
     ) -> Option<(&'static Kernel, usize, u64)> {
@@ -299,7 +302,7 @@ impl Geometry {
             Product::GatherLo | Product::Weight => self.lo[0],
             Product::GatherHi => self.hi[0],
         };
-        if !gpu.subgroup_products || self.ksize != 4 || self.stride != 2 {
+        if !subgroups || self.ksize != 4 || self.stride != 2 {
             return None;
         }
         // A weight gradient workgroup's upper bank holds hi channels 2 and 3 of its four.
@@ -379,7 +382,9 @@ impl Geometry {
         let placeholder = Tensor::zeros(gpu, "unused binding", &[4])?;
         let or_placeholder = |t: Option<&Tensor>| t.cloned().unwrap_or_else(|| placeholder.clone());
         let mut bound: Vec<Tensor> = [src, weight, dst, bias, lo_map].map(or_placeholder).into();
-        if let Some((kernel, workgroups, flops)) = self.subgroup_plan(gpu, kernel, product) {
+        let variant = gpu.variant(&ProductKey { op, shape });
+        let subgroups = variant.family == Family::Subgroup && gpu.has_subgroup_kernels();
+        if let Some((kernel, workgroups, flops)) = self.subgroup_plan(subgroups, kernel, product) {
             let params = self.params(op, shape, accumulate, (1, k))?;
             bound.push(bound[0].clone());
             bound.push(bound[4].clone());
@@ -401,7 +406,7 @@ impl Geometry {
             let split = if self.whole_k {
                 (1, k)
             } else {
-                split_k(gpu, tiles, shape)
+                split_k(gpu, &variant, tiles, shape)?
             };
             (tiles * split.0, split)
         };
@@ -411,14 +416,25 @@ impl Geometry {
         let flops = 2 * (m * n * k) as u64;
         let workgroups = as_u32(op, workgroups)?;
         if split.0 == 1 {
-            return Ok(dispatch(gpu, kernel, &params, &bound, workgroups)?.with_flops(flops));
+            return Ok(
+                dispatch_variant(gpu, kernel, &variant, &params, &bound, workgroups)?
+                    .with_flops(flops),
+            );
         }
         let (_, [split_kernel, reduce]) = SPLIT_KERNELS
             .iter()
             .find(|(entry, _)| *entry == op)
             .expect("every tiled conv kernel has split and reduce kernels");
-        let partial_sums = dispatch(gpu, split_kernel, &params, &bound, workgroups)?;
-        let sums = dispatch(gpu, reduce, &params, &bound, groups_for(op, m * n)?)?;
+        let partial_sums =
+            dispatch_variant(gpu, split_kernel, &variant, &params, &bound, workgroups)?;
+        let sums = dispatch_variant(
+            gpu,
+            reduce,
+            &variant,
+            &params,
+            &bound,
+            groups_for(op, m * n)?,
+        )?;
         Ok(partial_sums.with_flops(flops).followed_by(sums))
     }
 
@@ -455,6 +471,253 @@ impl Geometry {
             gpu,
             kernel,
             [Some(hi_map), None, Some(dweight), None, Some(lo_map)],
+            accumulate,
+        )
+    }
+}
+
+/// Which way a [`Conv`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Conv2d: the input is the hi map, the weight [C_out, C_in, k, k].
+    Down,
+    /// ConvTranspose2d: the input is the lo map, the weight [C_in, C_out, k, k].
+    Up,
+}
+
+/// Conv2d or ConvTranspose2d.
+#[derive(Clone, Copy, Debug)]
+pub struct Conv {
+    pub direction: Direction,
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel_size: usize,
+    pub stride: usize,
+    pub padding: usize,
+    /// Whether the forward product keeps K whole (`with_whole_k`).
+    pub whole_k: bool,
+}
+
+/// The names of a direction's kernels and ops: forward, backward_input, backward_weight, backward_bias.
+struct Ops {
+    forward: (&'static Kernel, Product),
+    backward_input: (&'static Kernel, Product),
+    backward_weight: (&'static Kernel, Product),
+    backward_bias: &'static str,
+}
+
+const DOWN: Ops = Ops {
+    forward: (&CONV2D_FORWARD, Product::GatherLo),
+    backward_input: (&CONV2D_BACKWARD_INPUT, Product::GatherHi),
+    backward_weight: (&CONV2D_BACKWARD_WEIGHT, Product::Weight),
+    backward_bias: "conv2d_backward_bias",
+};
+const UP: Ops = Ops {
+    forward: (&CONV_TRANSPOSE2D_FORWARD, Product::GatherHi),
+    backward_input: (&CONV_TRANSPOSE2D_BACKWARD_INPUT, Product::GatherLo),
+    backward_weight: (&CONV_TRANSPOSE2D_BACKWARD_WEIGHT, Product::Weight),
+    backward_bias: "conv_transpose2d_backward_bias",
+};
+
+impl Conv {
+    /// nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding).
+    pub const fn conv2d(
+        in_channels: usize,
+        out_channels: usize,
+        kernel_size: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Conv {
+        Conv {
+            direction: Direction::Down,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            whole_k: false,
+        }
+    }
+
+    /// nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride, padding).
+    pub const fn conv_transpose2d(
+        in_channels: usize,
+        out_channels: usize,
+        kernel_size: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Conv {
+        Conv {
+            direction: Direction::Up,
+            ..Conv::conv2d(in_channels, out_channels, kernel_size, stride, padding)
+        }
+    }
+
+    /// The layer with a forward product that never splits K over workgroups, so that a sample's
+    /// output does not depend on the batch around it (as `Linear::with_whole_k`).
+    pub const fn with_whole_k(self) -> Conv {
+        Conv {
+            whole_k: true,
+            ..self
+        }
+    }
+
+    fn ops(&self) -> &'static Ops {
+        match self.direction {
+            Direction::Down => &DOWN,
+            Direction::Up => &UP,
+        }
+    }
+
+    /// Output height or width for an input of `size`: ⌊(size + 2p − k) / s⌋ + 1 down,
+    /// (size − 1)·s − 2p + k up.
+    pub fn output_size(&self, op: &'static str, size: usize) -> Result<usize> {
+        let (k, s, p) = (self.kernel_size, self.stride, self.padding);
+        let out = match self.direction {
+            Direction::Down if s > 0 && k > 0 && size + 2 * p >= k => {
+                Some((size + 2 * p - k) / s + 1)
+            }
+            Direction::Up if s > 0 && size > 0 && (size - 1) * s + k > 2 * p => {
+                Some((size - 1) * s + k - 2 * p)
+            }
+            _ => None,
+        };
+        out.ok_or_else(|| Error::InvalidArgument {
+            op,
+            message: format!(
+                "input size {size} with kernel {k}, stride {s}, padding {p} gives no output"
+            ),
+        })
+    }
+
+    /// The geometry for the layer's input x: [N, C_in, H, W], checked against the layer.
+    fn geometry(&self, op: &'static str, tensor: &'static str, x: &Tensor) -> Result<Geometry> {
+        let (h, w) = match x.shape() {
+            [_, _, h, w] => (*h, *w),
+            _ => (0, 0),
+        };
+        let batch = batch_of(op, tensor, x, &[self.in_channels, h, w])?;
+        let input = [self.in_channels, h, w];
+        let output = [
+            self.out_channels,
+            self.output_size(op, h)?,
+            self.output_size(op, w)?,
+        ];
+        let k = self.kernel_size;
+        let (hi, lo) = match self.direction {
+            Direction::Down => (input, output),
+            Direction::Up => (output, input),
+        };
+        Ok(Geometry {
+            batch,
+            lo,
+            hi,
+            ksize: k,
+            stride: self.stride,
+            pad: self.padding,
+            // The weight's first dimension is the lo map's channels in both layouts.
+            w_stride_lo: hi[0] * k * k,
+            w_stride_hi: k * k,
+            whole_k: false,
+        })
+    }
+
+    /// The shape of the layer's output y for geometry `g`.
+    fn output_shape(&self, g: &Geometry) -> [usize; 4] {
+        let [c, h, w] = match self.direction {
+            Direction::Down => g.lo,
+            Direction::Up => g.hi,
+        };
+        [g.batch, c, h, w]
+    }
+
+    fn weight_shape(&self) -> [usize; 4] {
+        let (first, second) = match self.direction {
+            Direction::Down => (self.out_channels, self.in_channels),
+            Direction::Up => (self.in_channels, self.out_channels),
+        };
+        [first, second, self.kernel_size, self.kernel_size]
+    }
+
+    /// x: [N, C_in, H, W], weight (as the direction lays it out), bias: [C_out] → y: [N, C_out, OH, OW]
+    pub fn forward(
+        &self,
+        gpu: &Gpu,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        y: &Tensor,
+    ) -> Result<Dispatch> {
+        let kernel = self.ops().forward;
+        let op = kernel.0.entry;
+        let g = Geometry {
+            whole_k: self.whole_k,
+            ..self.geometry(op, "x", x)?
+        };
+        expect_shape(op, "weight", weight, &self.weight_shape())?;
+        expect_shape(op, "bias", bias, &[self.out_channels])?;
+        expect_shape(op, "y", y, &self.output_shape(&g))?;
+        g.gather(gpu, kernel, x, weight, y, Some(bias))
+    }
+
+    /// dy: [N, C_out, OH, OW], weight → dx: [N, C_in, H, W]
+    pub fn backward_input(
+        &self,
+        gpu: &Gpu,
+        dy: &Tensor,
+        weight: &Tensor,
+        dx: &Tensor,
+    ) -> Result<Dispatch> {
+        let kernel = self.ops().backward_input;
+        let op = kernel.0.entry;
+        let g = self.geometry(op, "dx", dx)?;
+        expect_shape(op, "dy", dy, &self.output_shape(&g))?;
+        expect_shape(op, "weight", weight, &self.weight_shape())?;
+        g.gather(gpu, kernel, dy, weight, dx, None)
+    }
+
+    /// dy: [N, C_out, OH, OW], x: [N, C_in, H, W] → dweight; with `accumulate` added to what dweight
+    /// holds.
+    pub fn backward_weight(
+        &self,
+        gpu: &Gpu,
+        dy: &Tensor,
+        x: &Tensor,
+        dweight: &Tensor,
+        accumulate: bool,
+    ) -> Result<Dispatch> {
+        let kernel = self.ops().backward_weight;
+        let op = kernel.0.entry;
+        let g = self.geometry(op, "x", x)?;
+        expect_shape(op, "dy", dy, &self.output_shape(&g))?;
+        expect_shape(op, "dweight", dweight, &self.weight_shape())?;
+        let (lo_map, hi_map) = match self.direction {
+            Direction::Down => (dy, x),
+            Direction::Up => (x, dy),
+        };
+        g.weight_gradient(gpu, kernel, lo_map, hi_map, dweight, accumulate)
+    }
+
+    /// dy: [N, C_out, OH, OW] → dbias: [C_out]; with `accumulate` added to what dbias holds.
+    pub fn backward_bias(
+        &self,
+        gpu: &Gpu,
+        dy: &Tensor,
+        dbias: &Tensor,
+        accumulate: bool,
+    ) -> Result<Dispatch> {
+        let op = self.ops().backward_bias;
+        let (oh, ow) = match dy.shape() {
+            [_, _, h, w] => (*h, *w),
+            _ => (0, 0),
+        };
+        let n = batch_of(op, "dy", dy, &[self.out_channels, oh, ow])?;
+        bias::backward(
+            gpu,
+            op,
+            dy,
+            [n, self.out_channels, oh * ow],
+            dbias,
             accumulate,
         )
     }

@@ -2,12 +2,16 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, batch_of, expect_shape, groups_for, split_k};
 use crate::error::Result;
-use crate::gpu::Gpu;
-use crate::kernels::{Dispatch, Kernel, Shader, Storage, dispatch, read, write};
+use crate::kernels::Gpu;
+use crate::kernels::{
+    Dispatch, Family, Kernel, ProductKey, Shader, Storage, Variant, dispatch, dispatch_variant,
+    read, write,
+};
+use crate::kernels::{as_u32, groups_for, split_k};
 use crate::layers::bias;
 use crate::tensor::Tensor;
+use crate::tensor::{batch_of, expect_shape};
 
 // Every tiled entry point binds the bias (only linear_forward adds it; the others get a placeholder)
 // and the partial sums of split products (shaders/gemm.wgsl).
@@ -125,23 +129,25 @@ impl Product {
     /// fits (`a_by_columns` for the weight gradient, whose subgroup kernel reads A down its columns),
     /// else the tiled kernel, or where K is split its `_split` version followed by the reduction. `tensors` are A, B and C,
     /// and the bias for the forward product.
+    #[allow(clippy::too_many_arguments)]
     fn dispatch(
         &self,
         gpu: &Gpu,
         op: &'static str,
+        variant: &Variant,
         ([whole, split_kernel, reduce], subgroup): (&'static [Kernel; 3], &'static Kernel),
         a_by_columns: bool,
         accumulate: bool,
         tensors: &[&Tensor],
     ) -> Result<Dispatch> {
-        if gpu.subgroup_products && self.fits_subgroup_kernel(a_by_columns) {
+        if on_subgroups(gpu, variant) && self.fits_subgroup_kernel(a_by_columns) {
             return self.subgroup_dispatch(gpu, op, subgroup, accumulate, false, tensors);
         }
         let tiles = self.m.div_ceil(TILE) * self.n.div_ceil(TILE);
         let split = if self.whole_k {
             (1, self.k)
         } else {
-            split_k(gpu, tiles, [self.m, self.n, self.k])
+            split_k(gpu, variant, tiles, [self.m, self.n, self.k])?
         };
         let params = self.params(op, accumulate, split)?;
         let placeholder = Tensor::zeros(gpu, "unused binding", &[1])?;
@@ -154,12 +160,17 @@ impl Product {
         ];
         let workgroups = as_u32(op, tiles * split.0)?;
         if split.0 == 1 {
-            return Ok(dispatch(gpu, whole, &params, &bound, workgroups)?.with_flops(self.flops()));
+            return Ok(
+                dispatch_variant(gpu, whole, variant, &params, &bound, workgroups)?
+                    .with_flops(self.flops()),
+            );
         }
-        let partial_sums = dispatch(gpu, split_kernel, &params, &bound, workgroups)?;
-        let sums = dispatch(
+        let partial_sums =
+            dispatch_variant(gpu, split_kernel, variant, &params, &bound, workgroups)?;
+        let sums = dispatch_variant(
             gpu,
             reduce,
+            variant,
             &params,
             &bound,
             groups_for(op, self.m * self.n)?,
@@ -210,6 +221,11 @@ impl Product {
     }
 }
 
+/// Whether a product of `variant` runs on the subgroup kernels (where it fits them).
+fn on_subgroups(gpu: &Gpu, variant: &Variant) -> bool {
+    variant.family == Family::Subgroup && gpu.has_subgroup_kernels()
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Linear {
     pub in_features: usize,
@@ -244,14 +260,19 @@ impl Linear {
     /// shaders/linear_subgroup.wgsl's header lists the three.
     fn transposed_on_subgroups(
         &self,
-        gpu: &Gpu,
+        subgroups: bool,
         product: Product,
         a_by_columns: bool,
     ) -> Option<Product> {
-        (gpu.subgroup_products
-            && self.out_features == 1
-            && product.fits_subgroup_kernel(a_by_columns))
-        .then_some(product)
+        (subgroups && self.out_features == 1 && product.fits_subgroup_kernel(a_by_columns))
+            .then_some(product)
+    }
+
+    /// The variant the tuning record gives `op`'s product [m, n, k] (as the layer computes it
+    /// untransposed), and whether that runs on subgroup kernels.
+    fn variant(gpu: &Gpu, op: &'static str, shape: [usize; 3]) -> (Variant, bool) {
+        let variant = gpu.variant(&ProductKey { op, shape });
+        (variant, on_subgroups(gpu, &variant))
     }
 
     fn check_weight(&self, op: &'static str, weight: &Tensor) -> Result<()> {
@@ -272,6 +293,7 @@ impl Linear {
         self.check_weight(OP, weight)?;
         expect_shape(OP, "bias", bias, &[self.out_features])?;
         expect_shape(OP, "y", y, &[n, self.out_features])?;
+        let (variant, subgroups) = Self::variant(gpu, OP, [n, self.out_features, self.in_features]);
         // yᵀ [1×N] = w [1×in] · xᵀ, B = x stored [N][in].
         let transposed = Product {
             m: 1,
@@ -281,7 +303,7 @@ impl Linear {
             b_stride: (1, self.in_features),
             whole_k: self.whole_k,
         };
-        if let Some(product) = self.transposed_on_subgroups(gpu, transposed, false) {
+        if let Some(product) = self.transposed_on_subgroups(subgroups, transposed, false) {
             return product.subgroup_dispatch(
                 gpu,
                 OP,
@@ -299,7 +321,7 @@ impl Linear {
             b_stride: (1, self.in_features),
             whole_k: self.whole_k,
         };
-        if gpu.subgroup_products
+        if subgroups
             && product.n.is_multiple_of(SUBGROUP_BLOCK)
             && !product.k.is_multiple_of(SUBGROUP_DEPTH)
         {
@@ -315,6 +337,7 @@ impl Linear {
         product.dispatch(
             gpu,
             OP,
+            &variant,
             (&FORWARD, &SUBGROUP_FORWARD),
             false,
             false,
@@ -334,6 +357,7 @@ impl Linear {
         let n = batch_of(OP, "dy", dy, &[self.out_features])?;
         self.check_weight(OP, weight)?;
         expect_shape(OP, "dx", dx, &[n, self.in_features])?;
+        let (variant, subgroups) = Self::variant(gpu, OP, [n, self.in_features, self.out_features]);
         // dx [N×in] = dy [N×1] · w [1×in] with K = 1, A = dy read as a column (stored [1][N]).
         let transposed = Product {
             m: n,
@@ -343,7 +367,7 @@ impl Linear {
             b_stride: (self.in_features, 1),
             whole_k: false,
         };
-        if let Some(product) = self.transposed_on_subgroups(gpu, transposed, true) {
+        if let Some(product) = self.transposed_on_subgroups(subgroups, transposed, true) {
             return product.subgroup_dispatch(
                 gpu,
                 OP,
@@ -364,6 +388,7 @@ impl Linear {
         product.dispatch(
             gpu,
             OP,
+            &variant,
             (&BACKWARD_INPUT, &SUBGROUP_BACKWARD_INPUT),
             false,
             false,
@@ -389,6 +414,7 @@ impl Linear {
             dweight,
             &[self.out_features, self.in_features],
         )?;
+        let (variant, subgroups) = Self::variant(gpu, OP, [self.out_features, self.in_features, n]);
         // dW [1×in] = dyᵀ [1×N] · x, A = dyᵀ as one row (stored [1][N]), B = x stored [N][in].
         let transposed = Product {
             m: 1,
@@ -398,7 +424,7 @@ impl Linear {
             b_stride: (self.in_features, 1),
             whole_k: false,
         };
-        if let Some(product) = self.transposed_on_subgroups(gpu, transposed, false) {
+        if let Some(product) = self.transposed_on_subgroups(subgroups, transposed, false) {
             return product.subgroup_dispatch(
                 gpu,
                 OP,
@@ -419,6 +445,7 @@ impl Linear {
         product.dispatch(
             gpu,
             OP,
+            &variant,
             (&BACKWARD_WEIGHT, &SUBGROUP_BACKWARD_WEIGHT),
             true,
             accumulate,

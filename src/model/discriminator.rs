@@ -3,9 +3,9 @@
 
 use super::{GradientPool, Mode, Net, NetSpec, buffer};
 use crate::error::Result;
-use crate::gpu::Gpu;
 use crate::kernels::Dispatch;
-use crate::layers::{Activation, Conv2d, Linear};
+use crate::kernels::Gpu;
+use crate::layers::{Activation, Conv, Linear};
 use crate::model::IMAGE_SIDE;
 use crate::tensor::Tensor;
 
@@ -48,20 +48,8 @@ pub const SPEC: NetSpec = NetSpec {
     stats: STATS,
 };
 
-const CONV0: Conv2d = Conv2d {
-    in_channels: 1,
-    out_channels: CONV0_CHANNELS,
-    kernel_size: 4,
-    stride: 2,
-    padding: 1,
-};
-const CONV2: Conv2d = Conv2d {
-    in_channels: CONV0_CHANNELS,
-    out_channels: CONV2_CHANNELS,
-    kernel_size: 4,
-    stride: 2,
-    padding: 1,
-};
+const CONV0: Conv = Conv::conv2d(1, CONV0_CHANNELS, 4, 2, 1);
+const CONV2: Conv = Conv::conv2d(CONV0_CHANNELS, CONV2_CHANNELS, 4, 2, 1);
 const FC0: Linear = Linear::new(FLAT, FC);
 const FC3: Linear = Linear::new(FC, 1);
 

@@ -3,9 +3,9 @@
 
 use super::{GradientPool, Mode, Net, NetSpec, buffer};
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
 use crate::kernels::Dispatch;
-use crate::layers::{Activation, ConvTranspose2d, Linear};
+use crate::kernels::Gpu;
+use crate::layers::{Activation, Conv, Linear};
 use crate::tensor::Tensor;
 
 pub const Z_DIM: usize = 62;
@@ -52,8 +52,8 @@ pub const SPEC: NetSpec = NetSpec {
 
 const FC0: Linear = Linear::new(Z_DIM, FC1);
 const FC3: Linear = Linear::new(FC1, FC2);
-const DECONV0: ConvTranspose2d = ConvTranspose2d::new(MAP_CHANNELS, DECONV_CHANNELS, 4, 2, 1);
-const DECONV3: ConvTranspose2d = ConvTranspose2d::new(DECONV_CHANNELS, 1, 4, 2, 1);
+const DECONV0: Conv = Conv::conv_transpose2d(MAP_CHANNELS, DECONV_CHANNELS, 4, 2, 1);
+const DECONV3: Conv = Conv::conv_transpose2d(DECONV_CHANNELS, 1, 4, 2, 1);
 
 pub struct Generator {
     pub net: Net,

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use gan_wgpu::kernels::Dispatch;
-use gan_wgpu::{Gpu, GpuOptions, Products, Tensor};
+use gan_wgpu::{Family, Gpu, GpuOptions, Overrides, Tensor};
 
 /// The four kernels of a layer with a weight and a bias (Linear, Conv2d, ConvTranspose2d), bound to
 /// x, weight, bias, dy and the outputs [y, dx, dweight, dbias], gradients overwritten.
@@ -48,11 +48,11 @@ pub enum KernelFamily {
     /// few tiles; this device splits every one, so the split path and its reductions are tested on any
     /// adapter).
     TiledSplitK,
-    /// The split tiles with an 8×8 block per invocation (`GpuOptions::gemm_block`), where products too
+    /// The split tiles with an 8×8 block per invocation (`block=8`), where products too
     /// shallow to split store their blocks whole.
     TiledBlock8SplitK,
     /// The split tiles with each slice loaded while the one before is multiplied, on 4×4 and (here)
-    /// 8×8 blocks (`GpuOptions::gemm_prefetch`).
+    /// 8×8 blocks (`prefetch=on`).
     TiledPrefetchSplitK,
     TiledBlock8PrefetchSplitK,
     /// The subgroup kernels where the adapter has subgroups of 8 or more lanes, else tiles.
@@ -74,23 +74,36 @@ pub fn gpu_with(family: KernelFamily) -> &'static Gpu {
     static DEVICES: [OnceLock<Gpu>; 6] = [const { OnceLock::new() }; 6];
     let split = 1 << 16;
     let (cell, products, split_target, gemm_block, gemm_prefetch) = match family {
-        KernelFamily::Tiled => (&DEVICES[0], Products::Tiled, 0, 4, false),
-        KernelFamily::TiledSplitK => (&DEVICES[1], Products::Tiled, split, 4, false),
-        KernelFamily::TiledBlock8SplitK => (&DEVICES[2], Products::Tiled, split, 8, false),
-        KernelFamily::TiledPrefetchSplitK => (&DEVICES[3], Products::Tiled, split, 4, true),
-        KernelFamily::TiledBlock8PrefetchSplitK => (&DEVICES[4], Products::Tiled, split, 8, true),
-        KernelFamily::Subgroup => (&DEVICES[5], Products::Subgroup, 0, 4, false),
+        KernelFamily::Tiled => (&DEVICES[0], Family::Tiled, 0, 4, false),
+        KernelFamily::TiledSplitK => (&DEVICES[1], Family::Tiled, split, 4, false),
+        KernelFamily::TiledBlock8SplitK => (&DEVICES[2], Family::Tiled, split, 8, false),
+        KernelFamily::TiledPrefetchSplitK => (&DEVICES[3], Family::Tiled, split, 4, true),
+        KernelFamily::TiledBlock8PrefetchSplitK => (&DEVICES[4], Family::Tiled, split, 8, true),
+        KernelFamily::Subgroup => (&DEVICES[5], Family::Subgroup, 0, 4, false),
     };
     cell.get_or_init(|| {
-        let options = GpuOptions {
-            products,
-            split_target: Some(split_target),
-            gemm_block: Some(gemm_block),
-            gemm_pitch: Some(17),
-            gemm_prefetch: Some(gemm_prefetch),
-            ..GpuOptions::default()
+        let gpu = Gpu::new(&GpuOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        // Subgroup kernels where the adapter has them, else tiles (as the adapter's defaults would).
+        let products = if products == Family::Subgroup && !gpu.subgroups {
+            Family::Tiled
+        } else {
+            products
         };
-        Gpu::new(&options).unwrap_or_else(|e| panic!("{e}"))
+        let overrides = Overrides {
+            family: Some(products),
+            split_target: Some(split_target),
+            block: Some(gemm_block),
+            pitch: Some(17),
+            prefetch: Some(gemm_prefetch),
+            by_plane: Some(products == Family::Subgroup),
+            ..Overrides::default()
+        };
+        let tuning = gpu
+            .tuning()
+            .clone()
+            .with(&overrides, &gpu)
+            .unwrap_or_else(|e| panic!("{e}"));
+        Gpu::on(gpu.into_device(), tuning)
     })
 }
 
