@@ -5,13 +5,6 @@
 // invocation where the count is a multiple of 4: a CPU adapter pays its per-lane cost once per vector
 // load.
 
-struct ActivationParams {
-    count: u32,
-    negative_slope: f32, // LeakyReLU only
-    _pad0: u32,
-    _pad1: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: ActivationParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;       // x, or y for sigmoid_backward
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>; // y; backward: dy in, dx out

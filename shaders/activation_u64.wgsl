@@ -2,13 +2,6 @@
 // integers (adam_u64.wgsl's header says why): each access moves a vec4<u64> (wide.wgsl). Same
 // arithmetic per element as activation.wgsl; the host uses them where the count is a multiple of 8.
 
-struct ActivationParams {
-    count: u32,
-    negative_slope: f32, // LeakyReLU only
-    _pad0: u32,
-    _pad1: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: ActivationParams;
 @group(0) @binding(1) var<storage, read> src: array<vec4<u64>>;       // x, or y for sigmoid_backward
 @group(0) @binding(3) var<storage, read_write> dst: array<vec4<u64>>; // y; backward: dy in, dx out

@@ -5,17 +5,6 @@
 // parameter buffers always are): a CPU adapter pays its per-lane cost once per vector load. CPU
 // adapters with 64-bit integers run adam_u64.wgsl's eight-element version instead.
 
-struct AdamParams {
-    count: u32,
-    one_minus_beta1: f32,       // rounded from double, as PyTorch's Python scalars are
-    beta2: f32,
-    one_minus_beta2: f32,
-    eps: f32,
-    step_size: f32,             // lr / (1 − beta1^t)
-    bias_correction2_sqrt: f32, // sqrt(1 − beta2^t)
-    health_bit: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: AdamParams;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> param: array<f32>;

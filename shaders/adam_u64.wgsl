@@ -5,17 +5,6 @@
 // nothing but seven memory accesses per element, runs in ~0.7 of adam_update_vec4's time there.
 // The host uses it where the count is a multiple of 8 (the flat parameter buffers always are).
 
-struct AdamParams {
-    count: u32,
-    one_minus_beta1: f32,
-    beta2: f32,
-    one_minus_beta2: f32,
-    eps: f32,
-    step_size: f32,
-    bias_correction2_sqrt: f32,
-    health_bit: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: AdamParams;
 @group(0) @binding(1) var<storage, read> grad: array<vec4<u64>>;
 @group(0) @binding(2) var<storage, read_write> param: array<vec4<u64>>;

@@ -18,27 +18,6 @@
 // kx, which covers PyTorch's (C_out, C_in, k, k) Conv2d layout and its (C_in, C_out, k, k)
 // ConvTranspose2d layout. Maps are NCHW.
 
-struct ConvParams {
-    batch: u32,
-    lo_channels: u32,
-    lo_h: u32,
-    lo_w: u32,
-    hi_channels: u32,
-    hi_h: u32,
-    hi_w: u32,
-    ksize: u32,
-    stride: u32,
-    pad: u32,
-    w_stride_lo: u32,
-    w_stride_hi: u32,
-    accumulate: u32, // weight gradients add to dst instead of overwriting it
-    m: u32,          // the product's rows, columns and depth
-    n: u32,
-    k: u32,
-    splits: u32,     // K cut into this many ranges of split_depth (gemm.wgsl); 1: whole
-    split_depth: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: ConvParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;    // the map gathered from (the hi map for WEIGHT)
 @group(0) @binding(2) var<storage, read> weight: array<f32>;

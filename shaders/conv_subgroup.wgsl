@@ -21,25 +21,6 @@
 // Positions past the end of a map are read clamped and not stored. Each output is summed in one fixed
 // order: results are bit-reproducible.
 
-struct ConvParams {
-    batch: u32,
-    lo_channels: u32,
-    lo_h: u32,
-    lo_w: u32,
-    hi_channels: u32,
-    hi_h: u32,
-    hi_w: u32,
-    ksize: u32,
-    stride: u32,
-    pad: u32,
-    w_stride_lo: u32,
-    w_stride_hi: u32,
-    accumulate: u32, // weight gradients add to dst instead of overwriting it
-    m: u32,
-    n: u32,
-    k: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: ConvParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;          // the map gathered from (hi for weight)
 @group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>; // rows (l, h, ky, 0..3)

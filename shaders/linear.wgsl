@@ -7,19 +7,6 @@
 //
 // The tile loop, and the splitting of K where a product has few tiles, are shaders/gemm.wgsl's.
 
-struct LinearParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    a_stride_m: u32,
-    a_stride_k: u32,
-    b_stride_k: u32,
-    b_stride_n: u32,
-    accumulate: u32, // linear_backward_weight adds to C instead of overwriting it
-    splits: u32,     // K cut into this many ranges of split_depth (gemm.wgsl); 1: whole
-    split_depth: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: LinearParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;

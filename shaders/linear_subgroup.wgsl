@@ -29,21 +29,6 @@
 // multiple of 32) are read clamped and not stored. Each element of C is summed over K in one fixed
 // order: results are bit-reproducible.
 
-struct LinearParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    a_stride_m: u32,
-    a_stride_k: u32,
-    b_stride_k: u32,
-    b_stride_n: u32,
-    accumulate: u32, // the gradient kernels add to C instead of overwriting it
-    _splits: u32,    // the tiled kernels' (shaders/linear.wgsl)
-    _split_depth: u32,
-    bias_broadcast: u32, // forward: one bias value for every element (see linear_subgroup_forward)
-    _pad: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: LinearParams;
 @group(0) @binding(1) var<storage, read> a_rows: array<vec4<f32>>;   // A stored [M][K]
 @group(0) @binding(2) var<storage, read> b_k_rows: array<vec4<f32>>; // B stored [N][K]

@@ -17,6 +17,7 @@ pub mod files;
 pub mod gpu;
 pub mod grid;
 pub mod health;
+pub mod history;
 pub mod kernels;
 pub mod layers;
 pub mod model;

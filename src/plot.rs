@@ -10,7 +10,7 @@ use plotters::style::{FontStyle, register_font};
 
 use crate::error::{Error, Result};
 use crate::grid::encode_png;
-use crate::train::{EpochRecord, History};
+use crate::history::{EpochRecord, History};
 
 pub const WIDTH: usize = 640;
 pub const HEIGHT: usize = 480;

@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::files::AtomicFile;
+use crate::history::History;
 use crate::kernels::Gpu;
 use crate::model::{discriminator, generator};
 use crate::params::{Layout, ParamStore, binding_alignment, persistent_roles};
 use crate::step::{Hyper, Trainer};
-use crate::train::History;
 
 pub const STATE_FILE: &str = "state.safetensors";
 
@@ -440,7 +440,7 @@ mod tests {
             epoch_d_losses: Vec::new(),
             epoch_g_losses: Vec::new(),
             steps_done: 2,
-            history: crate::train::History {
+            history: crate::history::History {
                 seed: 1,
                 batch_size: 8,
                 lr: 2e-4,

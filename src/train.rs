@@ -13,8 +13,6 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use crate::checkpoint;
 use crate::data::{Dataset, EPOCH_ORDER_VERSION, GpuDataset, epoch_order};
 use crate::error::{Error, Result};
@@ -22,6 +20,7 @@ use crate::files::remove_stale_temporaries;
 use crate::files::{ensure_dir, write_atomic};
 use crate::grid::save_grid;
 use crate::health::{self, Health};
+use crate::history::{EpochRecord, History};
 use crate::kernels::Gpu;
 use crate::noise::{NormalStream, Stream, UniformNoise};
 use crate::plot::loss_plot_png;
@@ -197,26 +196,6 @@ pub enum Outcome {
         steps: usize,
         state: PathBuf,
     },
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    /// Mean D and G loss over the epoch's steps.
-    pub d_loss: f64,
-    pub g_loss: f64,
-    pub d_losses: Vec<f32>,
-    pub g_losses: Vec<f32>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct History {
-    pub seed: u64,
-    pub batch_size: usize,
-    pub lr: f64,
-    pub betas: [f64; 2],
-    pub dataset: String,
-    pub epochs: Vec<EpochRecord>,
 }
 
 /// What the training loop tells its caller.

@@ -396,7 +396,7 @@ fn bad_training_states() {
         epoch_d_losses: vec![],
         epoch_g_losses: vec![],
         steps_done: 0,
-        history: gan_wgpu::train::History {
+        history: gan_wgpu::history::History {
             seed: 1,
             batch_size: 2,
             lr: 2e-4,

@@ -2,7 +2,7 @@
 //! else), anti-aliased, and dark axis labels, legend and tick text.
 
 use gan_wgpu::plot::{D_COLOUR, G_COLOUR, HEIGHT, WIDTH, loss_plot_png};
-use gan_wgpu::train::{EpochRecord, History};
+use gan_wgpu::history::{EpochRecord, History};
 
 /// A history whose D losses stay in [1.2, 1.4] and G losses in [0.5, 0.7], both jumping at every step
 /// as a real run's do.

@@ -3,7 +3,7 @@
 //! the host gives its pipeline-overridable constants: a shader that would break on a backend this
 //! machine does not have fails here. (Files with 64-bit integers skip GLSL, whose backend never has them.)
 
-use gan_wgpu::kernels::Shader;
+use gan_wgpu::kernels::{PREPENDED_FILES, Shader};
 use naga::back::{glsl, hlsl, msl, spv};
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 
@@ -12,16 +12,7 @@ fn every_shader_translates_to_all_four_targets() {
     let files: Vec<&str> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .filter(|n| {
-            n.ends_with(".wgsl")
-                && ![
-                    "common.wgsl",
-                    "gemm.wgsl",
-                    "subgroup_block.wgsl",
-                    "wide.wgsl",
-                ]
-                .contains(&n.as_str())
-        })
+        .filter(|n| n.ends_with(".wgsl") && !PREPENDED_FILES.contains(&n.as_str()))
         .map(|n| Box::leak(n.into_boxed_str()) as &str)
         .collect();
     let covered: Vec<&str> = Shader::ALL.iter().map(|s| s.file_name()).collect();

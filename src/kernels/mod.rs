@@ -101,6 +101,8 @@ const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const GEMM: &str = include_str!("../../shaders/gemm.wgsl");
 /// The subgroup kernels' register block, prepended to their files.
 const SUBGROUP_BLOCK: &str = include_str!("../../shaders/subgroup_block.wgsl");
+/// The parameter blocks shared by several files, prepended to those.
+const PARAMS: &str = include_str!("../../shaders/params.wgsl");
 /// Eight floats as a vec4<u64>, prepended to the files that access buffers that way.
 const WIDE: &str = include_str!("../../shaders/wide.wgsl");
 
@@ -121,6 +123,15 @@ pub enum Shader {
     LinearSubgroup,
     Noise,
 }
+
+/// The files of `shaders/` that are prepended to others rather than modules of their own.
+pub const PREPENDED_FILES: [&str; 5] = [
+    "common.wgsl",
+    "params.wgsl",
+    "gemm.wgsl",
+    "subgroup_block.wgsl",
+    "wide.wgsl",
+];
 
 impl Shader {
     /// Every file of `shaders/` that is a module of its own (common.wgsl, gemm.wgsl, subgroup_block.wgsl
@@ -204,7 +215,18 @@ impl Shader {
             Shader::ActivationU64 | Shader::AdamU64 => WIDE,
             _ => "",
         };
-        format!("{COMMON}\n{core}\n{body}")
+        let params = match self {
+            Shader::Linear
+            | Shader::LinearSubgroup
+            | Shader::Conv
+            | Shader::ConvSubgroup
+            | Shader::Adam
+            | Shader::AdamU64
+            | Shader::Activation
+            | Shader::ActivationU64 => PARAMS,
+            _ => "",
+        };
+        format!("{COMMON}\n{params}\n{core}\n{body}")
     }
 }
 
