@@ -44,6 +44,53 @@ pub struct BenchReport {
     pub per_kernel_timing: String,
 }
 
+/// A trainer on random images in [0, 1) with fresh noise every step, as in training: what `bench`
+/// times and the tuner measures.
+pub struct SyntheticRun {
+    pub trainer: Trainer,
+    noise_d: UniformNoise,
+    noise_g: UniformNoise,
+}
+
+impl SyntheticRun {
+    /// Nets initialised from seed 1, so that two runs on any devices start from the same numbers.
+    pub fn new(gpu: &Gpu, batch: usize) -> Result<SyntheticRun> {
+        let trainer = Trainer::new(
+            gpu,
+            Hyper {
+                batch,
+                ..Hyper::default()
+            },
+        )?;
+        let mut normal = NormalStream::new(1, 0);
+        trainer.g.net.initialise(gpu, &mut normal)?;
+        trainer.d.net.initialise(gpu, &mut normal)?;
+        let images = UniformNoise::new(gpu, &trainer.x, 1, Stream::Sample)?;
+        gpu.run(&[images.dispatch()])?;
+        let noise_d = UniformNoise::new(gpu, &trainer.z_d, 1, Stream::DStep)?;
+        let noise_g = UniformNoise::new(gpu, &trainer.z_g, 1, Stream::GStep)?;
+        Ok(SyntheticRun {
+            trainer,
+            noise_d,
+            noise_g,
+        })
+    }
+
+    /// The next step's dispatches, its noise first; submit them, then call `finish_step`.
+    pub fn step_dispatches(&self, gpu: &Gpu) -> Result<Vec<&Dispatch>> {
+        let step = self.trainer.steps_done;
+        self.noise_d.set_step(gpu, step)?;
+        self.noise_g.set_step(gpu, step)?;
+        let mut dispatches = vec![self.noise_d.dispatch(), self.noise_g.dispatch()];
+        dispatches.extend(self.trainer.step_dispatches(gpu)?);
+        Ok(dispatches)
+    }
+
+    pub fn finish_step(&mut self) {
+        self.trainer.finish_step();
+    }
+}
+
 /// VmHWM of /proc/self/status, where there is one.
 fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -57,31 +104,14 @@ fn peak_rss_bytes() -> Option<u64> {
 /// each submitted and waited for on its own), summed per kernel.
 pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<BenchReport> {
     let started = Instant::now();
-    let mut trainer = Trainer::new(
-        gpu,
-        Hyper {
-            batch,
-            ..Hyper::default()
-        },
-    )?;
-    let mut normal = NormalStream::new(1, 0);
-    trainer.g.net.initialise(gpu, &mut normal)?;
-    trainer.d.net.initialise(gpu, &mut normal)?;
-    // Random "images" in [0, 1) from the noise kernel, and fresh noise every step as in training.
-    let images = UniformNoise::new(gpu, &trainer.x, 1, Stream::Sample)?;
-    gpu.run(&[images.dispatch()])?;
-    let noise_d = UniformNoise::new(gpu, &trainer.z_d, 1, Stream::DStep)?;
-    let noise_g = UniformNoise::new(gpu, &trainer.z_g, 1, Stream::GStep)?;
-    let submit_step = |trainer: &mut Trainer| -> Result<wgpu::SubmissionIndex> {
-        noise_d.set_step(gpu, trainer.steps_done)?;
-        noise_g.set_step(gpu, trainer.steps_done)?;
-        let mut dispatches = vec![noise_d.dispatch(), noise_g.dispatch()];
-        dispatches.extend(trainer.step_dispatches(gpu)?);
+    let mut run = SyntheticRun::new(gpu, batch)?;
+    let submit_step = |run: &mut SyntheticRun| -> Result<wgpu::SubmissionIndex> {
+        let dispatches = run.step_dispatches(gpu)?;
         let submitted = gpu.submit(gpu.encode("training step", &dispatches), "training step")?;
-        trainer.finish_step();
+        run.finish_step();
         Ok(submitted)
     };
-    gpu.wait_for(submit_step(&mut trainer)?)?;
+    gpu.wait_for(submit_step(&mut run)?)?;
     let first_step_ms = started.elapsed().as_secs_f64() * 1e3;
     let mut times = Vec::with_capacity(steps);
     let mut in_flight = VecDeque::new();
@@ -95,7 +125,7 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<Be
     };
     let queued = if gpu.is_software() { 0 } else { IN_FLIGHT };
     for _ in 0..steps {
-        in_flight.push_back(submit_step(&mut trainer)?);
+        in_flight.push_back(submit_step(&mut run)?);
         if in_flight.len() > queued {
             settle(in_flight.pop_front().expect("steps are in flight"))?;
         }
@@ -109,7 +139,8 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<Be
     } else {
         times[times.len() / 2]
     };
-    let flops: u64 = trainer
+    let flops: u64 = run
+        .trainer
         .step_dispatches(gpu)?
         .iter()
         .map(|d| d.flops())
@@ -118,7 +149,8 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<Be
     let mut per_kernel_timing = String::new();
     if per_kernel {
         // Each kernel on its own: a split matrix product's reduction is timed apart from it.
-        let parts: Vec<Dispatch> = trainer
+        let parts: Vec<Dispatch> = run
+            .trainer
             .step_dispatches(gpu)?
             .iter()
             .flat_map(|d| d.parts())

@@ -29,6 +29,7 @@ pub mod state;
 pub mod step;
 pub mod tensor;
 pub mod train;
+pub mod tune;
 
 pub use error::{Error, Result};
 pub use gpu::{Device, GpuOptions};

@@ -17,6 +17,7 @@ use gan_wgpu::sample::{Noise, SeedPair};
 use gan_wgpu::state;
 use gan_wgpu::step::Hyper;
 use gan_wgpu::train::{CheckpointEvery, Outcome, Progress, SampleEpochs, TrainConfig, train};
+use gan_wgpu::tune::{self, TuneMode, TuneProgress};
 
 #[derive(Parser)]
 #[command(
@@ -78,8 +79,49 @@ fn parse_overrides(s: &str) -> Result<Overrides, String> {
     s.parse()
 }
 
+/// Whether to use the tuned kernels.
+#[derive(clap::Args)]
+struct TuneArgs {
+    /// Run the adapter's default kernels: neither measure the variants (as the first run on an
+    /// adapter does) nor use the choice stored for it.
+    #[arg(long)]
+    no_tune: bool,
+}
+
+impl TuneArgs {
+    /// `mode` unless --no-tune.
+    fn mode(&self, mode: TuneMode) -> TuneMode {
+        if self.no_tune { TuneMode::Off } else { mode }
+    }
+}
+
+/// Prints what the tuner is doing, a line per candidate.
+fn print_tune_progress(p: TuneProgress) {
+    use std::io::Write;
+    match p {
+        TuneProgress::Candidate {
+            index,
+            count,
+            variant,
+        } => {
+            print!("  {}/{count} {variant}: ", index + 1);
+            let _ = std::io::stdout().flush();
+        }
+        TuneProgress::Measured(m) => {
+            print!("{:.1} ms of matrix products a step", m.total_ms());
+            if !m.disagreed.is_empty() {
+                print!(
+                    " (refused for {}: output differs from the reference's)",
+                    m.disagreed.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+            println!();
+        }
+    }
+}
+
 impl DeviceArgs {
-    fn open(&self) -> Result<Gpu, Failure> {
+    fn options(&self) -> GpuOptions {
         let mut options = GpuOptions {
             pipeline_cache: gan_wgpu::gpu::pipeline_cache_dir(),
             ..GpuOptions::default()
@@ -91,12 +133,48 @@ impl DeviceArgs {
             .adapter
             .clone()
             .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok());
-        let gpu = Gpu::with_overrides(&options, &self.kernels.clone().unwrap_or_default())?;
+        options
+    }
+
+    /// Opens the GPU with its tuned kernels for steps of `batch` images (measured first where `mode`
+    /// says so), telling the user what is going on.
+    fn open(&self, mode: TuneMode, batch: usize) -> Result<Gpu, Failure> {
+        let options = self.options();
+        let cache = options.pipeline_cache.clone();
+        let measuring = |p: TuneProgress| {
+            if let TuneProgress::Candidate {
+                index: 0, count, ..
+            } = p
+            {
+                println!(
+                    "measuring {count} kernel variants at batch {batch} on this adapter (once; --no-tune skips it):"
+                );
+            }
+            print_tune_progress(p)
+        };
+        let (gpu, report) = tune::open(
+            &options,
+            &self.kernels.clone().unwrap_or_default(),
+            mode,
+            batch,
+            cache.as_deref(),
+            measuring,
+        )?;
+        if let Some(r) = report {
+            println!(
+                "kernels measured in {:.0} s{}",
+                r.seconds,
+                cache.map_or(String::new(), |d| format!(
+                    ", stored in {}",
+                    tune::cache_path(&d).display()
+                ))
+            );
+        }
         println!(
             "adapter: {} ({:?}, {:?})",
             gpu.info.name, gpu.info.backend, gpu.info.device_type
         );
-        if self.kernels.is_some() {
+        if self.kernels.is_some() || mode == TuneMode::Force {
             println!("kernels: {}", gpu.tuning());
         }
         if gpu.is_software() {
@@ -113,6 +191,8 @@ impl DeviceArgs {
 struct TrainArgs {
     #[command(flatten)]
     device: DeviceArgs,
+    #[command(flatten)]
+    tune: TuneArgs,
     /// Passes over the training set [default: 25, or the resumed run's].
     #[arg(long, allow_negative_numbers = true)]
     epochs: Option<usize>,
@@ -181,6 +261,8 @@ enum SampleFormat {
 struct SampleArgs {
     #[command(flatten)]
     device: DeviceArgs,
+    #[command(flatten)]
+    tune: TuneArgs,
     /// Seeds the noise (drawn on the GPU as training draws it): the same seed and checkpoint give the
     /// same picture, byte for byte.
     #[arg(long, default_value_t = 7)]
@@ -221,6 +303,8 @@ enum Command {
     Bench {
         #[command(flatten)]
         device: DeviceArgs,
+        #[command(flatten)]
+        tune: TuneArgs,
         /// Images per step.
         #[arg(long, default_value_t = 128)]
         batch_size: usize,
@@ -232,7 +316,16 @@ enum Command {
         #[arg(long)]
         per_kernel: bool,
     },
-    /// List the GPU adapters wgpu finds.
+    /// Measure the kernel variants on an adapter at a batch size and store the fastest for each
+    /// matrix product (train and bench do this on their first run on an adapter).
+    Tune {
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// Images per step.
+        #[arg(long, default_value_t = 128)]
+        batch_size: usize,
+    },
+    /// List the GPU adapters wgpu finds, with the kernels chosen for each.
     Devices {
         /// Only this graphics API's adapters [default: Vulkan, Metal and DX12; OpenGL where none of
         /// those has one].
@@ -287,7 +380,9 @@ fn sample(args: SampleArgs) -> Result<(), Failure> {
         Some(path) => path.clone(),
         None => gan_wgpu::sample::latest_checkpoint(&args.run)?,
     };
-    let gpu = args.device.open()?;
+    let gpu = args
+        .device
+        .open(args.tune.mode(TuneMode::StoredOnly), args.count.max(1))?;
     let g = gan_wgpu::sample::load_generator(&gpu, &checkpoint)?;
     let out = args
         .out
@@ -386,6 +481,7 @@ impl SampleProgress {
 
 fn bench(
     device: &DeviceArgs,
+    tune: &TuneArgs,
     batch_size: usize,
     steps: usize,
     per_kernel: bool,
@@ -395,7 +491,7 @@ fn bench(
             "--batch-size must be at least 2 (BatchNorm needs two values per channel)".into(),
         ));
     }
-    let gpu = device.open()?;
+    let gpu = device.open(tune.mode(TuneMode::Cached), batch_size)?;
     let r = gan_wgpu::bench::run(&gpu, batch_size, steps, per_kernel)
         .map_err(|e| bad_input(with_batch_hint(&e)))?;
     println!(
@@ -454,6 +550,54 @@ fn bad_input(message: String) -> Failure {
     Failure(message, EXIT_BAD_INPUT)
 }
 
+fn tune_command(device: &DeviceArgs, batch_size: usize) -> Result<(), Failure> {
+    if batch_size < 2 {
+        return Err(bad_input(
+            "--batch-size must be at least 2 (BatchNorm needs two values per channel)".into(),
+        ));
+    }
+    if device
+        .kernels
+        .as_ref()
+        .is_some_and(Overrides::touch_products)
+    {
+        return Err(bad_input(
+            "tune measures the products' variants; --kernels may set only by-plane and wide-loads here"
+                .into(),
+        ));
+    }
+    let gpu = device.open(TuneMode::Force, batch_size)?;
+    for (key, variant) in &gpu.tuning().by_product {
+        println!("  {key:50} {variant}");
+    }
+    Ok(())
+}
+
+/// What `devices` says of the kernels chosen for an adapter.
+fn kernels_line(info: &wgpu::AdapterInfo) -> String {
+    let Some(dir) = gan_wgpu::gpu::pipeline_cache_dir() else {
+        return "kernels: the adapter's defaults (no cache folder to store a tuned choice in)"
+            .into();
+    };
+    match tune::cached(&dir, &tune::AdapterKey::of(info)) {
+        None => "kernels: not measured yet (train and bench measure them on their first run; or gan-wgpu tune)".into(),
+        Some(e) => {
+            let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+            for v in e.tuning.by_product.values() {
+                *counts.entry(v.to_string()).or_default() += 1;
+            }
+            let counts: Vec<String> = counts.iter().map(|(v, n)| format!("{v} ×{n}")).collect();
+            format!(
+                "kernels measured at batch {}: {} products on {}; others {}",
+                e.batches.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(", "),
+                e.tuning.by_product.len(),
+                counts.join(", "),
+                e.tuning.products,
+            )
+        }
+    }
+}
+
 fn devices(backend: Option<BackendName>) -> Result<(), Failure> {
     let backends = backend.map_or(GpuOptions::default().backends, BackendName::backends);
     let found = gpu::adapters(backends);
@@ -484,6 +628,7 @@ fn devices(backend: Option<BackendName>) -> Result<(), Failure> {
             a.info.driver,
             a.info.driver_info,
         );
+        println!("      {}", kernels_line(&a.info));
     }
     Ok(())
 }
@@ -716,7 +861,9 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
             set.source
         )));
     }
-    let gpu = args.device.open()?;
+    let gpu = args
+        .device
+        .open(args.tune.mode(TuneMode::Cached), config.hyper.batch)?;
     println!("data: {} images from {}", set.len(), set.source);
     if config.resume {
         println!("resuming the run in {}", config.out.display());
@@ -849,10 +996,12 @@ fn main() -> ExitCode {
         Command::Sample(args) => sample(args),
         Command::Bench {
             device,
+            tune,
             batch_size,
             steps,
             per_kernel,
-        } => bench(&device, batch_size, steps, per_kernel),
+        } => bench(&device, &tune, batch_size, steps, per_kernel),
+        Command::Tune { device, batch_size } => tune_command(&device, batch_size),
         Command::Devices { backend } => devices(backend),
     };
     match outcome {

@@ -5,7 +5,15 @@ use std::process::Command;
 #[test]
 fn bench_reports_timed_steps_as_json() {
     let out = Command::new(env!("CARGO_BIN_EXE_gan-wgpu"))
-        .args(["bench", "--batch-size", "4", "--steps", "2", "--per-kernel"])
+        .args([
+            "bench",
+            "--batch-size",
+            "4",
+            "--steps",
+            "2",
+            "--per-kernel",
+            "--no-tune",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

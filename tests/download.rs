@@ -126,7 +126,7 @@ fn without_a_usable_mirror_train_falls_back_to_the_bundled_digits() {
     std::fs::create_dir_all(&work).unwrap();
     // A batch larger than the bundled set stops the run right after the data is chosen.
     let out = Command::new(env!("CARGO_BIN_EXE_gan-wgpu"))
-        .args(["train", "--batch-size", "20000"])
+        .args(["train", "--batch-size", "20000", "--no-tune"])
         .current_dir(&work)
         .env("GAN_WGPU_MNIST_MIRRORS", &mirror)
         .output()

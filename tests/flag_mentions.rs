@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use common::cli::{assert_failure, gan_wgpu, own_stderr, scratch_dir, small_mnist};
 
-const COMMANDS: [&str; 4] = ["train", "sample", "bench", "devices"];
+const COMMANDS: [&str; 5] = ["train", "sample", "bench", "tune", "devices"];
 
 /// Every `--flag` in `text`, with the command named right before it where there is one.
 fn flag_mentions(text: &str) -> Vec<(Option<&'static str>, String)> {
@@ -151,6 +151,15 @@ fn every_flag_an_error_names_exists() {
             owned(&["bench", "--batch-size", "3000000", "--steps", "1"]),
         ),
         ("bench steps nonsense", owned(&["bench", "--steps", "many"])),
+        (
+            "bench kernels unknown key",
+            owned(&["bench", "--kernels", "speed=max"]),
+        ),
+        ("tune batch 1", owned(&["tune", "--batch-size", "1"])),
+        (
+            "tune with the products overridden",
+            owned(&["tune", "--kernels", "products=tiled"]),
+        ),
     ];
     let mut named = 0;
     for (what, args) in cases {

@@ -1,8 +1,8 @@
 //! loss.png: its size, both curves in matplotlib's colours where their losses put them (and nowhere
 //! else), anti-aliased, and dark axis labels, legend and tick text.
 
-use gan_wgpu::plot::{D_COLOUR, G_COLOUR, HEIGHT, WIDTH, loss_plot_png};
 use gan_wgpu::history::{EpochRecord, History};
+use gan_wgpu::plot::{D_COLOUR, G_COLOUR, HEIGHT, WIDTH, loss_plot_png};
 
 /// A history whose D losses stay in [1.2, 1.4] and G losses in [0.5, 0.7], both jumping at every step
 /// as a real run's do.

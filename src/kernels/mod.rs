@@ -296,9 +296,14 @@ impl Gpu {
         Gpu::with_overrides(options, &Overrides::default())
     }
 
+    /// Opens the adapter `options` pick with the limits the kernels need, for `Gpu::on`.
+    pub fn open_device(options: &GpuOptions) -> Result<Device> {
+        Device::new(options, required_limits())
+    }
+
     /// Opens the adapter `options` pick, with the variants that suit its kind and `overrides` on top.
     pub fn with_overrides(options: &GpuOptions, overrides: &Overrides) -> Result<Gpu> {
-        let base = Device::new(options, required_limits())?;
+        let base = Gpu::open_device(options)?;
         let tuning = Tuning::for_device(&base)
             .with(overrides, &base)
             .map_err(|message| Error::InvalidArgument {
@@ -590,6 +595,8 @@ pub struct Dispatch {
     params: wgpu::Buffer,
     grid: [u32; 3],
     flops: u64,
+    /// For a matrix product: which one, and the tensor it writes (for the tuner).
+    product: Option<(ProductKey, Tensor)>,
     then: Option<Box<Dispatch>>,
 }
 
@@ -603,6 +610,17 @@ impl Dispatch {
 
     pub fn flops(&self) -> u64 {
         self.flops
+    }
+
+    /// Marks this dispatch as the matrix product `key`, writing `output`.
+    pub fn for_product(mut self, key: &ProductKey, output: &Tensor) -> Dispatch {
+        self.product = Some((key.clone(), output.clone()));
+        self
+    }
+
+    /// The matrix product this dispatch computes and the tensor it writes, if it is one.
+    pub fn product(&self) -> Option<(&ProductKey, &Tensor)> {
+        self.product.as_ref().map(|(k, t)| (k, t))
     }
 
     /// Runs `next` right after this one, as part of it.
@@ -752,6 +770,7 @@ fn bind<P: bytemuck::Pod>(
         params,
         grid,
         flops: 0,
+        product: None,
         then: None,
     })
 }

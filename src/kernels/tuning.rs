@@ -221,6 +221,16 @@ pub const OVERRIDE_KEYS: &str = "products=tiled|subgroup, block=4|8, pitch=16|17
      split-k=off|WORKGROUPS, by-plane=on|off, wide-loads=on|off";
 
 impl Overrides {
+    /// Whether a product's variant is overridden (so every product runs that, and measuring the
+    /// variants is pointless).
+    pub fn touch_products(&self) -> bool {
+        self.family.is_some()
+            || self.block.is_some()
+            || self.pitch.is_some()
+            || self.prefetch.is_some()
+            || self.split_target.is_some()
+    }
+
     /// Whether nothing is overridden.
     pub fn is_empty(&self) -> bool {
         *self == Overrides::default()

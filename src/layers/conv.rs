@@ -382,7 +382,8 @@ impl Geometry {
         let placeholder = Tensor::zeros(gpu, "unused binding", &[4])?;
         let or_placeholder = |t: Option<&Tensor>| t.cloned().unwrap_or_else(|| placeholder.clone());
         let mut bound: Vec<Tensor> = [src, weight, dst, bias, lo_map].map(or_placeholder).into();
-        let variant = gpu.variant(&ProductKey { op, shape });
+        let key = ProductKey { op, shape };
+        let variant = gpu.variant(&key);
         let subgroups = variant.family == Family::Subgroup && gpu.has_subgroup_kernels();
         if let Some((kernel, workgroups, flops)) = self.subgroup_plan(subgroups, kernel, product) {
             let params = self.params(op, shape, accumulate, (1, k))?;
@@ -395,7 +396,8 @@ impl Geometry {
                 &bound.iter().collect::<Vec<_>>(),
                 as_u32(op, workgroups)?,
             )?
-            .with_flops(flops));
+            .with_flops(flops)
+            .for_product(&key, &bound[2]));
         }
         // Narrow products (NARROW in conv.wgsl) run one element per invocation instead of in tiles,
         // K whole.
@@ -418,7 +420,8 @@ impl Geometry {
         if split.0 == 1 {
             return Ok(
                 dispatch_variant(gpu, kernel, &variant, &params, &bound, workgroups)?
-                    .with_flops(flops),
+                    .with_flops(flops)
+                    .for_product(&key, bound[2]),
             );
         }
         let (_, [split_kernel, reduce]) = SPLIT_KERNELS
@@ -435,7 +438,10 @@ impl Geometry {
             &bound,
             groups_for(op, m * n)?,
         )?;
-        Ok(partial_sums.with_flops(flops).followed_by(sums))
+        Ok(partial_sums
+            .with_flops(flops)
+            .followed_by(sums)
+            .for_product(&key, bound[2]))
     }
 
     /// One of the four gathers: `dst` (one map) from `src` (the other map) and the weight, plus `bias`

@@ -133,7 +133,7 @@ impl Product {
     fn dispatch(
         &self,
         gpu: &Gpu,
-        op: &'static str,
+        key: &ProductKey,
         variant: &Variant,
         ([whole, split_kernel, reduce], subgroup): (&'static [Kernel; 3], &'static Kernel),
         a_by_columns: bool,
@@ -141,8 +141,9 @@ impl Product {
         tensors: &[&Tensor],
     ) -> Result<Dispatch> {
         if on_subgroups(gpu, variant) && self.fits_subgroup_kernel(a_by_columns) {
-            return self.subgroup_dispatch(gpu, op, subgroup, accumulate, false, tensors);
+            return self.subgroup_dispatch(gpu, key, subgroup, accumulate, false, tensors);
         }
+        let op = key.op;
         let tiles = self.m.div_ceil(TILE) * self.n.div_ceil(TILE);
         let split = if self.whole_k {
             (1, self.k)
@@ -162,7 +163,8 @@ impl Product {
         if split.0 == 1 {
             return Ok(
                 dispatch_variant(gpu, whole, variant, &params, &bound, workgroups)?
-                    .with_flops(self.flops()),
+                    .with_flops(self.flops())
+                    .for_product(key, tensors[2]),
             );
         }
         let partial_sums =
@@ -175,7 +177,10 @@ impl Product {
             &bound,
             groups_for(op, self.m * self.n)?,
         )?;
-        Ok(partial_sums.with_flops(self.flops()).followed_by(sums))
+        Ok(partial_sums
+            .with_flops(self.flops())
+            .followed_by(sums)
+            .for_product(key, tensors[2]))
     }
 
     /// The product on a subgroup kernel (which must fit it); `bias_broadcast` for the forward of a
@@ -183,19 +188,24 @@ impl Product {
     fn subgroup_dispatch(
         &self,
         gpu: &Gpu,
-        op: &'static str,
+        key: &ProductKey,
         kernel: &'static Kernel,
         accumulate: bool,
         bias_broadcast: bool,
         tensors: &[&Tensor],
     ) -> Result<Dispatch> {
+        let op = key.op;
         // A workgroup computes two blocks side by side.
         let blocks = self.m.div_ceil(SUBGROUP_BLOCK) * self.n.div_ceil(2 * SUBGROUP_BLOCK);
         let params = LinearParams {
             bias_broadcast: bias_broadcast as u32,
             ..self.params(op, accumulate, (1, self.k))?
         };
-        Ok(dispatch(gpu, kernel, &params, tensors, as_u32(op, blocks)?)?.with_flops(self.flops()))
+        Ok(
+            dispatch(gpu, kernel, &params, tensors, as_u32(op, blocks)?)?
+                .with_flops(self.flops())
+                .for_product(key, tensors[2]),
+        )
     }
 
     fn params(
@@ -270,9 +280,11 @@ impl Linear {
 
     /// The variant the tuning record gives `op`'s product [m, n, k] (as the layer computes it
     /// untransposed), and whether that runs on subgroup kernels.
-    fn variant(gpu: &Gpu, op: &'static str, shape: [usize; 3]) -> (Variant, bool) {
-        let variant = gpu.variant(&ProductKey { op, shape });
-        (variant, on_subgroups(gpu, &variant))
+    fn variant(gpu: &Gpu, op: &'static str, shape: [usize; 3]) -> (ProductKey, Variant, bool) {
+        let key = ProductKey { op, shape };
+        let variant = gpu.variant(&key);
+        let subgroups = on_subgroups(gpu, &variant);
+        (key, variant, subgroups)
     }
 
     fn check_weight(&self, op: &'static str, weight: &Tensor) -> Result<()> {
@@ -293,7 +305,8 @@ impl Linear {
         self.check_weight(OP, weight)?;
         expect_shape(OP, "bias", bias, &[self.out_features])?;
         expect_shape(OP, "y", y, &[n, self.out_features])?;
-        let (variant, subgroups) = Self::variant(gpu, OP, [n, self.out_features, self.in_features]);
+        let (key, variant, subgroups) =
+            Self::variant(gpu, OP, [n, self.out_features, self.in_features]);
         // yᵀ [1×N] = w [1×in] · xᵀ, B = x stored [N][in].
         let transposed = Product {
             m: 1,
@@ -306,7 +319,7 @@ impl Linear {
         if let Some(product) = self.transposed_on_subgroups(subgroups, transposed, false) {
             return product.subgroup_dispatch(
                 gpu,
-                OP,
+                &key,
                 &SUBGROUP_FORWARD,
                 false,
                 true,
@@ -327,7 +340,7 @@ impl Linear {
         {
             return product.subgroup_dispatch(
                 gpu,
-                OP,
+                &key,
                 &SUBGROUP_FORWARD_UNALIGNED,
                 false,
                 false,
@@ -336,7 +349,7 @@ impl Linear {
         }
         product.dispatch(
             gpu,
-            OP,
+            &key,
             &variant,
             (&FORWARD, &SUBGROUP_FORWARD),
             false,
@@ -357,7 +370,8 @@ impl Linear {
         let n = batch_of(OP, "dy", dy, &[self.out_features])?;
         self.check_weight(OP, weight)?;
         expect_shape(OP, "dx", dx, &[n, self.in_features])?;
-        let (variant, subgroups) = Self::variant(gpu, OP, [n, self.in_features, self.out_features]);
+        let (key, variant, subgroups) =
+            Self::variant(gpu, OP, [n, self.in_features, self.out_features]);
         // dx [N×in] = dy [N×1] · w [1×in] with K = 1, A = dy read as a column (stored [1][N]).
         let transposed = Product {
             m: n,
@@ -370,7 +384,7 @@ impl Linear {
         if let Some(product) = self.transposed_on_subgroups(subgroups, transposed, true) {
             return product.subgroup_dispatch(
                 gpu,
-                OP,
+                &key,
                 &SUBGROUP_BACKWARD_WEIGHT,
                 false,
                 false,
@@ -387,7 +401,7 @@ impl Linear {
         };
         product.dispatch(
             gpu,
-            OP,
+            &key,
             &variant,
             (&BACKWARD_INPUT, &SUBGROUP_BACKWARD_INPUT),
             false,
@@ -414,7 +428,8 @@ impl Linear {
             dweight,
             &[self.out_features, self.in_features],
         )?;
-        let (variant, subgroups) = Self::variant(gpu, OP, [self.out_features, self.in_features, n]);
+        let (key, variant, subgroups) =
+            Self::variant(gpu, OP, [self.out_features, self.in_features, n]);
         // dW [1×in] = dyᵀ [1×N] · x, A = dyᵀ as one row (stored [1][N]), B = x stored [N][in].
         let transposed = Product {
             m: 1,
@@ -427,7 +442,7 @@ impl Linear {
         if let Some(product) = self.transposed_on_subgroups(subgroups, transposed, false) {
             return product.subgroup_dispatch(
                 gpu,
-                OP,
+                &key,
                 &SUBGROUP_BACKWARD_INPUT,
                 accumulate,
                 false,
@@ -444,7 +459,7 @@ impl Linear {
         };
         product.dispatch(
             gpu,
-            OP,
+            &key,
             &variant,
             (&BACKWARD_WEIGHT, &SUBGROUP_BACKWARD_WEIGHT),
             true,

@@ -1,0 +1,642 @@
+//! The tuner: on an adapter it has not met (or on `gan-wgpu tune`), it runs one training step of the
+//! model at the run's batch size with each candidate variant of the matrix-product kernels, times every
+//! product, and keeps for each product the fastest variant whose output agrees with the reference
+//! (4×4 tiles, K whole) on the same inputs. The choice is stored per adapter beside the pipeline cache
+//! and reused; a damaged or stale entry is measured again.
+//!
+//! Every candidate is checked in lockstep with the reference: both run the step dispatch by dispatch
+//! from the same initial numbers; after each product the candidate's output is compared with the
+//! reference's and then replaced by it, so every product is checked on exactly the reference's inputs
+//! and nothing else differs (the other kernels are the same on both).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bench::SyntheticRun;
+use crate::error::{Error, Result};
+use crate::files::{ensure_dir, write_atomic};
+use crate::gpu::{Device, GpuOptions};
+use crate::kernels::tuning::SPLIT_TARGET_GPU;
+use crate::kernels::{Dispatch, Family, Gpu, Overrides, Shader, Tuning, Variant};
+
+/// The largest relative L2 difference from the reference a product's output may have (float32
+/// rounding in another summation order is around 1e-6; a wrong kernel is near 1).
+pub const AGREEMENT: f64 = 1e-4;
+/// Timing passes over a step after the checked one, on GPUs (a CPU adapter's single pass takes
+/// seconds and its times vary little between passes).
+const GPU_TIMING_PASSES: usize = 5;
+
+const TILED_4: Variant = Variant {
+    family: Family::Tiled,
+    block: 4,
+    pitch: 17,
+    prefetch: false,
+    split_target: 0,
+};
+
+/// The variants the tuner tries on `device`, the reference (4×4 tiles, K whole) first.
+pub fn candidates(device: &Device) -> Vec<Variant> {
+    let cpu = device.info.device_type == wgpu::DeviceType::Cpu;
+    let split = |v: Variant| Variant {
+        split_target: SPLIT_TARGET_GPU,
+        ..v
+    };
+    let block8 = Variant {
+        block: 8,
+        ..TILED_4
+    };
+    let prefetch = |v: Variant| Variant {
+        prefetch: true,
+        ..v
+    };
+    let subgroup = Variant {
+        family: Family::Subgroup,
+        ..TILED_4
+    };
+    let mut all = vec![TILED_4];
+    // A CPU adapter's few cores are filled without splitting K, and its other tiled variants are
+    // slower still than the reference (BENCHMARKS.md): it tries only the subgroup kernels beside it.
+    if !cpu {
+        all.extend([
+            split(TILED_4),
+            split(block8),
+            split(prefetch(TILED_4)),
+            split(prefetch(block8)),
+            block8,
+        ]);
+    }
+    if device.subgroups {
+        all.push(subgroup);
+    }
+    all
+}
+
+/// What the tuner measured of one candidate.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Measurement {
+    pub variant: Variant,
+    /// Milliseconds each product took in the step (summed over its dispatches), by product key.
+    pub ms: BTreeMap<String, f64>,
+    /// Products whose output disagreed with the reference's, with the relative L2 difference.
+    pub disagreed: BTreeMap<String, f64>,
+}
+
+impl Measurement {
+    pub fn total_ms(&self) -> f64 {
+        self.ms.values().sum()
+    }
+}
+
+/// The tuner's result at one batch size.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TuneReport {
+    pub batch: usize,
+    pub measurements: Vec<Measurement>,
+    pub tuning: Tuning,
+    pub seconds: f64,
+}
+
+/// What the tuner tells its caller while it works.
+pub enum TuneProgress<'a> {
+    Candidate {
+        index: usize,
+        count: usize,
+        variant: &'a Variant,
+    },
+    Measured(&'a Measurement),
+}
+
+/// One dispatch's time in milliseconds: GPU time from timestamps where the device has them, else the
+/// wall time of submitting it alone and waiting for it.
+fn time_one(gpu: &Gpu, dispatch: &Dispatch) -> Result<f64> {
+    if gpu.has_timestamps() {
+        let parts = dispatch.parts();
+        let refs: Vec<&Dispatch> = parts.iter().collect();
+        return Ok(gpu.time_dispatches(&refs)?.iter().sum());
+    }
+    let t = Instant::now();
+    gpu.run(&[dispatch])?;
+    Ok(t.elapsed().as_secs_f64() * 1e3)
+}
+
+/// ‖a − b‖ / ‖b‖ in double precision (‖a − b‖ where b is all zeros).
+pub fn relative_difference(a: &[f32], b: &[f32]) -> f64 {
+    if a.len() != b.len() {
+        return f64::INFINITY;
+    }
+    let (mut diff, mut norm) = (0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        diff += (x as f64 - y as f64).powi(2);
+        norm += (y as f64).powi(2);
+    }
+    let diff = diff.sqrt();
+    if norm == 0.0 {
+        diff
+    } else {
+        diff / norm.sqrt()
+    }
+}
+
+/// The reference's step: every dispatch run in order, each product's output kept and its time taken.
+struct Reference {
+    outputs: Vec<Option<Vec<f32>>>,
+    keys: Vec<Option<String>>,
+}
+
+/// Runs one step of `run` dispatch by dispatch on `gpu`, timing the products; with a reference,
+/// checks each product's output against it and replaces it with the reference's.
+fn checked_step(
+    gpu: &Gpu,
+    run: &SyntheticRun,
+    variant: Variant,
+    reference: Option<&Reference>,
+) -> Result<(Measurement, Reference)> {
+    let dispatches = run.step_dispatches(gpu)?;
+    let mut measurement = Measurement {
+        variant,
+        ms: BTreeMap::new(),
+        disagreed: BTreeMap::new(),
+    };
+    let mut kept = Reference {
+        outputs: Vec::new(),
+        keys: Vec::new(),
+    };
+    for (i, d) in dispatches.iter().enumerate() {
+        let Some((key, output)) = d.product() else {
+            gpu.run(&[d])?;
+            kept.outputs.push(None);
+            kept.keys.push(None);
+            continue;
+        };
+        let key = key.to_string();
+        let ms = time_one(gpu, d)?;
+        log::debug!("{key} on {variant}: {ms:.3} ms");
+        *measurement.ms.entry(key.clone()).or_default() += ms;
+        let got = output.read(gpu)?;
+        match reference {
+            None => {
+                kept.outputs.push(Some(got));
+                kept.keys.push(Some(key));
+            }
+            Some(r) => {
+                let (Some(Some(want)), Some(Some(want_key))) = (r.outputs.get(i), r.keys.get(i))
+                else {
+                    return Err(Error::InvalidArgument {
+                        op: "tune",
+                        message: format!(
+                            "dispatch {i} ({key}) is not a product in the reference's step"
+                        ),
+                    });
+                };
+                if *want_key != key {
+                    return Err(Error::InvalidArgument {
+                        op: "tune",
+                        message: format!(
+                            "dispatch {i} is {key} here and {want_key} in the reference"
+                        ),
+                    });
+                }
+                let difference = relative_difference(&got, want);
+                if difference > AGREEMENT || !difference.is_finite() {
+                    let worst = measurement.disagreed.entry(key).or_default();
+                    *worst = worst.max(difference);
+                }
+                output.write(gpu, want)?;
+            }
+        }
+    }
+    Ok((measurement, kept))
+}
+
+/// Times `passes` more steps of `run`, each product's time the least over the passes.
+fn timing_passes(
+    gpu: &Gpu,
+    run: &mut SyntheticRun,
+    m: &mut Measurement,
+    passes: usize,
+) -> Result<()> {
+    for _ in 0..passes {
+        run.finish_step();
+        let dispatches = run.step_dispatches(gpu)?;
+        let mut pass: BTreeMap<String, f64> = BTreeMap::new();
+        for d in &dispatches {
+            match d.product() {
+                Some((key, _)) => *pass.entry(key.to_string()).or_default() += time_one(gpu, d)?,
+                None => gpu.run(&[d])?,
+            }
+        }
+        for (key, ms) in pass {
+            let best = m.ms.entry(key).or_insert(ms);
+            *best = best.min(ms);
+        }
+    }
+    Ok(())
+}
+
+/// Measures every candidate on the adapter `options` pick at batch `batch`, and returns the record
+/// that runs each product on its fastest agreeing variant (the rest of the record as suits the
+/// adapter's kind).
+pub fn measure(
+    options: &GpuOptions,
+    batch: usize,
+    mut progress: impl FnMut(TuneProgress),
+) -> Result<TuneReport> {
+    let started = Instant::now();
+    let mut device = Gpu::open_device(options)?;
+    let base = Tuning::for_device(&device);
+    let candidates = candidates(&device);
+    let passes = if device.info.device_type == wgpu::DeviceType::Cpu {
+        0
+    } else {
+        GPU_TIMING_PASSES
+    };
+    let mut reference = None;
+    let mut measurements = Vec::new();
+    for (index, &variant) in candidates.iter().enumerate() {
+        progress(TuneProgress::Candidate {
+            index,
+            count: candidates.len(),
+            variant: &variant,
+        });
+        let gpu = Gpu::on(
+            device,
+            Tuning {
+                products: variant,
+                by_product: BTreeMap::new(),
+                ..base.clone()
+            },
+        );
+        let mut measurement = {
+            let mut run = SyntheticRun::new(&gpu, batch)?;
+            let (mut m, kept) = checked_step(&gpu, &run, variant, reference.as_ref())?;
+            if reference.is_none() {
+                reference = Some(kept);
+            }
+            timing_passes(&gpu, &mut run, &mut m, passes)?;
+            m
+        };
+        measurement.ms.retain(|_, ms| ms.is_finite());
+        progress(TuneProgress::Measured(&measurement));
+        measurements.push(measurement);
+        device = gpu.into_device();
+    }
+    let tuning = choose(&base, &measurements);
+    Ok(TuneReport {
+        batch,
+        measurements,
+        tuning,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The record that gives each product its fastest variant among those that agreed on it, and every
+/// other product the fastest candidate that agreed everywhere (the reference always does).
+pub fn choose(base: &Tuning, measurements: &[Measurement]) -> Tuning {
+    let agreeing = measurements.iter().filter(|m| m.disagreed.is_empty());
+    let products = agreeing
+        .min_by(|a, b| a.total_ms().total_cmp(&b.total_ms()))
+        .map_or(TILED_4, |m| m.variant);
+    let mut by_product = BTreeMap::new();
+    let keys: Vec<&String> = measurements.iter().flat_map(|m| m.ms.keys()).collect();
+    for key in keys {
+        let best = measurements
+            .iter()
+            .filter(|m| !m.disagreed.contains_key(key))
+            .filter_map(|m| m.ms.get(key).map(|ms| (m.variant, *ms)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((variant, _)) = best {
+            by_product.insert(key.clone(), variant);
+        }
+    }
+    Tuning {
+        products,
+        by_product,
+        ..base.clone()
+    }
+}
+
+/// What a tuning record was measured for: the adapter, its driver and backend, this program's
+/// version and shaders, and on CPU adapters the CPU and its vector extensions (and the driver's
+/// environment that changes the code it generates).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdapterKey {
+    pub adapter: String,
+    pub vendor: u32,
+    pub device: u32,
+    pub backend: String,
+    pub driver: String,
+    pub driver_info: String,
+    pub gan_wgpu: String,
+    /// A hash of every shader's source: a changed kernel is measured again.
+    pub shaders: String,
+    pub cpu: Option<CpuKey>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuKey {
+    pub model: String,
+    pub extensions: Vec<String>,
+    /// Mesa's variables that change llvmpipe's code (GALLIUM_OVERRIDE_CPU_CAPS, LP_NATIVE_VECTOR_WIDTH).
+    pub driver_env: Vec<String>,
+}
+
+/// FNV-1a, 64 bits: a hash that stays the same across Rust versions and platforms.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+#[allow(unused_mut)]
+fn cpu_extensions() -> Vec<String> {
+    let mut found: Vec<&str> = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        macro_rules! check {
+            ($($f:tt),*) => {$(
+                if std::arch::is_x86_feature_detected!($f) {
+                    found.push($f);
+                }
+            )*};
+        }
+        check!(
+            "sse4.2",
+            "avx",
+            "avx2",
+            "fma",
+            "avx512f",
+            "avx512bw",
+            "avx512vl",
+            "avx512vnni"
+        );
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            found.push("neon");
+        }
+        if std::arch::is_aarch64_feature_detected!("sve") {
+            found.push("sve");
+        }
+    }
+    found.into_iter().map(String::from).collect()
+}
+
+impl AdapterKey {
+    pub fn of(info: &wgpu::AdapterInfo) -> AdapterKey {
+        let shaders = Shader::ALL
+            .iter()
+            .fold(String::new(), |all, s| all + &s.source());
+        let cpu = (info.device_type == wgpu::DeviceType::Cpu).then(|| CpuKey {
+            model: cpu_model(),
+            extensions: cpu_extensions(),
+            driver_env: ["GALLIUM_OVERRIDE_CPU_CAPS", "LP_NATIVE_VECTOR_WIDTH"]
+                .iter()
+                .filter_map(|v| std::env::var(v).ok().map(|value| format!("{v}={value}")))
+                .collect(),
+        });
+        AdapterKey {
+            adapter: info.name.clone(),
+            vendor: info.vendor,
+            device: info.device,
+            backend: format!("{:?}", info.backend),
+            driver: info.driver.clone(),
+            driver_info: info.driver_info.clone(),
+            gan_wgpu: env!("CARGO_PKG_VERSION").to_string(),
+            shaders: format!("{:016x}", fnv1a(shaders.as_bytes())),
+            cpu,
+        }
+    }
+}
+
+/// One adapter's stored record.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CacheEntry {
+    pub key: AdapterKey,
+    /// The batch sizes measured (each adds its products' choices).
+    pub batches: Vec<usize>,
+    pub tuning: Tuning,
+    /// Seconds each measurement took, by batch size.
+    pub seconds: BTreeMap<usize, f64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct CacheFile {
+    entries: Vec<CacheEntry>,
+}
+
+/// The file of tuning records in the cache folder `dir`.
+pub fn cache_path(dir: &Path) -> PathBuf {
+    dir.join("tuning.json")
+}
+
+/// The records stored in `dir`; a missing file is empty, a damaged one is reported and read as empty.
+fn read_cache(dir: &Path) -> CacheFile {
+    let path = cache_path(dir);
+    match std::fs::read(&path) {
+        Err(_) => CacheFile::default(),
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            log::warn!(
+                "{} is damaged ({e}); kernels are measured again",
+                path.display()
+            );
+            CacheFile::default()
+        }),
+    }
+}
+
+/// The stored record for `key` in `dir`, if there is one.
+pub fn cached(dir: &Path, key: &AdapterKey) -> Option<CacheEntry> {
+    read_cache(dir).entries.into_iter().find(|e| e.key == *key)
+}
+
+/// Stores `report` for `key` in `dir`, merged with what that adapter already had at other batch sizes;
+/// records of other adapters are kept, and a stale one for the same adapter name is replaced.
+pub fn store(dir: &Path, key: &AdapterKey, report: &TuneReport) -> Result<CacheEntry> {
+    let mut file = read_cache(dir);
+    let previous = file.entries.iter().position(|e| e.key == *key);
+    let entry = match previous.map(|i| file.entries.remove(i)) {
+        Some(mut e) => {
+            e.tuning.by_product.extend(report.tuning.by_product.clone());
+            e.tuning.products = report.tuning.products;
+            if !e.batches.contains(&report.batch) {
+                e.batches.push(report.batch);
+            }
+            e.seconds.insert(report.batch, report.seconds);
+            e
+        }
+        None => CacheEntry {
+            key: key.clone(),
+            batches: vec![report.batch],
+            tuning: report.tuning.clone(),
+            seconds: BTreeMap::from([(report.batch, report.seconds)]),
+        },
+    };
+    file.entries
+        .retain(|e| !(e.key.adapter == key.adapter && e.key.backend == key.backend));
+    file.entries.push(entry.clone());
+    ensure_dir(dir)?;
+    let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::InvalidArgument {
+        op: "tune",
+        message: e.to_string(),
+    })?;
+    write_atomic(&cache_path(dir), &json)?;
+    Ok(entry)
+}
+
+/// Whether and how the kernels are tuned when a device opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TuneMode {
+    /// Use the stored record; measure when there is none for this adapter and batch size.
+    Cached,
+    /// Use the stored record if any, never measure (sampling, whose shapes training's don't cover).
+    StoredOnly,
+    /// The adapter's defaults, nothing stored read.
+    Off,
+    /// Measure again whatever is stored.
+    Force,
+}
+
+/// Opens the GPU `options` pick with its tuned kernels: the stored record for it, measured first at
+/// `batch` where `mode` says so, `overrides` on top (an override of the products' variant makes
+/// measuring pointless, so it skips it). `cache_dir` is where records are stored (`None`: nowhere,
+/// and nothing is measured unless forced).
+pub fn open(
+    options: &GpuOptions,
+    overrides: &Overrides,
+    mode: TuneMode,
+    batch: usize,
+    cache_dir: Option<&Path>,
+    progress: impl FnMut(TuneProgress),
+) -> Result<(Gpu, Option<TuneReport>)> {
+    let device = Gpu::open_device(options)?;
+    let key = AdapterKey::of(&device.info);
+    let overrides_products = overrides.touch_products();
+    let stored = match (mode, cache_dir) {
+        (TuneMode::Off | TuneMode::Force, _) | (_, None) => None,
+        (_, Some(dir)) => cached(dir, &key),
+    };
+    let measure_now = !overrides_products
+        && match mode {
+            TuneMode::Force => true,
+            TuneMode::Cached => {
+                cache_dir.is_some() && stored.as_ref().is_none_or(|e| !e.batches.contains(&batch))
+            }
+            TuneMode::StoredOnly | TuneMode::Off => false,
+        };
+    let (tuning, report) = if measure_now {
+        // The tuner opens devices of its own; this one is reopened after, with nothing measured on it.
+        drop(device);
+        let report = measure(options, batch, progress)?;
+        let tuning = match cache_dir {
+            Some(dir) => store(dir, &key, &report)?.tuning,
+            None => report.tuning.clone(),
+        };
+        (Some(tuning), Some(report))
+    } else {
+        drop(device);
+        (stored.map(|e| e.tuning), None)
+    };
+    let device = Gpu::open_device(options)?;
+    let tuning = tuning
+        .unwrap_or_else(|| Tuning::for_device(&device))
+        .with(overrides, &device)
+        .map_err(|message| Error::InvalidArgument {
+            op: "--kernels",
+            message,
+        })?;
+    Ok((Gpu::on(device, tuning), report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measurement(variant: Variant, ms: &[(&str, f64)], disagreed: &[&str]) -> Measurement {
+        Measurement {
+            variant,
+            ms: ms.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            disagreed: disagreed.iter().map(|k| (k.to_string(), 1.0)).collect(),
+        }
+    }
+
+    #[test]
+    fn each_product_gets_its_fastest_agreeing_variant() {
+        let subgroup = Variant {
+            family: Family::Subgroup,
+            ..TILED_4
+        };
+        let block8 = Variant {
+            block: 8,
+            ..TILED_4
+        };
+        let measurements = [
+            measurement(TILED_4, &[("a", 10.0), ("b", 10.0), ("c", 1.0)], &[]),
+            measurement(subgroup, &[("a", 2.0), ("b", 1.0), ("c", 5.0)], &["b"]),
+            measurement(block8, &[("a", 3.0), ("b", 4.0), ("c", 4.0)], &[]),
+        ];
+        let base = Tuning {
+            products: TILED_4,
+            by_product: BTreeMap::new(),
+            by_plane: true,
+            wide_loads: false,
+        };
+        let t = choose(&base, &measurements);
+        assert_eq!(t.by_product["a"], subgroup);
+        // The subgroup kernel was faster on b but disagreed there.
+        assert_eq!(t.by_product["b"], block8);
+        assert_eq!(t.by_product["c"], TILED_4);
+        // The default: the fastest candidate that agreed everywhere (block8: 11 ms against 21).
+        assert_eq!(t.products, block8);
+        assert!(t.by_plane);
+    }
+
+    /// The lockstep check refuses a product whose output is off by 1%: one product of the
+    /// reference's step, the last, is scaled before a second run of the same kernels is checked
+    /// against it; it alone disagrees (its output feeds no later product).
+    #[test]
+    fn the_check_refuses_an_output_that_differs() {
+        let gpu = Gpu::new(&GpuOptions::default()).unwrap();
+        let variant = gpu.tuning().products;
+        let run = SyntheticRun::new(&gpu, 4).unwrap();
+        let (m, mut kept) = checked_step(&gpu, &run, variant, None).unwrap();
+        assert!(m.disagreed.is_empty());
+        let last = kept.outputs.iter().rposition(Option::is_some).unwrap();
+        let key = kept.keys[last].clone().unwrap();
+        for x in kept.outputs[last].as_mut().unwrap() {
+            *x *= 1.01;
+        }
+        let run = SyntheticRun::new(&gpu, 4).unwrap();
+        let (m, _) = checked_step(&gpu, &run, variant, Some(&kept)).unwrap();
+        assert_eq!(m.disagreed.keys().collect::<Vec<_>>(), [&key]);
+        assert!(
+            (m.disagreed[&key] - 0.01 / 1.01).abs() < 1e-4,
+            "{:?}",
+            m.disagreed
+        );
+    }
+
+    #[test]
+    fn differences_are_relative_and_catch_lengths_and_nan() {
+        assert_eq!(relative_difference(&[1.0, 2.0], &[1.0, 2.0]), 0.0);
+        assert!((relative_difference(&[3.0, 4.0], &[0.0, 0.0]) - 5.0).abs() < 1e-12);
+        assert!((relative_difference(&[1.1], &[1.0]) - 0.1).abs() < 1e-6);
+        assert!(relative_difference(&[1.0], &[1.0, 2.0]).is_infinite());
+        assert!(relative_difference(&[f32::NAN], &[1.0]).is_nan());
+    }
+}
