@@ -29,6 +29,9 @@ pub const AGREEMENT: f64 = 1e-4;
 /// seconds and its times vary little between passes).
 const GPU_TIMING_PASSES: usize = 5;
 
+/// The batch of the untimed step that has a candidate's pipelines compiled before it is measured.
+const WARM_UP_BATCH: usize = 4;
+
 const TILED_4: Variant = Variant {
     family: Family::Tiled,
     block: 4,
@@ -270,6 +273,11 @@ pub fn measure(
             },
         );
         let mut measurement = {
+            // A step at a small batch first: llvmpipe compiles a pipeline's machine code at its first
+            // dispatch (the same pipelines serve every batch size), which must not be timed.
+            let warm_up = SyntheticRun::new(&gpu, batch.min(WARM_UP_BATCH))?;
+            gpu.run(&warm_up.step_dispatches(&gpu)?)?;
+            drop(warm_up);
             let mut run = SyntheticRun::new(&gpu, batch)?;
             let (mut m, kept) = checked_step(&gpu, &run, variant, reference.as_ref())?;
             if reference.is_none() {
@@ -487,8 +495,10 @@ pub fn store(dir: &Path, key: &AdapterKey, report: &TuneReport) -> Result<CacheE
             seconds: BTreeMap::from([(report.batch, report.seconds)]),
         },
     };
-    file.entries
-        .retain(|e| !(e.key.adapter == key.adapter && e.key.backend == key.backend));
+    // A record for the same adapter, backend and CPU from another driver, gan-wgpu or shaders is stale.
+    file.entries.retain(|e| {
+        !(e.key.adapter == key.adapter && e.key.backend == key.backend && e.key.cpu == key.cpu)
+    });
     file.entries.push(entry.clone());
     ensure_dir(dir)?;
     let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::InvalidArgument {
