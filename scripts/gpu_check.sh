@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The GPU check of issue 6, run on the `device` tool's machine from binaries that
-# scripts/gpu_check_prepare.sh put in .dev/: the tiled products' variants (block 4 or 8, staging padded
-# or not, slices loaded ahead or not, how far K is split) each timed by `gan-wgpu bench --steps 300`,
+# The GPU check, run on the `device` tool's machine from binaries that scripts/gpu_check_prepare.sh put
+# in .dev/: the tuner on the card (`gan-wgpu tune`), then its choice and the tiled products' hand-set
+# variants (--kernels: block 4 or 8, staging padded or not, slices loaded ahead or not, how far K is
+# split) each timed by `gan-wgpu bench --steps 300`,
 # PyTorch's CUDA step before and after, per-kernel profiles, the kernel tests on the card, and a
 # 25-epoch run on the bundled digits.
 # Results under $OUT (bench.jsonl, perkernel.jsonl, pd_*.txt, train.txt, the last grid). STEPS, EPOCHS
@@ -22,29 +23,30 @@ torch() { (cd .dev/bench && timeout 60 python3 pytorch_dcgan_step.py --device cu
 bench() {
     local tag=$1
     shift
-    env "$@" timeout 40 "$B" bench --steps "$STEPS" > "$OUT/tmp.txt" 2>&1
+    timeout 40 "$B" bench --steps "$STEPS" "$@" > "$OUT/tmp.txt" 2>&1
     tail -1 "$OUT/tmp.txt" | sed "s/^{/{\"tag\":\"$tag\",/" >> "$OUT/bench.jsonl"
     echo "$tag $* :: $(grep -E 'ms/step' "$OUT/tmp.txt")"
 }
 echo "=== torch cuda"; torch
-bench block4-pitch16 GAN_WGPU_GEMM_BLOCK=4 GAN_WGPU_GEMM_PITCH=16
-bench block4 GAN_WGPU_GEMM_BLOCK=4
-bench block8-pitch16 GAN_WGPU_GEMM_BLOCK=8 GAN_WGPU_GEMM_PITCH=16
-bench block8 GAN_WGPU_GEMM_BLOCK=8
-bench block4-prefetch GAN_WGPU_GEMM_BLOCK=4 GAN_WGPU_GEMM_PREFETCH=1
-bench block8-prefetch GAN_WGPU_GEMM_BLOCK=8 GAN_WGPU_GEMM_PREFETCH=1
-bench block4-split264 GAN_WGPU_GEMM_BLOCK=4 GAN_WGPU_SPLIT_K=264
-bench block8-split264 GAN_WGPU_GEMM_BLOCK=8 GAN_WGPU_SPLIT_K=264
-bench block8-split1056 GAN_WGPU_GEMM_BLOCK=8 GAN_WGPU_SPLIT_K=1056
-bench block4-pitch16 GAN_WGPU_GEMM_BLOCK=4 GAN_WGPU_GEMM_PITCH=16
-bench block4 GAN_WGPU_GEMM_BLOCK=4
-bench block8 GAN_WGPU_GEMM_BLOCK=8
+export GAN_WGPU_PIPELINE_CACHE=$OUT/cache
+echo "=== tune"; timeout 120 "$B" tune --batch-size 128 2>&1 | tee "$OUT/tune.txt" | grep -E 'measuring|/[0-9]|measured in'
+bench tuned
+bench defaults --no-tune
+bench block4-pitch16 --kernels block=4,pitch=16
+bench block4 --kernels block=4
+bench block8 --kernels block=8
+bench block4-prefetch --kernels block=4,prefetch=on
+bench block8-prefetch --kernels block=8,prefetch=on
+bench block4-split264 --kernels block=4,split-k=264
+bench block8-split264 --kernels block=8,split-k=264
+bench block8-unsplit --kernels block=8,split-k=off
+bench tuned
 echo "=== torch cuda"; torch
-for v in "GAN_WGPU_GEMM_BLOCK=4 GAN_WGPU_GEMM_PITCH=16" "GAN_WGPU_GEMM_BLOCK=4" "GAN_WGPU_GEMM_BLOCK=8"; do
-    echo "=== per kernel: $v"
-    env $v RUST_LOG=gan_wgpu::bench=debug timeout 40 "$B" bench --steps "$((STEPS / 6))" --per-kernel > "$OUT/tmp.txt" 2>&1
+for v in "" "--kernels block=4" "--kernels block=8"; do
+    echo "=== per kernel: ${v:-tuned}"
+    RUST_LOG=gan_wgpu::bench=debug timeout 40 "$B" bench --steps "$((STEPS / 6))" --per-kernel $v > "$OUT/tmp.txt" 2>&1
     sed -n '/per kernel/,/^{/p' "$OUT/tmp.txt" | head -14
-    grep DEBUG "$OUT/tmp.txt" | awk '{print $4, $5}' > "$OUT/pd_$(echo "$v" | tr -dc '0-9' ).txt"
+    grep DEBUG "$OUT/tmp.txt" | awk '{print $4, $5}' > "$OUT/pd_$(echo "${v:-tuned}" | tr -dc '0-9a-z' ).txt"
     tail -1 "$OUT/tmp.txt" >> "$OUT/perkernel.jsonl"
 done
 export GAN_WGPU_ORACLE_DIR=$PWD/.dev/oracle

@@ -33,10 +33,10 @@ struct BatchNormParams {
 @group(0) @binding(13) var<storage, read> dy4: array<vec4<f32>>;
 
 // Lanes of the per-channel workgroups, set when the pipeline is made: 64 on CPU adapters, 256 on GPUs
-// (kernels.rs). A CPU adapter (lavapipe) runs a workgroup as one coroutine per 8 lanes and switches
-// between them at every barrier: a step's BatchNorm2d passes took 150–180 ms with 64 lanes instead of
-// 200 with 256 there (16 lanes measured the same as 64). A GPU runs one workgroup per channel, 64 or
-// 128 of them here, so it needs the wider ones to keep enough loads in flight.
+// (kernels/mod.rs). A CPU adapter (lavapipe) runs a workgroup as one coroutine per 8 lanes and switches
+// between them at every barrier, so fewer lanes cost it less (BENCHMARKS.md). A GPU runs one
+// workgroup per channel, 64 or 128 of them here, so it needs the wider ones to keep enough loads in
+// flight.
 override CHANNEL_WG: u32 = 64u;
 // How the per-channel workgroups walk a channel (ChannelWalk in common.wgsl): plane by plane on CPU
 // adapters (each lane its own samples' planes, read as vec4s), across the planes' positions on GPUs
@@ -308,9 +308,9 @@ fn batchnorm_backward(
 // BatchNorm1d (S = 1): a workgroup takes BN1D_CHANNELS neighbouring channels, and lane (g, c) =
 // (lane / BN1D_CHANNELS, lane % BN1D_CHANNELS) sums rows g, g + BN1D_ROWS, … of its channel, so
 // consecutive lanes read consecutive addresses; a channel's BN1D_ROWS partial sums are then added in
-// row-group order (rows_sum). Set when the pipeline is made (kernels.rs): one row group on CPU adapters,
-// one invocation per channel, which suits them (no barriers); eight on GPUs, where one invocation per
-// channel left 25 workgroups each walking 128 rows one after another (0.05 ms a pass on an H200). The
+// row-group order (rows_sum). Set when the pipeline is made (kernels/mod.rs): one row group on CPU
+// adapters, one invocation per channel, which suits them (no barriers); eight on GPUs, where one
+// invocation per channel would leave 25 workgroups each walking 128 rows one after another. The
 // per-channel workgroups above would spend most of their time in barriers for the N = 128 values a
 // channel has here.
 override BN1D_ROWS: u32 = 1u;

@@ -5,8 +5,7 @@
 // A workgroup of 16×16 invocations computes a 64×64 tile of C, each invocation a 4×4 block held in four
 // vec4 accumulators (or an 8×8 one: GEMM_BLOCK below). Per 16-deep slice of K the workgroup stages A (64×16) and B (16×64) in workgroup
 // memory as vec4s, so an invocation does 16 multiply-adds per two vec4 loads: arithmetic per load is
-// what a CPU-emulated GPU (lavapipe) and a real one both reward (32-deep slices measured slower on an
-// H200). Each element of C is summed over K in one fixed order, so results are bit-reproducible.
+// what a CPU-emulated GPU (lavapipe) and a real one both reward. Each element of C is summed over K in one fixed order, so results are bit-reproducible.
 //
 // Split K: a product with few tiles and a long K (a weight gradient summed over 25,088 positions into
 // one 64×16 tile, D's Linear layer 6272 deep) would leave most of a GPU idle, so the host may cut K into
@@ -20,12 +19,12 @@ const DEPTH: u32 = 16u;
 // How many outputs of the tile each invocation sums: a 4×4 block over the whole depth of each slice
 // (gemm_block4), or an 8×8 block over a quarter of it (gemm_block8: four groups of 64 invocations, their
 // blocks added up through workgroup memory at the end), twice the multiply-adds per workgroup-memory
-// load. Set per adapter by the host (layers::gemm_overrides).
+// load. Set by the tuning record (kernels/mod.rs).
 override GEMM_BLOCK: u32 = 4u;
 // vec4s from one depth of a staged operand to the next: 16, or 17 so that the invocations staging
 // consecutive depths of one row or column (where K runs fastest in memory) write to different banks
 // of a GPU's workgroup memory instead of all to one (16 floats apart: a 16-way conflict). Set per
-// adapter by the host (layers::gemm_overrides).
+// adapter by the tuning record (kernels/mod.rs).
 override GEMM_PITCH: u32 = 17u;
 // The staged slice (gemm_put): A from 0, B from B_STAGE. gemm_block8 reuses it to add up its groups'
 // blocks (512 vec4s).
@@ -361,8 +360,7 @@ fn gemm_product(m: u32, n: u32, k_begin: u32, k_end: u32, a_k_fast: bool, b_n_fa
 
 // Element i (row-major in m×n) of the product, added up over the splits in split order into a
 // compensated total (common.wgsl), four splits at a time. Four splits are loaded before they are
-// added, so their loads wait on memory together (one at a time, 392 splits of a 64×16 weight gradient
-// took 0.09 ms to add up on an H200).
+// added, so their loads wait on memory together.
 fn gemm_reduce(m: u32, n: u32, splits: u32, i: u32) -> f32 {
     let size = m * n;
     let one = opaque_one(splits);

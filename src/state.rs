@@ -86,8 +86,8 @@ fn state_error(path: &Path, message: impl Into<String>) -> Error {
 }
 
 /// The trainer's state and the run's, copied to the host between steps so that the file can be
-/// written while training goes on: serialising and syncing its 158 MB took 0.25–1 s on the
-/// development machine, 25 times a run whose steps take about a minute on a GPU.
+/// written while training goes on: serialising and syncing its 158 MB takes far longer than a GPU's
+/// step (BENCHMARKS.md).
 pub struct Snapshot {
     tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
     run: String,
