@@ -514,8 +514,6 @@ pub fn store(dir: &Path, key: &AdapterKey, report: &TuneReport) -> Result<CacheE
 pub enum TuneMode {
     /// Use the stored record; measure when there is none for this adapter and batch size.
     Cached,
-    /// Use the stored record if any, never measure (sampling, whose shapes training's don't cover).
-    StoredOnly,
     /// The adapter's defaults, nothing stored read.
     Off,
     /// Measure again whatever is stored.
@@ -547,7 +545,7 @@ pub fn open(
             TuneMode::Cached => {
                 cache_dir.is_some() && stored.as_ref().is_none_or(|e| !e.batches.contains(&batch))
             }
-            TuneMode::StoredOnly | TuneMode::Off => false,
+            TuneMode::Off => false,
         };
     let (tuning, report) = if measure_now {
         // The tuner opens devices of its own; this one is reopened after, with nothing measured on it.

@@ -37,7 +37,6 @@ fn pytorch_checkpoint(oracle: &Oracle, test: &str) -> PathBuf {
 fn sample(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_gan-wgpu"))
         .arg("sample")
-        .arg("--no-tune")
         .args(args)
         .output()
         .unwrap()

@@ -95,7 +95,6 @@ fn records_are_stored_merged_and_measured_again_when_damaged_or_stale() {
 
     // Reused: nothing measured.
     open(TuneMode::Cached, BATCH, &none);
-    open(TuneMode::StoredOnly, 64, &none);
     assert_eq!(measured.get(), 1);
     // --no-tune: the adapter's defaults.
     let defaults = open(TuneMode::Off, BATCH, &none);

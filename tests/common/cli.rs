@@ -58,12 +58,12 @@ pub fn small_mnist(name: &str, count: usize) -> PathBuf {
     )
 }
 
-/// gan-wgpu with `args`; train, bench and sample run the adapter's default kernels (`--no-tune`), so
-/// that no test measures kernel variants or depends on what another stored (tests/tune.rs tests that).
+/// gan-wgpu with `args`; train and bench run the adapter's default kernels (`--no-tune`), so that no
+/// test measures kernel variants or depends on what another stored (tests/tune.rs tests that).
 pub fn gan_wgpu_command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gan-wgpu"));
     command.args(args);
-    if matches!(args.first(), Some(&("train" | "bench" | "sample"))) && !args.contains(&"--help") {
+    if matches!(args.first(), Some(&("train" | "bench"))) && !args.contains(&"--help") {
         command.arg("--no-tune");
     }
     command
