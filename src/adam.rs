@@ -4,12 +4,9 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result};
-use crate::health::Watch;
-use crate::kernels::Gpu;
-use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
-use crate::kernels::{as_u32, groups_for};
-use crate::tensor::Tensor;
-use crate::tensor::expect_shape;
+use crate::health::{Watch, watched};
+use crate::kernels::{Dispatch, Gpu, Kernel, Shader, as_u32, dispatch, groups_for, read, write};
+use crate::tensor::{Tensor, expect_shape};
 
 const UPDATE: Kernel = Kernel {
     shader: Shader::Adam,
@@ -138,12 +135,4 @@ impl Adam {
     ) -> Result<()> {
         update.write_params(gpu, &self.params(count, step, health_bit)?)
     }
-}
-
-/// The flag word and bit a kernel reports to; unwatched kernels set bit 0 of a word nobody reads.
-pub(crate) fn watched(gpu: &Gpu, watch: Option<Watch>) -> Result<(Tensor, u32)> {
-    Ok(match watch {
-        Some(w) => (w.flags.clone(), w.bit),
-        None => (Tensor::zeros(gpu, "unwatched health flags", &[1])?, 0),
-    })
 }

@@ -12,8 +12,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::kernels::Dispatch;
-use crate::kernels::Gpu;
+use crate::kernels::{Dispatch, Gpu};
 use crate::noise::{NormalStream, Stream, UniformNoise};
 use crate::step::{Hyper, Trainer};
 use crate::train::IN_FLIGHT;

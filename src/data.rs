@@ -7,11 +7,8 @@ use std::path::{Path, PathBuf};
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result};
-use crate::kernels::Gpu;
-use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
-use crate::kernels::{as_u32, groups_for};
-use crate::tensor::Tensor;
-use crate::tensor::expect_shape;
+use crate::kernels::{Dispatch, Gpu, Kernel, Shader, as_u32, dispatch, groups_for, read, write};
+use crate::tensor::{Tensor, expect_shape};
 
 pub const IMAGE_SIDE: usize = 28;
 pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;

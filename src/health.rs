@@ -94,3 +94,11 @@ pub fn describe(flags: u32) -> String {
     .collect();
     names.join(" and ")
 }
+
+/// The flag word and bit a kernel reports to; unwatched kernels set bit 0 of a word nobody reads.
+pub(crate) fn watched(gpu: &Device, watch: Option<Watch>) -> Result<(Tensor, u32)> {
+    Ok(match watch {
+        Some(w) => (w.flags.clone(), w.bit),
+        None => (Tensor::zeros(gpu, "unwatched health flags", &[1])?, 0),
+    })
+}

@@ -6,9 +6,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::Result;
-use crate::kernels::Gpu;
-use crate::kernels::{Dispatch, Kernel, Shader, dispatch, write};
-use crate::kernels::{as_u32, groups_for};
+use crate::kernels::{Dispatch, Gpu, Kernel, Shader, as_u32, dispatch, groups_for, write};
 use crate::tensor::Tensor;
 
 const M0: u32 = 0xD251_1F53;

@@ -10,8 +10,7 @@
 use crate::adam::Adam;
 use crate::error::Result;
 use crate::health::{self, Health};
-use crate::kernels::Dispatch;
-use crate::kernels::Gpu;
+use crate::kernels::{Dispatch, Gpu};
 use crate::layers::BceLoss;
 use crate::model::{
     Discriminator, DiscriminatorPass, Generator, GeneratorPass, GradientPool, IMAGE_SIDE, Mode,

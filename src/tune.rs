@@ -19,8 +19,9 @@ use crate::bench::SyntheticRun;
 use crate::error::{Error, Result};
 use crate::files::{ensure_dir, write_atomic};
 use crate::gpu::{Device, GpuOptions};
-use crate::kernels::tuning::SPLIT_TARGET_GPU;
-use crate::kernels::{Dispatch, Family, Gpu, Overrides, Shader, Tuning, Variant};
+use crate::kernels::{
+    Dispatch, Family, Gpu, Overrides, Shader, Tuning, Variant, tuning::SPLIT_TARGET_GPU,
+};
 
 /// The largest relative L2 difference from the reference a product's output may have (float32
 /// rounding in another summation order is around 1e-6; a wrong kernel is near 1).

@@ -3,11 +3,10 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::Result;
-use crate::kernels::Gpu;
-use crate::kernels::{Dispatch, Kernel, Shader, Storage, dispatch, read, write};
-use crate::kernels::{as_u32, groups_for};
-use crate::tensor::Tensor;
-use crate::tensor::expect_shape;
+use crate::kernels::{
+    Dispatch, Gpu, Kernel, Shader, Storage, as_u32, dispatch, groups_for, read, write,
+};
+use crate::tensor::{Tensor, expect_shape};
 
 // Forward: x → y; backward: what autograd saved, and the gradient, turned from dy into dx in place.
 const SCALAR: &[Storage] = &[read(1), write(3)];

@@ -4,11 +4,10 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result};
-use crate::kernels::Gpu;
-use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
-use crate::kernels::{WORKGROUP, as_u32, groups_for};
-use crate::tensor::Tensor;
-use crate::tensor::expect_shape;
+use crate::kernels::{
+    Dispatch, Gpu, Kernel, Shader, WORKGROUP, as_u32, dispatch, groups_for, read, write,
+};
+use crate::tensor::{Tensor, expect_shape};
 
 const FORWARD_TRAIN: Kernel = Kernel {
     shader: Shader::BatchNorm,

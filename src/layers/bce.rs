@@ -2,14 +2,10 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::adam::watched;
 use crate::error::{Error, Result};
-use crate::health::Watch;
-use crate::kernels::Gpu;
-use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
-use crate::kernels::{as_u32, groups_for};
-use crate::tensor::Tensor;
-use crate::tensor::expect_shape;
+use crate::health::{Watch, watched};
+use crate::kernels::{Dispatch, Gpu, Kernel, Shader, as_u32, dispatch, groups_for, read, write};
+use crate::tensor::{Tensor, expect_shape};
 
 const FORWARD: Kernel = Kernel {
     shader: Shader::Bce,

@@ -3,11 +3,8 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::Result;
-use crate::kernels::Gpu;
-use crate::kernels::{Dispatch, Kernel, Shader, dispatch, read, write};
-use crate::kernels::{as_u32, groups_for};
-use crate::tensor::Tensor;
-use crate::tensor::expect_shape;
+use crate::kernels::{Dispatch, Gpu, Kernel, Shader, as_u32, dispatch, groups_for, read, write};
+use crate::tensor::{Tensor, expect_shape};
 
 const BACKWARD: Kernel = Kernel {
     shader: Shader::Bias,

@@ -10,8 +10,7 @@ use crate::kernels::{
 };
 use crate::kernels::{as_u32, groups_for, split_k};
 use crate::layers::bias;
-use crate::tensor::Tensor;
-use crate::tensor::{batch_of, expect_shape};
+use crate::tensor::{Tensor, batch_of, expect_shape};
 
 // Every tiled entry point binds the bias (only linear_forward adds it; the others get a placeholder)
 // and the partial sums of split products (shaders/gemm.wgsl).

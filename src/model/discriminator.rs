@@ -3,8 +3,7 @@
 
 use super::{GradientPool, Mode, Net, NetSpec, buffer};
 use crate::error::Result;
-use crate::kernels::Dispatch;
-use crate::kernels::Gpu;
+use crate::kernels::{Dispatch, Gpu};
 use crate::layers::{Activation, Conv, Linear};
 use crate::model::IMAGE_SIDE;
 use crate::tensor::Tensor;

@@ -10,8 +10,7 @@ pub use discriminator::{Discriminator, DiscriminatorPass, ParamGrads};
 pub use generator::{Generator, GeneratorPass, IMAGE_SIDE, Z_DIM};
 
 use crate::error::Result;
-use crate::kernels::Dispatch;
-use crate::kernels::Gpu;
+use crate::kernels::{Dispatch, Gpu};
 use crate::layers::BatchNorm;
 use crate::noise::NormalStream;
 use crate::params::ParamStore;
