@@ -23,6 +23,8 @@ pub struct BenchReport {
     pub backend: String,
     pub batch: usize,
     pub steps: usize,
+    /// From the start of `run` to the trainer built: buffers, pipelines, initialisation.
+    pub setup_ms: f64,
     /// From the start of `run` (pipelines and buffers created) to the end of the first step.
     pub first_step_ms: f64,
     pub median_ms: f64,
@@ -104,6 +106,7 @@ fn peak_rss_bytes() -> Option<u64> {
 pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<BenchReport> {
     let started = Instant::now();
     let mut run = SyntheticRun::new(gpu, batch)?;
+    let setup_ms = started.elapsed().as_secs_f64() * 1e3;
     let submit_step = |run: &mut SyntheticRun| -> Result<wgpu::SubmissionIndex> {
         let dispatches = run.step_dispatches(gpu)?;
         let submitted = gpu.submit(gpu.encode("training step", &dispatches), "training step")?;
@@ -196,6 +199,7 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<Be
         backend: format!("{:?}", gpu.info.backend),
         batch,
         steps,
+        setup_ms,
         first_step_ms,
         median_ms,
         min_ms: times.first().copied().unwrap_or(0.0),

@@ -497,8 +497,8 @@ fn bench(
         r.batch, r.steps
     );
     println!(
-        "first step done {:.0} ms after start (pipelines and buffers included)",
-        r.first_step_ms
+        "first step done {:.0} ms after start (buffers, pipelines and initialisation: {:.0} ms)",
+        r.first_step_ms, r.setup_ms
     );
     println!(
         "ms/step: median {:.1}, min {:.1}, max {:.1}; {:.3} steps/s",
