@@ -10,8 +10,8 @@ struct BatchNormParams {
     accumulate: u32, // batchnorm_backward adds to dweight and dbias instead of overwriting them
     eps: f32,
     momentum: f32,
-    _pad0: u32,
-    _pad1: u32,
+    activation: u32,     // what y holds: 0 the BatchNorm's output, 1 its ReLU, 2 its LeakyReLU
+    negative_slope: f32, // LeakyReLU's
 }
 
 @group(0) @binding(0) var<uniform> p: BatchNormParams;
@@ -63,12 +63,24 @@ fn channel_walk(lane: u32) -> ChannelWalk {
     return channel_walk_of(BY_PLANE, lane, CHANNEL_WG, p.batch, p.spatial);
 }
 
+// y[at] = v, or the activation that follows the BatchNorm of v (as shaders/activation.wgsl computes it):
+// the layer after a BatchNorm needs no pass of its own.
+fn store_y(at: u32, v: f32) {
+    var out = v;
+    if p.activation == 1u {
+        out = max(v, 0.0);
+    } else if p.activation == 2u {
+        out = select(v * p.negative_slope, v, v > 0.0);
+    }
+    y[at] = out;
+}
+
 // Four neighbouring floats of y or dx from one vec4, and four of weight.
 fn store_y4(at: u32, v: vec4<f32>) {
-    y[at] = v.x;
-    y[at + 1u] = v.y;
-    y[at + 2u] = v.z;
-    y[at + 3u] = v.w;
+    store_y(at, v.x);
+    store_y(at + 1u, v.y);
+    store_y(at + 2u, v.z);
+    store_y(at + 3u, v.w);
 }
 
 fn store_dx4(at: u32, v: vec4<f32>) {
@@ -119,13 +131,13 @@ fn plane_squares(q: Plane, mean: f32) -> f32 {
 // y = (x − mean)·scale + shift over a plane.
 fn plane_normalise(q: Plane, mean: f32, scale: f32, shift: f32) {
     for (var e = q.start; e < q.body.x * 4u; e++) {
-        y[e] = (x[e] - mean) * scale + shift;
+        store_y(e, (x[e] - mean) * scale + shift);
     }
     for (var i = q.body.x; i < q.body.y; i++) {
         store_y4(4u * i, (x4[i] - vec4<f32>(mean)) * scale + vec4<f32>(shift));
     }
     for (var e = max(q.body.y * 4u, q.start); e < q.end; e++) {
-        y[e] = (x[e] - mean) * scale + shift;
+        store_y(e, (x[e] - mean) * scale + shift);
     }
 }
 
@@ -220,7 +232,7 @@ fn batchnorm_forward_train(
         }
         let plane = (n * p.channels + ch) * p.spatial;
         for (var e = plane + walk.s0; e < plane + p.spatial; e += walk.s_step) {
-            y[e] = (x[e] - mean) * scale + shift;
+            store_y(e, (x[e] - mean) * scale + shift);
         }
     }
     if lane == 0u {
@@ -240,7 +252,7 @@ fn batchnorm_forward_eval(
     }
     let ch = (i / p.spatial) % p.channels;
     let inv_std = 1.0 / sqrt(running_var[ch] + p.eps);
-    y[i] = (x[i] - running_mean[ch]) * (weight[ch] * inv_std) + bias[ch];
+    store_y(i, (x[i] - running_mean[ch]) * (weight[ch] * inv_std) + bias[ch]);
 }
 
 // Channel ch's dweight and dbias, added to what they hold with p.accumulate.
@@ -366,7 +378,7 @@ fn batchnorm_forward_train_by_channel(
     let shift = bias[ch];
     for (var n = first_row; n < count; n += BN1D_ROWS) {
         let e = n * p.channels + ch;
-        y[e] = (x[e] - mean) * scale + shift;
+        store_y(e, (x[e] - mean) * scale + shift);
     }
     if first_row == 0u {
         store_batch_stats(ch, mean, inv_std, biased_var, count);

@@ -245,9 +245,10 @@ fn values64(oracle: &Oracle, key: &str) -> Vec<f64> {
     oracle.values(key).iter().map(|&v| v as f64).collect()
 }
 
-/// The branch each element of a pass's kinks took on the GPU.
-fn gpu_branches(device: &Gpu, kink_inputs: [&Tensor; 3]) -> [Vec<bool>; 3] {
-    kink_inputs.map(|t| t.read(device).unwrap().iter().map(|&v| v > 0.0).collect())
+/// The branch each element of a pass's kinks took on the GPU (an activation's output is > 0 exactly
+/// where its input is).
+fn gpu_branches(device: &Gpu, kinks: [&Tensor; 3]) -> [Vec<bool>; 3] {
+    kinks.map(|t| t.read(device).unwrap().iter().map(|&v| v > 0.0).collect())
 }
 
 /// Asserts that every kink where the GPU took another branch than float64 lies within float32's reach
@@ -377,14 +378,14 @@ impl BranchProbe {
     fn generator(&self, device: &Gpu, t: &Trainer, z: &Tensor) -> [Vec<bool>; 3] {
         let forward = t.g.forward(device, &self.g, z, Mode::Train).unwrap();
         run_on(device, &forward.iter().collect::<Vec<_>>());
-        gpu_branches(device, self.g.kink_inputs())
+        gpu_branches(device, self.g.kinks())
     }
 
     /// D(x): the branches of its kinks.
     fn discriminator(&self, device: &Gpu, t: &Trainer, x: &Tensor) -> [Vec<bool>; 3] {
         let forward = t.d.forward(device, &self.d, x, Mode::Train).unwrap();
         run_on(device, &forward.iter().collect::<Vec<_>>());
-        gpu_branches(device, self.d.kink_inputs())
+        gpu_branches(device, self.d.kinks())
     }
 }
 

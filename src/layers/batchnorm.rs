@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::kernels::{
     Dispatch, Gpu, Kernel, Shader, WORKGROUP, as_u32, dispatch, groups_for, read, write,
 };
+use crate::layers::Activation;
 use crate::tensor::{Tensor, expect_shape};
 
 const FORWARD_TRAIN: Kernel = Kernel {
@@ -75,7 +76,8 @@ struct BatchNormParams {
     accumulate: u32,
     eps: f32,
     momentum: f32,
-    _pad: [u32; 2],
+    activation: u32,
+    negative_slope: f32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -83,6 +85,9 @@ pub struct BatchNorm {
     pub channels: usize,
     pub eps: f32,
     pub momentum: f32,
+    /// The activation applied to the output as it is stored (`followed_by`): y is then that
+    /// activation's output, and the layer after the BatchNorm needs no pass of its own.
+    pub then: Option<Activation>,
 }
 
 impl BatchNorm {
@@ -92,6 +97,15 @@ impl BatchNorm {
             channels,
             eps: 1e-5,
             momentum: 0.1,
+            then: None,
+        }
+    }
+
+    /// The layer with `activation` (ReLU or LeakyReLU) applied to its output in the same pass.
+    pub fn followed_by(self, activation: Activation) -> BatchNorm {
+        BatchNorm {
+            then: Some(activation),
+            ..self
         }
     }
 
@@ -122,6 +136,17 @@ impl BatchNorm {
         spatial: usize,
         accumulate: bool,
     ) -> Result<BatchNormParams> {
+        let (activation, negative_slope) = match self.then {
+            None => (0, 0.0),
+            Some(Activation::Relu) => (1, 0.0),
+            Some(Activation::LeakyRelu { negative_slope }) => (2, negative_slope),
+            Some(other) => {
+                return Err(Error::InvalidArgument {
+                    op,
+                    message: format!("{other:?} cannot follow a BatchNorm in its pass"),
+                });
+            }
+        };
         Ok(BatchNormParams {
             batch: as_u32(op, batch)?,
             channels: as_u32(op, self.channels)?,
@@ -129,7 +154,8 @@ impl BatchNorm {
             accumulate: accumulate as u32,
             eps: self.eps,
             momentum: self.momentum,
-            _pad: [0; 2],
+            activation,
+            negative_slope,
         })
     }
 

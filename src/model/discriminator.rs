@@ -74,11 +74,11 @@ pub struct DiscriminatorPass {
     conv0: Tensor,
     conv1: Tensor,
     conv2: Tensor,
-    conv3: Tensor,
+    /// conv.3 and conv.4, the BatchNorm and its LeakyReLU, in one pass (likewise fc.1 and fc.2): only
+    /// the LeakyReLU's output is kept.
     conv_saved3: Tensor,
     conv4: Tensor,
     fc0: Tensor,
-    fc1: Tensor,
     fc_saved1: Tensor,
     fc2: Tensor,
     fc3: Tensor,
@@ -120,11 +120,9 @@ impl DiscriminatorPass {
             conv0: b("conv.0", &c0)?,
             conv1: b("conv.1", &c0)?,
             conv2: b("conv.2", &c2)?,
-            conv3: b("conv.3", &c2)?,
             conv_saved3: b("conv.3 saved", &[2, CONV2_CHANNELS])?,
             conv4: b("conv.4", &c2)?,
             fc0: b("fc.0", &[batch, FC])?,
-            fc1: b("fc.1", &[batch, FC])?,
             fc_saved1: b("fc.1 saved", &[2, FC])?,
             fc2: b("fc.2", &[batch, FC])?,
             fc3: b("fc.3", &[batch, 1])?,
@@ -152,11 +150,9 @@ impl DiscriminatorPass {
             conv0: self.conv0.clone(),
             conv1: self.conv1.clone(),
             conv2: self.conv2.clone(),
-            conv3: self.conv3.clone(),
             conv_saved3: self.conv_saved3.clone(),
             conv4: self.conv4.clone(),
             fc0: self.fc0.clone(),
-            fc1: self.fc1.clone(),
             fc_saved1: self.fc_saved1.clone(),
             fc2: self.fc2.clone(),
             fc3: self.fc3.clone(),
@@ -164,10 +160,11 @@ impl DiscriminatorPass {
         })
     }
 
-    /// The inputs of the pass's three LeakyReLUs (conv.1, conv.4, fc.2) after a training-mode forward:
-    /// each element's sign decides the branch its gradient takes.
-    pub fn kink_inputs(&self) -> [&Tensor; 3] {
-        [&self.conv0, &self.conv3, &self.fc1]
+    /// The outputs of the pass's three LeakyReLUs (conv.1, conv.4, fc.2) after a training-mode forward:
+    /// an element is > 0 exactly where the LeakyReLU's input is, which decides the branch its gradient
+    /// takes.
+    pub fn kinks(&self) -> [&Tensor; 3] {
+        [&self.conv1, &self.conv4, &self.fc2]
     }
 
     /// conv.4 seen as the [N, 6272] rows the Linear layer takes (PyTorch's view).
@@ -215,10 +212,10 @@ impl Discriminator {
                 "conv.3",
                 mode,
                 &pass.conv2,
-                &pass.conv3,
+                LEAKY,
+                &pass.conv4,
                 &pass.conv_saved3,
             )?,
-            LEAKY.forward(gpu, &pass.conv3, &pass.conv4)?,
             FC0.forward(
                 gpu,
                 &flat(&pass.conv4)?,
@@ -226,9 +223,15 @@ impl Discriminator {
                 &p("fc.0.bias")?,
                 &pass.fc0,
             )?,
-            self.net
-                .batchnorm(gpu, "fc.1", mode, &pass.fc0, &pass.fc1, &pass.fc_saved1)?,
-            LEAKY.forward(gpu, &pass.fc1, &pass.fc2)?,
+            self.net.batchnorm(
+                gpu,
+                "fc.1",
+                mode,
+                &pass.fc0,
+                LEAKY,
+                &pass.fc2,
+                &pass.fc_saved1,
+            )?,
             FC3.forward(
                 gpu,
                 &pass.fc2,
@@ -267,7 +270,7 @@ impl Discriminator {
             out.push(FC3.backward_bias(gpu, d_fc3, &g("fc.3.bias")?, accumulate)?);
         }
         out.push(FC3.backward_input(gpu, d_fc3, &p("fc.3.weight")?, &d.fc1)?);
-        out.push(LEAKY.backward(gpu, &pass.fc1, &d.fc1)?);
+        out.push(LEAKY.backward(gpu, &pass.fc2, &d.fc1)?);
         out.push(self.net.batchnorm_backward(
             gpu,
             "fc.1",
@@ -288,7 +291,7 @@ impl Discriminator {
             out.push(FC0.backward_bias(gpu, &d.fc0, &g("fc.0.bias")?, accumulate)?);
         }
         out.push(FC0.backward_input(gpu, &d.fc0, &p("fc.0.weight")?, &flat(&d.conv3)?)?);
-        out.push(LEAKY.backward(gpu, &pass.conv3, &d.conv3)?);
+        out.push(LEAKY.backward(gpu, &pass.conv4, &d.conv3)?);
         out.push(self.net.batchnorm_backward(
             gpu,
             "conv.3",

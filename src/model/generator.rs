@@ -62,15 +62,14 @@ pub struct Generator {
 pub struct GeneratorPass {
     pub batch: usize,
     fc0: Tensor,
-    bn1: Tensor,
+    /// fc.1 and fc.2, the BatchNorm and its ReLU, in one pass (likewise fc.4 and fc.5, deconv.1 and
+    /// deconv.2): only the ReLU's output is kept.
     relu2: Tensor,
     saved1: Tensor,
     fc3: Tensor,
-    bn4: Tensor,
     relu5: Tensor,
     saved4: Tensor,
     deconv0: Tensor,
-    deconv_bn1: Tensor,
     deconv_relu2: Tensor,
     deconv_saved1: Tensor,
     deconv3: Tensor,
@@ -100,7 +99,7 @@ impl GeneratorPass {
     /// adapter's largest binding.
     pub const SAMPLE_BYTES: (u64, u64) = {
         let deconv_map = DECONV_CHANNELS * DECONV_SIDE * DECONV_SIDE;
-        let floats = 3 * FC1 + 3 * FC2 + 3 * deconv_map + 2 * IMAGE_SIDE * IMAGE_SIDE;
+        let floats = 2 * FC1 + 2 * FC2 + 2 * deconv_map + 2 * IMAGE_SIDE * IMAGE_SIDE;
         (4 * floats as u64, 4 * deconv_map as u64)
     };
 
@@ -130,15 +129,12 @@ impl GeneratorPass {
         Ok(GeneratorPass {
             batch,
             fc0: b("fc.0", &[batch, FC1])?,
-            bn1: b("fc.1", &[batch, FC1])?,
             relu2: b("fc.2", &[batch, FC1])?,
             saved1: b("fc.1 saved", &[2, FC1])?,
             fc3: b("fc.3", &[batch, FC2])?,
-            bn4: b("fc.4", &[batch, FC2])?,
             relu5: b("fc.5", &[batch, FC2])?,
             saved4: b("fc.4 saved", &[2, FC2])?,
             deconv0: b("deconv.0", &deconv_shape)?,
-            deconv_bn1: b("deconv.1", &deconv_shape)?,
             deconv_relu2: b("deconv.2", &deconv_shape)?,
             deconv_saved1: b("deconv.1 saved", &[2, DECONV_CHANNELS])?,
             deconv3: b("deconv.3", &image_shape)?,
@@ -147,10 +143,10 @@ impl GeneratorPass {
         })
     }
 
-    /// The inputs of the pass's three ReLUs (fc.2, fc.5, deconv.2) after a training-mode forward: each
-    /// element's sign decides the branch its gradient takes.
-    pub fn kink_inputs(&self) -> [&Tensor; 3] {
-        [&self.bn1, &self.bn4, &self.deconv_bn1]
+    /// The outputs of the pass's three ReLUs (fc.2, fc.5, deconv.2) after a training-mode forward: an
+    /// element is > 0 exactly where the ReLU's input is, which decides the branch its gradient takes.
+    pub fn kinks(&self) -> [&Tensor; 3] {
+        [&self.relu2, &self.relu5, &self.deconv_relu2]
     }
 
     /// relu5 seen as the [N, 128, 7, 7] maps the convolutions take.
@@ -190,9 +186,15 @@ impl Generator {
         };
         Ok(vec![
             fc0.forward(gpu, z, &p("fc.0.weight")?, &p("fc.0.bias")?, &pass.fc0)?,
-            self.net
-                .batchnorm(gpu, "fc.1", mode, &pass.fc0, &pass.bn1, &pass.saved1)?,
-            Activation::Relu.forward(gpu, &pass.bn1, &pass.relu2)?,
+            self.net.batchnorm(
+                gpu,
+                "fc.1",
+                mode,
+                &pass.fc0,
+                Activation::Relu,
+                &pass.relu2,
+                &pass.saved1,
+            )?,
             fc3.forward(
                 gpu,
                 &pass.relu2,
@@ -200,9 +202,15 @@ impl Generator {
                 &p("fc.3.bias")?,
                 &pass.fc3,
             )?,
-            self.net
-                .batchnorm(gpu, "fc.4", mode, &pass.fc3, &pass.bn4, &pass.saved4)?,
-            Activation::Relu.forward(gpu, &pass.bn4, &pass.relu5)?,
+            self.net.batchnorm(
+                gpu,
+                "fc.4",
+                mode,
+                &pass.fc3,
+                Activation::Relu,
+                &pass.relu5,
+                &pass.saved4,
+            )?,
             deconv0.forward(
                 gpu,
                 &GeneratorPass::maps(&pass.relu5, n)?,
@@ -215,10 +223,10 @@ impl Generator {
                 "deconv.1",
                 mode,
                 &pass.deconv0,
-                &pass.deconv_bn1,
+                Activation::Relu,
+                &pass.deconv_relu2,
                 &pass.deconv_saved1,
             )?,
-            Activation::Relu.forward(gpu, &pass.deconv_bn1, &pass.deconv_relu2)?,
             deconv3.forward(
                 gpu,
                 &pass.deconv_relu2,
@@ -262,7 +270,7 @@ impl Generator {
             )?,
             DECONV3.backward_bias(gpu, d_image, &g("deconv.3.bias")?, false)?,
             DECONV3.backward_input(gpu, d_image, &p("deconv.3.weight")?, &d.deconv_bn1)?,
-            Activation::Relu.backward(gpu, &pass.deconv_bn1, &d.deconv_bn1)?,
+            Activation::Relu.backward(gpu, &pass.deconv_relu2, &d.deconv_bn1)?,
             self.net.batchnorm_backward(
                 gpu,
                 "deconv.1",
@@ -281,7 +289,7 @@ impl Generator {
             )?,
             DECONV0.backward_bias(gpu, &d.deconv0, &g("deconv.0.bias")?, false)?,
             DECONV0.backward_input(gpu, &d.deconv0, &p("deconv.0.weight")?, &maps(&d.bn4)?)?,
-            Activation::Relu.backward(gpu, &pass.bn4, &d.bn4)?,
+            Activation::Relu.backward(gpu, &pass.relu5, &d.bn4)?,
             self.net.batchnorm_backward(
                 gpu,
                 "fc.4",
@@ -294,7 +302,7 @@ impl Generator {
             FC3.backward_weight(gpu, &d.fc3, &pass.relu2, &g("fc.3.weight")?, false)?,
             FC3.backward_bias(gpu, &d.fc3, &g("fc.3.bias")?, false)?,
             FC3.backward_input(gpu, &d.fc3, &p("fc.3.weight")?, &d.bn1)?,
-            Activation::Relu.backward(gpu, &pass.bn1, &d.bn1)?,
+            Activation::Relu.backward(gpu, &pass.relu2, &d.bn1)?,
             self.net.batchnorm_backward(
                 gpu,
                 "fc.1",

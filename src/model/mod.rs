@@ -11,7 +11,7 @@ pub use generator::{Generator, GeneratorPass, IMAGE_SIDE, Z_DIM};
 
 use crate::error::Result;
 use crate::kernels::{Dispatch, Gpu};
-use crate::layers::BatchNorm;
+use crate::layers::{Activation, BatchNorm};
 use crate::noise::NormalStream;
 use crate::params::ParamStore;
 use crate::tensor::Tensor;
@@ -80,16 +80,19 @@ impl Net {
     }
 
     /// BatchNorm layer `layer` in `mode` from x to y (saved: batch statistics kept for backward).
+    /// The BatchNorm `layer` and the activation after it in one pass: x → y = activation(BN(x)).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn batchnorm(
         &self,
         gpu: &Gpu,
         layer: &str,
         mode: Mode,
         x: &Tensor,
+        then: Activation,
         y: &Tensor,
         saved: &Tensor,
     ) -> Result<Dispatch> {
-        let bn = BatchNorm::new(x.shape()[1]);
+        let bn = BatchNorm::new(x.shape()[1]).followed_by(then);
         let w = self.value(gpu, &format!("{layer}.weight"))?;
         let b = self.value(gpu, &format!("{layer}.bias"))?;
         let rm = self.stats.value(gpu, &format!("{layer}.running_mean"))?;
