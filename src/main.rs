@@ -484,11 +484,7 @@ fn bench(
     steps: usize,
     per_kernel: bool,
 ) -> Result<(), Failure> {
-    if batch_size < 2 {
-        return Err(bad_input(
-            "--batch-size must be at least 2 (BatchNorm needs two values per channel)".into(),
-        ));
-    }
+    check_step_batch(batch_size)?;
     let gpu = device.open(tune.mode(TuneMode::Cached), batch_size)?;
     let r = gan_wgpu::bench::run(&gpu, batch_size, steps, per_kernel)
         .map_err(|e| bad_input(with_batch_hint(&e)))?;
@@ -548,12 +544,18 @@ fn bad_input(message: String) -> Failure {
     Failure(message, EXIT_BAD_INPUT)
 }
 
-fn tune_command(device: &DeviceArgs, batch_size: usize) -> Result<(), Failure> {
+/// A batch a training step can take (bench and tune; train checks its own against the data set).
+fn check_step_batch(batch_size: usize) -> Result<(), Failure> {
     if batch_size < 2 {
         return Err(bad_input(
             "--batch-size must be at least 2 (BatchNorm needs two values per channel)".into(),
         ));
     }
+    Ok(())
+}
+
+fn tune_command(device: &DeviceArgs, batch_size: usize) -> Result<(), Failure> {
+    check_step_batch(batch_size)?;
     if device
         .kernels
         .as_ref()

@@ -548,20 +548,19 @@ pub fn open(
             }
             TuneMode::Off => false,
         };
-    let (tuning, report) = if measure_now {
-        // The tuner opens devices of its own; this one is reopened after, with nothing measured on it.
+    let (device, tuning, report) = if measure_now {
+        // The tuner opens devices of its own (their buffers count in a device's storage total): this
+        // one is reopened after, with nothing measured on it.
         drop(device);
         let report = measure(options, batch, progress)?;
         let tuning = match cache_dir {
             Some(dir) => store(dir, &key, &report)?.tuning,
             None => report.tuning.clone(),
         };
-        (Some(tuning), Some(report))
+        (Gpu::open_device(options)?, Some(tuning), Some(report))
     } else {
-        drop(device);
-        (stored.map(|e| e.tuning), None)
+        (device, stored.map(|e| e.tuning), None)
     };
-    let device = Gpu::open_device(options)?;
     let tuning = tuning
         .unwrap_or_else(|| Tuning::for_device(&device))
         .with(overrides, &device)

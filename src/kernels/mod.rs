@@ -266,9 +266,6 @@ struct Pipeline {
     pipeline: wgpu::ComputePipeline,
 }
 
-/// A pipeline's key: its entry point and the values of its file's constants.
-type PipelineKey = (&'static str, &'static [(&'static str, f64)]);
-
 /// The device with our kernels on it: shader modules and pipelines, created on first use and kept for
 /// the device's lifetime, the tuning record that chose them, and the split products' scratch. It
 /// dereferences to the [`Device`] for buffers, submission and readback.
@@ -293,24 +290,14 @@ impl std::ops::Deref for Gpu {
 impl Gpu {
     /// Opens the adapter `options` pick, with the variants that suit its kind.
     pub fn new(options: &GpuOptions) -> Result<Gpu> {
-        Gpu::with_overrides(options, &Overrides::default())
+        let base = Gpu::open_device(options)?;
+        let tuning = Tuning::for_device(&base);
+        Ok(Gpu::on(base, tuning))
     }
 
     /// Opens the adapter `options` pick with the limits the kernels need, for `Gpu::on`.
     pub fn open_device(options: &GpuOptions) -> Result<Device> {
         Device::new(options, required_limits())
-    }
-
-    /// Opens the adapter `options` pick, with the variants that suit its kind and `overrides` on top.
-    pub fn with_overrides(options: &GpuOptions, overrides: &Overrides) -> Result<Gpu> {
-        let base = Gpu::open_device(options)?;
-        let tuning = Tuning::for_device(&base)
-            .with(overrides, &base)
-            .map_err(|message| Error::InvalidArgument {
-                op: "--kernels",
-                message,
-            })?;
-        Ok(Gpu::on(base, tuning))
     }
 
     /// `device` with the kernel variants `tuning` names.
@@ -416,12 +403,13 @@ impl Gpu {
         kernel: &Kernel,
         constants: &'static [(&'static str, f64)],
     ) -> Result<(wgpu::BindGroupLayout, wgpu::ComputePipeline)> {
-        let key: PipelineKey = (kernel.entry, constants);
+        // A pipeline is its entry point with its file's constants.
+        let key = format!("{}{constants:?}", kernel.entry);
         let cell = self
             .pipelines
             .lock()
             .unwrap()
-            .entry(format!("{key:?}"))
+            .entry(key)
             .or_default()
             .clone();
         let mut cell = cell.lock().unwrap();

@@ -230,11 +230,6 @@ impl Overrides {
             || self.prefetch.is_some()
             || self.split_target.is_some()
     }
-
-    /// Whether nothing is overridden.
-    pub fn is_empty(&self) -> bool {
-        *self == Overrides::default()
-    }
 }
 
 fn on_off(key: &str, value: &str) -> Result<bool, String> {
@@ -319,7 +314,7 @@ mod tests {
                 wide_loads: Some(false),
             }
         );
-        assert!("".parse::<Overrides>().unwrap().is_empty());
+        assert_eq!("".parse::<Overrides>().unwrap(), Overrides::default());
         assert_eq!(
             "split-k=off".parse::<Overrides>().unwrap().split_target,
             Some(0)

@@ -193,8 +193,8 @@ impl BatchNorm {
         }
     }
 
-    /// Training mode. x: [N, C(, H, W)], weight, bias, running_mean, running_var: [C] → y: like x,
-    /// saved: [2, C] (batch mean and 1/sqrt(var + eps), for `backward`); the running statistics move.
+    /// Training mode. x: [N, C(, H, W)], weight, bias, running_mean, running_var: [C] → y: like x (the
+    /// activation of the output with `followed_by`), saved: [2, C] (batch mean and 1/sqrt(var + eps), for `backward`); the running statistics move.
     #[allow(clippy::too_many_arguments)]
     pub fn forward_train(
         &self,
