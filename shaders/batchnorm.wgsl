@@ -12,6 +12,10 @@ struct BatchNormParams {
     momentum: f32,
     activation: u32,     // what y holds: 0 the BatchNorm's output, 1 its ReLU, 2 its LeakyReLU
     negative_slope: f32, // LeakyReLU's
+    bias_before: u32,    // batchnorm_backward also writes dbias_before (added to with accumulate)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: BatchNormParams;
@@ -31,6 +35,13 @@ struct BatchNormParams {
 // reads each plane's whole vec4s through these (Plane in common.wgsl).
 @group(0) @binding(12) var<storage, read> x4: array<vec4<f32>>;
 @group(0) @binding(13) var<storage, read> dy4: array<vec4<f32>>;
+// The backward kernels' y (binding 4) and y4 hold the forward's output when an activation follows
+// (p.activation ≠ 0): dy is then the gradient at the activation's output, and y's sign says which
+// branch of the activation's gradient each element takes.
+@group(0) @binding(14) var<storage, read_write> y4: array<vec4<f32>>;
+// The gradient of the bias of the layer before the BatchNorm (a Linear's or a convolution's), Σ dx over
+// each channel, as PyTorch's autograd sums it: that layer's bias backward needs no pass of its own.
+@group(0) @binding(15) var<storage, read_write> dbias_before: array<f32>;
 
 // Lanes of the per-channel workgroups, set when the pipeline is made: 64 on CPU adapters, 256 on GPUs
 // (kernels/mod.rs). A CPU adapter (lavapipe) runs a workgroup as one coroutine per 8 lanes and switches
@@ -81,6 +92,41 @@ fn store_y4(at: u32, v: vec4<f32>) {
     store_y(at + 1u, v.y);
     store_y(at + 2u, v.z);
     store_y(at + 3u, v.w);
+}
+
+// The gradient at the BatchNorm's output from g, the gradient at what y holds, as shaders/activation.wgsl's
+// backward kernels compute it (the activation's output is > 0 exactly where its input is).
+fn through_activation(g: f32, out: f32) -> f32 {
+    if p.activation == 1u {
+        return select(0.0, g, out > 0.0);
+    } else if p.activation == 2u {
+        return select(g * p.negative_slope, g, out > 0.0);
+    }
+    return g;
+}
+
+fn through_activation4(g: vec4<f32>, out: vec4<f32>) -> vec4<f32> {
+    if p.activation == 1u {
+        return select(vec4<f32>(0.0), g, out > vec4<f32>(0.0));
+    } else if p.activation == 2u {
+        return select(g * p.negative_slope, g, out > vec4<f32>(0.0));
+    }
+    return g;
+}
+
+// The gradient at the BatchNorm's output, element e; four of them from vec4 i.
+fn grad_y(e: u32) -> f32 {
+    if p.activation == 0u {
+        return dy[e];
+    }
+    return through_activation(dy[e], y[e]);
+}
+
+fn grad_y4(i: u32) -> vec4<f32> {
+    if p.activation == 0u {
+        return dy4[i];
+    }
+    return through_activation4(dy4[i], y4[i]);
 }
 
 fn store_dx4(at: u32, v: vec4<f32>) {
@@ -145,31 +191,41 @@ fn plane_normalise(q: Plane, mean: f32, scale: f32, shift: f32) {
 fn plane_backward_sums(q: Plane, mean: f32, inv_std: f32) -> vec2<f32> {
     var sums = vec2<f32>(0.0);
     for (var e = q.start; e < q.body.x * 4u; e++) {
-        sums += vec2<f32>(dy[e], dy[e] * (x[e] - mean) * inv_std);
+        let g = grad_y(e);
+        sums += vec2<f32>(g, g * (x[e] - mean) * inv_std);
     }
     for (var i = q.body.x; i < q.body.y; i++) {
-        let g = dy4[i];
+        let g = grad_y4(i);
         let xhat = (x4[i] - vec4<f32>(mean)) * inv_std;
         sums += vec2<f32>((g.x + g.y) + (g.z + g.w), dot(g, xhat));
     }
     for (var e = max(q.body.y * 4u, q.start); e < q.end; e++) {
-        sums += vec2<f32>(dy[e], dy[e] * (x[e] - mean) * inv_std);
+        let g = grad_y(e);
+        sums += vec2<f32>(g, g * (x[e] - mean) * inv_std);
     }
     return sums;
 }
 
-// dx = scale·(dy − mean_dy − x̂·mean_dy_xhat) over a plane.
-fn plane_dx(q: Plane, mean: f32, inv_std: f32, scale: f32, mean_dy: f32, mean_dy_xhat: f32) {
+// dx = scale·(dy − mean_dy − x̂·mean_dy_xhat) over a plane; returns Σ dx.
+fn plane_dx(q: Plane, mean: f32, inv_std: f32, scale: f32, mean_dy: f32, mean_dy_xhat: f32) -> f32 {
+    var sum = 0.0;
     for (var e = q.start; e < q.body.x * 4u; e++) {
-        dx[e] = scale * (dy[e] - mean_dy - (x[e] - mean) * inv_std * mean_dy_xhat);
+        let v = scale * (grad_y(e) - mean_dy - (x[e] - mean) * inv_std * mean_dy_xhat);
+        dx[e] = v;
+        sum += v;
     }
     for (var i = q.body.x; i < q.body.y; i++) {
         let xhat = (x4[i] - vec4<f32>(mean)) * inv_std;
-        store_dx4(4u * i, scale * (dy4[i] - vec4<f32>(mean_dy) - xhat * mean_dy_xhat));
+        let v = scale * (grad_y4(i) - vec4<f32>(mean_dy) - xhat * mean_dy_xhat);
+        store_dx4(4u * i, v);
+        sum += (v.x + v.y) + (v.z + v.w);
     }
     for (var e = max(q.body.y * 4u, q.start); e < q.end; e++) {
-        dx[e] = scale * (dy[e] - mean_dy - (x[e] - mean) * inv_std * mean_dy_xhat);
+        let v = scale * (grad_y(e) - mean_dy - (x[e] - mean) * inv_std * mean_dy_xhat);
+        dx[e] = v;
+        sum += v;
     }
+    return sum;
 }
 
 // Channel ch's batch statistics for the backward pass, and its running estimates moved (with the
@@ -255,14 +311,22 @@ fn batchnorm_forward_eval(
     store_y(i, (x[i] - running_mean[ch]) * (weight[ch] * inv_std) + bias[ch]);
 }
 
-// Channel ch's dweight and dbias, added to what they hold with p.accumulate.
-fn store_param_grads(ch: u32, sum_dy_xhat: f32, sum_dy: f32) {
+// Channel ch's dweight, dbias and (with p.bias_before) dbias_before, added to what they hold with
+// p.accumulate.
+fn store_param_grads(ch: u32, sum_dy_xhat: f32, sum_dy: f32, sum_dx: f32) {
     if p.accumulate != 0u {
         dweight[ch] += sum_dy_xhat;
         dbias[ch] += sum_dy;
     } else {
         dweight[ch] = sum_dy_xhat;
         dbias[ch] = sum_dy;
+    }
+    if p.bias_before != 0u {
+        if p.accumulate != 0u {
+            dbias_before[ch] += sum_dx;
+        } else {
+            dbias_before[ch] = sum_dx;
+        }
     }
 }
 
@@ -292,8 +356,9 @@ fn batchnorm_backward(
         }
         let plane = (n * p.channels + ch) * p.spatial;
         for (var e = plane + walk.s0; e < plane + p.spatial; e += walk.s_step) {
-            partial_dy += dy[e];
-            partial_dy_xhat += dy[e] * (x[e] - mean) * inv_std;
+            let g = grad_y(e);
+            partial_dy += g;
+            partial_dy_xhat += g * (x[e] - mean) * inv_std;
         }
     }
     let sum_dy = channel_sum(partial_dy, lane);
@@ -301,19 +366,27 @@ fn batchnorm_backward(
     let mean_dy = sum_dy / f32(count);
     let mean_dy_xhat = sum_dy_xhat / f32(count);
     let scale = weight[ch] * inv_std;
+    var partial_dx = 0.0;
     for (var n = walk.n0; n < p.batch; n += walk.n_step) {
         if BY_PLANE {
-            plane_dx(plane_of(n, ch, p.channels, p.spatial), mean, inv_std, scale, mean_dy, mean_dy_xhat);
+            let q = plane_of(n, ch, p.channels, p.spatial);
+            partial_dx += plane_dx(q, mean, inv_std, scale, mean_dy, mean_dy_xhat);
             continue;
         }
         let plane = (n * p.channels + ch) * p.spatial;
         for (var e = plane + walk.s0; e < plane + p.spatial; e += walk.s_step) {
             let xhat = (x[e] - mean) * inv_std;
-            dx[e] = scale * (dy[e] - mean_dy - xhat * mean_dy_xhat);
+            let v = scale * (grad_y(e) - mean_dy - xhat * mean_dy_xhat);
+            dx[e] = v;
+            partial_dx += v;
         }
     }
+    var sum_dx = 0.0;
+    if p.bias_before != 0u {
+        sum_dx = channel_sum(partial_dx, lane);
+    }
     if lane == 0u {
-        store_param_grads(ch, sum_dy_xhat, sum_dy);
+        store_param_grads(ch, sum_dy_xhat, sum_dy, sum_dx);
     }
 }
 
@@ -404,25 +477,33 @@ fn batchnorm_backward_by_channel(
         inv_std = saved[p.channels + ch];
         for (var n = first_row; n < count; n += BN1D_ROWS) {
             let e = n * p.channels + ch;
-            partial_dy += dy[e];
-            partial_dy_xhat += dy[e] * (x[e] - mean) * inv_std;
+            let g = grad_y(e);
+            partial_dy += g;
+            partial_dy_xhat += g * (x[e] - mean) * inv_std;
         }
     }
     let sum_dy = rows_sum(partial_dy, lane);
     let sum_dy_xhat = rows_sum(partial_dy_xhat, lane);
-    if !live {
-        return;
-    }
     let mean_dy = sum_dy / f32(count);
     let mean_dy_xhat = sum_dy_xhat / f32(count);
-    let scale = weight[ch] * inv_std;
-    for (var n = first_row; n < count; n += BN1D_ROWS) {
-        let e = n * p.channels + ch;
-        let xhat = (x[e] - mean) * inv_std;
-        dx[e] = scale * (dy[e] - mean_dy - xhat * mean_dy_xhat);
+    var partial_dx = 0.0;
+    if live {
+        let scale = weight[ch] * inv_std;
+        for (var n = first_row; n < count; n += BN1D_ROWS) {
+            let e = n * p.channels + ch;
+            let xhat = (x[e] - mean) * inv_std;
+            let v = scale * (grad_y(e) - mean_dy - xhat * mean_dy_xhat);
+            dx[e] = v;
+            partial_dx += v;
+        }
     }
-    if first_row == 0u {
-        store_param_grads(ch, sum_dy_xhat, sum_dy);
+    // rows_sum is called from uniform control flow only; p.bias_before is uniform.
+    var sum_dx = 0.0;
+    if p.bias_before != 0u {
+        sum_dx = rows_sum(partial_dx, lane);
+    }
+    if live && first_row == 0u {
+        store_param_grads(ch, sum_dy_xhat, sum_dy, sum_dx);
     }
 }
 
@@ -487,18 +568,21 @@ fn batchnorm_backward_by_channel4(
     var sum_dy = vec4<f32>(0.0);
     var sum_dy_xhat = vec4<f32>(0.0);
     for (var n = 0u; n < count; n++) {
-        let g = dy4[n * row + c4];
+        let g = grad_y4(n * row + c4);
         sum_dy += g;
         sum_dy_xhat += g * (x4[n * row + c4] - mean) * inv_std;
     }
     let mean_dy = sum_dy / f32(count);
     let mean_dy_xhat = sum_dy_xhat / f32(count);
     let scale = weight4(ch) * inv_std;
+    var sum_dx = vec4<f32>(0.0);
     for (var n = 0u; n < count; n++) {
         let xhat = (x4[n * row + c4] - mean) * inv_std;
-        store_dx4(n * p.channels + ch, scale * (dy4[n * row + c4] - mean_dy - xhat * mean_dy_xhat));
+        let v = scale * (grad_y4(n * row + c4) - mean_dy - xhat * mean_dy_xhat);
+        store_dx4(n * p.channels + ch, v);
+        sum_dx += v;
     }
     for (var j = 0u; j < 4u; j++) {
-        store_param_grads(ch + j, sum_dy_xhat[j], sum_dy[j]);
+        store_param_grads(ch + j, sum_dy_xhat[j], sum_dy[j], sum_dx[j]);
     }
 }

@@ -31,6 +31,8 @@ pub struct BenchReport {
     pub min_ms: f64,
     pub max_ms: f64,
     pub steps_per_s: f64,
+    /// Kernel dispatches in one step, the noise's included.
+    pub dispatches_per_step: usize,
     /// Floating-point operations of one step as the kernels execute them (matrix products).
     pub gflop_per_step: f64,
     pub gflop_per_s: f64,
@@ -141,12 +143,9 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<Be
     } else {
         times[times.len() / 2]
     };
-    let flops: u64 = run
-        .trainer
-        .step_dispatches(gpu)?
-        .iter()
-        .map(|d| d.flops())
-        .sum();
+    let step = run.step_dispatches(gpu)?;
+    let dispatches_per_step = step.len();
+    let flops: u64 = step.iter().map(|d| d.flops()).sum();
     let mut kernels: Vec<(String, usize, f64)> = Vec::new();
     let mut per_kernel_timing = String::new();
     if per_kernel {
@@ -205,6 +204,7 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<Be
         min_ms: times.first().copied().unwrap_or(0.0),
         max_ms: times.last().copied().unwrap_or(0.0),
         steps_per_s: per_second(1.0),
+        dispatches_per_step,
         gflop_per_step: flops as f64 / 1e9,
         gflop_per_s: per_second(flops as f64 / 1e9),
         device_bytes: gpu.storage_bytes(),

@@ -501,8 +501,8 @@ fn bench(
         r.median_ms, r.min_ms, r.max_ms, r.steps_per_s
     );
     println!(
-        "{:.2} GFLOP per step as the kernels execute it: {:.2} GFLOP/s",
-        r.gflop_per_step, r.gflop_per_s
+        "{} dispatches and {:.2} GFLOP per step as the kernels execute it: {:.2} GFLOP/s",
+        r.dispatches_per_step, r.gflop_per_step, r.gflop_per_s
     );
     let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
     println!(

@@ -10,7 +10,7 @@ use common::{KernelFamily, gpu_with, random};
 use gan_wgpu::adam::Adam;
 use gan_wgpu::data::{Dataset, GpuDataset, epoch_order};
 use gan_wgpu::kernels::Dispatch;
-use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv, Linear};
+use gan_wgpu::layers::{Activation, BatchNorm, BatchNormGrads, BceLoss, Conv, Linear};
 use gan_wgpu::noise::{Stream, UniformNoise};
 use gan_wgpu::{Gpu, Tensor};
 
@@ -142,7 +142,13 @@ fn batchnorm_is_deterministic(g: &Gpu) {
                     .forward_train(g, &x, &w, &b, &rm, &rv, &out[0], &out[1])
                     .unwrap(),
                 layer
-                    .backward(g, &x, &dy, &w, &out[1], &out[2], &out[3], &out[4], false)
+                    .backward(
+                        g,
+                        &x,
+                        &w,
+                        &out[1],
+                        &BatchNormGrads::new(&dy, &out[2], &out[3], &out[4]),
+                    )
                     .unwrap(),
                 layer
                     .forward_eval(g, &x, &w, &b, &rm, &rv, &out[5])

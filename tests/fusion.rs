@@ -1,14 +1,15 @@
 //! BatchNorm with the activation after it in one pass (`BatchNorm::followed_by`) gives bit for bit what
-//! the BatchNorm and then the activation's own kernel give, for every way BatchNorm walks a channel (per
-//! channel workgroups, one or four channels an invocation, plane by plane or across planes), in
-//! training and eval mode, for ReLU and LeakyReLU.
+//! the BatchNorm and then the activation's own kernel give, forward and backward, for every way
+//! BatchNorm walks a channel (per channel workgroups, one or four channels an invocation, plane by plane
+//! or across planes), in training and eval mode, for ReLU and LeakyReLU; and the bias gradient its
+//! backward gives the layer before (Σ dx) is that sum.
 
 mod common;
 
 use common::{KernelFamily, gpu_with, random};
 use gan_wgpu::Tensor;
 use gan_wgpu::kernels::Gpu;
-use gan_wgpu::layers::{Activation, BatchNorm};
+use gan_wgpu::layers::{Activation, BatchNorm, BatchNormGrads};
 
 fn upload(g: &Gpu, name: &str, shape: &[usize], data: &[f32]) -> Tensor {
     Tensor::from_slice(g, name, shape, data).unwrap()
@@ -79,6 +80,126 @@ fn batchnorm_then_activation_in_one_pass_is_bit_for_bit_the_two() {
                 }
             }
         }
+    }
+}
+
+/// BatchNorm's backward with the activation's folded in (and the bias gradient of the layer before),
+/// and the activation's backward kernel followed by BatchNorm's own: [dx, dweight, dbias] of each and
+/// the fused pass's dbias_before. `accumulate` adds to gradients that start at 1.
+fn both_backward(
+    g: &Gpu,
+    shape: &[usize],
+    activation: Activation,
+    accumulate: bool,
+) -> [Vec<f32>; 7] {
+    let c = shape[1];
+    let count: usize = shape.iter().product();
+    let x = upload(g, "x", shape, &random(count, 11, -2.0, 3.0));
+    let weight = upload(g, "weight", &[c], &random(c, 12, 0.5, 1.5));
+    let bias = upload(g, "bias", &[c], &random(c, 13, -0.5, 0.5));
+    let dy_values = random(count, 14, -1.0, 1.0);
+    let ones = vec![1.0; c];
+    let run = |fused: bool| -> [Vec<f32>; 4] {
+        let bn = BatchNorm::new(c);
+        let rm = upload(g, "running_mean", &[c], &ones);
+        let rv = upload(g, "running_var", &[c], &ones);
+        let saved = Tensor::zeros(g, "saved", &[2, c]).unwrap();
+        let y = Tensor::zeros(g, "y", shape).unwrap();
+        let activated = Tensor::zeros(g, "activated", shape).unwrap();
+        let dy = upload(g, "dy", shape, &dy_values);
+        let dx = Tensor::zeros(g, "dx", shape).unwrap();
+        let [dweight, dbias, dbias_before] =
+            ["dweight", "dbias", "dbias_before"].map(|name| upload(g, name, &[c], &ones));
+        let mut dispatches = vec![
+            bn.forward_train(g, &x, &weight, &bias, &rm, &rv, &y, &saved)
+                .unwrap(),
+            activation.forward(g, &y, &activated).unwrap(),
+        ];
+        if fused {
+            let grads = BatchNormGrads {
+                activated: Some(&activated),
+                dbias_before: Some(&dbias_before),
+                accumulate,
+                ..BatchNormGrads::new(&dy, &dx, &dweight, &dbias)
+            };
+            let bn = bn.followed_by(activation);
+            dispatches.push(bn.backward(g, &x, &weight, &saved, &grads).unwrap());
+        } else {
+            let grads = BatchNormGrads {
+                accumulate,
+                ..BatchNormGrads::new(&dy, &dx, &dweight, &dbias)
+            };
+            dispatches.push(activation.backward(g, &activated, &dy).unwrap());
+            dispatches.push(bn.backward(g, &x, &weight, &saved, &grads).unwrap());
+        }
+        g.run(&dispatches.iter().collect::<Vec<_>>()).unwrap();
+        [dx, dweight, dbias, dbias_before].map(|t| t.read(g).unwrap())
+    };
+    let [dx, dweight, dbias, dbias_before] = run(true);
+    let [dx2, dweight2, dbias2, _] = run(false);
+    [dx, dweight, dbias, dx2, dweight2, dbias2, dbias_before]
+}
+
+#[test]
+fn batchnorm_backward_takes_the_activations_and_gives_the_bias_before_its_gradient() {
+    let activations = [
+        Activation::Relu,
+        Activation::LeakyRelu {
+            negative_slope: 0.2,
+        },
+    ];
+    let shapes: [&[usize]; 3] = [&[16, 64], &[16, 30], &[4, 8, 7, 7]];
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for family in [KernelFamily::Tiled, KernelFamily::Subgroup] {
+        let g = gpu_with(family);
+        for shape in shapes {
+            for activation in activations {
+                for accumulate in [false, true] {
+                    let case =
+                        format!("{family:?} {shape:?} {activation:?} accumulate {accumulate}");
+                    let [dx, dw, db, dx2, dw2, db2, dbias_before] =
+                        both_backward(g, shape, activation, accumulate);
+                    assert_eq!(bits(&dx), bits(&dx2), "{case}: dx");
+                    assert_eq!(bits(&dw), bits(&dw2), "{case}: dweight");
+                    assert_eq!(bits(&db), bits(&db2), "{case}: dbias");
+                    // Σ dx per channel, in float64 from the float32 dx, against the kernel's float32
+                    // sum of the same values: within a few roundings of Σ |dx|.
+                    let c = shape[1];
+                    let spatial: usize = shape[2..].iter().product();
+                    for (ch, got) in dbias_before.iter().enumerate() {
+                        let values = (0..shape[0])
+                            .flat_map(|n| (0..spatial).map(move |s| (n * c + ch) * spatial + s))
+                            .map(|e| f64::from(dx[e]));
+                        let (sum, magnitude) =
+                            values.fold((0.0, 0.0), |(s, m), v| (s + v, m + v.abs()));
+                        let expected = sum + if accumulate { 1.0 } else { 0.0 };
+                        let error = (f64::from(*got) - expected).abs();
+                        assert!(
+                            error <= 1e-6 * (magnitude + 1.0),
+                            "{case}: dbias_before[{ch}] = {got} against {expected}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_activations_output_is_needed_exactly_when_one_follows() {
+    let g = gpu_with(KernelFamily::Tiled);
+    let t = Tensor::zeros(g, "t", &[4, 8]).unwrap();
+    let c = Tensor::zeros(g, "c", &[8]).unwrap();
+    let saved = Tensor::zeros(g, "saved", &[2, 8]).unwrap();
+    let plain = BatchNormGrads::new(&t, &t, &c, &c);
+    let with_activated = BatchNormGrads {
+        activated: Some(&t),
+        ..plain
+    };
+    let relu = BatchNorm::new(8).followed_by(Activation::Relu);
+    for (bn, grads) in [(relu, plain), (BatchNorm::new(8), with_activated)] {
+        let e = bn.backward(g, &t, &c, &saved, &grads).unwrap_err();
+        assert!(e.to_string().contains("activation's output"), "{e}");
     }
 }
 

@@ -10,7 +10,7 @@ use common::{
 };
 use gan_wgpu::adam::Adam;
 use gan_wgpu::kernels::Dispatch;
-use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv, Linear};
+use gan_wgpu::layers::{Activation, BatchNorm, BatchNormGrads, BceLoss, Conv, Linear};
 use gan_wgpu::{Gpu, Tensor};
 
 /// ‖out − ref‖ / ‖ref‖ for outputs, gradients and running statistics.
@@ -225,7 +225,13 @@ fn batchnorm_matches_pytorch() {
                     )
                     .unwrap(),
                 &layer
-                    .backward(g, &x, &dy, &weight, &saved, &dx, &dweight, &dbias, false)
+                    .backward(
+                        g,
+                        &x,
+                        &weight,
+                        &saved,
+                        &BatchNormGrads::new(&dy, &dx, &dweight, &dbias),
+                    )
                     .unwrap(),
                 &layer
                     .forward_eval(g, &x, &weight, &bias, &running_mean, &running_var, &y_eval)

@@ -11,7 +11,7 @@ use common::{
 };
 use gan_wgpu::adam::Adam;
 use gan_wgpu::kernels::Dispatch;
-use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv, Linear};
+use gan_wgpu::layers::{Activation, BatchNorm, BatchNormGrads, BceLoss, Conv, Linear};
 use gan_wgpu::{Gpu, Tensor};
 
 const BOUND: f64 = 1e-4;
@@ -310,7 +310,13 @@ fn batchnorm_on_awkward_shapes() {
                     .forward_train(g, &tx, &tw, &tb, &trm, &trv, &y, &saved)
                     .unwrap(),
                 &layer
-                    .backward(g, &tx, &tdy, &tw, &saved, &dx, &dw, &db, false)
+                    .backward(
+                        g,
+                        &tx,
+                        &tw,
+                        &saved,
+                        &BatchNormGrads::new(&tdy, &dx, &dw, &db),
+                    )
                     .unwrap(),
                 &layer
                     .forward_eval(g, &tx, &tw, &tb, &trm, &trv, &y_eval)

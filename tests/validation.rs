@@ -4,7 +4,7 @@ mod common;
 
 use common::{gpu, upload, zeros};
 use gan_wgpu::adam::Adam;
-use gan_wgpu::layers::{Activation, BatchNorm, BceLoss, Conv, Linear};
+use gan_wgpu::layers::{Activation, BatchNorm, BatchNormGrads, BceLoss, Conv, Linear};
 use gan_wgpu::{Error, Tensor};
 
 fn shape_error<T: std::fmt::Debug>(result: gan_wgpu::Result<T>, tensor: &str) {
@@ -109,13 +109,9 @@ fn batchnorm_rejects_mismatched_shapes_and_single_values() {
         bn.backward(
             g,
             &x,
-            &zeros(&[4, 3, 1, 1]),
             &c(),
             &saved,
-            &y,
-            &c(),
-            &c(),
-            false,
+            &BatchNormGrads::new(&zeros(&[4, 3, 1, 1]), &y, &c(), &c()),
         ),
         "dy",
     );

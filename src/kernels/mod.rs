@@ -17,9 +17,10 @@ pub use tuning::{Family, Overrides, ProductKey, Tuning, Variant};
 
 /// Largest per-workgroup scratch any kernel in `shaders/` declares, in bytes.
 const WORKGROUP_STORAGE_BYTES: u32 = 16384;
-/// Most storage buffers any one kernel binds: batchnorm_backward's nine (x and dy also as vec4s). One
-/// more than WebGPU's default of 8; desktop Vulkan, Metal and DX12 adapters allow 16 or far more.
-const STORAGE_BUFFERS_PER_KERNEL: u32 = 9;
+/// Most storage buffers any one kernel binds: batchnorm_backward's twelve (x, dy and the activation's
+/// output also as vec4s; the bias gradient of the layer before). More than WebGPU's default of 8;
+/// desktop Vulkan, Metal and DX12 adapters allow 16 or far more.
+const STORAGE_BUFFERS_PER_KERNEL: u32 = 12;
 /// Widest workgroup any kernel uses.
 const INVOCATIONS_PER_WORKGROUP: u32 = 256;
 /// Floats of the buffer that split matrix products keep their partial sums in (shaders/gemm.wgsl):

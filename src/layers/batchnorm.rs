@@ -51,12 +51,14 @@ const BACKWARD_BY_CHANNEL4: Kernel = Kernel {
     entry: "batchnorm_backward_by_channel4",
     ..BACKWARD
 };
+// y (4, 14) is the activation's output and only read: it is declared read_write for the forward.
 const BACKWARD: Kernel = Kernel {
     shader: Shader::BatchNorm,
     entry: "batchnorm_backward",
     storage: &[
         read(1),
         read(2),
+        write(4),
         write(7),
         read(8),
         write(9),
@@ -64,6 +66,8 @@ const BACKWARD: Kernel = Kernel {
         write(11),
         read(12),
         read(13),
+        write(14),
+        write(15),
     ],
 };
 
@@ -78,6 +82,8 @@ struct BatchNormParams {
     momentum: f32,
     activation: u32,
     negative_slope: f32,
+    bias_before: u32,
+    _pad: [u32; 3],
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -135,6 +141,7 @@ impl BatchNorm {
         batch: usize,
         spatial: usize,
         accumulate: bool,
+        bias_before: bool,
     ) -> Result<BatchNormParams> {
         let (activation, negative_slope) = match self.then {
             None => (0, 0.0),
@@ -156,6 +163,8 @@ impl BatchNorm {
             momentum: self.momentum,
             activation,
             negative_slope,
+            bias_before: bias_before as u32,
+            _pad: [0; 3],
         })
     }
 
@@ -226,7 +235,7 @@ impl BatchNorm {
         )?;
         expect_shape(OP, "y", y, x.shape())?;
         expect_shape(OP, "saved", saved, &[2, self.channels])?;
-        let params = self.params(OP, batch, spatial, false)?;
+        let params = self.params(OP, batch, spatial, false, false)?;
         let (kernel, workgroups) = self.reduction(
             gpu,
             OP,
@@ -270,7 +279,7 @@ impl BatchNorm {
             ],
         )?;
         expect_shape(OP, "y", y, x.shape())?;
-        let params = self.params(OP, batch, spatial, false)?;
+        let params = self.params(OP, batch, spatial, false, false)?;
         dispatch(
             gpu,
             &FORWARD_EVAL,
@@ -280,23 +289,27 @@ impl BatchNorm {
         )
     }
 
-    /// x: the forward input, dy: like x, weight: [C], saved: [2, C] from `forward_train` → dx: like x,
-    /// dweight, dbias: [C]; with `accumulate` the parameter gradients are added to what they hold.
-    #[allow(clippy::too_many_arguments)]
+    /// x: the forward input, weight: [C], saved: [2, C] from `forward_train`, and `grads`: dy → dx,
+    /// dweight, dbias (and dbias_before).
     pub fn backward(
         &self,
         gpu: &Gpu,
         x: &Tensor,
-        dy: &Tensor,
         weight: &Tensor,
         saved: &Tensor,
-        dx: &Tensor,
-        dweight: &Tensor,
-        dbias: &Tensor,
-        accumulate: bool,
+        grads: &BatchNormGrads,
     ) -> Result<Dispatch> {
         const OP: &str = "batchnorm_backward";
         let (batch, spatial) = self.layout(OP, "x", x)?;
+        let BatchNormGrads {
+            dy,
+            activated,
+            dx,
+            dweight,
+            dbias,
+            dbias_before,
+            accumulate,
+        } = *grads;
         expect_shape(OP, "dy", dy, x.shape())?;
         expect_shape(OP, "dx", dx, x.shape())?;
         expect_shape(OP, "saved", saved, &[2, self.channels])?;
@@ -304,7 +317,27 @@ impl BatchNorm {
             OP,
             &[("weight", weight), ("dweight", dweight), ("dbias", dbias)],
         )?;
-        let params = self.params(OP, batch, spatial, accumulate)?;
+        // Unused bindings get dx, which the kernel binds writable anyway.
+        let activated = match (self.then, activated) {
+            (Some(_), Some(a)) => {
+                expect_shape(OP, "activated", a, x.shape())?;
+                a
+            }
+            (None, None) => dx,
+            (then, _) => {
+                return Err(Error::InvalidArgument {
+                    op: OP,
+                    message: format!(
+                        "the activation's output is needed exactly when an activation follows \
+                         (followed by {then:?})"
+                    ),
+                });
+            }
+        };
+        if let Some(b) = dbias_before {
+            self.check_per_channel(OP, &[("dbias_before", b)])?;
+        }
+        let params = self.params(OP, batch, spatial, accumulate, dbias_before.is_some())?;
         let (kernel, workgroups) = self.reduction(
             gpu,
             OP,
@@ -315,8 +348,61 @@ impl BatchNorm {
             gpu,
             kernel,
             &params,
-            &[x, weight, saved, dy, dx, dweight, dbias, x, dy],
+            &[
+                x,
+                weight,
+                activated,
+                saved,
+                dy,
+                dx,
+                dweight,
+                dbias,
+                x,
+                dy,
+                activated,
+                dbias_before.unwrap_or(dx),
+            ],
             workgroups,
         )
+    }
+}
+
+/// What a BatchNorm's backward pass reads and writes besides x, weight and the saved statistics.
+#[derive(Clone, Copy)]
+pub struct BatchNormGrads<'a> {
+    /// The gradient at the layer's output, like x; with `followed_by`, at the activation's output.
+    pub dy: &'a Tensor,
+    /// With `followed_by` (and only then): the forward's output, the activation's, like x. Its sign
+    /// says which branch of the activation's gradient each element takes, so that backward needs no
+    /// pass of its own.
+    pub activated: Option<&'a Tensor>,
+    /// The gradient at x.
+    pub dx: &'a Tensor,
+    /// [C] each.
+    pub dweight: &'a Tensor,
+    pub dbias: &'a Tensor,
+    /// [C]: the gradient of the bias of the layer before, whose output is x (Σ dx over each channel).
+    pub dbias_before: Option<&'a Tensor>,
+    /// Add the parameter gradients to what they hold instead of overwriting them.
+    pub accumulate: bool,
+}
+
+impl<'a> BatchNormGrads<'a> {
+    /// A BatchNorm's own gradients, overwritten: no activation after it, no bias before it.
+    pub fn new(
+        dy: &'a Tensor,
+        dx: &'a Tensor,
+        dweight: &'a Tensor,
+        dbias: &'a Tensor,
+    ) -> BatchNormGrads<'a> {
+        BatchNormGrads {
+            dy,
+            activated: None,
+            dx,
+            dweight,
+            dbias,
+            dbias_before: None,
+            accumulate: false,
+        }
     }
 }

@@ -10,7 +10,7 @@ pub mod conv;
 pub mod linear;
 
 pub use activation::Activation;
-pub use batchnorm::BatchNorm;
+pub use batchnorm::{BatchNorm, BatchNormGrads};
 pub use bce::BceLoss;
 pub use conv::Conv;
 pub use linear::Linear;

@@ -89,15 +89,14 @@ pub struct DiscriminatorPass {
     grad: Grads,
 }
 
-/// Gradients at the outputs of D's layers. An activation's backward runs in place, so one buffer holds
-/// the gradient at an activation's output and then at its input (the layer before it).
+/// Gradients at the outputs of D's layers. A BatchNorm's backward takes the gradient at its
+/// activation's output (fc.2, conv.4); conv.1's LeakyReLU backward runs in place, so one buffer holds
+/// the gradient at conv.1's output and then at conv.0's.
 #[derive(Clone)]
 struct Grads {
-    /// fc.2's output, then fc.1's.
-    fc1: Tensor,
+    fc2: Tensor,
     fc0: Tensor,
-    /// conv.4's output, then conv.3's.
-    conv3: Tensor,
+    conv4: Tensor,
     conv2: Tensor,
     /// conv.1's output, then conv.0's.
     conv0: Tensor,
@@ -129,9 +128,9 @@ impl DiscriminatorPass {
             prob: b("prob", &[batch, 1])?,
             d_prob: b("grad prob", &[batch, 1])?,
             grad: Grads {
-                fc1: g.take(gpu, &[batch, FC])?,
+                fc2: g.take(gpu, &[batch, FC])?,
                 fc0: g.take(gpu, &[batch, FC])?,
-                conv3: g.take(gpu, &c2)?,
+                conv4: g.take(gpu, &c2)?,
                 conv2: g.take(gpu, &c2)?,
                 conv0: g.take(gpu, &c0)?,
             },
@@ -269,15 +268,20 @@ impl Discriminator {
             out.push(FC3.backward_weight(gpu, d_fc3, &pass.fc2, &g("fc.3.weight")?, accumulate)?);
             out.push(FC3.backward_bias(gpu, d_fc3, &g("fc.3.bias")?, accumulate)?);
         }
-        out.push(FC3.backward_input(gpu, d_fc3, &p("fc.3.weight")?, &d.fc1)?);
-        out.push(LEAKY.backward(gpu, &pass.fc2, &d.fc1)?);
+        out.push(FC3.backward_input(gpu, d_fc3, &p("fc.3.weight")?, &d.fc2)?);
+        // The LeakyReLU's backward in the BatchNorm's, which also gives the cancelled bias before it
+        // its gradient (Σ dx).
+        let bias_before = |name| (grads != ParamGrads::Skip).then_some(name);
         out.push(self.net.batchnorm_backward(
             gpu,
             "fc.1",
+            LEAKY,
             &pass.fc0,
             &pass.fc_saved1,
-            &d.fc1,
+            &pass.fc2,
+            &d.fc2,
             &d.fc0,
+            bias_before("fc.0.bias"),
             accumulate,
         )?);
         if grads != ParamGrads::Skip {
@@ -288,17 +292,18 @@ impl Discriminator {
                 &g("fc.0.weight")?,
                 accumulate,
             )?);
-            out.push(FC0.backward_bias(gpu, &d.fc0, &g("fc.0.bias")?, accumulate)?);
         }
-        out.push(FC0.backward_input(gpu, &d.fc0, &p("fc.0.weight")?, &flat(&d.conv3)?)?);
-        out.push(LEAKY.backward(gpu, &pass.conv4, &d.conv3)?);
+        out.push(FC0.backward_input(gpu, &d.fc0, &p("fc.0.weight")?, &flat(&d.conv4)?)?);
         out.push(self.net.batchnorm_backward(
             gpu,
             "conv.3",
+            LEAKY,
             &pass.conv2,
             &pass.conv_saved3,
-            &d.conv3,
+            &pass.conv4,
+            &d.conv4,
             &d.conv2,
+            bias_before("conv.2.bias"),
             accumulate,
         )?);
         if grads != ParamGrads::Skip {
@@ -309,7 +314,6 @@ impl Discriminator {
                 &g("conv.2.weight")?,
                 accumulate,
             )?);
-            out.push(CONV2.backward_bias(gpu, &d.conv2, &g("conv.2.bias")?, accumulate)?);
         }
         if grads != ParamGrads::Skip || dx.is_some() {
             out.push(CONV2.backward_input(gpu, &d.conv2, &p("conv.2.weight")?, &d.conv0)?);

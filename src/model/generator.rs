@@ -82,14 +82,11 @@ pub struct GeneratorPass {
 /// An activation's backward runs in place, so one buffer holds the gradient at an activation's output
 /// and then at its input (the layer before it).
 struct Grads {
-    /// deconv.2's output, then deconv.1's.
-    deconv_bn1: Tensor,
+    deconv_relu2: Tensor,
     deconv0: Tensor,
-    /// fc.5's output, then fc.4's.
-    bn4: Tensor,
+    relu5: Tensor,
     fc3: Tensor,
-    /// fc.2's output, then fc.1's.
-    bn1: Tensor,
+    relu2: Tensor,
     fc0: Tensor,
 }
 
@@ -117,11 +114,11 @@ impl GeneratorPass {
             Some(pool) => {
                 let mut g = pool.for_pass();
                 Some(Grads {
-                    deconv_bn1: g.take(gpu, &deconv_shape)?,
+                    deconv_relu2: g.take(gpu, &deconv_shape)?,
                     deconv0: g.take(gpu, &deconv_shape)?,
-                    bn4: g.take(gpu, &[batch, FC2])?,
+                    relu5: g.take(gpu, &[batch, FC2])?,
                     fc3: g.take(gpu, &[batch, FC2])?,
-                    bn1: g.take(gpu, &[batch, FC1])?,
+                    relu2: g.take(gpu, &[batch, FC1])?,
                     fc0: g.take(gpu, &[batch, FC1])?,
                 })
             }
@@ -269,15 +266,19 @@ impl Generator {
                 false,
             )?,
             DECONV3.backward_bias(gpu, d_image, &g("deconv.3.bias")?, false)?,
-            DECONV3.backward_input(gpu, d_image, &p("deconv.3.weight")?, &d.deconv_bn1)?,
-            Activation::Relu.backward(gpu, &pass.deconv_relu2, &d.deconv_bn1)?,
+            DECONV3.backward_input(gpu, d_image, &p("deconv.3.weight")?, &d.deconv_relu2)?,
+            // Each ReLU's backward in its BatchNorm's, which also gives the cancelled bias before it
+            // its gradient (Σ dx).
             self.net.batchnorm_backward(
                 gpu,
                 "deconv.1",
+                Activation::Relu,
                 &pass.deconv0,
                 &pass.deconv_saved1,
-                &d.deconv_bn1,
+                &pass.deconv_relu2,
+                &d.deconv_relu2,
                 &d.deconv0,
+                Some("deconv.0.bias"),
                 false,
             )?,
             DECONV0.backward_weight(
@@ -287,33 +288,34 @@ impl Generator {
                 &g("deconv.0.weight")?,
                 false,
             )?,
-            DECONV0.backward_bias(gpu, &d.deconv0, &g("deconv.0.bias")?, false)?,
-            DECONV0.backward_input(gpu, &d.deconv0, &p("deconv.0.weight")?, &maps(&d.bn4)?)?,
-            Activation::Relu.backward(gpu, &pass.relu5, &d.bn4)?,
+            DECONV0.backward_input(gpu, &d.deconv0, &p("deconv.0.weight")?, &maps(&d.relu5)?)?,
             self.net.batchnorm_backward(
                 gpu,
                 "fc.4",
+                Activation::Relu,
                 &pass.fc3,
                 &pass.saved4,
-                &d.bn4,
+                &pass.relu5,
+                &d.relu5,
                 &d.fc3,
+                Some("fc.3.bias"),
                 false,
             )?,
             FC3.backward_weight(gpu, &d.fc3, &pass.relu2, &g("fc.3.weight")?, false)?,
-            FC3.backward_bias(gpu, &d.fc3, &g("fc.3.bias")?, false)?,
-            FC3.backward_input(gpu, &d.fc3, &p("fc.3.weight")?, &d.bn1)?,
-            Activation::Relu.backward(gpu, &pass.relu2, &d.bn1)?,
+            FC3.backward_input(gpu, &d.fc3, &p("fc.3.weight")?, &d.relu2)?,
             self.net.batchnorm_backward(
                 gpu,
                 "fc.1",
+                Activation::Relu,
                 &pass.fc0,
                 &pass.saved1,
-                &d.bn1,
+                &pass.relu2,
+                &d.relu2,
                 &d.fc0,
+                Some("fc.0.bias"),
                 false,
             )?,
             FC0.backward_weight(gpu, &d.fc0, z, &g("fc.0.weight")?, false)?,
-            FC0.backward_bias(gpu, &d.fc0, &g("fc.0.bias")?, false)?,
         ])
     }
 }

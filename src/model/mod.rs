@@ -11,7 +11,7 @@ pub use generator::{Generator, GeneratorPass, IMAGE_SIDE, Z_DIM};
 
 use crate::error::Result;
 use crate::kernels::{Dispatch, Gpu};
-use crate::layers::{Activation, BatchNorm};
+use crate::layers::{Activation, BatchNorm, BatchNormGrads};
 use crate::noise::NormalStream;
 use crate::params::ParamStore;
 use crate::tensor::Tensor;
@@ -103,28 +103,38 @@ impl Net {
         }
     }
 
-    /// BatchNorm layer `layer`'s backward from dy to dx, writing (or adding to) its parameter gradients.
+    /// The backward of BatchNorm `layer` and the activation `then` after it, from dy (at the
+    /// activation's output, `activated`) to dx, writing (or adding to) the BatchNorm's parameter
+    /// gradients and, when given, `bias_before`'s: the bias of the layer whose output is x.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn batchnorm_backward(
         &self,
         gpu: &Gpu,
         layer: &str,
+        then: Activation,
         x: &Tensor,
         saved: &Tensor,
+        activated: &Tensor,
         dy: &Tensor,
         dx: &Tensor,
+        bias_before: Option<&str>,
         accumulate: bool,
     ) -> Result<Dispatch> {
-        BatchNorm::new(x.shape()[1]).backward(
+        let dbias_before = bias_before.map(|name| self.grad(gpu, name)).transpose()?;
+        BatchNorm::new(x.shape()[1]).followed_by(then).backward(
             gpu,
             x,
-            dy,
             &self.value(gpu, &format!("{layer}.weight"))?,
             saved,
-            dx,
-            &self.grad(gpu, &format!("{layer}.weight"))?,
-            &self.grad(gpu, &format!("{layer}.bias"))?,
-            accumulate,
+            &BatchNormGrads {
+                dy,
+                activated: Some(activated),
+                dx,
+                dweight: &self.grad(gpu, &format!("{layer}.weight"))?,
+                dbias: &self.grad(gpu, &format!("{layer}.bias"))?,
+                dbias_before: dbias_before.as_ref(),
+                accumulate,
+            },
         )
     }
 }
