@@ -94,17 +94,8 @@ fn store_y4(at: u32, v: vec4<f32>) {
     store_y(at + 3u, v.w);
 }
 
-// The gradient at the BatchNorm's output from g, the gradient at what y holds, as shaders/activation.wgsl's
-// backward kernels compute it (the activation's output is > 0 exactly where its input is).
-fn through_activation(g: f32, out: f32) -> f32 {
-    if p.activation == 1u {
-        return select(0.0, g, out > 0.0);
-    } else if p.activation == 2u {
-        return select(g * p.negative_slope, g, out > 0.0);
-    }
-    return g;
-}
-
+// activation_grad (common.wgsl) on four elements: the gradient at the BatchNorm's output from g, the
+// gradient at what y holds.
 fn through_activation4(g: vec4<f32>, out: vec4<f32>) -> vec4<f32> {
     if p.activation == 1u {
         return select(vec4<f32>(0.0), g, out > vec4<f32>(0.0));
@@ -119,7 +110,7 @@ fn grad_y(e: u32) -> f32 {
     if p.activation == 0u {
         return dy[e];
     }
-    return through_activation(dy[e], y[e]);
+    return activation_grad(p.activation, p.negative_slope, dy[e], y[e]);
 }
 
 fn grad_y4(i: u32) -> vec4<f32> {

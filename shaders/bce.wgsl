@@ -1,18 +1,19 @@
 // BCELoss with mean reduction on probabilities, PyTorch semantics: each log is clamped at −100 and the
-// gradient's denominator p·(1 − p) at 1e-12, so p = 0 or 1 gives finite values.
+// gradient's denominator p·(1 − p) at 1e-12, so p = 0 or 1 gives finite values. One pass gives the
+// loss and its gradient, at the probabilities or, through the Sigmoid that made them, at its input.
 
 struct BceParams {
     count: u32,
-    accumulate: u32,    // bce_forward adds its loss to loss[0] (D's real + fake loss)
-    grad_scale: f32,    // bce_backward: the upstream gradient of the loss
-    health_bit: u32,    // bce_forward: set in health[0] when the loss is NaN or ±Inf
+    accumulate: u32,      // the loss is added to loss[0] (D's real + fake loss)
+    health_bit: u32,      // set in health[0] when the loss is NaN or ±Inf
+    through_sigmoid: u32, // grad is taken at the input of the Sigmoid whose output prob is
 }
 
 @group(0) @binding(0) var<uniform> p: BceParams;
 @group(0) @binding(1) var<storage, read> prob: array<f32>;
 @group(0) @binding(2) var<storage, read> label: array<f32>; // the target (`target` is reserved in WGSL)
 @group(0) @binding(3) var<storage, read_write> loss: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dprob: array<f32>;
+@group(0) @binding(4) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(5) var<storage, read_write> health: array<atomic<u32>>;
 
 // max(log(v), −100). log is undefined at 0 in SPIR-V and MSL; below the smallest normal float
@@ -28,13 +29,20 @@ fn clamped_log(v: f32) -> f32 {
     return max(log(v), -100.0);
 }
 
-// One workgroup: the mean over all elements, in a fixed order.
+// One workgroup: the mean over all elements, in a fixed order, and every element's gradient (as
+// PyTorch's BCELoss backward and then, with p.through_sigmoid, its Sigmoid backward compute them).
 @compute @workgroup_size(256)
-fn bce_forward(@builtin(local_invocation_index) lane: u32) {
+fn bce_forward_backward(@builtin(local_invocation_index) lane: u32) {
     var partial = 0.0;
     for (var i = lane; i < p.count; i += WG) {
         let t = label[i];
-        partial -= t * clamped_log(prob[i]) + (1.0 - t) * clamped_log(1.0 - prob[i]);
+        let q = prob[i];
+        partial -= t * clamped_log(q) + (1.0 - t) * clamped_log(1.0 - q);
+        var g = (q - t) / max(q * (1.0 - q), 1e-12) / f32(p.count);
+        if p.through_sigmoid != 0u {
+            g = g * q * (1.0 - q);
+        }
+        grad[i] = g;
     }
     let mean = workgroup_sum(partial, lane) / f32(p.count);
     if lane == 0u {
@@ -46,14 +54,5 @@ fn bce_forward(@builtin(local_invocation_index) lane: u32) {
         if !is_finite(total) {
             atomicOr(&health[0], p.health_bit);
         }
-    }
-}
-
-@compute @workgroup_size(256)
-fn bce_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-    let i = invocation_index(wid, nwg, lane);
-    if i < p.count {
-        let q = prob[i];
-        dprob[i] = p.grad_scale * (q - label[i]) / max(q * (1.0 - q), 1e-12) / f32(p.count);
     }
 }

@@ -122,3 +122,25 @@ fn add_compensated(total: Sum1, b: f32, one: f32) -> Sum1 {
     let a_part = s - b_part;
     return Sum1(s, total.lo + ((a - a_part) + (b - b_part)));
 }
+
+// The gradient at an activation's input from g, the gradient at its output `out`, as
+// shaders/activation.wgsl's backward kernels compute it; kind 1 ReLU, 2 LeakyReLU (with `slope`), 3
+// Sigmoid, anything else none. ReLU's and LeakyReLU's outputs are > 0 exactly where their inputs are.
+// The kernels that produce or consume a gradient apply it on the way, so the activation's backward
+// needs no pass of its own.
+fn activation_grad(kind: u32, slope: f32, g: f32, out: f32) -> f32 {
+    switch kind {
+        case 1u: {
+            return select(0.0, g, out > 0.0);
+        }
+        case 2u: {
+            return select(g * slope, g, out > 0.0);
+        }
+        case 3u: {
+            return g * out * (1.0 - out);
+        }
+        default: {
+            return g;
+        }
+    }
+}

@@ -25,6 +25,8 @@
 @group(0) @binding(1) var<storage, read> src: array<f32>;          // the map gathered from (hi for weight)
 @group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>; // rows (l, h, ky, 0..3)
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+// The forward products' bias, per output channel; an input gradient's activation output, like dst
+// (p.grad_through).
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> lo_map: array<f32>;       // weight: the lo map
 // gather_lo's map as pairs of neighbouring elements, where the map's width is even (so is every row
@@ -61,16 +63,25 @@ struct Outputs {
 fn store_outputs(out: Outputs, r: u32, value: vec4<f32>) {
     let offset = r * out.plane;
     if out.valid.x {
-        dst[out.at.x + offset] = value.x;
+        store_gathered(out.at.x + offset, value.x);
     }
     if out.valid.y {
-        dst[out.at.y + offset] = value.y;
+        store_gathered(out.at.y + offset, value.y);
     }
     if out.valid.z {
-        dst[out.at.z + offset] = value.z;
+        store_gathered(out.at.z + offset, value.z);
     }
     if out.valid.w {
-        dst[out.at.w + offset] = value.w;
+        store_gathered(out.at.w + offset, value.w);
+    }
+}
+
+// dst[at] = v, through the activation's gradient with p.grad_through.
+fn store_gathered(at: u32, v: f32) {
+    if p.grad_through == 0u {
+        dst[at] = v;
+    } else {
+        dst[at] = activation_grad(p.grad_through, p.negative_slope, v, bias[at]);
     }
 }
 
@@ -819,31 +830,31 @@ fn single_channel_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool)
     let top = n * hi_plane + 2u * i * p.hi_w;
     if j0 + 0u < p.lo_w {
         let x = 2u * (j0 + 0u);
-        dst[top + x] = out0_00 + offset;
-        dst[top + x + 1u] = out0_01 + offset;
-        dst[top + p.hi_w + x] = out0_10 + offset;
-        dst[top + p.hi_w + x + 1u] = out0_11 + offset;
+        store_gathered(top + x, out0_00 + offset);
+        store_gathered(top + x + 1u, out0_01 + offset);
+        store_gathered(top + p.hi_w + x, out0_10 + offset);
+        store_gathered(top + p.hi_w + x + 1u, out0_11 + offset);
     }
     if j0 + 1u < p.lo_w {
         let x = 2u * (j0 + 1u);
-        dst[top + x] = out1_00 + offset;
-        dst[top + x + 1u] = out1_01 + offset;
-        dst[top + p.hi_w + x] = out1_10 + offset;
-        dst[top + p.hi_w + x + 1u] = out1_11 + offset;
+        store_gathered(top + x, out1_00 + offset);
+        store_gathered(top + x + 1u, out1_01 + offset);
+        store_gathered(top + p.hi_w + x, out1_10 + offset);
+        store_gathered(top + p.hi_w + x + 1u, out1_11 + offset);
     }
     if j0 + 2u < p.lo_w {
         let x = 2u * (j0 + 2u);
-        dst[top + x] = out2_00 + offset;
-        dst[top + x + 1u] = out2_01 + offset;
-        dst[top + p.hi_w + x] = out2_10 + offset;
-        dst[top + p.hi_w + x + 1u] = out2_11 + offset;
+        store_gathered(top + x, out2_00 + offset);
+        store_gathered(top + x + 1u, out2_01 + offset);
+        store_gathered(top + p.hi_w + x, out2_10 + offset);
+        store_gathered(top + p.hi_w + x + 1u, out2_11 + offset);
     }
     if j0 + 3u < p.lo_w {
         let x = 2u * (j0 + 3u);
-        dst[top + x] = out3_00 + offset;
-        dst[top + x + 1u] = out3_01 + offset;
-        dst[top + p.hi_w + x] = out3_10 + offset;
-        dst[top + p.hi_w + x + 1u] = out3_11 + offset;
+        store_gathered(top + x, out3_00 + offset);
+        store_gathered(top + x + 1u, out3_01 + offset);
+        store_gathered(top + p.hi_w + x, out3_10 + offset);
+        store_gathered(top + p.hi_w + x + 1u, out3_11 + offset);
     }
 }
 

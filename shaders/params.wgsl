@@ -20,6 +20,10 @@ struct ConvParams {
     k: u32,
     splits: u32,     // K cut into this many ranges of split_depth (gemm.wgsl); 1: whole
     split_depth: u32,
+    // An input gradient goes on through the activation whose output `bias` then holds, like dst
+    // (activation_grad's kind and slope in common.wgsl; 0: it does not).
+    grad_through: u32,
+    negative_slope: f32,
 }
 
 struct LinearParams {

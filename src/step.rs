@@ -11,7 +11,7 @@ use crate::adam::Adam;
 use crate::error::Result;
 use crate::health::{self, Health};
 use crate::kernels::{Dispatch, Gpu};
-use crate::layers::BceLoss;
+use crate::layers::{Activation, BceLoss, GradientAt};
 use crate::model::{
     Discriminator, DiscriminatorPass, Generator, GeneratorPass, GradientPool, IMAGE_SIDE, Mode,
     ParamGrads, Z_DIM,
@@ -124,7 +124,8 @@ impl Trainer {
         let z_g = Tensor::zeros(gpu, "z_g", &[n, Z_DIM])?;
         let ones = Tensor::from_slice(gpu, "ones", &[n, 1], &vec![1.0; n])?;
         let zeros = Tensor::zeros(gpu, "zeros", &[n, 1])?;
-        let d_image = Tensor::zeros(gpu, "grad image", &image)?;
+        // The gradient at G's last layer's output, the input of its Sigmoid.
+        let d_deconv3 = Tensor::zeros(gpu, "grad deconv.3", &image)?;
         let mut gradients = GradientPool::default();
         let g_pass = GeneratorPass::new(gpu, n, Some(&mut gradients))?;
         let d_real = DiscriminatorPass::new(gpu, n, "real", &mut gradients)?;
@@ -138,18 +139,28 @@ impl Trainer {
         // D's pass on the real batch runs its backward before the fake batch's forward reuses its
         // activations; every kernel sees what it would in the original's order, so results are
         // bit-identical.
+        // BCE on D's probabilities, its gradient taken through D's Sigmoid.
+        let loss = BceLoss::new(GradientAt::SigmoidInput);
         let mut d_gradients = d.forward(gpu, &d_real, &x, Mode::Train)?;
-        d_gradients.extend([
-            BceLoss::forward(gpu, &d_real.prob, &ones, &d_loss, false, d_watch)?,
-            BceLoss::backward(gpu, &d_real.prob, &ones, &d_real.d_prob, 1.0)?,
-        ]);
+        d_gradients.extend([loss.forward_backward(
+            gpu,
+            &d_real.prob,
+            &ones,
+            &d_loss,
+            &d_real.d_logit,
+            d_watch,
+        )?]);
         d_gradients.extend(d.backward(gpu, &d_real, &x, ParamGrads::Overwrite, None)?);
         d_gradients.extend(g.forward(gpu, &g_pass, &z_d, Mode::Train)?);
         d_gradients.extend(d.forward(gpu, &d_fake, &g_pass.image, Mode::Train)?);
-        d_gradients.extend([
-            BceLoss::forward(gpu, &d_fake.prob, &zeros, &d_loss, true, d_watch)?,
-            BceLoss::backward(gpu, &d_fake.prob, &zeros, &d_fake.d_prob, 1.0)?,
-        ]);
+        d_gradients.extend([loss.accumulating().forward_backward(
+            gpu,
+            &d_fake.prob,
+            &zeros,
+            &d_loss,
+            &d_fake.d_logit,
+            d_watch,
+        )?]);
         d_gradients.extend(d.backward(
             gpu,
             &d_fake,
@@ -160,18 +171,22 @@ impl Trainer {
 
         let mut g_gradients = g.forward(gpu, &g_pass, &z_g, Mode::Train)?;
         g_gradients.extend(d.forward(gpu, &d_fake, &g_pass.image, Mode::Train)?);
-        g_gradients.extend([
-            BceLoss::forward(gpu, &d_fake.prob, &ones, &g_loss, false, g_watch)?,
-            BceLoss::backward(gpu, &d_fake.prob, &ones, &d_fake.d_prob, 1.0)?,
-        ]);
+        g_gradients.extend([loss.forward_backward(
+            gpu,
+            &d_fake.prob,
+            &ones,
+            &g_loss,
+            &d_fake.d_logit,
+            g_watch,
+        )?]);
         g_gradients.extend(d.backward(
             gpu,
             &d_fake,
             &g_pass.image,
             ParamGrads::Skip,
-            Some(&d_image),
+            Some((&d_deconv3, Some(Activation::Sigmoid))),
         )?);
-        g_gradients.extend(g.backward(gpu, &g_pass, &z_g, &d_image)?);
+        g_gradients.extend(g.backward(gpu, &g_pass, &z_g, &d_deconv3)?);
 
         Ok(Trainer {
             hyper,

@@ -10,7 +10,7 @@ use common::{KernelFamily, gpu_with, random};
 use gan_wgpu::adam::Adam;
 use gan_wgpu::data::{Dataset, GpuDataset, epoch_order};
 use gan_wgpu::kernels::Dispatch;
-use gan_wgpu::layers::{Activation, BatchNorm, BatchNormGrads, BceLoss, Conv, Linear};
+use gan_wgpu::layers::{Activation, BatchNorm, BatchNormGrads, BceLoss, Conv, GradientAt, Linear};
 use gan_wgpu::noise::{Stream, UniformNoise};
 use gan_wgpu::{Gpu, Tensor};
 
@@ -183,8 +183,9 @@ fn activations_bce_and_adam_are_deterministic(g: &Gpu) {
         let t = upload(g, &[1000, 1], &[1.0; 1000]);
         let out = vec![zeros(g, &[1]), zeros(g, &[1000, 1])];
         let d = vec![
-            BceLoss::forward(g, &p, &t, &out[0], false, None).unwrap(),
-            BceLoss::backward(g, &p, &t, &out[1], 1.0).unwrap(),
+            BceLoss::new(GradientAt::SigmoidInput)
+                .forward_backward(g, &p, &t, &out[0], &out[1], None)
+                .unwrap(),
         ];
         (d, out)
     });

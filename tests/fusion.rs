@@ -2,14 +2,17 @@
 //! the BatchNorm and then the activation's own kernel give, forward and backward, for every way
 //! BatchNorm walks a channel (per channel workgroups, one or four channels an invocation, plane by plane
 //! or across planes), in training and eval mode, for ReLU and LeakyReLU; and the bias gradient its
-//! backward gives the layer before (Σ dx) is that sum.
+//! backward gives the layer before (Σ dx) is that sum. BCE's gradient taken through D's Sigmoid in the
+//! loss's own pass is bit for bit the loss's gradient at the probabilities then the Sigmoid's backward,
+//! and a convolution's input gradient stored through an activation (`Conv::backward_input_through`) is
+//! bit for bit the input gradient then the activation's backward, on every kernel family.
 
 mod common;
 
 use common::{KernelFamily, gpu_with, random};
 use gan_wgpu::Tensor;
 use gan_wgpu::kernels::Gpu;
-use gan_wgpu::layers::{Activation, BatchNorm, BatchNormGrads};
+use gan_wgpu::layers::{Activation, BatchNorm, BatchNormGrads, BceLoss, Conv, GradientAt};
 
 fn upload(g: &Gpu, name: &str, shape: &[usize], data: &[f32]) -> Tensor {
     Tensor::from_slice(g, name, shape, data).unwrap()
@@ -214,4 +217,107 @@ fn a_sigmoid_does_not_follow_a_batchnorm() {
         .forward_train(g, &x, &c, &c, &c, &c, &x, &saved)
         .unwrap_err();
     assert!(e.to_string().contains("Sigmoid"), "{e}");
+}
+
+#[test]
+fn bce_through_the_sigmoid_in_one_pass_is_bit_for_bit_the_two() {
+    let g = gpu_with(KernelFamily::Tiled);
+    // Probabilities from logits, as D makes them, some saturated to 0 and 1.
+    for (count, target) in [(7, 1.0), (128, 0.0), (300, 1.0)] {
+        let mut logits = random(count, 21, -8.0, 8.0);
+        logits[0] = 120.0;
+        logits[1] = -120.0;
+        let logit = upload(g, "logit", &[count, 1], &logits);
+        let prob = Tensor::zeros(g, "prob", &[count, 1]).unwrap();
+        let labels = upload(g, "target", &[count, 1], &vec![target; count]);
+        let run = |at: GradientAt| -> [Vec<f32>; 2] {
+            let loss = Tensor::zeros(g, "loss", &[1]).unwrap();
+            let grad = Tensor::zeros(g, "grad", &[count, 1]).unwrap();
+            let mut dispatches = vec![
+                Activation::Sigmoid.forward(g, &logit, &prob).unwrap(),
+                BceLoss::new(at)
+                    .forward_backward(g, &prob, &labels, &loss, &grad, None)
+                    .unwrap(),
+            ];
+            if at == GradientAt::Probabilities {
+                dispatches.push(Activation::Sigmoid.backward(g, &prob, &grad).unwrap());
+            }
+            g.run(&dispatches.iter().collect::<Vec<_>>()).unwrap();
+            [loss, grad].map(|t| t.read(g).unwrap())
+        };
+        let [fused_loss, fused] = run(GradientAt::SigmoidInput);
+        let [loss, apart] = run(GradientAt::Probabilities);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&fused_loss), bits(&loss), "{count}: loss");
+        assert_eq!(
+            bits(&fused),
+            bits(&apart),
+            "{count}: gradient at the logits"
+        );
+        assert!(fused.iter().all(|v| v.is_finite()) && fused.iter().any(|v| *v != 0.0));
+    }
+}
+
+#[test]
+fn a_convolutions_input_gradient_through_an_activation_is_bit_for_bit_the_two() {
+    let leaky = Activation::LeakyRelu {
+        negative_slope: 0.2,
+    };
+    // D's conv.2 into conv.1's LeakyReLU (a gather onto 64 channels), D's conv.0 into G's Sigmoid
+    // (onto one channel), and a ConvTranspose2d's input gradient through a ReLU: (layer, x, weight,
+    // y shapes, the activation whose output x is).
+    let cases = [
+        (
+            Conv::conv2d(64, 128, 4, 2, 1),
+            [[2, 64, 14, 14], [128, 64, 4, 4], [2, 128, 7, 7]],
+            leaky,
+        ),
+        (
+            Conv::conv2d(1, 64, 4, 2, 1),
+            [[2, 1, 28, 28], [64, 1, 4, 4], [2, 64, 14, 14]],
+            Activation::Sigmoid,
+        ),
+        (
+            Conv::conv_transpose2d(128, 64, 4, 2, 1),
+            [[2, 128, 7, 7], [128, 64, 4, 4], [2, 64, 14, 14]],
+            Activation::Relu,
+        ),
+    ];
+    let numel = |shape: &[usize]| shape.iter().product::<usize>();
+    for family in [
+        KernelFamily::Tiled,
+        KernelFamily::TiledSplitK,
+        KernelFamily::Subgroup,
+    ] {
+        let g = gpu_with(family);
+        for (layer, [x_shape, w_shape, y_shape], activation) in cases {
+            let case = format!("{family:?} {x_shape:?} {activation:?}");
+            let pre = upload(g, "pre", &x_shape, &random(numel(&x_shape), 31, -3.0, 3.0));
+            let activated = Tensor::zeros(g, "activated", &x_shape).unwrap();
+            let weight = upload(
+                g,
+                "weight",
+                &w_shape,
+                &random(numel(&w_shape), 32, -0.1, 0.1),
+            );
+            let dy = upload(g, "dy", &y_shape, &random(numel(&y_shape), 33, -1.0, 1.0));
+            g.run(&[&activation.forward(g, &pre, &activated).unwrap()])
+                .unwrap();
+            let fused = Tensor::zeros(g, "fused", &x_shape).unwrap();
+            let apart = Tensor::zeros(g, "apart", &x_shape).unwrap();
+            let dispatches = [
+                layer
+                    .backward_input_through(g, &dy, &weight, (activation, &activated), &fused)
+                    .unwrap(),
+                layer.backward_input(g, &dy, &weight, &apart).unwrap(),
+                activation.backward(g, &activated, &apart).unwrap(),
+            ];
+            g.run(&dispatches.iter().collect::<Vec<_>>()).unwrap();
+            let [fused, apart] = [fused, apart].map(|t| t.read(g).unwrap());
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fused), bits(&apart), "{case}");
+            let changed = apart.iter().filter(|v| **v != 0.0).count();
+            assert!(changed > apart.len() / 4, "{case}: mostly zeros");
+        }
+    }
 }

@@ -10,7 +10,7 @@ use common::{
 };
 use gan_wgpu::adam::Adam;
 use gan_wgpu::kernels::Dispatch;
-use gan_wgpu::layers::{Activation, BatchNorm, BatchNormGrads, BceLoss, Conv, Linear};
+use gan_wgpu::layers::{Activation, BatchNorm, BatchNormGrads, BceLoss, Conv, GradientAt, Linear};
 use gan_wgpu::{Gpu, Tensor};
 
 /// ‖out − ref‖ / ‖ref‖ for outputs, gradients and running statistics.
@@ -423,10 +423,9 @@ fn bce_matches_pytorch() {
             oracle.zeros_like(&key("loss")),
             oracle.zeros_like(&key("dp")),
         );
-        run(&[
-            &BceLoss::forward(g, &prob, &target, &loss, false, None).unwrap(),
-            &BceLoss::backward(g, &prob, &target, &dprob, 1.0).unwrap(),
-        ]);
+        run(&[&BceLoss::new(GradientAt::Probabilities)
+            .forward_backward(g, &prob, &target, &loss, &dprob, None)
+            .unwrap()]);
         oracle.check(&key("loss"), &loss, LAYER_BOUND);
         oracle.check(&key("dp"), &dprob, LAYER_BOUND);
         oracle.assert_all_used(&case);

@@ -11,7 +11,7 @@ use common::{
 };
 use gan_wgpu::adam::Adam;
 use gan_wgpu::kernels::Dispatch;
-use gan_wgpu::layers::{Activation, BatchNorm, BatchNormGrads, BceLoss, Conv, Linear};
+use gan_wgpu::layers::{Activation, BatchNorm, BatchNormGrads, BceLoss, Conv, GradientAt, Linear};
 use gan_wgpu::{Gpu, Tensor};
 
 const BOUND: f64 = 1e-4;
@@ -437,10 +437,9 @@ fn bce_on_odd_lengths() {
                 zeros(&[1]),
                 zeros(&[len, 1]),
             );
-            run(&[
-                &BceLoss::forward(g, &tp, &tt, &loss, false, None).unwrap(),
-                &BceLoss::backward(g, &tp, &tt, &dp, 1.0).unwrap(),
-            ]);
+            run(&[&BceLoss::new(GradientAt::Probabilities)
+                .forward_backward(g, &tp, &tt, &loss, &dp, None)
+                .unwrap()]);
             let (rl, rdp) = reference::bce(&p, &t);
             assert_close(&format!("bce loss {len} {target}"), &read(&loss), &[rl]);
             assert_close(&format!("bce grad {len} {target}"), &read(&dp), &rdp);
@@ -452,15 +451,20 @@ fn bce_on_odd_lengths() {
 fn bce_forward_accumulates_real_and_fake_losses() {
     let g = gpu();
     let p = random(10, 3, 0.05, 0.95);
-    let (tp, ones, zero_t, loss) = (
+    let (tp, ones, zero_t, loss, grad) = (
         upload(&[10], &p),
         upload(&[10], &[1.0; 10]),
         upload(&[10], &[0.0; 10]),
         zeros(&[1]),
+        zeros(&[10]),
     );
+    let bce = BceLoss::new(GradientAt::Probabilities);
     run(&[
-        &BceLoss::forward(g, &tp, &ones, &loss, false, None).unwrap(),
-        &BceLoss::forward(g, &tp, &zero_t, &loss, true, None).unwrap(),
+        &bce.forward_backward(g, &tp, &ones, &loss, &grad, None)
+            .unwrap(),
+        &bce.accumulating()
+            .forward_backward(g, &tp, &zero_t, &loss, &grad, None)
+            .unwrap(),
     ]);
     let want = reference::bce(&p, &[1.0; 10]).0 + reference::bce(&p, &[0.0; 10]).0;
     assert_close("real + fake", &read(&loss), &[want]);

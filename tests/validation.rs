@@ -4,7 +4,7 @@ mod common;
 
 use common::{gpu, upload, zeros};
 use gan_wgpu::adam::Adam;
-use gan_wgpu::layers::{Activation, BatchNorm, BatchNormGrads, BceLoss, Conv, Linear};
+use gan_wgpu::layers::{Activation, BatchNorm, BatchNormGrads, BceLoss, Conv, GradientAt, Linear};
 use gan_wgpu::{Error, Tensor};
 
 fn shape_error<T: std::fmt::Debug>(result: gan_wgpu::Result<T>, tensor: &str) {
@@ -131,20 +131,19 @@ fn elementwise_loss_and_adam_reject_mismatched_shapes() {
         Activation::Sigmoid.backward(g, &zeros(&[5]), &zeros(&[5, 1])),
         "grad",
     );
+    let bce = BceLoss::new(GradientAt::SigmoidInput);
+    let p = zeros(&[4, 1]);
     shape_error(
-        BceLoss::forward(g, &zeros(&[4, 1]), &zeros(&[4]), &zeros(&[1]), false, None),
+        bce.forward_backward(g, &p, &zeros(&[4]), &zeros(&[1]), &p, None),
         "target",
     );
     shape_error(
-        BceLoss::forward(
-            g,
-            &zeros(&[4, 1]),
-            &zeros(&[4, 1]),
-            &zeros(&[2]),
-            false,
-            None,
-        ),
+        bce.forward_backward(g, &p, &p, &zeros(&[2]), &p, None),
         "loss",
+    );
+    shape_error(
+        bce.forward_backward(g, &p, &p, &zeros(&[1]), &zeros(&[4]), None),
+        "grad",
     );
     let adam = Adam::new(2e-4, 0.5, 0.999);
     shape_error(

@@ -79,6 +79,16 @@ impl Activation {
         (kernel(forward), kernel(backward), invocations)
     }
 
+    /// This activation as activation_grad (shaders/common.wgsl) and the fused kernels name it: its
+    /// kind and LeakyReLU's slope.
+    pub(crate) fn code(self) -> (u32, f32) {
+        match self {
+            Activation::Relu => (1, 0.0),
+            Activation::LeakyRelu { negative_slope } => (2, negative_slope),
+            Activation::Sigmoid => (3, 0.0),
+        }
+    }
+
     fn params(self, op: &'static str, count: usize) -> Result<ActivationParams> {
         Ok(ActivationParams {
             count: as_u32(op, count)?,

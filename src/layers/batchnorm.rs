@@ -145,14 +145,13 @@ impl BatchNorm {
     ) -> Result<BatchNormParams> {
         let (activation, negative_slope) = match self.then {
             None => (0, 0.0),
-            Some(Activation::Relu) => (1, 0.0),
-            Some(Activation::LeakyRelu { negative_slope }) => (2, negative_slope),
-            Some(other) => {
+            Some(Activation::Sigmoid) => {
                 return Err(Error::InvalidArgument {
                     op,
-                    message: format!("{other:?} cannot follow a BatchNorm in its pass"),
+                    message: "Sigmoid cannot follow a BatchNorm in its pass".into(),
                 });
             }
+            Some(then) => then.code(),
         };
         Ok(BatchNormParams {
             batch: as_u32(op, batch)?,

@@ -1,21 +1,17 @@
-//! BCELoss with mean reduction on probabilities (PyTorch's nn.BCELoss(), logs clamped at −100).
+//! BCELoss with mean reduction on probabilities (PyTorch's nn.BCELoss(), logs clamped at −100), its
+//! value and its gradient in one pass.
 
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result};
 use crate::health::{Watch, watched};
-use crate::kernels::{Dispatch, Gpu, Kernel, Shader, as_u32, dispatch, groups_for, read, write};
+use crate::kernels::{Dispatch, Gpu, Kernel, Shader, as_u32, dispatch, read, write};
 use crate::tensor::{Tensor, expect_shape};
 
-const FORWARD: Kernel = Kernel {
+const FORWARD_BACKWARD: Kernel = Kernel {
     shader: Shader::Bce,
-    entry: "bce_forward",
-    storage: &[read(1), read(2), write(3), write(5)],
-};
-const BACKWARD: Kernel = Kernel {
-    shader: Shader::Bce,
-    entry: "bce_backward",
-    storage: &[read(1), read(2), write(4)],
+    entry: "bce_forward_backward",
+    storage: &[read(1), read(2), write(3), write(4), write(5)],
 };
 
 #[repr(C)]
@@ -23,71 +19,78 @@ const BACKWARD: Kernel = Kernel {
 struct BceParams {
     count: u32,
     accumulate: u32,
-    grad_scale: f32,
     health_bit: u32,
+    through_sigmoid: u32,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-pub struct BceLoss;
+/// Where the loss's gradient is taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GradientAt {
+    /// At the probabilities.
+    Probabilities,
+    /// At the input of the Sigmoid whose output the probabilities are (D's last layer), as PyTorch's
+    /// BCELoss backward and then the Sigmoid's compute it: that backward needs no pass of its own.
+    SigmoidInput,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct BceLoss {
+    pub gradient_at: GradientAt,
+    /// Add the loss to what `loss` holds (D's loss on real plus its loss on fake images).
+    pub accumulate: bool,
+}
 
 impl BceLoss {
-    fn params(
-        op: &'static str,
+    pub fn new(gradient_at: GradientAt) -> BceLoss {
+        BceLoss {
+            gradient_at,
+            accumulate: false,
+        }
+    }
+
+    /// The same loss added to what `loss` holds.
+    pub fn accumulating(self) -> BceLoss {
+        BceLoss {
+            accumulate: true,
+            ..self
+        }
+    }
+
+    /// prob, target: the same shape → loss: [1], the mean, and grad: like prob, the gradient of the
+    /// loss (for an upstream gradient of 1) where `gradient_at` says. With `watch`, a loss that comes
+    /// out NaN or ±Inf sets the watch's bit.
+    pub fn forward_backward(
+        &self,
+        gpu: &Gpu,
         prob: &Tensor,
         target: &Tensor,
-        accumulate: bool,
-        grad_scale: f32,
-    ) -> Result<BceParams> {
+        loss: &Tensor,
+        grad: &Tensor,
+        watch: Option<Watch>,
+    ) -> Result<Dispatch> {
+        let op = FORWARD_BACKWARD.entry;
         expect_shape(op, "target", target, prob.shape())?;
+        expect_shape(op, "loss", loss, &[1])?;
+        expect_shape(op, "grad", grad, prob.shape())?;
         if prob.numel() == 0 {
             return Err(Error::InvalidArgument {
                 op,
                 message: "the mean of an empty tensor is undefined".into(),
             });
         }
-        Ok(BceParams {
+        let (flags, health_bit) = watched(gpu, watch)?;
+        let params = BceParams {
             count: as_u32(op, prob.numel())?,
-            accumulate: accumulate as u32,
-            grad_scale,
-            health_bit: 0,
-        })
-    }
-
-    /// prob, target: the same shape → loss: [1], the mean; with `accumulate` added to what loss holds
-    /// (D's loss on real plus its loss on fake images). With `watch`, a loss that comes out NaN or
-    /// ±Inf sets the watch's bit.
-    pub fn forward(
-        gpu: &Gpu,
-        prob: &Tensor,
-        target: &Tensor,
-        loss: &Tensor,
-        accumulate: bool,
-        watch: Option<Watch>,
-    ) -> Result<Dispatch> {
-        let mut params = Self::params(FORWARD.entry, prob, target, accumulate, 1.0)?;
-        expect_shape(FORWARD.entry, "loss", loss, &[1])?;
-        let (flags, bit) = watched(gpu, watch)?;
-        params.health_bit = bit;
-        dispatch(gpu, &FORWARD, &params, &[prob, target, loss, &flags], 1)
-    }
-
-    /// prob, target: the same shape → dprob: the same shape, for an upstream gradient `grad_scale` of
-    /// the loss (1 for a loss that is minimised directly).
-    pub fn backward(
-        gpu: &Gpu,
-        prob: &Tensor,
-        target: &Tensor,
-        dprob: &Tensor,
-        grad_scale: f32,
-    ) -> Result<Dispatch> {
-        let params = Self::params(BACKWARD.entry, prob, target, false, grad_scale)?;
-        expect_shape(BACKWARD.entry, "dprob", dprob, prob.shape())?;
+            accumulate: self.accumulate as u32,
+            health_bit,
+            through_sigmoid: (self.gradient_at == GradientAt::SigmoidInput) as u32,
+        };
         dispatch(
             gpu,
-            &BACKWARD,
+            &FORWARD_BACKWARD,
             &params,
-            &[prob, target, dprob],
-            groups_for(BACKWARD.entry, prob.numel())?,
+            &[prob, target, loss, grad, &flags],
+            1,
         )
     }
 }

@@ -11,7 +11,7 @@ use crate::kernels::{
     Dispatch, Family, Gpu, Kernel, ProductKey, Shader, Storage, WORKGROUP, as_u32, dispatch,
     dispatch_variant, groups_for, read, split_k, write,
 };
-use crate::layers::bias;
+use crate::layers::{Activation, bias};
 use crate::tensor::{Tensor, batch_of, expect_shape};
 
 /// Tile edge of the matrix-product core (`TILE` in shaders/gemm.wgsl).
@@ -193,6 +193,8 @@ struct ConvParams {
     k: u32,
     splits: u32,
     split_depth: u32,
+    grad_through: u32,
+    negative_slope: f32,
 }
 
 /// The two maps of one convolution, each [channels, height, width], and how they are connected.
@@ -208,6 +210,9 @@ pub(crate) struct Geometry {
     pub w_stride_hi: usize,
     /// K is never split over workgroups (`ConvTranspose2d::with_whole_k`).
     pub whole_k: bool,
+    /// An input gradient goes on through this activation (its output bound where the bias is):
+    /// `Conv::backward_input_through`.
+    pub grad_through: Option<Activation>,
 }
 
 impl Geometry {
@@ -238,6 +243,8 @@ impl Geometry {
             k: as_u32(op, k)?,
             splits: as_u32(op, splits)?,
             split_depth: as_u32(op, split_depth)?,
+            grad_through: self.grad_through.map_or(0, |a| a.code().0),
+            negative_slope: self.grad_through.map_or(0.0, |a| a.code().1),
         })
     }
 
@@ -445,7 +452,8 @@ impl Geometry {
     }
 
     /// One of the four gathers: `dst` (one map) from `src` (the other map) and the weight, plus `bias`
-    /// per output channel for the forward kernels.
+    /// per output channel for the forward kernels; for an input gradient through an activation
+    /// (`grad_through`), `bias` is the activation's output, like dst.
     pub fn gather(
         &self,
         gpu: &Gpu,
@@ -625,6 +633,7 @@ impl Conv {
             w_stride_lo: hi[0] * k * k,
             w_stride_hi: k * k,
             whole_k: false,
+            grad_through: None,
         })
     }
 
@@ -674,12 +683,43 @@ impl Conv {
         weight: &Tensor,
         dx: &Tensor,
     ) -> Result<Dispatch> {
+        self.gradient_at_input(gpu, dy, weight, None, dx)
+    }
+
+    /// `backward_input` where the layer's input x is `activated` = activation(a): dx is then the
+    /// gradient at a, the activation's backward applied as each element is stored.
+    pub fn backward_input_through(
+        &self,
+        gpu: &Gpu,
+        dy: &Tensor,
+        weight: &Tensor,
+        (activation, activated): (Activation, &Tensor),
+        dx: &Tensor,
+    ) -> Result<Dispatch> {
+        self.gradient_at_input(gpu, dy, weight, Some((activation, activated)), dx)
+    }
+
+    fn gradient_at_input(
+        &self,
+        gpu: &Gpu,
+        dy: &Tensor,
+        weight: &Tensor,
+        through: Option<(Activation, &Tensor)>,
+        dx: &Tensor,
+    ) -> Result<Dispatch> {
         let kernel = self.ops().backward_input;
         let op = kernel.0.entry;
-        let g = self.geometry(op, "dx", dx)?;
+        let g = Geometry {
+            grad_through: through.map(|(activation, _)| activation),
+            ..self.geometry(op, "dx", dx)?
+        };
         expect_shape(op, "dy", dy, &self.output_shape(&g))?;
         expect_shape(op, "weight", weight, &self.weight_shape())?;
-        g.gather(gpu, kernel, dy, weight, dx, None)
+        let activated = through.map(|(_, activated)| activated);
+        if let Some(a) = activated {
+            expect_shape(op, "activated", a, dx.shape())?;
+        }
+        g.gather(gpu, kernel, dy, weight, dx, activated)
     }
 
     /// dy: [N, C_out, OH, OW], x: [N, C_in, H, W] → dweight; with `accumulate` added to what dweight

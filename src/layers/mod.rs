@@ -11,7 +11,7 @@ pub mod linear;
 
 pub use activation::Activation;
 pub use batchnorm::{BatchNorm, BatchNormGrads};
-pub use bce::BceLoss;
+pub use bce::{BceLoss, GradientAt};
 pub use conv::Conv;
 pub use linear::Linear;
 

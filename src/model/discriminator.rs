@@ -84,21 +84,21 @@ pub struct DiscriminatorPass {
     fc3: Tensor,
     /// D(x): [N, 1] probabilities.
     pub prob: Tensor,
-    /// The loss gradient at D(x), [N, 1]: the backward pass starts from it.
-    pub d_prob: Tensor,
+    /// The loss gradient at fc.3's output, the Sigmoid's input, [N, 1]: the backward pass starts from
+    /// it (the loss's kernel takes its gradient through the Sigmoid: `GradientAt::SigmoidInput`).
+    pub d_logit: Tensor,
     grad: Grads,
 }
 
-/// Gradients at the outputs of D's layers. A BatchNorm's backward takes the gradient at its
-/// activation's output (fc.2, conv.4); conv.1's LeakyReLU backward runs in place, so one buffer holds
-/// the gradient at conv.1's output and then at conv.0's.
+/// Gradients at the outputs of D's layers. The activations have no backward pass of their own: a
+/// BatchNorm's backward takes the gradient at its activation's output (fc.2, conv.4), and conv.2's
+/// input gradient is stored through conv.1's LeakyReLU (the gradient at conv.0's output).
 #[derive(Clone)]
 struct Grads {
     fc2: Tensor,
     fc0: Tensor,
     conv4: Tensor,
     conv2: Tensor,
-    /// conv.1's output, then conv.0's.
     conv0: Tensor,
 }
 
@@ -126,7 +126,7 @@ impl DiscriminatorPass {
             fc2: b("fc.2", &[batch, FC])?,
             fc3: b("fc.3", &[batch, 1])?,
             prob: b("prob", &[batch, 1])?,
-            d_prob: b("grad prob", &[batch, 1])?,
+            d_logit: b("grad logit", &[batch, 1])?,
             grad: Grads {
                 fc2: g.take(gpu, &[batch, FC])?,
                 fc0: g.take(gpu, &[batch, FC])?,
@@ -144,7 +144,7 @@ impl DiscriminatorPass {
         let b = |name: &str| buffer(gpu, &format!("D {label} {name}"), &[self.batch, 1]);
         Ok(DiscriminatorPass {
             prob: b("prob")?,
-            d_prob: b("grad prob")?,
+            d_logit: b("grad logit")?,
             grad: self.grad.clone(),
             conv0: self.conv0.clone(),
             conv1: self.conv1.clone(),
@@ -242,16 +242,16 @@ impl Discriminator {
         ])
     }
 
-    /// From pass.d_prob (after a training-mode forward of x on `pass`; used up: it ends as the
-    /// gradient at fc.3's output): D's parameter gradients as `grads` says, and the gradient at D's
-    /// input into `dx` when given.
+    /// From pass.d_logit (after a training-mode forward of x on `pass`): D's parameter gradients as
+    /// `grads` says, and with `dx` = (tensor, activation) the gradient at D's input into the tensor:
+    /// with an activation, at that activation's input, D's input being its output (G's Sigmoid).
     pub fn backward(
         &self,
         gpu: &Gpu,
         pass: &DiscriminatorPass,
         x: &Tensor,
         grads: ParamGrads,
-        dx: Option<&Tensor>,
+        dx: Option<(&Tensor, Option<Activation>)>,
     ) -> Result<Vec<Dispatch>> {
         let (p, g) = (
             |name| self.net.value(gpu, name),
@@ -260,9 +260,8 @@ impl Discriminator {
         let d = &pass.grad;
         let flat = |t: &Tensor| DiscriminatorPass::flat(t, pass.batch);
         let accumulate = grads == ParamGrads::Accumulate;
-        // d_prob becomes the gradient at fc.3's output.
-        let d_fc3 = &pass.d_prob;
-        let mut out = vec![Activation::Sigmoid.backward(gpu, &pass.prob, d_fc3)?];
+        let d_fc3 = &pass.d_logit;
+        let mut out = vec![];
         // Each layer's parameter gradients (unless skipped), then the gradient at its input.
         if grads != ParamGrads::Skip {
             out.push(FC3.backward_weight(gpu, d_fc3, &pass.fc2, &g("fc.3.weight")?, accumulate)?);
@@ -316,15 +315,27 @@ impl Discriminator {
             )?);
         }
         if grads != ParamGrads::Skip || dx.is_some() {
-            out.push(CONV2.backward_input(gpu, &d.conv2, &p("conv.2.weight")?, &d.conv0)?);
-            out.push(LEAKY.backward(gpu, &pass.conv0, &d.conv0)?);
+            // Through conv.1's LeakyReLU as it is stored: the gradient at conv.0's output.
+            out.push(CONV2.backward_input_through(
+                gpu,
+                &d.conv2,
+                &p("conv.2.weight")?,
+                (LEAKY, &pass.conv1),
+                &d.conv0,
+            )?);
         }
         if grads != ParamGrads::Skip {
             out.push(CONV0.backward_weight(gpu, &d.conv0, x, &g("conv.0.weight")?, accumulate)?);
             out.push(CONV0.backward_bias(gpu, &d.conv0, &g("conv.0.bias")?, accumulate)?);
         }
-        if let Some(dx) = dx {
-            out.push(CONV0.backward_input(gpu, &d.conv0, &p("conv.0.weight")?, dx)?);
+        if let Some((dx, through)) = dx {
+            let w = &p("conv.0.weight")?;
+            out.push(match through {
+                Some(activation) => {
+                    CONV0.backward_input_through(gpu, &d.conv0, w, (activation, x), dx)?
+                }
+                None => CONV0.backward_input(gpu, &d.conv0, w, dx)?,
+            });
         }
         Ok(out)
     }

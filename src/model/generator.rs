@@ -235,15 +235,15 @@ impl Generator {
         ])
     }
 
-    /// d_image: [N, 1, 28, 28], the loss gradient at G's output (after a training-mode forward on
-    /// `pass`; used up: it ends as the gradient at deconv.3's output) → every parameter gradient,
-    /// overwritten. z: the forward's input.
+    /// d_deconv3: [N, 1, 28, 28], the loss gradient at deconv.3's output, the input of G's Sigmoid
+    /// (D's backward stores the gradient at its input through that Sigmoid), after a training-mode
+    /// forward on `pass` → every parameter gradient, overwritten. z: the forward's input.
     pub fn backward(
         &self,
         gpu: &Gpu,
         pass: &GeneratorPass,
         z: &Tensor,
-        d_image: &Tensor,
+        d_deconv3: &Tensor,
     ) -> Result<Vec<Dispatch>> {
         let n = pass.batch;
         let (p, g) = (
@@ -256,17 +256,15 @@ impl Generator {
         })?;
         let maps = |t: &Tensor| GeneratorPass::maps(t, n);
         Ok(vec![
-            // d_image becomes the gradient at deconv.3's output.
-            Activation::Sigmoid.backward(gpu, &pass.image, d_image)?,
             DECONV3.backward_weight(
                 gpu,
-                d_image,
+                d_deconv3,
                 &pass.deconv_relu2,
                 &g("deconv.3.weight")?,
                 false,
             )?,
-            DECONV3.backward_bias(gpu, d_image, &g("deconv.3.bias")?, false)?,
-            DECONV3.backward_input(gpu, d_image, &p("deconv.3.weight")?, &d.deconv_relu2)?,
+            DECONV3.backward_bias(gpu, d_deconv3, &g("deconv.3.bias")?, false)?,
+            DECONV3.backward_input(gpu, d_deconv3, &p("deconv.3.weight")?, &d.deconv_relu2)?,
             // Each ReLU's backward in its BatchNorm's, which also gives the cancelled bias before it
             // its gradient (Σ dx).
             self.net.batchnorm_backward(
