@@ -123,6 +123,24 @@ fn add_compensated(total: Sum1, b: f32, one: f32) -> Sum1 {
     return Sum1(s, total.lo + ((a - a_part) + (b - b_part)));
 }
 
+// An activation of v, as shaders/activation.wgsl's forward kernels compute it; kinds as activation_grad's.
+fn activation_of(kind: u32, slope: f32, v: f32) -> f32 {
+    switch kind {
+        case 1u: {
+            return max(v, 0.0);
+        }
+        case 2u: {
+            return select(v * slope, v, v > 0.0);
+        }
+        case 3u: {
+            return 1.0 / (1.0 + exp(-v));
+        }
+        default: {
+            return v;
+        }
+    }
+}
+
 // The gradient at an activation's input from g, the gradient at its output `out`, as
 // shaders/activation.wgsl's backward kernels compute it; kind 1 ReLU, 2 LeakyReLU (with `slope`), 3
 // Sigmoid, anything else none. ReLU's and LeakyReLU's outputs are > 0 exactly where their inputs are.

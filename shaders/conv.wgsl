@@ -22,8 +22,8 @@
 @group(0) @binding(1) var<storage, read> src: array<f32>;    // the map gathered from (the hi map for WEIGHT)
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
-// The forward products' bias, per output channel; an input gradient's activation output, like dst
-// (p.grad_through).
+// The forward products' bias, per output channel; an input-gradient product's activation output, like
+// dst (p.activation_grad).
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> lo_map: array<f32>; // WEIGHT: the lo map
 
@@ -204,8 +204,8 @@ fn destination(row: u32, col: u32) -> vec2<u32> {
     return vec2<u32>(row * p.w_stride_lo + t.x * p.w_stride_hi + t.y * p.ksize + t.z, 0u);
 }
 
-// Stores one element of the product: plus the bias when `with_bias`, through the activation's gradient
-// with p.grad_through, added to dst when `add_to_dst`.
+// Stores one element of the product: plus the bias when `with_bias`, then through p.activation (the
+// activation itself, or its gradient with p.activation_grad), added to dst when `add_to_dst`.
 fn store_element(row: u32, col: u32, value: f32) {
     if product == GATHER_HI && row - class_first_row >= class_rows {
         return; // padding rows of a residue class
@@ -214,8 +214,11 @@ fn store_element(row: u32, col: u32, value: f32) {
     var v = value;
     if with_bias {
         v += bias[at.y];
-    } else if p.grad_through != 0u {
-        v = activation_grad(p.grad_through, p.negative_slope, v, bias[at.x]);
+    }
+    if p.activation_grad != 0u {
+        v = activation_grad(p.activation, p.negative_slope, v, bias[at.x]);
+    } else {
+        v = activation_of(p.activation, p.negative_slope, v);
     }
     if add_to_dst {
         dst[at.x] += v;

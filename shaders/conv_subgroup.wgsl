@@ -25,8 +25,8 @@
 @group(0) @binding(1) var<storage, read> src: array<f32>;          // the map gathered from (hi for weight)
 @group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>; // rows (l, h, ky, 0..3)
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
-// The forward products' bias, per output channel; an input gradient's activation output, like dst
-// (p.grad_through).
+// The forward products' bias, per output channel; an input-gradient product's activation output, like
+// dst (p.activation_grad).
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> lo_map: array<f32>;       // weight: the lo map
 // gather_lo's map as pairs of neighbouring elements, where the map's width is even (so is every row
@@ -76,12 +76,14 @@ fn store_outputs(out: Outputs, r: u32, value: vec4<f32>) {
     }
 }
 
-// dst[at] = v, through the activation's gradient with p.grad_through.
+// dst[at] = v through p.activation: the activation itself, or its gradient with p.activation_grad.
 fn store_gathered(at: u32, v: f32) {
-    if p.grad_through == 0u {
+    if p.activation == 0u {
         dst[at] = v;
+    } else if p.activation_grad != 0u {
+        dst[at] = activation_grad(p.activation, p.negative_slope, v, bias[at]);
     } else {
-        dst[at] = activation_grad(p.grad_through, p.negative_slope, v, bias[at]);
+        dst[at] = activation_of(p.activation, p.negative_slope, v);
     }
 }
 

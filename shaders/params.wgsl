@@ -20,10 +20,12 @@ struct ConvParams {
     k: u32,
     splits: u32,     // K cut into this many ranges of split_depth (gemm.wgsl); 1: whole
     split_depth: u32,
-    // An input gradient goes on through the activation whose output `bias` then holds, like dst
-    // (activation_grad's kind and slope in common.wgsl; 0: it does not).
-    grad_through: u32,
+    // An activation in the product's epilogue (activation_grad's kind and slope in common.wgsl; 0:
+    // none): a forward product stores the activation of its output; an input-gradient product
+    // (activation_grad = 1) stores its gradient through the activation whose output `bias` then holds.
+    activation: u32,
     negative_slope: f32,
+    activation_grad: u32,
 }
 
 struct LinearParams {

@@ -4,8 +4,9 @@
 //! or across planes), in training and eval mode, for ReLU and LeakyReLU; and the bias gradient its
 //! backward gives the layer before (Σ dx) is that sum. BCE's gradient taken through D's Sigmoid in the
 //! loss's own pass is bit for bit the loss's gradient at the probabilities then the Sigmoid's backward,
-//! and a convolution's input gradient stored through an activation (`Conv::backward_input_through`) is
-//! bit for bit the input gradient then the activation's backward, on every kernel family.
+//! and a convolution that stores its output through an activation (`Conv::followed_by`) or its input
+//! gradient through one (`Conv::backward_input_through`) is bit for bit the convolution then the
+//! activation's kernel, on every kernel family.
 
 mod common;
 
@@ -318,6 +319,73 @@ fn a_convolutions_input_gradient_through_an_activation_is_bit_for_bit_the_two() 
             assert_eq!(bits(&fused), bits(&apart), "{case}");
             let changed = apart.iter().filter(|v| **v != 0.0).count();
             assert!(changed > apart.len() / 4, "{case}: mostly zeros");
+        }
+    }
+}
+
+#[test]
+fn a_convolution_followed_by_an_activation_is_bit_for_bit_the_two() {
+    let leaky = Activation::LeakyRelu {
+        negative_slope: 0.2,
+    };
+    // D's conv.0 with its LeakyReLU, G's last layer with a Sigmoid (onto one channel, tiles of one
+    // column), D's conv.2 with a ReLU: (layer, x, weight shapes, y shape, activation).
+    let cases = [
+        (
+            Conv::conv2d(1, 64, 4, 2, 1),
+            [[2, 1, 28, 28], [64, 1, 4, 4], [2, 64, 14, 14]],
+            leaky,
+        ),
+        (
+            Conv::conv_transpose2d(64, 1, 4, 2, 1),
+            [[2, 64, 14, 14], [64, 1, 4, 4], [2, 1, 28, 28]],
+            Activation::Sigmoid,
+        ),
+        (
+            Conv::conv2d(64, 128, 4, 2, 1),
+            [[2, 64, 14, 14], [128, 64, 4, 4], [2, 128, 7, 7]],
+            Activation::Relu,
+        ),
+    ];
+    let numel = |shape: &[usize]| shape.iter().product::<usize>();
+    for family in [
+        KernelFamily::Tiled,
+        KernelFamily::TiledSplitK,
+        KernelFamily::Subgroup,
+    ] {
+        let g = gpu_with(family);
+        for (layer, [x_shape, w_shape, y_shape], activation) in cases {
+            let case = format!("{family:?} {x_shape:?} {activation:?}");
+            let x = upload(g, "x", &x_shape, &random(numel(&x_shape), 41, 0.0, 1.0));
+            let weight = upload(
+                g,
+                "weight",
+                &w_shape,
+                &random(numel(&w_shape), 42, -0.3, 0.3),
+            );
+            let c = y_shape[1];
+            let bias = upload(g, "bias", &[c], &random(c, 43, -0.2, 0.2));
+            let [fused, y, apart] =
+                ["fused", "y", "apart"].map(|name| Tensor::zeros(g, name, &y_shape).unwrap());
+            let dispatches = [
+                layer
+                    .followed_by(activation)
+                    .forward(g, &x, &weight, &bias, &fused)
+                    .unwrap(),
+                layer.forward(g, &x, &weight, &bias, &y).unwrap(),
+                activation.forward(g, &y, &apart).unwrap(),
+            ];
+            g.run(&dispatches.iter().collect::<Vec<_>>()).unwrap();
+            let [fused, apart] = [fused, apart].map(|t| t.read(g).unwrap());
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fused), bits(&apart), "{case}");
+            if activation != Activation::Sigmoid {
+                let positive = apart.iter().filter(|v| **v > 0.0).count();
+                assert!(
+                    positive > 0 && positive < apart.len(),
+                    "{case}: both branches"
+                );
+            }
         }
     }
 }

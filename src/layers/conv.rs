@@ -193,8 +193,9 @@ struct ConvParams {
     k: u32,
     splits: u32,
     split_depth: u32,
-    grad_through: u32,
+    activation: u32,
     negative_slope: f32,
+    activation_grad: u32,
 }
 
 /// The two maps of one convolution, each [channels, height, width], and how they are connected.
@@ -210,9 +211,19 @@ pub(crate) struct Geometry {
     pub w_stride_hi: usize,
     /// K is never split over workgroups (`ConvTranspose2d::with_whole_k`).
     pub whole_k: bool,
-    /// An input gradient goes on through this activation (its output bound where the bias is):
-    /// `Conv::backward_input_through`.
-    pub grad_through: Option<Activation>,
+    /// The activation in the product's epilogue.
+    pub epilogue: Epilogue,
+}
+
+/// An activation applied as a product's elements are stored.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Epilogue {
+    None,
+    /// A forward product stores the activation of its output (`Conv::followed_by`).
+    Activation(Activation),
+    /// An input-gradient product stores the gradient at the input of the activation whose output it
+    /// reads where the bias is bound (`Conv::backward_input_through`).
+    GradientThrough(Activation),
 }
 
 impl Geometry {
@@ -224,6 +235,10 @@ impl Geometry {
         accumulate: bool,
         (splits, split_depth): (usize, usize),
     ) -> Result<ConvParams> {
+        let (activation, negative_slope) = match self.epilogue {
+            Epilogue::None => (0, 0.0),
+            Epilogue::Activation(a) | Epilogue::GradientThrough(a) => a.code(),
+        };
         Ok(ConvParams {
             batch: as_u32(op, self.batch)?,
             lo_channels: as_u32(op, self.lo[0])?,
@@ -243,8 +258,9 @@ impl Geometry {
             k: as_u32(op, k)?,
             splits: as_u32(op, splits)?,
             split_depth: as_u32(op, split_depth)?,
-            grad_through: self.grad_through.map_or(0, |a| a.code().0),
-            negative_slope: self.grad_through.map_or(0.0, |a| a.code().1),
+            activation,
+            negative_slope,
+            activation_grad: matches!(self.epilogue, Epilogue::GradientThrough(_)) as u32,
         })
     }
 
@@ -453,7 +469,7 @@ impl Geometry {
 
     /// One of the four gathers: `dst` (one map) from `src` (the other map) and the weight, plus `bias`
     /// per output channel for the forward kernels; for an input gradient through an activation
-    /// (`grad_through`), `bias` is the activation's output, like dst.
+    /// (`Epilogue::GradientThrough`), `bias` is the activation's output, like dst.
     pub fn gather(
         &self,
         gpu: &Gpu,
@@ -510,6 +526,8 @@ pub struct Conv {
     pub padding: usize,
     /// Whether the forward product keeps K whole (`with_whole_k`).
     pub whole_k: bool,
+    /// The activation the forward stores the output through (`followed_by`).
+    pub then: Option<Activation>,
 }
 
 /// The names of a direction's kernels and ops: forward, backward_input, backward_weight, backward_bias.
@@ -550,6 +568,7 @@ impl Conv {
             stride,
             padding,
             whole_k: false,
+            then: None,
         }
     }
 
@@ -564,6 +583,15 @@ impl Conv {
         Conv {
             direction: Direction::Up,
             ..Conv::conv2d(in_channels, out_channels, kernel_size, stride, padding)
+        }
+    }
+
+    /// The layer with `activation` applied to its output as the forward stores it: y is then that
+    /// activation's output, and the activation needs no pass of its own.
+    pub const fn followed_by(self, activation: Activation) -> Conv {
+        Conv {
+            then: Some(activation),
+            ..self
         }
     }
 
@@ -633,7 +661,7 @@ impl Conv {
             w_stride_lo: hi[0] * k * k,
             w_stride_hi: k * k,
             whole_k: false,
-            grad_through: None,
+            epilogue: Epilogue::None,
         })
     }
 
@@ -655,6 +683,7 @@ impl Conv {
     }
 
     /// x: [N, C_in, H, W], weight (as the direction lays it out), bias: [C_out] → y: [N, C_out, OH, OW]
+    /// (with `followed_by`, the activation of it)
     pub fn forward(
         &self,
         gpu: &Gpu,
@@ -667,6 +696,7 @@ impl Conv {
         let op = kernel.0.entry;
         let g = Geometry {
             whole_k: self.whole_k,
+            epilogue: self.then.map_or(Epilogue::None, Epilogue::Activation),
             ..self.geometry(op, "x", x)?
         };
         expect_shape(op, "weight", weight, &self.weight_shape())?;
@@ -710,7 +740,7 @@ impl Conv {
         let kernel = self.ops().backward_input;
         let op = kernel.0.entry;
         let g = Geometry {
-            grad_through: through.map(|(activation, _)| activation),
+            epilogue: through.map_or(Epilogue::None, |(a, _)| Epilogue::GradientThrough(a)),
             ..self.geometry(op, "dx", dx)?
         };
         expect_shape(op, "dy", dy, &self.output_shape(&g))?;

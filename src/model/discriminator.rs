@@ -47,7 +47,8 @@ pub const SPEC: NetSpec = NetSpec {
     stats: STATS,
 };
 
-const CONV0: Conv = Conv::conv2d(1, CONV0_CHANNELS, 4, 2, 1);
+// conv.0 stores its LeakyReLU (conv.1) as it goes.
+const CONV0: Conv = Conv::conv2d(1, CONV0_CHANNELS, 4, 2, 1).followed_by(LEAKY);
 const CONV2: Conv = Conv::conv2d(CONV0_CHANNELS, CONV2_CHANNELS, 4, 2, 1);
 const FC0: Linear = Linear::new(FLAT, FC);
 const FC3: Linear = Linear::new(FC, 1);
@@ -71,7 +72,7 @@ pub enum ParamGrads {
 /// Activations and their gradients for one batch size. Names follow the layer that wrote them.
 pub struct DiscriminatorPass {
     pub batch: usize,
-    conv0: Tensor,
+    /// conv.0 and its LeakyReLU conv.1 in one pass: only the LeakyReLU's output is kept.
     conv1: Tensor,
     conv2: Tensor,
     /// conv.3 and conv.4, the BatchNorm and its LeakyReLU, in one pass (likewise fc.1 and fc.2): only
@@ -116,7 +117,6 @@ impl DiscriminatorPass {
         let mut g = gradients.for_pass();
         Ok(DiscriminatorPass {
             batch,
-            conv0: b("conv.0", &c0)?,
             conv1: b("conv.1", &c0)?,
             conv2: b("conv.2", &c2)?,
             conv_saved3: b("conv.3 saved", &[2, CONV2_CHANNELS])?,
@@ -146,7 +146,6 @@ impl DiscriminatorPass {
             prob: b("prob")?,
             d_logit: b("grad logit")?,
             grad: self.grad.clone(),
-            conv0: self.conv0.clone(),
             conv1: self.conv1.clone(),
             conv2: self.conv2.clone(),
             conv_saved3: self.conv_saved3.clone(),
@@ -196,9 +195,8 @@ impl Discriminator {
                 x,
                 &p("conv.0.weight")?,
                 &p("conv.0.bias")?,
-                &pass.conv0,
+                &pass.conv1,
             )?,
-            LEAKY.forward(gpu, &pass.conv0, &pass.conv1)?,
             CONV2.forward(
                 gpu,
                 &pass.conv1,

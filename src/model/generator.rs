@@ -52,7 +52,9 @@ pub const SPEC: NetSpec = NetSpec {
 const FC0: Linear = Linear::new(Z_DIM, FC1);
 const FC3: Linear = Linear::new(FC1, FC2);
 const DECONV0: Conv = Conv::conv_transpose2d(MAP_CHANNELS, DECONV_CHANNELS, 4, 2, 1);
-const DECONV3: Conv = Conv::conv_transpose2d(DECONV_CHANNELS, 1, 4, 2, 1);
+// deconv.3 stores its Sigmoid (G's image) as it goes.
+const DECONV3: Conv =
+    Conv::conv_transpose2d(DECONV_CHANNELS, 1, 4, 2, 1).followed_by(Activation::Sigmoid);
 
 pub struct Generator {
     pub net: Net,
@@ -72,15 +74,14 @@ pub struct GeneratorPass {
     deconv0: Tensor,
     deconv_relu2: Tensor,
     deconv_saved1: Tensor,
-    deconv3: Tensor,
-    /// G(z): [N, 1, 28, 28] in (0, 1).
+    /// G(z): [N, 1, 28, 28] in (0, 1), deconv.3 and its Sigmoid in one pass.
     pub image: Tensor,
     /// Gradients, each shaped like the activation of the same name (none for a pass only sampled from).
     grad: Option<Grads>,
 }
 
-/// An activation's backward runs in place, so one buffer holds the gradient at an activation's output
-/// and then at its input (the layer before it).
+/// Gradients at the outputs of G's layers: each BatchNorm's backward takes the gradient at its ReLU's
+/// output, so no activation has a backward pass of its own.
 struct Grads {
     deconv_relu2: Tensor,
     deconv0: Tensor,
@@ -96,7 +97,7 @@ impl GeneratorPass {
     /// adapter's largest binding.
     pub const SAMPLE_BYTES: (u64, u64) = {
         let deconv_map = DECONV_CHANNELS * DECONV_SIDE * DECONV_SIDE;
-        let floats = 2 * FC1 + 2 * FC2 + 2 * deconv_map + 2 * IMAGE_SIDE * IMAGE_SIDE;
+        let floats = 2 * FC1 + 2 * FC2 + 2 * deconv_map + IMAGE_SIDE * IMAGE_SIDE;
         (4 * floats as u64, 4 * deconv_map as u64)
     };
 
@@ -134,7 +135,6 @@ impl GeneratorPass {
             deconv0: b("deconv.0", &deconv_shape)?,
             deconv_relu2: b("deconv.2", &deconv_shape)?,
             deconv_saved1: b("deconv.1 saved", &[2, DECONV_CHANNELS])?,
-            deconv3: b("deconv.3", &image_shape)?,
             image: b("image", &image_shape)?,
             grad,
         })
@@ -229,9 +229,8 @@ impl Generator {
                 &pass.deconv_relu2,
                 &p("deconv.3.weight")?,
                 &p("deconv.3.bias")?,
-                &pass.deconv3,
+                &pass.image,
             )?,
-            Activation::Sigmoid.forward(gpu, &pass.deconv3, &pass.image)?,
         ])
     }
 
