@@ -7,6 +7,10 @@ struct BceParams {
     accumulate: u32,      // the loss is added to loss[0] (D's real + fake loss)
     health_bit: u32,      // set in health[0] when the loss is NaN or ±Inf
     through_sigmoid: u32, // grad is taken at the input of the Sigmoid whose output prob is
+    part: u32,            // elements in each of the equal parts whose means are summed
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: BceParams;
@@ -29,8 +33,9 @@ fn clamped_log(v: f32) -> f32 {
     return max(log(v), -100.0);
 }
 
-// One workgroup: the mean over all elements, in a fixed order, and every element's gradient (as
-// PyTorch's BCELoss backward and then, with p.through_sigmoid, its Sigmoid backward compute them).
+// One workgroup: the sum of the means over each part of p.part elements (the mean, for one part; D's
+// real and fake losses, for two), in a fixed order, and every element's gradient (as PyTorch's BCELoss
+// backward and then, with p.through_sigmoid, its Sigmoid backward compute them).
 @compute @workgroup_size(256)
 fn bce_forward_backward(@builtin(local_invocation_index) lane: u32) {
     var partial = 0.0;
@@ -38,13 +43,13 @@ fn bce_forward_backward(@builtin(local_invocation_index) lane: u32) {
         let t = label[i];
         let q = prob[i];
         partial -= t * clamped_log(q) + (1.0 - t) * clamped_log(1.0 - q);
-        var g = (q - t) / max(q * (1.0 - q), 1e-12) / f32(p.count);
+        var g = (q - t) / max(q * (1.0 - q), 1e-12) / f32(p.part);
         if p.through_sigmoid != 0u {
             g = g * q * (1.0 - q);
         }
         grad[i] = g;
     }
-    let mean = workgroup_sum(partial, lane) / f32(p.count);
+    let mean = workgroup_sum(partial, lane) / f32(p.part);
     if lane == 0u {
         var total = mean;
         if p.accumulate != 0u {

@@ -1,9 +1,10 @@
 //! The step scheduler: the original's D step and G step recorded once as lists of dispatches over
 //! fixed buffers, and replayed each step in one submission, with nothing read back inside a step.
 //!
-//! D step: D(x), BCE(D(x), 1) and its backward; G(z_d), D(G(z_d)) with G detached, BCE(·, 0) added and
-//! its backward (gradients summed); Adam on D. (The original runs both forwards before both backwards;
-//! running each backward first lets the two D passes share activation buffers, with the same results.)
+//! D step: G(z_d); D on x and G(z_d) (G detached) as one batch of 2N rows, each BatchNorm normalising
+//! each half with its own statistics (DiscriminatorPass's groups); BCE(D(x), 1) + BCE(D(G(z_d)), 0)
+//! and its gradient in one pass; D's backward once over both halves, whose weight gradients are the
+//! sum of the two losses'; Adam on D.
 //! G step: G(z_g) with fresh noise, D(G(z_g)); BCE(·, 1); backward through D into G; Adam on G.
 //! Everything runs in training mode, so D's running statistics move three times a step and G's twice.
 
@@ -82,11 +83,11 @@ pub struct Trainer {
     pub z_d: Tensor,
     pub z_g: Tensor,
     pub g_pass: GeneratorPass,
-    /// D's pass on the real batch; its `prob` is D(x).
-    pub d_real: DiscriminatorPass,
-    /// D's pass on G's images (over d_real's activation buffers); its `prob` is D(G(z_d)) after the
-    /// D step's gradients, D(G(z_g)) after the G step's.
-    pub d_fake: DiscriminatorPass,
+    /// D's pass in the D step: x, then G(z_d), as two groups; its `prob` is D(x) then D(G(z_d)) (the
+    /// G step's pass then overwrites the first half: `d_step_probabilities`).
+    pub d_pass: DiscriminatorPass,
+    /// D's pass in the G step, on G(z_g), over the first half of d_pass's buffers.
+    pub d_g_step: DiscriminatorPass,
     /// BCE(D(x), 1) + BCE(D(G(z_d)), 0), [1].
     pub d_loss: Tensor,
     /// BCE(D(G(z_g)), 1), [1].
@@ -123,66 +124,51 @@ impl Trainer {
         let z_d = Tensor::zeros(gpu, "z_d", &[n, Z_DIM])?;
         let z_g = Tensor::zeros(gpu, "z_g", &[n, Z_DIM])?;
         let ones = Tensor::from_slice(gpu, "ones", &[n, 1], &vec![1.0; n])?;
-        let zeros = Tensor::zeros(gpu, "zeros", &[n, 1])?;
+        // The D step's targets: 1 for its real half, 0 for its fake one.
+        let real_fake: Vec<f32> = (0..2 * n).map(|i| if i < n { 1.0 } else { 0.0 }).collect();
+        let real_fake = Tensor::from_slice(gpu, "real and fake targets", &[2 * n, 1], &real_fake)?;
         // The gradient at G's last layer's output, the input of its Sigmoid.
         let d_deconv3 = Tensor::zeros(gpu, "grad deconv.3", &image)?;
         let mut gradients = GradientPool::default();
         let g_pass = GeneratorPass::new(gpu, n, Some(&mut gradients))?;
-        let d_real = DiscriminatorPass::new(gpu, n, "real", &mut gradients)?;
-        let d_fake = d_real.sharing_activations(gpu, "fake")?;
+        let d_pass = DiscriminatorPass::new(gpu, 2 * n, 2, "D step", &mut gradients)?;
+        let d_g_step = d_pass.first_group(gpu)?;
         let d_loss = Tensor::zeros(gpu, "d_loss", &[1])?;
         let g_loss = Tensor::zeros(gpu, "g_loss", &[1])?;
         let health = Health::new(gpu)?;
         let d_watch = Some(health.watch(health::D_LOSS));
         let g_watch = Some(health.watch(health::G_LOSS));
 
-        // D's pass on the real batch runs its backward before the fake batch's forward reuses its
-        // activations; every kernel sees what it would in the original's order, so results are
-        // bit-identical.
         // BCE on D's probabilities, its gradient taken through D's Sigmoid.
         let loss = BceLoss::new(GradientAt::SigmoidInput);
-        let mut d_gradients = d.forward(gpu, &d_real, &x, Mode::Train)?;
-        d_gradients.extend([loss.forward_backward(
+        let d_inputs = [&x, &g_pass.image];
+        let mut d_gradients = g.forward(gpu, &g_pass, &z_d, Mode::Train)?;
+        d_gradients.extend(d.forward(gpu, &d_pass, &d_inputs, Mode::Train)?);
+        d_gradients.push(loss.in_parts(2).forward_backward(
             gpu,
-            &d_real.prob,
-            &ones,
+            &d_pass.prob,
+            &real_fake,
             &d_loss,
-            &d_real.d_logit,
+            &d_pass.d_logit,
             d_watch,
-        )?]);
-        d_gradients.extend(d.backward(gpu, &d_real, &x, ParamGrads::Overwrite, None)?);
-        d_gradients.extend(g.forward(gpu, &g_pass, &z_d, Mode::Train)?);
-        d_gradients.extend(d.forward(gpu, &d_fake, &g_pass.image, Mode::Train)?);
-        d_gradients.extend([loss.accumulating().forward_backward(
-            gpu,
-            &d_fake.prob,
-            &zeros,
-            &d_loss,
-            &d_fake.d_logit,
-            d_watch,
-        )?]);
-        d_gradients.extend(d.backward(
-            gpu,
-            &d_fake,
-            &g_pass.image,
-            ParamGrads::Accumulate,
-            None,
         )?);
+        d_gradients.extend(d.backward(gpu, &d_pass, &d_inputs, ParamGrads::Overwrite, None)?);
 
+        let fake = [&g_pass.image];
         let mut g_gradients = g.forward(gpu, &g_pass, &z_g, Mode::Train)?;
-        g_gradients.extend(d.forward(gpu, &d_fake, &g_pass.image, Mode::Train)?);
-        g_gradients.extend([loss.forward_backward(
+        g_gradients.extend(d.forward(gpu, &d_g_step, &fake, Mode::Train)?);
+        g_gradients.push(loss.forward_backward(
             gpu,
-            &d_fake.prob,
+            &d_g_step.prob,
             &ones,
             &g_loss,
-            &d_fake.d_logit,
+            &d_g_step.d_logit,
             g_watch,
-        )?]);
+        )?);
         g_gradients.extend(d.backward(
             gpu,
-            &d_fake,
-            &g_pass.image,
+            &d_g_step,
+            &fake,
             ParamGrads::Skip,
             Some((&d_deconv3, Some(Activation::Sigmoid))),
         )?);
@@ -199,14 +185,21 @@ impl Trainer {
             z_d,
             z_g,
             g_pass,
-            d_real,
-            d_fake,
+            d_pass,
+            d_g_step,
             d_loss,
             g_loss,
             d_gradients,
             g_gradients,
             steps_done: 0,
         })
+    }
+
+    /// D(x) and D(G(z_d)), [N] each, after the D step (read before the G step overwrites the first).
+    pub fn d_step_probabilities(&self, gpu: &Gpu) -> Result<(Vec<f32>, Vec<f32>)> {
+        let mut real = self.d_pass.prob.read(gpu)?;
+        let fake = real.split_off(self.hyper.batch);
+        Ok((real, fake))
     }
 
     /// The D step up to (not including) Adam: losses, D(x), D(G(z_d)) and D's gradients.

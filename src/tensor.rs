@@ -100,6 +100,27 @@ impl Tensor {
         })
     }
 
+    /// Rows [start, start + count) of the first dimension, over the same buffer. Their offset must meet
+    /// the device's storage alignment (`view`), so that they can be bound.
+    pub fn rows(&self, gpu: &Device, start: usize, count: usize) -> Result<Tensor> {
+        let n = self.shape.first().copied().unwrap_or(0);
+        if start + count > n {
+            return Err(Error::InvalidArgument {
+                op: "Tensor::rows",
+                message: format!("rows {start}..{} of {:?}", start + count, self.shape),
+            });
+        }
+        let row_bytes = (self.shape[1..].iter().product::<usize>() * 4) as u64;
+        let mut shape = self.shape.clone();
+        shape[0] = count;
+        Tensor::view(
+            gpu,
+            &self.buffer,
+            self.offset + start as u64 * row_bytes,
+            &shape,
+        )
+    }
+
     pub fn binding(&self) -> wgpu::BindingResource<'_> {
         wgpu::BindingResource::Buffer(wgpu::BufferBinding {
             buffer: &self.buffer,

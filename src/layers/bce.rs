@@ -21,6 +21,8 @@ struct BceParams {
     accumulate: u32,
     health_bit: u32,
     through_sigmoid: u32,
+    part: u32,
+    _pad: [u32; 3],
 }
 
 /// Where the loss's gradient is taken.
@@ -36,8 +38,11 @@ pub enum GradientAt {
 #[derive(Clone, Copy, Debug)]
 pub struct BceLoss {
     pub gradient_at: GradientAt,
-    /// Add the loss to what `loss` holds (D's loss on real plus its loss on fake images).
+    /// Add the loss to what `loss` holds.
     pub accumulate: bool,
+    /// The loss is the sum of the means over this many equal consecutive parts of prob: D's loss on
+    /// its real and its fake images, run as one batch, is two.
+    pub parts: usize,
 }
 
 impl BceLoss {
@@ -45,7 +50,13 @@ impl BceLoss {
         BceLoss {
             gradient_at,
             accumulate: false,
+            parts: 1,
         }
+    }
+
+    /// The sum of the losses of `parts` equal consecutive parts of prob (and of target).
+    pub fn in_parts(self, parts: usize) -> BceLoss {
+        BceLoss { parts, ..self }
     }
 
     /// The same loss added to what `loss` holds.
@@ -78,12 +89,24 @@ impl BceLoss {
                 message: "the mean of an empty tensor is undefined".into(),
             });
         }
+        if self.parts == 0 || !prob.numel().is_multiple_of(self.parts) {
+            return Err(Error::InvalidArgument {
+                op,
+                message: format!(
+                    "{} values do not make {} equal parts",
+                    prob.numel(),
+                    self.parts
+                ),
+            });
+        }
         let (flags, health_bit) = watched(gpu, watch)?;
         let params = BceParams {
             count: as_u32(op, prob.numel())?,
             accumulate: self.accumulate as u32,
             health_bit,
             through_sigmoid: (self.gradient_at == GradientAt::SigmoidInput) as u32,
+            part: as_u32(op, prob.numel() / self.parts)?,
+            _pad: [0; 3],
         };
         dispatch(
             gpu,

@@ -2,11 +2,11 @@
 //! Linear(6272,1024) BN1d LeakyReLU(0.2) · Linear(1024,1) · Sigmoid.
 
 use super::{GradientPool, Mode, Net, NetSpec, buffer};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernels::{Dispatch, Gpu};
 use crate::layers::{Activation, Conv, Linear};
 use crate::model::IMAGE_SIDE;
-use crate::tensor::Tensor;
+use crate::tensor::{Tensor, expect_shape};
 
 const CONV0_CHANNELS: usize = 64;
 const CONV0_SIDE: usize = 14;
@@ -60,30 +60,35 @@ pub struct Discriminator {
 /// What a backward pass does with D's parameter gradients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParamGrads {
-    /// Write them (the first of D's two passes in a D step).
+    /// Write them (the D step: one pass over the real and the fake images).
     Overwrite,
-    /// Add to them (the second pass: real and fake losses are summed).
-    Accumulate,
     /// Leave Linear and convolution gradients alone: G's step only needs the gradient at D's input.
     /// (BatchNorm's backward kernel still writes its two; D's next step overwrites them.)
     Skip,
 }
 
-/// Activations and their gradients for one batch size. Names follow the layer that wrote them.
+/// Activations and their gradients for `groups` batches of `batch / groups` images run as one batch
+/// of `batch` rows: the D step's real and fake images (two groups), the G step's fake ones (one).
+/// Every layer but BatchNorm treats each row alone, so it runs once over all of them, and its weight
+/// gradients sum over both groups as the real and fake losses' gradients add. Each BatchNorm
+/// normalises every group with that group's own statistics and moves its running estimates group
+/// after group, as D(x) and then D(G(z)) do in the original (one BatchNorm batch over both would be
+/// another model). Names follow the layer that wrote them.
 pub struct DiscriminatorPass {
     pub batch: usize,
+    pub groups: usize,
     /// conv.0 and its LeakyReLU conv.1 in one pass: only the LeakyReLU's output is kept.
     conv1: Tensor,
     conv2: Tensor,
     /// conv.3 and conv.4, the BatchNorm and its LeakyReLU, in one pass (likewise fc.1 and fc.2): only
-    /// the LeakyReLU's output is kept.
+    /// the LeakyReLU's output is kept. The saved statistics are [groups, 2, C].
     conv_saved3: Tensor,
     conv4: Tensor,
     fc0: Tensor,
     fc_saved1: Tensor,
     fc2: Tensor,
     fc3: Tensor,
-    /// D(x): [N, 1] probabilities.
+    /// D's output: [N, 1] probabilities, group after group.
     pub prob: Tensor,
     /// The loss gradient at fc.3's output, the Sigmoid's input, [N, 1]: the backward pass starts from
     /// it (the loss's kernel takes its gradient through the Sigmoid: `GradientAt::SigmoidInput`).
@@ -104,25 +109,34 @@ struct Grads {
 }
 
 impl DiscriminatorPass {
-    /// Activation buffers for `batch` images; the gradients come from `gradients`.
+    /// Activation buffers for `groups` groups of images, `batch` in all; the gradients come from
+    /// `gradients`.
     pub fn new(
         gpu: &Gpu,
         batch: usize,
+        groups: usize,
         label: &str,
         gradients: &mut GradientPool,
     ) -> Result<DiscriminatorPass> {
+        if groups == 0 || !batch.is_multiple_of(groups) {
+            return Err(Error::InvalidArgument {
+                op: "DiscriminatorPass::new",
+                message: format!("{batch} images do not make {groups} equal groups"),
+            });
+        }
         let b = |name: &str, shape: &[usize]| buffer(gpu, &format!("D {label} {name}"), shape);
         let c0 = [batch, CONV0_CHANNELS, CONV0_SIDE, CONV0_SIDE];
         let c2 = [batch, CONV2_CHANNELS, CONV2_SIDE, CONV2_SIDE];
         let mut g = gradients.for_pass();
         Ok(DiscriminatorPass {
             batch,
+            groups,
             conv1: b("conv.1", &c0)?,
             conv2: b("conv.2", &c2)?,
-            conv_saved3: b("conv.3 saved", &[2, CONV2_CHANNELS])?,
+            conv_saved3: b("conv.3 saved", &[groups, 2, CONV2_CHANNELS])?,
             conv4: b("conv.4", &c2)?,
             fc0: b("fc.0", &[batch, FC])?,
-            fc_saved1: b("fc.1 saved", &[2, FC])?,
+            fc_saved1: b("fc.1 saved", &[groups, 2, FC])?,
             fc2: b("fc.2", &[batch, FC])?,
             fc3: b("fc.3", &[batch, 1])?,
             prob: b("prob", &[batch, 1])?,
@@ -137,24 +151,37 @@ impl DiscriminatorPass {
         })
     }
 
-    /// A pass over this pass's activation buffers with a D(x) and loss gradient of its own. Two
-    /// passes may share activations when each one's backward runs before the other's forward (D's
-    /// passes on real and on fake images in a D step).
-    pub fn sharing_activations(&self, gpu: &Gpu, label: &str) -> Result<DiscriminatorPass> {
-        let b = |name: &str| buffer(gpu, &format!("D {label} {name}"), &[self.batch, 1]);
+    /// Images in each group.
+    pub fn group_size(&self) -> usize {
+        self.batch / self.groups
+    }
+
+    /// A one-group pass over the first group's rows of every buffer of this one (the G step's pass
+    /// over the D step's: each runs only while the other does not).
+    pub fn first_group(&self, gpu: &Gpu) -> Result<DiscriminatorPass> {
+        let n = self.group_size();
+        let rows = |t: &Tensor| t.rows(gpu, 0, n);
+        let saved = |t: &Tensor| t.rows(gpu, 0, 1);
         Ok(DiscriminatorPass {
-            prob: b("prob")?,
-            d_logit: b("grad logit")?,
-            grad: self.grad.clone(),
-            conv1: self.conv1.clone(),
-            conv2: self.conv2.clone(),
-            conv_saved3: self.conv_saved3.clone(),
-            conv4: self.conv4.clone(),
-            fc0: self.fc0.clone(),
-            fc_saved1: self.fc_saved1.clone(),
-            fc2: self.fc2.clone(),
-            fc3: self.fc3.clone(),
-            batch: self.batch,
+            batch: n,
+            groups: 1,
+            conv1: rows(&self.conv1)?,
+            conv2: rows(&self.conv2)?,
+            conv_saved3: saved(&self.conv_saved3)?,
+            conv4: rows(&self.conv4)?,
+            fc0: rows(&self.fc0)?,
+            fc_saved1: saved(&self.fc_saved1)?,
+            fc2: rows(&self.fc2)?,
+            fc3: rows(&self.fc3)?,
+            prob: rows(&self.prob)?,
+            d_logit: rows(&self.d_logit)?,
+            grad: Grads {
+                fc2: rows(&self.grad.fc2)?,
+                fc0: rows(&self.grad.fc0)?,
+                conv4: rows(&self.grad.conv4)?,
+                conv2: rows(&self.grad.conv2)?,
+                conv0: rows(&self.grad.conv0)?,
+            },
         })
     }
 
@@ -169,6 +196,30 @@ impl DiscriminatorPass {
     fn flat(t: &Tensor, batch: usize) -> Result<Tensor> {
         t.reshape(&[batch, FLAT])
     }
+
+    /// Group `g`'s rows of `t`.
+    fn group(&self, gpu: &Gpu, g: usize, t: &Tensor) -> Result<Tensor> {
+        let n = self.group_size();
+        t.rows(gpu, g * n, n)
+    }
+
+    /// Group `g`'s [2, C] statistics in a BatchNorm's saved [groups, 2, C].
+    fn saved(&self, gpu: &Gpu, g: usize, saved: &Tensor) -> Result<Tensor> {
+        let shape = saved.shape()[1..].to_vec();
+        saved.rows(gpu, g, 1)?.reshape(&shape)
+    }
+
+    /// One input per group, each [group_size, 1, 28, 28].
+    fn check_inputs(&self, op: &'static str, xs: &[&Tensor]) -> Result<()> {
+        if xs.len() != self.groups {
+            return Err(Error::InvalidArgument {
+                op,
+                message: format!("{} inputs for a pass of {} groups", xs.len(), self.groups),
+            });
+        }
+        let image = [self.group_size(), 1, IMAGE_SIDE, IMAGE_SIDE];
+        xs.iter().try_for_each(|x| expect_shape(op, "x", x, &image))
+    }
 }
 
 impl Discriminator {
@@ -178,141 +229,168 @@ impl Discriminator {
         })
     }
 
-    /// x: [N, 1, 28, 28] → pass.prob: [N, 1].
+    /// xs: one [N / groups, 1, 28, 28] batch per group of the pass → pass.prob: [N, 1].
     pub fn forward(
         &self,
         gpu: &Gpu,
         pass: &DiscriminatorPass,
-        x: &Tensor,
+        xs: &[&Tensor],
         mode: Mode,
     ) -> Result<Vec<Dispatch>> {
+        pass.check_inputs("Discriminator::forward", xs)?;
         let p = |name| self.net.value(gpu, name);
         let flat = |t: &Tensor| DiscriminatorPass::flat(t, pass.batch);
-        debug_assert_eq!(x.shape()[2..], [IMAGE_SIDE, IMAGE_SIDE]);
-        Ok(vec![
-            CONV0.forward(
+        let groups = 0..pass.groups;
+        let mut out = vec![];
+        for (g, x) in xs.iter().enumerate() {
+            out.push(CONV0.forward(
                 gpu,
                 x,
                 &p("conv.0.weight")?,
                 &p("conv.0.bias")?,
-                &pass.conv1,
-            )?,
-            CONV2.forward(
-                gpu,
-                &pass.conv1,
-                &p("conv.2.weight")?,
-                &p("conv.2.bias")?,
-                &pass.conv2,
-            )?,
-            self.net.batchnorm(
+                &pass.group(gpu, g, &pass.conv1)?,
+            )?);
+        }
+        out.push(CONV2.forward(
+            gpu,
+            &pass.conv1,
+            &p("conv.2.weight")?,
+            &p("conv.2.bias")?,
+            &pass.conv2,
+        )?);
+        for g in groups.clone() {
+            out.push(self.net.batchnorm(
                 gpu,
                 "conv.3",
                 mode,
-                &pass.conv2,
+                &pass.group(gpu, g, &pass.conv2)?,
                 LEAKY,
-                &pass.conv4,
-                &pass.conv_saved3,
-            )?,
-            FC0.forward(
-                gpu,
-                &flat(&pass.conv4)?,
-                &p("fc.0.weight")?,
-                &p("fc.0.bias")?,
-                &pass.fc0,
-            )?,
-            self.net.batchnorm(
+                &pass.group(gpu, g, &pass.conv4)?,
+                &pass.saved(gpu, g, &pass.conv_saved3)?,
+            )?);
+        }
+        out.push(FC0.forward(
+            gpu,
+            &flat(&pass.conv4)?,
+            &p("fc.0.weight")?,
+            &p("fc.0.bias")?,
+            &pass.fc0,
+        )?);
+        for g in groups {
+            out.push(self.net.batchnorm(
                 gpu,
                 "fc.1",
                 mode,
-                &pass.fc0,
+                &pass.group(gpu, g, &pass.fc0)?,
                 LEAKY,
-                &pass.fc2,
-                &pass.fc_saved1,
-            )?,
-            FC3.forward(
-                gpu,
-                &pass.fc2,
-                &p("fc.3.weight")?,
-                &p("fc.3.bias")?,
-                &pass.fc3,
-            )?,
-            Activation::Sigmoid.forward(gpu, &pass.fc3, &pass.prob)?,
-        ])
+                &pass.group(gpu, g, &pass.fc2)?,
+                &pass.saved(gpu, g, &pass.fc_saved1)?,
+            )?);
+        }
+        out.push(FC3.forward(
+            gpu,
+            &pass.fc2,
+            &p("fc.3.weight")?,
+            &p("fc.3.bias")?,
+            &pass.fc3,
+        )?);
+        out.push(Activation::Sigmoid.forward(gpu, &pass.fc3, &pass.prob)?);
+        Ok(out)
     }
 
-    /// From pass.d_logit (after a training-mode forward of x on `pass`): D's parameter gradients as
-    /// `grads` says, and with `dx` = (tensor, activation) the gradient at D's input into the tensor:
-    /// with an activation, at that activation's input, D's input being its output (G's Sigmoid).
+    /// From pass.d_logit (after a training-mode forward of `xs` on `pass`): D's parameter gradients
+    /// as `grads` says (the sum over all groups), and, for a one-group pass, with `dx` = (tensor,
+    /// activation) the gradient at D's input into the tensor: with an activation, at that
+    /// activation's input, D's input being its output (G's Sigmoid).
     pub fn backward(
         &self,
         gpu: &Gpu,
         pass: &DiscriminatorPass,
-        x: &Tensor,
+        xs: &[&Tensor],
         grads: ParamGrads,
         dx: Option<(&Tensor, Option<Activation>)>,
     ) -> Result<Vec<Dispatch>> {
+        const OP: &str = "Discriminator::backward";
+        pass.check_inputs(OP, xs)?;
+        if dx.is_some() && pass.groups != 1 {
+            return Err(Error::InvalidArgument {
+                op: OP,
+                message: "the gradient at D's input is given for a one-group pass only".into(),
+            });
+        }
         let (p, g) = (
             |name| self.net.value(gpu, name),
             |name| self.net.grad(gpu, name),
         );
         let d = &pass.grad;
         let flat = |t: &Tensor| DiscriminatorPass::flat(t, pass.batch);
-        let accumulate = grads == ParamGrads::Accumulate;
+        let weights = grads == ParamGrads::Overwrite;
         let d_fc3 = &pass.d_logit;
         let mut out = vec![];
         // Each layer's parameter gradients (unless skipped), then the gradient at its input.
-        if grads != ParamGrads::Skip {
-            out.push(FC3.backward_weight(gpu, d_fc3, &pass.fc2, &g("fc.3.weight")?, accumulate)?);
-            out.push(FC3.backward_bias(gpu, d_fc3, &g("fc.3.bias")?, accumulate)?);
+        if weights {
+            out.push(FC3.backward_weight(gpu, d_fc3, &pass.fc2, &g("fc.3.weight")?, false)?);
+            out.push(FC3.backward_bias(gpu, d_fc3, &g("fc.3.bias")?, false)?);
         }
         out.push(FC3.backward_input(gpu, d_fc3, &p("fc.3.weight")?, &d.fc2)?);
-        // The LeakyReLU's backward in the BatchNorm's, which also gives the cancelled bias before it
-        // its gradient (Σ dx).
-        let bias_before = |name| (grads != ParamGrads::Skip).then_some(name);
-        out.push(self.net.batchnorm_backward(
-            gpu,
+        // A BatchNorm's backward, group by group (the later ones add to its parameter gradients):
+        // with the LeakyReLU's backward in it, and the gradient of the cancelled bias before it
+        // (Σ dx).
+        let batchnorm_backward = |layer: &str,
+                                  (x, saved, activated): (&Tensor, &Tensor, &Tensor),
+                                  (dy, dx): (&Tensor, &Tensor),
+                                  bias_before: &'static str|
+         -> Result<Vec<Dispatch>> {
+            (0..pass.groups)
+                .map(|group| {
+                    let rows = |t: &Tensor| pass.group(gpu, group, t);
+                    self.net.batchnorm_backward(
+                        gpu,
+                        layer,
+                        LEAKY,
+                        &rows(x)?,
+                        &pass.saved(gpu, group, saved)?,
+                        &rows(activated)?,
+                        &rows(dy)?,
+                        &rows(dx)?,
+                        weights.then_some(bias_before),
+                        group > 0,
+                    )
+                })
+                .collect()
+        };
+        out.extend(batchnorm_backward(
             "fc.1",
-            LEAKY,
-            &pass.fc0,
-            &pass.fc_saved1,
-            &pass.fc2,
-            &d.fc2,
-            &d.fc0,
-            bias_before("fc.0.bias"),
-            accumulate,
+            (&pass.fc0, &pass.fc_saved1, &pass.fc2),
+            (&d.fc2, &d.fc0),
+            "fc.0.bias",
         )?);
-        if grads != ParamGrads::Skip {
+        if weights {
             out.push(FC0.backward_weight(
                 gpu,
                 &d.fc0,
                 &flat(&pass.conv4)?,
                 &g("fc.0.weight")?,
-                accumulate,
+                false,
             )?);
         }
         out.push(FC0.backward_input(gpu, &d.fc0, &p("fc.0.weight")?, &flat(&d.conv4)?)?);
-        out.push(self.net.batchnorm_backward(
-            gpu,
+        out.extend(batchnorm_backward(
             "conv.3",
-            LEAKY,
-            &pass.conv2,
-            &pass.conv_saved3,
-            &pass.conv4,
-            &d.conv4,
-            &d.conv2,
-            bias_before("conv.2.bias"),
-            accumulate,
+            (&pass.conv2, &pass.conv_saved3, &pass.conv4),
+            (&d.conv4, &d.conv2),
+            "conv.2.bias",
         )?);
-        if grads != ParamGrads::Skip {
+        if weights {
             out.push(CONV2.backward_weight(
                 gpu,
                 &d.conv2,
                 &pass.conv1,
                 &g("conv.2.weight")?,
-                accumulate,
+                false,
             )?);
         }
-        if grads != ParamGrads::Skip || dx.is_some() {
+        if weights || dx.is_some() {
             // Through conv.1's LeakyReLU as it is stored: the gradient at conv.0's output.
             out.push(CONV2.backward_input_through(
                 gpu,
@@ -322,15 +400,24 @@ impl Discriminator {
                 &d.conv0,
             )?);
         }
-        if grads != ParamGrads::Skip {
-            out.push(CONV0.backward_weight(gpu, &d.conv0, x, &g("conv.0.weight")?, accumulate)?);
-            out.push(CONV0.backward_bias(gpu, &d.conv0, &g("conv.0.bias")?, accumulate)?);
+        if weights {
+            // Each group's images are a buffer of their own: conv.0's weight gradient group by group.
+            for (group, x) in xs.iter().enumerate() {
+                out.push(CONV0.backward_weight(
+                    gpu,
+                    &pass.group(gpu, group, &d.conv0)?,
+                    x,
+                    &g("conv.0.weight")?,
+                    group > 0,
+                )?);
+            }
+            out.push(CONV0.backward_bias(gpu, &d.conv0, &g("conv.0.bias")?, false)?);
         }
         if let Some((dx, through)) = dx {
             let w = &p("conv.0.weight")?;
             out.push(match through {
                 Some(activation) => {
-                    CONV0.backward_input_through(gpu, &d.conv0, w, (activation, x), dx)?
+                    CONV0.backward_input_through(gpu, &d.conv0, w, (activation, xs[0]), dx)?
                 }
                 None => CONV0.backward_input(gpu, &d.conv0, w, dx)?,
             });
