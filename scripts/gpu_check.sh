@@ -3,23 +3,31 @@
 # in .dev/: the tuner on the card (`gan-wgpu tune`), then its choice and the tiled products' hand-set
 # variants (--kernels: block 4 or 8, staging padded or not, slices loaded ahead or not, how far K is
 # split) each timed by `gan-wgpu bench --steps 300`,
-# PyTorch's CUDA step before and after, per-kernel profiles, the kernel tests on the card, and a
-# 25-epoch run on the bundled digits.
+# PyTorch's CUDA step in its three modes (the notebook's, --fast, --compile) before and after,
+# per-kernel profiles, the kernel tests on the card, and the 25-epoch run on Fashion-MNIST's 60,000
+# training images (468 steps an epoch at batch 128, as the seed's MNIST run), timed from command to
+# last file.
 # Results under $OUT (bench.jsonl, perkernel.jsonl, pd_*.txt, train.txt, the last grid). STEPS, EPOCHS
 # and DATA shrink it for a rehearsal on lavapipe: STEPS=1 EPOCHS=1 DATA=<a small IDX folder>.
 set -u
 STEPS=${STEPS:-300}
 EPOCHS=${EPOCHS:-25}
-DATA=${DATA:-data/mnist-10k}
+DATA=${DATA:-.dev/fashion-mnist}
 if ! ldconfig -p | grep -q libvulkan.so.1; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
 fi
+[ -f .dev/bin.tar.xz ] && tar -C .dev -xJf .dev/bin.tar.xz
 B=$PWD/.dev/gan-wgpu
 OUT=${OUT:-/tmp/gpu_check}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
-torch() { (cd .dev/bench && timeout 60 python3 pytorch_dcgan_step.py --device cuda --steps "$STEPS" 2>&1 | tail -1); }
+# PyTorch's step on the card: torch MODE... for each mode ("" the notebook's, --fast, --compile).
+torch() {
+    for mode in "$@"; do
+        echo "pytorch ${mode:-notebook}: $(cd .dev/bench && timeout 150 python3 pytorch_dcgan_step.py --device cuda --steps "$STEPS" $mode 2>&1 | tail -1)"
+    done
+}
 bench() {
     local tag=$1
     shift
@@ -27,7 +35,7 @@ bench() {
     tail -1 "$OUT/tmp.txt" | sed "s/^{/{\"tag\":\"$tag\",/" >> "$OUT/bench.jsonl"
     echo "$tag $* :: $(grep -E 'ms/step' "$OUT/tmp.txt")"
 }
-echo "=== torch cuda"; torch
+echo "=== torch cuda"; torch "" --fast --compile
 export GAN_WGPU_PIPELINE_CACHE=$OUT/cache
 echo "=== tune"; timeout 120 "$B" tune --batch-size 128 2>&1 | tee "$OUT/tune.txt" | grep -E 'measuring|/[0-9]|measured in'
 bench tuned
@@ -41,7 +49,7 @@ bench block4-split264 --kernels block=4,split-k=264
 bench block8-split264 --kernels block=8,split-k=264
 bench block8-unsplit --kernels block=8,split-k=off
 bench tuned
-echo "=== torch cuda"; torch
+echo "=== torch cuda, again"; torch "" --fast
 for v in "" "--kernels block=4" "--kernels block=8"; do
     echo "=== per kernel: ${v:-tuned}"
     RUST_LOG=gan_wgpu::bench=debug timeout 40 "$B" bench --steps "$((STEPS / 6))" --per-kernel $v > "$OUT/tmp.txt" 2>&1

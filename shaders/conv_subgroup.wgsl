@@ -25,9 +25,7 @@
 @group(0) @binding(1) var<storage, read> src: array<f32>;          // the map gathered from (hi for weight)
 @group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>; // rows (l, h, ky, 0..3)
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
-// The forward products' bias, per output channel; an input-gradient product's activation output, like
-// dst (p.activation_grad).
-@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;         // the forward products'
 @group(0) @binding(5) var<storage, read> lo_map: array<f32>;       // weight: the lo map
 // gather_lo's map as pairs of neighbouring elements, where the map's width is even (so is every row
 // start, and a pair lies wholly inside a row or wholly outside it).
@@ -63,101 +61,109 @@ struct Outputs {
 fn store_outputs(out: Outputs, r: u32, value: vec4<f32>) {
     let offset = r * out.plane;
     if out.valid.x {
-        store_gathered(out.at.x + offset, value.x);
+        dst[out.at.x + offset] = value.x;
     }
     if out.valid.y {
-        store_gathered(out.at.y + offset, value.y);
+        dst[out.at.y + offset] = value.y;
     }
     if out.valid.z {
-        store_gathered(out.at.z + offset, value.z);
+        dst[out.at.z + offset] = value.z;
     }
     if out.valid.w {
-        store_gathered(out.at.w + offset, value.w);
+        dst[out.at.w + offset] = value.w;
     }
 }
 
-// dst[at] = v through p.activation: the activation itself, or its gradient with p.activation_grad.
+// dst[at] = v through the forward activation p.activation. (These kernels take no activation's
+// gradient: the host runs it as a pass of its own after them, cheaper here than scattered loads.)
 fn store_gathered(at: u32, v: f32) {
-    if p.activation == 0u {
-        dst[at] = v;
-    } else if p.activation_grad != 0u {
-        dst[at] = activation_grad(p.activation, p.negative_slope, v, bias[at]);
-    } else {
-        dst[at] = activation_of(p.activation, p.negative_slope, v);
+    dst[at] = activation_of(p.activation, p.negative_slope, v);
+}
+
+// A block row's four outputs through the forward activation, in registers, as activation_of computes
+// each.
+fn activated4(v: vec4<f32>) -> vec4<f32> {
+    if p.activation == 1u {
+        return max(v, vec4<f32>(0.0));
+    } else if p.activation == 2u {
+        return select(v * p.negative_slope, v, v > vec4<f32>(0.0));
+    } else if p.activation == 3u {
+        return 1.0 / (1.0 + exp(-v));
     }
+    return v;
 }
 
 // Row by row with constant indices: a loop would index the accumulators dynamically, which puts all
 // 32 of them in an array in memory on every iteration.
 fn store_block(out: Outputs, r0: u32, with_bias: bool) {
-    store_outputs(out, 0u, acc0 + row_bias(r0 + 0u, with_bias));
-    store_outputs(out, 1u, acc1 + row_bias(r0 + 1u, with_bias));
-    store_outputs(out, 2u, acc2 + row_bias(r0 + 2u, with_bias));
-    store_outputs(out, 3u, acc3 + row_bias(r0 + 3u, with_bias));
-    store_outputs(out, 4u, acc4 + row_bias(r0 + 4u, with_bias));
-    store_outputs(out, 5u, acc5 + row_bias(r0 + 5u, with_bias));
-    store_outputs(out, 6u, acc6 + row_bias(r0 + 6u, with_bias));
-    store_outputs(out, 7u, acc7 + row_bias(r0 + 7u, with_bias));
-    store_outputs(out, 8u, acc8 + row_bias(r0 + 8u, with_bias));
-    store_outputs(out, 9u, acc9 + row_bias(r0 + 9u, with_bias));
-    store_outputs(out, 10u, acc10 + row_bias(r0 + 10u, with_bias));
-    store_outputs(out, 11u, acc11 + row_bias(r0 + 11u, with_bias));
-    store_outputs(out, 12u, acc12 + row_bias(r0 + 12u, with_bias));
-    store_outputs(out, 13u, acc13 + row_bias(r0 + 13u, with_bias));
-    store_outputs(out, 14u, acc14 + row_bias(r0 + 14u, with_bias));
-    store_outputs(out, 15u, acc15 + row_bias(r0 + 15u, with_bias));
-    store_outputs(out, 16u, acc16 + row_bias(r0 + 16u, with_bias));
-    store_outputs(out, 17u, acc17 + row_bias(r0 + 17u, with_bias));
-    store_outputs(out, 18u, acc18 + row_bias(r0 + 18u, with_bias));
-    store_outputs(out, 19u, acc19 + row_bias(r0 + 19u, with_bias));
-    store_outputs(out, 20u, acc20 + row_bias(r0 + 20u, with_bias));
-    store_outputs(out, 21u, acc21 + row_bias(r0 + 21u, with_bias));
-    store_outputs(out, 22u, acc22 + row_bias(r0 + 22u, with_bias));
-    store_outputs(out, 23u, acc23 + row_bias(r0 + 23u, with_bias));
-    store_outputs(out, 24u, acc24 + row_bias(r0 + 24u, with_bias));
-    store_outputs(out, 25u, acc25 + row_bias(r0 + 25u, with_bias));
-    store_outputs(out, 26u, acc26 + row_bias(r0 + 26u, with_bias));
-    store_outputs(out, 27u, acc27 + row_bias(r0 + 27u, with_bias));
-    store_outputs(out, 28u, acc28 + row_bias(r0 + 28u, with_bias));
-    store_outputs(out, 29u, acc29 + row_bias(r0 + 29u, with_bias));
-    store_outputs(out, 30u, acc30 + row_bias(r0 + 30u, with_bias));
-    store_outputs(out, 31u, acc31 + row_bias(r0 + 31u, with_bias));
+    store_outputs(out, 0u, activated4(acc0 + row_bias(r0 + 0u, with_bias)));
+    store_outputs(out, 1u, activated4(acc1 + row_bias(r0 + 1u, with_bias)));
+    store_outputs(out, 2u, activated4(acc2 + row_bias(r0 + 2u, with_bias)));
+    store_outputs(out, 3u, activated4(acc3 + row_bias(r0 + 3u, with_bias)));
+    store_outputs(out, 4u, activated4(acc4 + row_bias(r0 + 4u, with_bias)));
+    store_outputs(out, 5u, activated4(acc5 + row_bias(r0 + 5u, with_bias)));
+    store_outputs(out, 6u, activated4(acc6 + row_bias(r0 + 6u, with_bias)));
+    store_outputs(out, 7u, activated4(acc7 + row_bias(r0 + 7u, with_bias)));
+    store_outputs(out, 8u, activated4(acc8 + row_bias(r0 + 8u, with_bias)));
+    store_outputs(out, 9u, activated4(acc9 + row_bias(r0 + 9u, with_bias)));
+    store_outputs(out, 10u, activated4(acc10 + row_bias(r0 + 10u, with_bias)));
+    store_outputs(out, 11u, activated4(acc11 + row_bias(r0 + 11u, with_bias)));
+    store_outputs(out, 12u, activated4(acc12 + row_bias(r0 + 12u, with_bias)));
+    store_outputs(out, 13u, activated4(acc13 + row_bias(r0 + 13u, with_bias)));
+    store_outputs(out, 14u, activated4(acc14 + row_bias(r0 + 14u, with_bias)));
+    store_outputs(out, 15u, activated4(acc15 + row_bias(r0 + 15u, with_bias)));
+    store_outputs(out, 16u, activated4(acc16 + row_bias(r0 + 16u, with_bias)));
+    store_outputs(out, 17u, activated4(acc17 + row_bias(r0 + 17u, with_bias)));
+    store_outputs(out, 18u, activated4(acc18 + row_bias(r0 + 18u, with_bias)));
+    store_outputs(out, 19u, activated4(acc19 + row_bias(r0 + 19u, with_bias)));
+    store_outputs(out, 20u, activated4(acc20 + row_bias(r0 + 20u, with_bias)));
+    store_outputs(out, 21u, activated4(acc21 + row_bias(r0 + 21u, with_bias)));
+    store_outputs(out, 22u, activated4(acc22 + row_bias(r0 + 22u, with_bias)));
+    store_outputs(out, 23u, activated4(acc23 + row_bias(r0 + 23u, with_bias)));
+    store_outputs(out, 24u, activated4(acc24 + row_bias(r0 + 24u, with_bias)));
+    store_outputs(out, 25u, activated4(acc25 + row_bias(r0 + 25u, with_bias)));
+    store_outputs(out, 26u, activated4(acc26 + row_bias(r0 + 26u, with_bias)));
+    store_outputs(out, 27u, activated4(acc27 + row_bias(r0 + 27u, with_bias)));
+    store_outputs(out, 28u, activated4(acc28 + row_bias(r0 + 28u, with_bias)));
+    store_outputs(out, 29u, activated4(acc29 + row_bias(r0 + 29u, with_bias)));
+    store_outputs(out, 30u, activated4(acc30 + row_bias(r0 + 30u, with_bias)));
+    store_outputs(out, 31u, activated4(acc31 + row_bias(r0 + 31u, with_bias)));
 }
 
 // store_block for the upper bank.
 fn store_block_upper(out: Outputs, r0: u32, with_bias: bool) {
-    store_outputs(out, 0u, acc32 + row_bias(r0 + 0u, with_bias));
-    store_outputs(out, 1u, acc33 + row_bias(r0 + 1u, with_bias));
-    store_outputs(out, 2u, acc34 + row_bias(r0 + 2u, with_bias));
-    store_outputs(out, 3u, acc35 + row_bias(r0 + 3u, with_bias));
-    store_outputs(out, 4u, acc36 + row_bias(r0 + 4u, with_bias));
-    store_outputs(out, 5u, acc37 + row_bias(r0 + 5u, with_bias));
-    store_outputs(out, 6u, acc38 + row_bias(r0 + 6u, with_bias));
-    store_outputs(out, 7u, acc39 + row_bias(r0 + 7u, with_bias));
-    store_outputs(out, 8u, acc40 + row_bias(r0 + 8u, with_bias));
-    store_outputs(out, 9u, acc41 + row_bias(r0 + 9u, with_bias));
-    store_outputs(out, 10u, acc42 + row_bias(r0 + 10u, with_bias));
-    store_outputs(out, 11u, acc43 + row_bias(r0 + 11u, with_bias));
-    store_outputs(out, 12u, acc44 + row_bias(r0 + 12u, with_bias));
-    store_outputs(out, 13u, acc45 + row_bias(r0 + 13u, with_bias));
-    store_outputs(out, 14u, acc46 + row_bias(r0 + 14u, with_bias));
-    store_outputs(out, 15u, acc47 + row_bias(r0 + 15u, with_bias));
-    store_outputs(out, 16u, acc48 + row_bias(r0 + 16u, with_bias));
-    store_outputs(out, 17u, acc49 + row_bias(r0 + 17u, with_bias));
-    store_outputs(out, 18u, acc50 + row_bias(r0 + 18u, with_bias));
-    store_outputs(out, 19u, acc51 + row_bias(r0 + 19u, with_bias));
-    store_outputs(out, 20u, acc52 + row_bias(r0 + 20u, with_bias));
-    store_outputs(out, 21u, acc53 + row_bias(r0 + 21u, with_bias));
-    store_outputs(out, 22u, acc54 + row_bias(r0 + 22u, with_bias));
-    store_outputs(out, 23u, acc55 + row_bias(r0 + 23u, with_bias));
-    store_outputs(out, 24u, acc56 + row_bias(r0 + 24u, with_bias));
-    store_outputs(out, 25u, acc57 + row_bias(r0 + 25u, with_bias));
-    store_outputs(out, 26u, acc58 + row_bias(r0 + 26u, with_bias));
-    store_outputs(out, 27u, acc59 + row_bias(r0 + 27u, with_bias));
-    store_outputs(out, 28u, acc60 + row_bias(r0 + 28u, with_bias));
-    store_outputs(out, 29u, acc61 + row_bias(r0 + 29u, with_bias));
-    store_outputs(out, 30u, acc62 + row_bias(r0 + 30u, with_bias));
-    store_outputs(out, 31u, acc63 + row_bias(r0 + 31u, with_bias));
+    store_outputs(out, 0u, activated4(acc32 + row_bias(r0 + 0u, with_bias)));
+    store_outputs(out, 1u, activated4(acc33 + row_bias(r0 + 1u, with_bias)));
+    store_outputs(out, 2u, activated4(acc34 + row_bias(r0 + 2u, with_bias)));
+    store_outputs(out, 3u, activated4(acc35 + row_bias(r0 + 3u, with_bias)));
+    store_outputs(out, 4u, activated4(acc36 + row_bias(r0 + 4u, with_bias)));
+    store_outputs(out, 5u, activated4(acc37 + row_bias(r0 + 5u, with_bias)));
+    store_outputs(out, 6u, activated4(acc38 + row_bias(r0 + 6u, with_bias)));
+    store_outputs(out, 7u, activated4(acc39 + row_bias(r0 + 7u, with_bias)));
+    store_outputs(out, 8u, activated4(acc40 + row_bias(r0 + 8u, with_bias)));
+    store_outputs(out, 9u, activated4(acc41 + row_bias(r0 + 9u, with_bias)));
+    store_outputs(out, 10u, activated4(acc42 + row_bias(r0 + 10u, with_bias)));
+    store_outputs(out, 11u, activated4(acc43 + row_bias(r0 + 11u, with_bias)));
+    store_outputs(out, 12u, activated4(acc44 + row_bias(r0 + 12u, with_bias)));
+    store_outputs(out, 13u, activated4(acc45 + row_bias(r0 + 13u, with_bias)));
+    store_outputs(out, 14u, activated4(acc46 + row_bias(r0 + 14u, with_bias)));
+    store_outputs(out, 15u, activated4(acc47 + row_bias(r0 + 15u, with_bias)));
+    store_outputs(out, 16u, activated4(acc48 + row_bias(r0 + 16u, with_bias)));
+    store_outputs(out, 17u, activated4(acc49 + row_bias(r0 + 17u, with_bias)));
+    store_outputs(out, 18u, activated4(acc50 + row_bias(r0 + 18u, with_bias)));
+    store_outputs(out, 19u, activated4(acc51 + row_bias(r0 + 19u, with_bias)));
+    store_outputs(out, 20u, activated4(acc52 + row_bias(r0 + 20u, with_bias)));
+    store_outputs(out, 21u, activated4(acc53 + row_bias(r0 + 21u, with_bias)));
+    store_outputs(out, 22u, activated4(acc54 + row_bias(r0 + 22u, with_bias)));
+    store_outputs(out, 23u, activated4(acc55 + row_bias(r0 + 23u, with_bias)));
+    store_outputs(out, 24u, activated4(acc56 + row_bias(r0 + 24u, with_bias)));
+    store_outputs(out, 25u, activated4(acc57 + row_bias(r0 + 25u, with_bias)));
+    store_outputs(out, 26u, activated4(acc58 + row_bias(r0 + 26u, with_bias)));
+    store_outputs(out, 27u, activated4(acc59 + row_bias(r0 + 27u, with_bias)));
+    store_outputs(out, 28u, activated4(acc60 + row_bias(r0 + 28u, with_bias)));
+    store_outputs(out, 29u, activated4(acc61 + row_bias(r0 + 29u, with_bias)));
+    store_outputs(out, 30u, activated4(acc62 + row_bias(r0 + 30u, with_bias)));
+    store_outputs(out, 31u, activated4(acc63 + row_bias(r0 + 31u, with_bias)));
 }
 
 // Output channel c's bias, or 0.
@@ -324,9 +330,12 @@ fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool, paired:
     let lower = vec4<u32>(0u, 1u, 2u, 3u);
     let upper = vec4<u32>(4u, 5u, 6u, 7u);
     let lower_valid = vec4<u32>(at_slot.z) + lower < vec4<u32>(p.lo_w) & in_map;
-    store_block(Outputs(vec4<u32>(first) + lower, lower_valid, lo_plane), r0, with_bias);
+    let lower_out = Outputs(vec4<u32>(first) + lower, lower_valid, lo_plane);
+    store_block(lower_out, r0, with_bias);
     let upper_valid = vec4<u32>(at_slot.z) + upper < vec4<u32>(p.lo_w) & in_map;
-    store_block_upper(Outputs(vec4<u32>(first) + upper, upper_valid, lo_plane), r0, with_bias);
+    let upper_out = Outputs(vec4<u32>(first) + upper, upper_valid, lo_plane);
+    store_block_upper(upper_out, r0, with_bias);
+
 }
 
 // ---- gather_hi -------------------------------------------------------------------------------------
@@ -454,9 +463,12 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool, compens
     let row_start = vec4<u32>((at_slot.x * p.hi_channels + r0) * hi_plane + hy * p.hi_w);
     let in_class = vec4<bool>(slot < class_slots);
     let at0 = row_start + vec4<u32>(axis_x0.x) + 2u * ix;
-    store_block(Outputs(at0, ix < vec4<u32>(axis_x0.y) & in_class, hi_plane), r0, with_bias);
+    let lower_out = Outputs(at0, ix < vec4<u32>(axis_x0.y) & in_class, hi_plane);
+    store_block(lower_out, r0, with_bias);
     let at1 = row_start + vec4<u32>(axis_x1.x) + 2u * ix;
-    store_block_upper(Outputs(at1, ix < vec4<u32>(axis_x1.y) & in_class, hi_plane), r0, with_bias);
+    let upper_out = Outputs(at1, ix < vec4<u32>(axis_x1.y) & in_class, hi_plane);
+    store_block_upper(upper_out, r0, with_bias);
+
 }
 
 // ---- weight ----------------------------------------------------------------------------------------

@@ -31,7 +31,8 @@ pub struct BenchReport {
     pub min_ms: f64,
     pub max_ms: f64,
     pub steps_per_s: f64,
-    /// Kernel dispatches in one step, the noise's included.
+    /// Kernel dispatches in one step (a split product's two, a product and the pass after it), the
+    /// noise's included.
     pub dispatches_per_step: usize,
     /// Floating-point operations of one step as the kernels execute them (matrix products).
     pub gflop_per_step: f64,
@@ -144,7 +145,7 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<Be
         times[times.len() / 2]
     };
     let step = run.step_dispatches(gpu)?;
-    let dispatches_per_step = step.len();
+    let dispatches_per_step = step.iter().map(|d| d.parts().len()).sum();
     let flops: u64 = step.iter().map(|d| d.flops()).sum();
     let mut kernels: Vec<(String, usize, f64)> = Vec::new();
     let mut per_kernel_timing = String::new();

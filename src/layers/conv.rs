@@ -234,8 +234,9 @@ impl Geometry {
         [m, n, k]: [usize; 3],
         accumulate: bool,
         (splits, split_depth): (usize, usize),
+        epilogue: Epilogue,
     ) -> Result<ConvParams> {
-        let (activation, negative_slope) = match self.epilogue {
+        let (activation, negative_slope) = match epilogue {
             Epilogue::None => (0, 0.0),
             Epilogue::Activation(a) | Epilogue::GradientThrough(a) => a.code(),
         };
@@ -260,7 +261,7 @@ impl Geometry {
             split_depth: as_u32(op, split_depth)?,
             activation,
             negative_slope,
-            activation_grad: matches!(self.epilogue, Epilogue::GradientThrough(_)) as u32,
+            activation_grad: matches!(epilogue, Epilogue::GradientThrough(_)) as u32,
         })
     }
 
@@ -409,18 +410,28 @@ impl Geometry {
         let variant = gpu.variant(&key);
         let subgroups = variant.family == Family::Subgroup && gpu.has_subgroup_kernels();
         if let Some((kernel, workgroups, flops)) = self.subgroup_plan(subgroups, kernel, product) {
-            let params = self.params(op, shape, accumulate, (1, k))?;
+            // The subgroup kernels store through a forward activation only: an activation's gradient
+            // follows as its own pass (over scattered outputs, loads in the product cost lavapipe
+            // more), in place on dst.
+            let (epilogue, gradient_pass) = match self.epilogue {
+                Epilogue::GradientThrough(a) => (Epilogue::None, Some(a)),
+                other => (other, None),
+            };
+            let params = self.params(op, shape, accumulate, (1, k), epilogue)?;
             bound.push(bound[0].clone());
             bound.push(bound[4].clone());
-            return Ok(dispatch(
+            let mut product = dispatch(
                 gpu,
                 kernel,
                 &params,
                 &bound.iter().collect::<Vec<_>>(),
                 as_u32(op, workgroups)?,
             )?
-            .with_flops(flops)
-            .for_product(&key, &bound[2]));
+            .with_flops(flops);
+            if let Some(activation) = gradient_pass {
+                product = product.followed_by(activation.backward(gpu, &bound[3], &bound[2])?);
+            }
+            return Ok(product.for_product(&key, &bound[2]));
         }
         // Narrow products (NARROW in conv.wgsl) run one element per invocation instead of in tiles,
         // K whole.
@@ -435,7 +446,7 @@ impl Geometry {
             };
             (tiles * split.0, split)
         };
-        let params = self.params(op, shape, accumulate, split)?;
+        let params = self.params(op, shape, accumulate, split, self.epilogue)?;
         bound.push(gpu.split_partials()?.clone());
         let bound: Vec<&Tensor> = bound.iter().collect();
         let flops = 2 * (m * n * k) as u64;
