@@ -197,13 +197,18 @@ fn plane_backward_sums(q: Plane, mean: f32, inv_std: f32) -> vec2<f32> {
     return sums;
 }
 
-// dx = scale·(dy − mean_dy − x̂·mean_dy_xhat) over a plane; returns Σ dx.
+// dx[e] = scale·(dy − mean_dy − x̂·mean_dy_xhat), returned.
+fn store_dx(e: u32, mean: f32, inv_std: f32, scale: f32, mean_dy: f32, mean_dy_xhat: f32) -> f32 {
+    let v = scale * (grad_y(e) - mean_dy - (x[e] - mean) * inv_std * mean_dy_xhat);
+    dx[e] = v;
+    return v;
+}
+
+// store_dx over a plane; returns Σ dx.
 fn plane_dx(q: Plane, mean: f32, inv_std: f32, scale: f32, mean_dy: f32, mean_dy_xhat: f32) -> f32 {
     var sum = 0.0;
     for (var e = q.start; e < q.body.x * 4u; e++) {
-        let v = scale * (grad_y(e) - mean_dy - (x[e] - mean) * inv_std * mean_dy_xhat);
-        dx[e] = v;
-        sum += v;
+        sum += store_dx(e, mean, inv_std, scale, mean_dy, mean_dy_xhat);
     }
     for (var i = q.body.x; i < q.body.y; i++) {
         let xhat = (x4[i] - vec4<f32>(mean)) * inv_std;
@@ -212,9 +217,7 @@ fn plane_dx(q: Plane, mean: f32, inv_std: f32, scale: f32, mean_dy: f32, mean_dy
         sum += (v.x + v.y) + (v.z + v.w);
     }
     for (var e = max(q.body.y * 4u, q.start); e < q.end; e++) {
-        let v = scale * (grad_y(e) - mean_dy - (x[e] - mean) * inv_std * mean_dy_xhat);
-        dx[e] = v;
-        sum += v;
+        sum += store_dx(e, mean, inv_std, scale, mean_dy, mean_dy_xhat);
     }
     return sum;
 }
@@ -366,10 +369,7 @@ fn batchnorm_backward(
         }
         let plane = (n * p.channels + ch) * p.spatial;
         for (var e = plane + walk.s0; e < plane + p.spatial; e += walk.s_step) {
-            let xhat = (x[e] - mean) * inv_std;
-            let v = scale * (grad_y(e) - mean_dy - xhat * mean_dy_xhat);
-            dx[e] = v;
-            partial_dx += v;
+            partial_dx += store_dx(e, mean, inv_std, scale, mean_dy, mean_dy_xhat);
         }
     }
     var sum_dx = 0.0;
@@ -482,10 +482,7 @@ fn batchnorm_backward_by_channel(
         let scale = weight[ch] * inv_std;
         for (var n = first_row; n < count; n += BN1D_ROWS) {
             let e = n * p.channels + ch;
-            let xhat = (x[e] - mean) * inv_std;
-            let v = scale * (grad_y(e) - mean_dy - xhat * mean_dy_xhat);
-            dx[e] = v;
-            partial_dx += v;
+            partial_dx += store_dx(e, mean, inv_std, scale, mean_dy, mean_dy_xhat);
         }
     }
     // rows_sum is called from uniform control flow only; p.bias_before is uniform.
