@@ -4,13 +4,9 @@
 
 struct BceParams {
     count: u32,
-    accumulate: u32,      // the loss is added to loss[0] (D's real + fake loss)
+    part: u32,            // elements in each of the equal parts whose means are summed
     health_bit: u32,      // set in health[0] when the loss is NaN or ±Inf
     through_sigmoid: u32, // grad is taken at the input of the Sigmoid whose output prob is
-    part: u32,            // elements in each of the equal parts whose means are summed
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: BceParams;
@@ -51,12 +47,8 @@ fn bce_forward_backward(@builtin(local_invocation_index) lane: u32) {
     }
     let mean = workgroup_sum(partial, lane) / f32(p.part);
     if lane == 0u {
-        var total = mean;
-        if p.accumulate != 0u {
-            total += loss[0];
-        }
-        loss[0] = total;
-        if !is_finite(total) {
+        loss[0] = mean;
+        if !is_finite(mean) {
             atomicOr(&health[0], p.health_bit);
         }
     }

@@ -448,26 +448,25 @@ fn bce_on_odd_lengths() {
 }
 
 #[test]
-fn bce_forward_accumulates_real_and_fake_losses() {
+fn bce_in_two_parts_sums_the_real_and_fake_losses() {
     let g = gpu();
-    let p = random(10, 3, 0.05, 0.95);
-    let (tp, ones, zero_t, loss, grad) = (
-        upload(&[10], &p),
-        upload(&[10], &[1.0; 10]),
-        upload(&[10], &[0.0; 10]),
+    let p = random(20, 3, 0.05, 0.95);
+    let targets: Vec<f32> = (0..20).map(|i| if i < 10 { 1.0 } else { 0.0 }).collect();
+    let (tp, tt, loss, grad) = (
+        upload(&[20, 1], &p),
+        upload(&[20, 1], &targets),
         zeros(&[1]),
-        zeros(&[10]),
+        zeros(&[20, 1]),
     );
-    let bce = BceLoss::new(GradientAt::Probabilities);
-    run(&[
-        &bce.forward_backward(g, &tp, &ones, &loss, &grad, None)
-            .unwrap(),
-        &bce.accumulating()
-            .forward_backward(g, &tp, &zero_t, &loss, &grad, None)
-            .unwrap(),
-    ]);
-    let want = reference::bce(&p, &[1.0; 10]).0 + reference::bce(&p, &[0.0; 10]).0;
-    assert_close("real + fake", &read(&loss), &[want]);
+    run(&[&BceLoss::new(GradientAt::Probabilities)
+        .in_parts(2)
+        .forward_backward(g, &tp, &tt, &loss, &grad, None)
+        .unwrap()]);
+    let (real, d_real) = reference::bce(&p[..10], &[1.0; 10]);
+    let (fake, d_fake) = reference::bce(&p[10..], &[0.0; 10]);
+    assert_close("real + fake", &read(&loss), &[real + fake]);
+    let both: Vec<_> = d_real.into_iter().chain(d_fake).collect();
+    assert_close("each half's gradient", &read(&grad), &both);
 }
 
 #[test]

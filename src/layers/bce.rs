@@ -18,11 +18,9 @@ const FORWARD_BACKWARD: Kernel = Kernel {
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct BceParams {
     count: u32,
-    accumulate: u32,
+    part: u32,
     health_bit: u32,
     through_sigmoid: u32,
-    part: u32,
-    _pad: [u32; 3],
 }
 
 /// Where the loss's gradient is taken.
@@ -38,8 +36,6 @@ pub enum GradientAt {
 #[derive(Clone, Copy, Debug)]
 pub struct BceLoss {
     pub gradient_at: GradientAt,
-    /// Add the loss to what `loss` holds.
-    pub accumulate: bool,
     /// The loss is the sum of the means over this many equal consecutive parts of prob: D's loss on
     /// its real and its fake images, run as one batch, is two.
     pub parts: usize,
@@ -49,7 +45,6 @@ impl BceLoss {
     pub fn new(gradient_at: GradientAt) -> BceLoss {
         BceLoss {
             gradient_at,
-            accumulate: false,
             parts: 1,
         }
     }
@@ -59,17 +54,9 @@ impl BceLoss {
         BceLoss { parts, ..self }
     }
 
-    /// The same loss added to what `loss` holds.
-    pub fn accumulating(self) -> BceLoss {
-        BceLoss {
-            accumulate: true,
-            ..self
-        }
-    }
-
-    /// prob, target: the same shape → loss: [1], the mean, and grad: like prob, the gradient of the
-    /// loss (for an upstream gradient of 1) where `gradient_at` says. With `watch`, a loss that comes
-    /// out NaN or ±Inf sets the watch's bit.
+    /// prob, target: the same shape → loss: [1], the mean (the sum of the parts' means), and grad:
+    /// like prob, the gradient of the loss (for an upstream gradient of 1) where `gradient_at` says.
+    /// With `watch`, a loss that comes out NaN or ±Inf sets the watch's bit.
     pub fn forward_backward(
         &self,
         gpu: &Gpu,
@@ -102,11 +89,9 @@ impl BceLoss {
         let (flags, health_bit) = watched(gpu, watch)?;
         let params = BceParams {
             count: as_u32(op, prob.numel())?,
-            accumulate: self.accumulate as u32,
+            part: as_u32(op, prob.numel() / self.parts)?,
             health_bit,
             through_sigmoid: (self.gradient_at == GradientAt::SigmoidInput) as u32,
-            part: as_u32(op, prob.numel() / self.parts)?,
-            _pad: [0; 3],
         };
         dispatch(
             gpu,
