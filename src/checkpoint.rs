@@ -7,7 +7,6 @@ use std::path::Path;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 use crate::error::{Error, Result};
-use crate::files::write_atomic;
 use crate::kernels::Gpu;
 use crate::model::{Net, NetSpec};
 
@@ -31,15 +30,26 @@ fn name_list(names: &[&str]) -> String {
 
 /// Writes every parameter and running statistic of `net`, plus each BatchNorm's
 /// `num_batches_tracked` (the training-mode forwards it has seen), atomically to `path`.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn save(gpu: &Gpu, net: &Net, num_batches_tracked: u64, path: &Path) -> Result<()> {
+    let bytes = crate::gpu::wait(to_bytes(gpu, net, num_batches_tracked, path))?;
+    crate::files::write_atomic(path, &bytes)
+}
+
+/// The checkpoint file `save` writes, as bytes (`path` names it in errors).
+pub async fn to_bytes(
+    gpu: &Gpu,
+    net: &Net,
+    num_batches_tracked: u64,
+    path: &Path,
+) -> Result<Vec<u8>> {
     let mut values = Vec::new();
     for store in [&net.params, &net.stats] {
         for e in store.entries() {
-            values.push((e.name, store.read(gpu, e.name)?));
+            values.push((e.name, store.read_async(gpu, e.name).await?));
         }
     }
-    let bytes = serialize(path, net.spec, &values, num_batches_tracked)?;
-    write_atomic(path, &bytes)
+    serialize(path, net.spec, &values, num_batches_tracked)
 }
 
 /// The checkpoint file of a net `spec` describes, holding `values` (each tensor of the spec by name,
@@ -71,7 +81,12 @@ pub fn serialize(
 /// Loads a checkpoint into `net`, refusing it whole (before writing anything) when `parse` does.
 pub fn load(gpu: &Gpu, net: &Net, path: &Path) -> Result<()> {
     let bytes = std::fs::read(path).map_err(|e| checkpoint_error(path, e.to_string()))?;
-    for (name, data) in parse(path, &bytes, net.spec)? {
+    load_bytes(gpu, net, path, &bytes)
+}
+
+/// `load` of a file's `bytes` already read (`path` names it in errors).
+pub fn load_bytes(gpu: &Gpu, net: &Net, path: &Path, bytes: &[u8]) -> Result<()> {
+    for (name, data) in parse(path, bytes, net.spec)? {
         let store = if net.params.entry(name).is_ok() {
             &net.params
         } else {

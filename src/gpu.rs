@@ -1,10 +1,16 @@
 //! The GPU context: adapter choice, the device with explicitly requested limits, buffers, submission
 //! and readback. Every wgpu failure (validation, out of memory, device loss) becomes an [`Error`].
 
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
+
+/// Waits for `future` on this thread: the native build's edge between the library's async core (which
+/// the web build awaits) and its blocking callers.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn wait<T>(future: impl std::future::Future<Output = T>) -> T {
+    pollster::block_on(future)
+}
 
 /// How to pick and open the GPU.
 #[derive(Clone, Debug)]
@@ -74,10 +80,11 @@ fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
 /// refers to); for the default backends (`Backends::PRIMARY`), the OpenGL ones where those have none,
 /// as `Device::new` falls back. OpenGL is otherwise left alone: probing EGL logs errors on machines
 /// whose OpenGL drivers are partly there.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn adapters(backends: wgpu::Backends) -> Vec<AdapterSummary> {
     let enumerate = |backends| {
         let instance = new_instance(backends);
-        pollster::block_on(instance.enumerate_adapters(backends))
+        wait(instance.enumerate_adapters(backends))
             .iter()
             .enumerate()
             .map(|(index, a)| AdapterSummary {
@@ -93,16 +100,16 @@ pub fn adapters(backends: wgpu::Backends) -> Vec<AdapterSummary> {
     found
 }
 
-fn pick_adapter(instance: &wgpu::Instance, options: &GpuOptions) -> Result<wgpu::Adapter> {
-    let all = pollster::block_on(instance.enumerate_adapters(options.backends));
+async fn pick_adapter(instance: &wgpu::Instance, options: &GpuOptions) -> Result<wgpu::Adapter> {
+    let all = instance.enumerate_adapters(options.backends).await;
     let Some(wanted) = &options.adapter else {
-        let preferred = pollster::block_on(
-            instance.request_adapter(&wgpu::RequestAdapterOptions {
+        let preferred = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::from_env()
                     .unwrap_or(wgpu::PowerPreference::HighPerformance),
                 ..Default::default()
-            }),
-        );
+            })
+            .await;
         return match preferred {
             Ok(adapter) => Ok(adapter),
             Err(_) => all.into_iter().next().ok_or_else(|| Error::NoAdapter {
@@ -152,16 +159,22 @@ pub struct Device {
 }
 
 impl Device {
+    /// `open`, waited for.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new(options: &GpuOptions, limits: wgpu::Limits) -> Result<Device> {
+        wait(Device::open(options, limits))
+    }
+
     /// Opens the adapter `options` pick with `limits` (what the kernels need; buffer sizes are then
     /// raised to all the adapter allows), refusing an adapter below them with the limit it lacks.
-    pub fn new(options: &GpuOptions, limits: wgpu::Limits) -> Result<Device> {
-        let adapter = match pick_adapter(&new_instance(options.backends), options) {
+    pub async fn open(options: &GpuOptions, limits: wgpu::Limits) -> Result<Device> {
+        let adapter = match pick_adapter(&new_instance(options.backends), options).await {
             Err(Error::NoAdapter { .. }) if options.backends == wgpu::Backends::PRIMARY => {
                 let gl = GpuOptions {
                     backends: wgpu::Backends::GL,
                     ..options.clone()
                 };
-                pick_adapter(&new_instance(gl.backends), &gl)
+                pick_adapter(&new_instance(gl.backends), &gl).await
             }
             picked => picked,
         }?;
@@ -202,33 +215,35 @@ impl Device {
             .as_ref()
             .filter(|_| adapter.features().contains(wgpu::Features::PIPELINE_CACHE))
             .and_then(|dir| Some(dir.join(wgpu::util::pipeline_cache_key(&info)?)));
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("gan-wgpu"),
-            // Timestamp queries where the adapter has them: `bench --per-kernel` times dispatches
-            // with them instead of waiting for each one. Pipeline caches where asked for and had.
-            required_features: (adapter.features() & wgpu::Features::TIMESTAMP_QUERY)
-                | if cache_path.is_some() {
-                    wgpu::Features::PIPELINE_CACHE
-                } else {
-                    wgpu::Features::empty()
-                }
-                | if subgroups {
-                    wgpu::Features::SUBGROUP
-                } else {
-                    wgpu::Features::empty()
-                }
-                | if int64 {
-                    wgpu::Features::SHADER_INT64
-                } else {
-                    wgpu::Features::empty()
-                },
-            required_limits: limits,
-            ..Default::default()
-        }))
-        .map_err(|source| Error::RequestDevice {
-            adapter: info.name.clone(),
-            source,
-        })?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("gan-wgpu"),
+                // Timestamp queries where the adapter has them: `bench --per-kernel` times dispatches
+                // with them instead of waiting for each one. Pipeline caches where asked for and had.
+                required_features: (adapter.features() & wgpu::Features::TIMESTAMP_QUERY)
+                    | if cache_path.is_some() {
+                        wgpu::Features::PIPELINE_CACHE
+                    } else {
+                        wgpu::Features::empty()
+                    }
+                    | if subgroups {
+                        wgpu::Features::SUBGROUP
+                    } else {
+                        wgpu::Features::empty()
+                    }
+                    | if int64 {
+                        wgpu::Features::SHADER_INT64
+                    } else {
+                        wgpu::Features::empty()
+                    },
+                required_limits: limits,
+                ..Default::default()
+            })
+            .await
+            .map_err(|source| Error::RequestDevice {
+                adapter: info.name.clone(),
+                source,
+            })?;
         log::info!(
             "adapter: {} ({:?}, {:?}, driver {} {})",
             info.name,
@@ -302,12 +317,13 @@ impl Device {
     }
 
     /// Runs `f` inside validation and out-of-memory error scopes and turns what they catch into errors.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let value = f();
-        let validation = pollster::block_on(validation.pop());
-        let oom = pollster::block_on(oom.pop());
+        let validation = wait(validation.pop());
+        let oom = wait(oom.pop());
         if let Some(e) = validation {
             return Err(Error::Validation {
                 context: context.to_string(),
@@ -320,6 +336,16 @@ impl Device {
                 message: e.to_string(),
             });
         }
+        self.check()?;
+        Ok(value)
+    }
+
+    /// Runs `f`. A browser's WebGPU reports errors only when its event loop runs, which nothing may
+    /// block for: an error `f` causes reaches the uncaptured-error slot and a later `check` (every
+    /// readback checks).
+    #[cfg(target_arch = "wasm32")]
+    pub fn scoped<T>(&self, _context: &str, f: impl FnOnce() -> T) -> Result<T> {
+        let value = f();
         self.check()?;
         Ok(value)
     }
@@ -388,6 +414,7 @@ impl Device {
     }
 
     /// Blocks until the submission `index` has finished on the GPU.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<()> {
         self.device
             .poll(wgpu::PollType::Wait {
@@ -400,13 +427,25 @@ impl Device {
         self.check()
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn submit_and_wait(&self, encoder: wgpu::CommandEncoder, context: &str) -> Result<()> {
         let index = self.submit(encoder, context)?;
         self.wait_for(index)
     }
 
     /// Copies `bytes` bytes at `offset` of `buffer` back to the host.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn read_bytes(&self, buffer: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+        wait(self.read_bytes_async(buffer, offset, bytes))
+    }
+
+    /// `read_bytes` for callers that await (the web build, where nothing may block).
+    pub async fn read_bytes_async(
+        &self,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        bytes: u64,
+    ) -> Result<Vec<u8>> {
         let bytes = bytes.next_multiple_of(4);
         let staging = self.scoped("readback staging buffer", || {
             self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -422,22 +461,35 @@ impl Device {
                 label: Some("readback"),
             });
         encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, bytes);
-        self.submit_and_wait(encoder, "readback copy")?;
-        self.read_mapped(&staging, None)
+        let index = self.submit(encoder, "readback copy")?;
+        self.read_mapped_async(&staging, Some(index)).await
     }
 
     /// The contents of a MAP_READ buffer whose writers have all been submitted, the last of them in
     /// `written_by` (waits only for that submission; without it, for all).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn read_mapped(
         &self,
         staging: &wgpu::Buffer,
         written_by: Option<wgpu::SubmissionIndex>,
     ) -> Result<Vec<u8>> {
-        let (sender, receiver) = mpsc::channel();
+        wait(self.read_mapped_async(staging, written_by))
+    }
+
+    /// `read_mapped` for callers that await. Natively the device is polled here until the mapping is
+    /// done; in a browser the mapping completes when the page's event loop runs, which awaiting lets
+    /// (polling is then nothing).
+    pub async fn read_mapped_async(
+        &self,
+        staging: &wgpu::Buffer,
+        written_by: Option<wgpu::SubmissionIndex>,
+    ) -> Result<Vec<u8>> {
+        let (sender, mut receiver) = futures_channel::oneshot::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = sender.send(r);
         });
-        let poll = |submission_index| {
+        let poll = |submission_index| -> Result<()> {
+            #[cfg(not(target_arch = "wasm32"))]
             self.device
                 .poll(wgpu::PollType::Wait {
                     submission_index,
@@ -445,16 +497,19 @@ impl Device {
                 })
                 .map_err(|e| Error::DeviceLost {
                     reason: e.to_string(),
-                })
+                })?;
+            #[cfg(target_arch = "wasm32")]
+            let _ = submission_index;
+            Ok(())
         };
+        // Natively, waiting for `written_by` usually completes the mapping too; where it has not,
+        // one more poll (of everything submitted) does.
         poll(written_by)?;
         let mapped = match receiver.try_recv() {
-            Ok(mapped) => mapped,
-            Err(_) => {
+            Ok(Some(mapped)) => mapped,
+            _ => {
                 poll(None)?;
-                receiver
-                    .recv()
-                    .map_err(|e| Error::Readback(e.to_string()))?
+                receiver.await.map_err(|e| Error::Readback(e.to_string()))?
             }
         };
         self.check()?;

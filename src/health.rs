@@ -66,16 +66,29 @@ impl Health {
     }
 
     /// The flag word held by snapshot `slot`, recorded in submission `written_by`.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn read_snapshot(
         &self,
         gpu: &Device,
         slot: usize,
         written_by: wgpu::SubmissionIndex,
     ) -> Result<u32> {
-        let bytes = gpu.read_mapped(
-            &self.snapshots[slot % self.snapshots.len()],
-            Some(written_by),
-        )?;
+        crate::gpu::wait(self.read_snapshot_async(gpu, slot, written_by))
+    }
+
+    /// `read_snapshot` for callers that await.
+    pub async fn read_snapshot_async(
+        &self,
+        gpu: &Device,
+        slot: usize,
+        written_by: wgpu::SubmissionIndex,
+    ) -> Result<u32> {
+        let bytes = gpu
+            .read_mapped_async(
+                &self.snapshots[slot % self.snapshots.len()],
+                Some(written_by),
+            )
+            .await?;
         Ok(u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")))
     }
 }

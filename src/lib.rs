@@ -6,11 +6,17 @@
 //! - [`tensor`]: float32 tensors living in GPU buffers.
 //! - [`layers`]: one module per layer, forward and backward.
 //! - [`adam`]: the optimiser; [`health`]: NaN/Inf detection on the GPU.
+//!
+//! The training loop with its files, downloads, tuner and benchmarks is native; the library's model,
+//! step scheduler, noise, data, checkpoints and sampling also build for `wasm32-unknown-unknown`, where
+//! the page in `web/` drives them through the browser's WebGPU.
 
 pub mod adam;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod download;
 pub mod error;
 pub mod files;
@@ -23,12 +29,16 @@ pub mod layers;
 pub mod model;
 pub mod noise;
 pub mod params;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod plot;
 pub mod sample;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod state;
 pub mod step;
 pub mod tensor;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod train;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod tune;
 
 pub use error::{Error, Result};

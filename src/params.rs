@@ -146,8 +146,13 @@ impl ParamStore {
         self.value(gpu, name)?.write(gpu, data)
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn read(&self, gpu: &Device, name: &str) -> Result<Vec<f32>> {
-        self.value(gpu, name)?.read(gpu)
+        crate::gpu::wait(self.read_async(gpu, name))
+    }
+
+    pub async fn read_async(&self, gpu: &Device, name: &str) -> Result<Vec<f32>> {
+        self.value(gpu, name)?.read_async(gpu).await
     }
 }
 

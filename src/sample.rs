@@ -17,7 +17,7 @@ use crate::files::{AtomicFile, ensure_dir, remove_stale_temporaries, write_atomi
 use crate::grid::{GridCanvas, image_png, pixel_byte};
 use crate::kernels::{Dispatch, Gpu};
 use crate::model::{Generator, GeneratorPass, Mode, Z_DIM};
-use crate::noise::{Stream, UniformNoise, uniform_at};
+use crate::noise::{Stream, UniformNoise};
 use crate::tensor::Tensor;
 
 /// Device memory one chunk's G pass may take (its activations; the weights come on top). Larger
@@ -46,9 +46,10 @@ fn file_error(path: &Path, message: impl Into<String>) -> Error {
 }
 
 /// The first noise vector of `seed`'s sample stream (what the GPU draws first for that seed).
+#[cfg(not(target_arch = "wasm32"))]
 fn seed_vector(seed: u64) -> Vec<f32> {
     (0..Z_DIM)
-        .map(|e| uniform_at(seed, Stream::Sample, 0, e))
+        .map(|e| crate::noise::uniform_at(seed, Stream::Sample, 0, e))
         .collect()
 }
 
@@ -148,6 +149,7 @@ impl Noise {
 
     /// Noise vectors `first..first + count` on the host, [count, 62] (not for `Seed`, which the GPU
     /// draws).
+    #[cfg(not(target_arch = "wasm32"))]
     fn host_rows(&self, first: usize, count: usize) -> Vec<f32> {
         match self {
             Noise::Seed { .. } => unreachable!("a seed's noise is drawn on the GPU"),
@@ -214,7 +216,13 @@ impl Sampler {
     }
 
     /// Images `first..first + rows()` of the seed's sample stream, [rows, 1, 28, 28].
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn seed_images(&self, gpu: &Gpu, first: usize) -> Result<Vec<f32>> {
+        crate::gpu::wait(self.seed_images_async(gpu, first))
+    }
+
+    /// `seed_images` for callers that await (the web build).
+    pub async fn seed_images_async(&self, gpu: &Gpu, first: usize) -> Result<Vec<f32>> {
         let noise = self
             .noise
             .as_ref()
@@ -222,15 +230,21 @@ impl Sampler {
         noise.set_position(gpu, 0, first * Z_DIM)?;
         let mut dispatches = vec![noise.dispatch()];
         dispatches.extend(&self.forward);
-        gpu.run(&dispatches)?;
-        self.pass.image.read(gpu)
+        gpu.submit_dispatches("sample", &dispatches)?;
+        self.pass.image.read_async(gpu).await
     }
 
     /// Images for the noise `z`, [rows(), 62] → [rows, 1, 28, 28].
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn images_for(&self, gpu: &Gpu, z: &[f32]) -> Result<Vec<f32>> {
+        crate::gpu::wait(self.images_for_async(gpu, z))
+    }
+
+    /// `images_for` for callers that await (the web build).
+    pub async fn images_for_async(&self, gpu: &Gpu, z: &[f32]) -> Result<Vec<f32>> {
         self.z.write(gpu, z)?;
-        gpu.run(&self.forward.iter().collect::<Vec<_>>())?;
-        self.pass.image.read(gpu)
+        gpu.submit_dispatches("sample", &self.forward.iter().collect::<Vec<_>>())?;
+        self.pass.image.read_async(gpu).await
     }
 }
 
@@ -244,6 +258,7 @@ pub fn load_generator(gpu: &Gpu, checkpoint: &Path) -> Result<Generator> {
 /// Every image of `noise`, in order, in chunks of at most `chunk` images: `sink` gets the index of
 /// each chunk's first image and its images ([n, 1, 28, 28] values in (0, 1)); an error from it stops
 /// the drawing.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn generate(
     gpu: &Gpu,
     g: &Generator,
@@ -289,6 +304,7 @@ pub fn generate(
 }
 
 /// All the images of `noise` at once, [count, 1, 28, 28], drawn in chunks of `chunk_size(gpu)`.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn generate_all(gpu: &Gpu, g: &Generator, noise: &Noise) -> Result<Vec<f32>> {
     let mut all = Vec::with_capacity(noise.count() * IMAGE_PIXELS);
     generate(gpu, g, noise, chunk_size(gpu), |_, images| {

@@ -107,12 +107,16 @@ impl Trainer {
     pub fn new(gpu: &Gpu, hyper: Hyper) -> Result<Trainer> {
         // On a CPU adapter the large kernels' pipelines take most of this; a second thread makes them
         // while this one creates the buffers and the other pipelines.
-        std::thread::scope(|scope| {
+        #[cfg(not(target_arch = "wasm32"))]
+        return std::thread::scope(|scope| {
             if gpu.runs_subgroup_kernels() {
                 scope.spawn(|| gpu.prepare(&crate::layers::subgroup_kernels()));
             }
             Trainer::build(gpu, hyper)
-        })
+        });
+        // A page has one thread.
+        #[cfg(target_arch = "wasm32")]
+        Trainer::build(gpu, hyper)
     }
 
     fn build(gpu: &Gpu, hyper: Hyper) -> Result<Trainer> {
@@ -196,6 +200,7 @@ impl Trainer {
     }
 
     /// D(x) and D(G(z_d)), [N] each, after the D step (read before the G step overwrites the first).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn d_step_probabilities(&self, gpu: &Gpu) -> Result<(Vec<f32>, Vec<f32>)> {
         let mut real = self.d_pass.prob.read(gpu)?;
         let fake = real.split_off(self.hyper.batch);
@@ -225,11 +230,13 @@ impl Trainer {
     }
 
     /// The D step alone (its Adam included), submitted and waited for.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn d_step(&mut self, gpu: &Gpu) -> Result<()> {
         gpu.run(&self.d_step_dispatches(gpu)?)
     }
 
     /// The G step alone (its Adam included); completes the training step.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn g_step(&mut self, gpu: &Gpu) -> Result<()> {
         gpu.run(&self.g_step_dispatches(gpu)?)?;
         self.steps_done += 1;
@@ -249,6 +256,7 @@ impl Trainer {
     }
 
     /// One whole training step in one submission, waited for.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn step(&mut self, gpu: &Gpu) -> Result<()> {
         gpu.run(&self.step_dispatches(gpu)?)?;
         self.finish_step();

@@ -157,11 +157,19 @@ impl Tensor {
         })
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn read(&self, gpu: &Device) -> Result<Vec<f32>> {
+        crate::gpu::wait(self.read_async(gpu))
+    }
+
+    /// `read` for callers that await (the web build).
+    pub async fn read_async(&self, gpu: &Device) -> Result<Vec<f32>> {
         if self.numel() == 0 {
             return Ok(Vec::new());
         }
-        let bytes = gpu.read_bytes(&self.buffer, self.offset, self.bytes())?;
+        let bytes = gpu
+            .read_bytes_async(&self.buffer, self.offset, self.bytes())
+            .await?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }

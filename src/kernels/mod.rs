@@ -290,13 +290,20 @@ impl std::ops::Deref for Gpu {
 
 impl Gpu {
     /// Opens the adapter `options` pick, with the variants that suit its kind.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(options: &GpuOptions) -> Result<Gpu> {
-        let base = Gpu::open_device(options)?;
+        crate::gpu::wait(Gpu::open(options))
+    }
+
+    /// `new` for callers that await (the web build).
+    pub async fn open(options: &GpuOptions) -> Result<Gpu> {
+        let base = Device::open(options, required_limits()).await?;
         let tuning = Tuning::for_device(&base);
         Ok(Gpu::on(base, tuning))
     }
 
     /// Opens the adapter `options` pick with the limits the kernels need, for `Gpu::on`.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn open_device(options: &GpuOptions) -> Result<Device> {
         Device::new(options, required_limits())
     }
@@ -509,6 +516,7 @@ impl Gpu {
 
     /// Runs `dispatches` in order, each in its own compute pass with timestamps written at its start
     /// and end, and returns each one's GPU time in milliseconds. Needs `has_timestamps`.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn time_dispatches(&self, dispatches: &[&Dispatch]) -> Result<Vec<f64>> {
         // wgpu's largest query set holds 4096 timestamps: 2048 dispatches at a time.
         const PER_SET: usize = 2048;
@@ -567,7 +575,17 @@ impl Gpu {
         Ok(times)
     }
 
+    /// Records `dispatches` into one compute pass and submits it; `run` where the caller may block.
+    pub fn submit_dispatches(
+        &self,
+        label: &str,
+        dispatches: &[&Dispatch],
+    ) -> Result<wgpu::SubmissionIndex> {
+        self.submit(self.encode(label, dispatches), label)
+    }
+
     /// Records `dispatches` into one compute pass, submits it and waits until the GPU is done.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn run(&self, dispatches: &[&Dispatch]) -> Result<()> {
         self.submit_and_wait(self.encode("run", dispatches), "run")
     }

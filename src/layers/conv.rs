@@ -154,6 +154,7 @@ const ONE_BANK_KERNELS: [(&str, Kernel); 2] = [
 ];
 
 /// The subgroup kernels the DCGAN runs (not the odd-width gathers), for `Kernels::prepare`.
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn subgroup_kernels() -> impl Iterator<Item = &'static Kernel> {
     SUBGROUP_KERNELS
         .iter()

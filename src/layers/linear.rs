@@ -65,6 +65,7 @@ const SUBGROUP_BACKWARD_WEIGHT: Kernel = Kernel {
 };
 
 /// The subgroup kernels, for `Kernels::prepare`.
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) const SUBGROUP_KERNELS: [&Kernel; 4] = [
     &SUBGROUP_FORWARD,
     &SUBGROUP_FORWARD_UNALIGNED,
