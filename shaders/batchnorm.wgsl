@@ -35,10 +35,13 @@ struct BatchNormParams {
 // reads each plane's whole vec4s through these (Plane in common.wgsl).
 @group(0) @binding(12) var<storage, read> x4: array<vec4<f32>>;
 @group(0) @binding(13) var<storage, read> dy4: array<vec4<f32>>;
-// The backward kernels' y (binding 4) and y4 hold the forward's output when an activation follows
-// (p.activation ≠ 0): dy is then the gradient at the activation's output, and y's sign says which
-// branch of the activation's gradient each element takes.
-@group(0) @binding(14) var<storage, read_write> y4: array<vec4<f32>>;
+// The backward kernels read binding 4 as `activated` (and as vec4s, y4): the forward's output when an
+// activation follows (p.activation ≠ 0), dy then being the gradient at the activation's output, and
+// its sign saying which branch of the activation's gradient each element takes. Declared read-only
+// for them (the forward's `y` is the same binding, written): WebGPU lets a buffer be bound twice in
+// one kernel only when neither binding is writable.
+@group(0) @binding(4) var<storage, read> activated: array<f32>;
+@group(0) @binding(14) var<storage, read> y4: array<vec4<f32>>;
 // The gradient of the bias of the layer before the BatchNorm (a Linear's or a convolution's), Σ dx over
 // each channel, as PyTorch's autograd sums it: that layer's bias backward needs no pass of its own.
 @group(0) @binding(15) var<storage, read_write> dbias_before: array<f32>;
@@ -110,7 +113,7 @@ fn grad_y(e: u32) -> f32 {
     if p.activation == 0u {
         return dy[e];
     }
-    return activation_grad(p.activation, p.negative_slope, dy[e], y[e]);
+    return activation_grad(p.activation, p.negative_slope, dy[e], activated[e]);
 }
 
 fn grad_y4(i: u32) -> vec4<f32> {
@@ -324,7 +327,51 @@ fn store_param_grads(ch: u32, sum_dy_xhat: f32, sum_dy: f32, sum_dx: f32) {
     }
 }
 
-// dbias = Σ dy, dweight = Σ dy·x̂, dx = weight·inv_std·(dy − dbias/M − x̂·dweight/M), M = N·S.
+// dbias = Σ dy, dweight = Σ dy·x̂, dx = weight·inv_std·(dy − dbias/M − x̂·dweight/M), M = N·S: one
+// workgroup per channel, in two walks over the channel (its sums, then dx), across the planes'
+// positions (batchnorm_backward: GPUs) or plane by plane (batchnorm_backward_by_plane: CPU adapters,
+// which also read through the vec4 views). Two entry points rather than BY_PLANE's branch, so that the
+// GPU one binds nine storage buffers, within what browsers' WebGPU grants (10), not twelve.
+
+// What both walks of channel ch need: its batch statistics and this lane's share of the walk.
+struct BackwardChannel {
+    mean: f32,
+    inv_std: f32,
+    walk: ChannelWalk,
+}
+
+fn backward_channel(ch: u32, lane: u32) -> BackwardChannel {
+    return BackwardChannel(saved[ch], saved[p.channels + ch], channel_walk(lane));
+}
+
+// The channel's means of dy and dy·x̂ from each lane's partial sums (x: Σ dy, y: Σ dy·x̂); every lane
+// receives them. Call from uniform control flow only.
+struct BackwardSums {
+    sum_dy: f32,
+    sum_dy_xhat: f32,
+    mean_dy: f32,
+    mean_dy_xhat: f32,
+}
+
+fn backward_sums(partial: vec2<f32>, lane: u32) -> BackwardSums {
+    let count = f32(p.batch * p.spatial);
+    let sum_dy = channel_sum(partial.x, lane);
+    let sum_dy_xhat = channel_sum(partial.y, lane);
+    return BackwardSums(sum_dy, sum_dy_xhat, sum_dy / count, sum_dy_xhat / count);
+}
+
+// Stores channel ch's parameter gradients once dx is written (partial_dx: this lane's Σ dx). Call
+// from uniform control flow only.
+fn finish_backward(ch: u32, lane: u32, sums: BackwardSums, partial_dx: f32) {
+    var sum_dx = 0.0;
+    if p.bias_before != 0u {
+        sum_dx = channel_sum(partial_dx, lane);
+    }
+    if lane == 0u {
+        store_param_grads(ch, sums.sum_dy_xhat, sums.sum_dy, sum_dx);
+    }
+}
+
 @compute @workgroup_size(CHANNEL_WG)
 fn batchnorm_backward(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -335,50 +382,50 @@ fn batchnorm_backward(
     if ch >= p.channels {
         return;
     }
-    let count = p.batch * p.spatial;
-    let mean = saved[ch];
-    let inv_std = saved[p.channels + ch];
-    let walk = channel_walk(lane);
-    var partial_dy = 0.0;
-    var partial_dy_xhat = 0.0;
-    for (var n = walk.n0; n < p.batch; n += walk.n_step) {
-        if BY_PLANE {
-            let sums = plane_backward_sums(plane_of(n, ch, p.channels, p.spatial), mean, inv_std);
-            partial_dy += sums.x;
-            partial_dy_xhat += sums.y;
-            continue;
-        }
+    let c = backward_channel(ch, lane);
+    var partial = vec2<f32>(0.0);
+    for (var n = c.walk.n0; n < p.batch; n += c.walk.n_step) {
         let plane = (n * p.channels + ch) * p.spatial;
-        for (var e = plane + walk.s0; e < plane + p.spatial; e += walk.s_step) {
+        for (var e = plane + c.walk.s0; e < plane + p.spatial; e += c.walk.s_step) {
             let g = grad_y(e);
-            partial_dy += g;
-            partial_dy_xhat += g * (x[e] - mean) * inv_std;
+            partial += vec2<f32>(g, g * (x[e] - c.mean) * c.inv_std);
         }
     }
-    let sum_dy = channel_sum(partial_dy, lane);
-    let sum_dy_xhat = channel_sum(partial_dy_xhat, lane);
-    let mean_dy = sum_dy / f32(count);
-    let mean_dy_xhat = sum_dy_xhat / f32(count);
-    let scale = weight[ch] * inv_std;
+    let sums = backward_sums(partial, lane);
+    let scale = weight[ch] * c.inv_std;
     var partial_dx = 0.0;
-    for (var n = walk.n0; n < p.batch; n += walk.n_step) {
-        if BY_PLANE {
-            let q = plane_of(n, ch, p.channels, p.spatial);
-            partial_dx += plane_dx(q, mean, inv_std, scale, mean_dy, mean_dy_xhat);
-            continue;
-        }
+    for (var n = c.walk.n0; n < p.batch; n += c.walk.n_step) {
         let plane = (n * p.channels + ch) * p.spatial;
-        for (var e = plane + walk.s0; e < plane + p.spatial; e += walk.s_step) {
-            partial_dx += store_dx(e, mean, inv_std, scale, mean_dy, mean_dy_xhat);
+        for (var e = plane + c.walk.s0; e < plane + p.spatial; e += c.walk.s_step) {
+            partial_dx += store_dx(e, c.mean, c.inv_std, scale, sums.mean_dy, sums.mean_dy_xhat);
         }
     }
-    var sum_dx = 0.0;
-    if p.bias_before != 0u {
-        sum_dx = channel_sum(partial_dx, lane);
+    finish_backward(ch, lane, sums, partial_dx);
+}
+
+@compute @workgroup_size(CHANNEL_WG)
+fn batchnorm_backward_by_plane(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let ch = workgroup_index(wid, nwg);
+    if ch >= p.channels {
+        return;
     }
-    if lane == 0u {
-        store_param_grads(ch, sum_dy_xhat, sum_dy, sum_dx);
+    let c = backward_channel(ch, lane);
+    var partial = vec2<f32>(0.0);
+    for (var n = c.walk.n0; n < p.batch; n += c.walk.n_step) {
+        partial += plane_backward_sums(plane_of(n, ch, p.channels, p.spatial), c.mean, c.inv_std);
     }
+    let sums = backward_sums(partial, lane);
+    let scale = weight[ch] * c.inv_std;
+    var partial_dx = 0.0;
+    for (var n = c.walk.n0; n < p.batch; n += c.walk.n_step) {
+        let q = plane_of(n, ch, p.channels, p.spatial);
+        partial_dx += plane_dx(q, c.mean, c.inv_std, scale, sums.mean_dy, sums.mean_dy_xhat);
+    }
+    finish_backward(ch, lane, sums, partial_dx);
 }
 
 // BatchNorm1d (S = 1): a workgroup takes BN1D_CHANNELS neighbouring channels, and lane (g, c) =

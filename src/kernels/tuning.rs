@@ -98,6 +98,8 @@ impl Tuning {
     pub fn for_device(device: &Device) -> Tuning {
         let cpu = device.info.device_type == wgpu::DeviceType::Cpu;
         let subgroup = cpu && device.subgroups;
+        let by_plane =
+            subgroup && device.storage_buffers_per_kernel() >= super::STORAGE_BUFFERS_BY_PLANE;
         Tuning {
             products: Variant {
                 family: if subgroup {
@@ -111,7 +113,7 @@ impl Tuning {
                 split_target: if cpu { 0 } else { SPLIT_TARGET_GPU },
             },
             by_product: BTreeMap::new(),
-            by_plane: subgroup,
+            by_plane,
             wide_loads: cpu && device.int64,
         }
     }
@@ -133,7 +135,8 @@ impl Tuning {
 
     /// The record with `overrides` applied. Any override of a product's variant replaces the
     /// per-product choices (the experiment is then the same on every product). A choice the device
-    /// cannot run (subgroup kernels without subgroups, eight-float accesses without 64-bit integers) is
+    /// cannot run (subgroup kernels without subgroups, eight-float accesses without 64-bit integers,
+    /// plane-by-plane walks without twelve storage buffers a kernel) is
     /// refused with the reason.
     pub fn with(mut self, overrides: &Overrides, device: &Device) -> Result<Tuning, String> {
         let products = &mut self.products;
@@ -165,6 +168,15 @@ impl Tuning {
             self.by_product.clear();
         }
         if let Some(by_plane) = overrides.by_plane {
+            let has = device.storage_buffers_per_kernel();
+            if by_plane && has < super::STORAGE_BUFFERS_BY_PLANE {
+                return Err(format!(
+                    "by-plane=on: {} allows {has} storage buffers a kernel; the plane-by-plane \
+                     BatchNorm binds {}",
+                    device.info.name,
+                    super::STORAGE_BUFFERS_BY_PLANE
+                ));
+            }
             self.by_plane = by_plane;
         }
         if let Some(wide) = overrides.wide_loads {

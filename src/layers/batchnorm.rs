@@ -49,25 +49,42 @@ const FORWARD_TRAIN_BY_CHANNEL4: Kernel = Kernel {
 };
 const BACKWARD_BY_CHANNEL4: Kernel = Kernel {
     entry: "batchnorm_backward_by_channel4",
-    ..BACKWARD
+    ..BACKWARD_BY_PLANE
 };
-// y (4, 14) is the activation's output and only read: it is declared read_write for the forward.
+// Binding 4 is the activation's output (`activated`), read-only here, as is its vec4 view (14).
+// Nine storage buffers: what a browser's WebGPU grants (10) takes them.
 const BACKWARD: Kernel = Kernel {
     shader: Shader::BatchNorm,
     entry: "batchnorm_backward",
     storage: &[
         read(1),
         read(2),
-        write(4),
+        read(4),
         write(7),
         read(8),
         write(9),
         write(10),
         write(11),
+        write(15),
+    ],
+};
+// The plane-by-plane walk (CPU adapters) also reads x, dy and y as vec4s: twelve.
+const BACKWARD_BY_PLANE: Kernel = Kernel {
+    shader: Shader::BatchNorm,
+    entry: "batchnorm_backward_by_plane",
+    storage: &[
+        read(1),
+        read(2),
+        read(4),
+        write(7),
+        read(8),
+        write(9),
+        write(10),
+        write(11),
+        write(15),
         read(12),
         read(13),
-        write(14),
-        write(15),
+        read(14),
     ],
 };
 
@@ -322,7 +339,8 @@ impl BatchNorm {
                 expect_shape(OP, "activated", a, x.shape())?;
                 a
             }
-            (None, None) => dx,
+            // Never read without an activation; its own buffer, as WebGPU forbids binding dx twice.
+            (None, None) => &unread(gpu, "no activation output")?,
             (then, _) => {
                 return Err(Error::InvalidArgument {
                     op: OP,
@@ -341,29 +359,51 @@ impl BatchNorm {
             gpu,
             OP,
             spatial,
-            [&BACKWARD_BY_CHANNEL, &BACKWARD_BY_CHANNEL4, &BACKWARD],
+            [
+                &BACKWARD_BY_CHANNEL,
+                &BACKWARD_BY_CHANNEL4,
+                if gpu.by_plane() {
+                    &BACKWARD_BY_PLANE
+                } else {
+                    &BACKWARD
+                },
+            ],
         )?;
+        let no_bias_before;
+        let dbias_before = match dbias_before {
+            Some(b) => b,
+            None => {
+                no_bias_before = unread(gpu, "no bias before")?;
+                &no_bias_before
+            }
+        };
+        let tensors = [
+            x,
+            weight,
+            activated,
+            saved,
+            dy,
+            dx,
+            dweight,
+            dbias,
+            dbias_before,
+            x,
+            dy,
+            activated,
+        ];
         dispatch(
             gpu,
             kernel,
             &params,
-            &[
-                x,
-                weight,
-                activated,
-                saved,
-                dy,
-                dx,
-                dweight,
-                dbias,
-                x,
-                dy,
-                activated,
-                dbias_before.unwrap_or(dx),
-            ],
+            &tensors[..kernel.storage.len()],
             workgroups,
         )
     }
+}
+
+/// A binding the kernel never touches in this configuration: four floats (one vec4) of its own.
+fn unread(gpu: &Gpu, label: &str) -> Result<Tensor> {
+    Tensor::zeros(gpu, label, &[4])
 }
 
 /// What a BatchNorm's backward pass reads and writes besides x, weight and the saved statistics.
