@@ -266,41 +266,48 @@ fn narrow_gather_hi(row: u32, col: u32) -> f32 {
     return sum;
 }
 
+// One element i of a product narrower than NARROW columns, by a plain dot product (a function of its
+// own, so that its early returns leave `run`'s control flow uniform for the tiles' barriers).
+fn run_narrow(i: u32, which: u32) {
+    if i >= p.m * p.n {
+        return;
+    }
+    let row = i / p.n;
+    let col = i % p.n;
+    if which == GATHER_HI {
+        enter_class(row);
+        store_element(row, col, narrow_gather_hi(row, col));
+        return;
+    }
+    var sum = 0.0;
+    for (var d = 0u; d < p.k; d++) {
+        sum += load_a(row, d) * load_b(d, col);
+    }
+    store_element(row, col, sum);
+}
+
 // Runs this workgroup's share of `which` product and stores it, or with `split` (a constant in each
-// entry point) keeps its tile as a partial sum.
+// entry point) keeps its tile as a partial sum. Branches test `which`, not `product`: a uniformity
+// analysis (Tint's) cannot see that a private variable holds the same value in every invocation.
 // The forward products (those that add a bias) sum in compensated runs (gemm_product).
 fn run(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, which: u32, bias_added: bool, accumulate: bool, split: bool) {
     product = which;
     with_bias = bias_added;
     add_to_dst = accumulate;
     if p.n < NARROW {
-        let i = invocation_index(wid, nwg, lid.y * 16u + lid.x);
-        if i < p.m * p.n {
-            let row = i / p.n;
-            let col = i % p.n;
-            if product == GATHER_HI {
-                enter_class(row);
-                store_element(row, col, narrow_gather_hi(row, col));
-                return;
-            }
-            var sum = 0.0;
-            for (var d = 0u; d < p.k; d++) {
-                sum += load_a(row, d) * load_b(d, col);
-            }
-            store_element(row, col, sum);
-        }
+        run_narrow(invocation_index(wid, nwg, lid.y * 16u + lid.x), which);
         return;
     }
     if gemm_done(p.m, p.n, p.splits, wid, nwg) {
         return;
     }
     let work = gemm_work(p.m, p.n, wid, nwg);
-    if product == GATHER_HI {
+    if which == GATHER_HI {
         enter_class(work.origin.x);
     }
     let k_begin = work.split * p.split_depth;
     let k_end = min(k_begin + p.split_depth, p.k);
-    gemm_product(p.m, p.n, k_begin, k_end, product == WEIGHT, false, work, lid, split, bias_added);
+    gemm_product(p.m, p.n, k_begin, k_end, which == WEIGHT, false, work, lid, split, bias_added);
 }
 
 // Stores the sum of the splits of `which` product (split by `run`), one element per invocation.
@@ -313,7 +320,7 @@ fn reduce(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, which: u32, bias_added
         return;
     }
     let row = i / p.n;
-    if product == GATHER_HI {
+    if which == GATHER_HI {
         enter_class(row);
     }
     store_element(row, i % p.n, gemm_reduce(p.m, p.n, p.splits, i));

@@ -198,11 +198,14 @@ impl Device {
                 allowed,
             });
         }
-        // Buffers as large as the adapter allows: larger batches then fit where the hardware can.
+        // Buffers as large as the adapter allows: larger batches then fit where the hardware can. As
+        // many storage buffers per kernel as it allows: kernels that bind more than `limits` asks
+        // for are chosen where they fit (`storage_buffers_per_kernel`).
         let allowed = adapter.limits();
         let limits = wgpu::Limits {
             max_storage_buffer_binding_size: allowed.max_storage_buffer_binding_size,
             max_buffer_size: allowed.max_buffer_size,
+            max_storage_buffers_per_shader_stage: allowed.max_storage_buffers_per_shader_stage,
             ..limits
         };
         // The subgroup kernels run a workgroup of 8 invocations as one subgroup and broadcast between
@@ -309,6 +312,11 @@ impl Device {
     /// The pipeline cache kernels are compiled through, if any.
     pub fn pipeline_cache(&self) -> Option<&wgpu::PipelineCache> {
         self.pipeline_cache.as_ref().map(|c| &c.cache)
+    }
+
+    /// The most storage buffers one kernel may bind here.
+    pub fn storage_buffers_per_kernel(&self) -> u32 {
+        self.device.limits().max_storage_buffers_per_shader_stage
     }
 
     /// True for CPU and software adapters (lavapipe, WARP, SwiftShader), which are far slower than a GPU.

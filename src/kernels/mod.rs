@@ -17,10 +17,12 @@ pub use tuning::{Family, Overrides, ProductKey, Tuning, Variant};
 
 /// Largest per-workgroup scratch any kernel in `shaders/` declares, in bytes.
 const WORKGROUP_STORAGE_BYTES: u32 = 16384;
-/// Most storage buffers any one kernel binds: batchnorm_backward's twelve (x, dy and the activation's
-/// output also as vec4s; the bias gradient of the layer before). More than WebGPU's default of 8;
-/// desktop Vulkan, Metal and DX12 adapters allow 16 or far more.
-const STORAGE_BUFFERS_PER_KERNEL: u32 = 12;
+/// Most storage buffers a kernel every adapter runs binds: batchnorm_backward's nine. More than
+/// WebGPU's default of 8; browsers grant 10, desktop Vulkan, Metal and DX12 adapters 16 or far more.
+const STORAGE_BUFFERS_PER_KERNEL: u32 = 9;
+/// What the plane-by-plane BatchNorm backward (CPU adapters) binds: twelve, x, dy and the activation's
+/// output also as vec4s. Chosen only where the device has them (`Tuning::for_device`).
+pub const STORAGE_BUFFERS_BY_PLANE: u32 = 12;
 /// Widest workgroup any kernel uses.
 const INVOCATIONS_PER_WORKGROUP: u32 = 256;
 /// Floats of the buffer that split matrix products keep their partial sums in (shaders/gemm.wgsl):
@@ -739,6 +741,7 @@ fn bind<P: bytemuck::Pod>(
         "{}: tensors do not match the kernel's bindings",
         kernel.entry
     );
+    refuse_aliased_writes(kernel, tensors)?;
     let (layout, pipeline) = gpu.pipeline(kernel, constants)?;
     let grid = grid(gpu, kernel.entry, workgroups)?;
     let (params, bind_group) = gpu.scoped(kernel.entry, || {
@@ -780,6 +783,38 @@ fn bind<P: bytemuck::Pod>(
         product: None,
         then: None,
     })
+}
+
+/// Refuses a tensor bound writable at two bindings whose ranges overlap. WebGPU forbids it (a browser
+/// refuses the bind group); native wgpu lets it pass, so without this a kernel that works natively
+/// would fail only in the page. (A range bound both read-only and writable wgpu refuses everywhere.)
+fn refuse_aliased_writes(kernel: &Kernel, tensors: &[&Tensor]) -> Result<()> {
+    let writable: Vec<(u32, &Tensor)> = kernel
+        .storage
+        .iter()
+        .zip(tensors)
+        .filter(|(s, _)| s.writable)
+        .map(|(s, t)| (s.binding, *t))
+        .collect();
+    for (i, (a_binding, a)) in writable.iter().enumerate() {
+        for (b_binding, b) in &writable[i + 1..] {
+            let overlap = a.buffer() == b.buffer()
+                && a.offset() < b.offset() + b.bytes().max(4)
+                && b.offset() < a.offset() + a.bytes().max(4);
+            if overlap {
+                return Err(Error::InvalidArgument {
+                    op: kernel.entry,
+                    message: format!(
+                        "bindings {a_binding} and {b_binding} are both writable and overlap in one \
+                         buffer (bytes {} and {} on; WebGPU refuses writable aliases)",
+                        a.offset(),
+                        b.offset()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// How a tiled matrix product of `tiles` tiles and shape [m, n, k] cuts its depth K (shaders/gemm.wgsl)
