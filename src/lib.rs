@@ -18,6 +18,7 @@ pub mod checkpoint;
 pub mod data;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod download;
+pub mod epoch;
 pub mod error;
 pub mod files;
 pub mod gpu;

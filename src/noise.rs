@@ -254,18 +254,24 @@ impl NormalStream {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let per_thread = pairs.div_ceil(cores).max(1 << 16);
         let (key, stream, first_block) = (self.key, self.stream, self.block);
+        let fill_chunk = move |t: usize, chunk: &mut [f32]| {
+            let block = first_block + (t * per_thread) as u64;
+            for (i, pair) in chunk.chunks_exact_mut(2).enumerate() {
+                let [a, b] = box_muller(key, stream, block + i as u64);
+                pair[0] = a * scale;
+                pair[1] = b * scale;
+            }
+        };
+        let chunks = paired.chunks_mut(2 * per_thread).enumerate();
+        #[cfg(not(target_arch = "wasm32"))]
         std::thread::scope(|scope| {
-            for (t, chunk) in paired.chunks_mut(2 * per_thread).enumerate() {
-                scope.spawn(move || {
-                    let block = first_block + (t * per_thread) as u64;
-                    for (i, pair) in chunk.chunks_exact_mut(2).enumerate() {
-                        let [a, b] = box_muller(key, stream, block + i as u64);
-                        pair[0] = a * scale;
-                        pair[1] = b * scale;
-                    }
-                });
+            for (t, chunk) in chunks {
+                scope.spawn(move || fill_chunk(t, chunk));
             }
         });
+        // A page has one thread.
+        #[cfg(target_arch = "wasm32")]
+        chunks.for_each(|(t, chunk)| fill_chunk(t, chunk));
         self.block += pairs as u64;
         if let Some(v) = last.first_mut() {
             *v = self.sample() * scale;

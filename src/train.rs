@@ -14,30 +14,25 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use crate::checkpoint;
-use crate::data::{Dataset, EPOCH_ORDER_VERSION, GpuDataset, epoch_order};
+use crate::data::{Dataset, EPOCH_ORDER_VERSION};
+use crate::epoch::EpochSteps;
 use crate::error::{Error, Result};
 use crate::files::{ensure_dir, remove_stale_temporaries, write_atomic};
 use crate::grid::save_grid;
 use crate::health::{self, Health};
 use crate::history::{EpochRecord, History};
 use crate::kernels::Gpu;
-use crate::noise::{NormalStream, Stream, UniformNoise};
 use crate::plot::loss_plot_png;
 use crate::sample::Sampler;
 use crate::state::{self, RunState, state_path};
 use crate::step::{Hyper, Trainer};
 use crate::tensor::Tensor;
 
-/// Samples in each grid, and tiles per grid row.
-pub const GRID_SAMPLES: usize = 64;
-pub const GRID_ROW: usize = 8;
+pub use crate::epoch::{GRID_ROW, GRID_SAMPLES};
 /// Submissions allowed in flight before the host waits: enough to keep the GPU busy, few enough
 /// that the host never runs far ahead.
 pub(crate) const IN_FLIGHT: usize = 2;
 const _: () = assert!(IN_FLIGHT < Health::SNAPSHOTS);
-/// Philox streams of the initial weights (the noise streams are 0–2, the shuffle 16).
-const G_INIT_STREAM: u32 = 100;
-const D_INIT_STREAM: u32 = 101;
 
 #[derive(Clone, Debug)]
 pub struct TrainConfig {
@@ -291,14 +286,7 @@ pub fn train(
             ..saved
         };
     } else {
-        trainer
-            .g
-            .net
-            .initialise(gpu, &mut NormalStream::new(config.seed, G_INIT_STREAM))?;
-        trainer
-            .d
-            .net
-            .initialise(gpu, &mut NormalStream::new(config.seed, D_INIT_STREAM))?;
+        crate::epoch::initialise(gpu, &trainer, config.seed)?;
     }
 
     let mut session = Session::new(gpu, config, dataset, trainer, run)?;
@@ -333,12 +321,7 @@ struct Session<'a> {
     config: &'a TrainConfig,
     trainer: Trainer,
     run: RunState,
-    images: GpuDataset,
-    gather: crate::data::BatchGather,
-    noise_d: UniformNoise,
-    noise_g: UniformNoise,
-    /// Per step: D's loss, then G's.
-    loss_log: Tensor,
+    steps: EpochSteps,
     sampler: Sampler,
     in_flight: VecDeque<InFlight>,
     /// The position of the training state on disk: (epochs done, steps into the next), if any.
@@ -361,11 +344,7 @@ impl<'a> Session<'a> {
         trainer: Trainer,
         run: RunState,
     ) -> Result<Session<'a>> {
-        let images = GpuDataset::upload(gpu, dataset)?;
-        let gather = images.gather(gpu, &trainer.x)?;
-        let noise_d = UniformNoise::new(gpu, &trainer.z_d, config.seed, Stream::DStep)?;
-        let noise_g = UniformNoise::new(gpu, &trainer.z_g, config.seed, Stream::GStep)?;
-        let loss_log = Tensor::zeros(gpu, "loss log", &[gather.batches_per_epoch, 2])?;
+        let steps = EpochSteps::new(gpu, &trainer, dataset, config.seed)?;
         // The grids are `gan-wgpu sample`'s first images for the run's seed, byte for byte.
         let sampler = Sampler::new(gpu, &trainer.g, GRID_SAMPLES, Some(config.seed))?;
         let saved = config
@@ -376,11 +355,7 @@ impl<'a> Session<'a> {
             config,
             trainer,
             run,
-            images,
-            gather,
-            noise_d,
-            noise_g,
-            loss_log,
+            steps,
             sampler,
             in_flight: VecDeque::new(),
             saved,
@@ -407,18 +382,16 @@ impl<'a> Session<'a> {
 
     fn run(&mut self, progress: &mut impl FnMut(Progress) -> ControlFlow<()>) -> Result<Outcome> {
         let gpu = self.gpu;
-        let steps = self.gather.batches_per_epoch;
+        let steps = self.steps.steps_per_epoch();
         let first_epoch = self.run.epochs_done + 1;
         let mut first_step = self.run.steps_into_epoch;
         let steps_before = (first_epoch - 1) * steps + first_step;
         let started = Instant::now();
         let mut last_save = (self.trainer.steps_done, Instant::now());
         for epoch in first_epoch..=self.config.epochs {
-            self.images.set_order(
-                gpu,
-                &epoch_order(self.config.seed, epoch as u64 - 1, self.images.len()),
-            )?;
-            self.restore_loss_log(first_step)?;
+            self.steps.start_epoch(gpu, epoch)?;
+            self.steps
+                .restore_losses(gpu, &self.run.epoch_d_losses, &self.run.epoch_g_losses)?;
             for step in first_step..steps {
                 self.submit_step(epoch, step)?;
                 self.poll_writing()?;
@@ -471,25 +444,6 @@ impl<'a> Session<'a> {
         Ok(Outcome::Finished(self.run.history.clone()))
     }
 
-    /// Refills the loss log with the losses of steps a resumed epoch had already done.
-    fn restore_loss_log(&self, steps_done: usize) -> Result<()> {
-        if steps_done == 0 {
-            return Ok(());
-        }
-        let mut log = vec![0.0f32; self.loss_log.numel()];
-        for (i, (d, g)) in self
-            .run
-            .epoch_d_losses
-            .iter()
-            .zip(&self.run.epoch_g_losses)
-            .enumerate()
-        {
-            log[2 * i] = *d;
-            log[2 * i + 1] = *g;
-        }
-        self.loss_log.write(self.gpu, &log)
-    }
-
     /// Records and submits step `step` (from 0) of `epoch`; waits for older steps so that at most
     /// IN_FLIGHT are queued, checking each finished step's health.
     fn submit_step(&mut self, epoch: usize, step: usize) -> Result<()> {
@@ -501,26 +455,7 @@ impl<'a> Session<'a> {
             Tensor::view(gpu, d_weights.buffer(), d_weights.offset(), &[1])?
                 .write(gpu, &[f32::NAN])?;
         }
-        self.gather.set_batch(gpu, step)?;
-        self.noise_d.set_step(gpu, trainer.steps_done)?;
-        self.noise_g.set_step(gpu, trainer.steps_done)?;
-        let mut dispatches = vec![
-            self.gather.dispatch(),
-            self.noise_d.dispatch(),
-            self.noise_g.dispatch(),
-        ];
-        dispatches.extend(trainer.step_dispatches(gpu)?);
-        let mut encoder = gpu.encode("training step", &dispatches);
-        let at = self.loss_log.offset() + (step * 8) as u64;
-        for (loss, offset) in [(&trainer.d_loss, 0), (&trainer.g_loss, 4)] {
-            encoder.copy_buffer_to_buffer(
-                loss.buffer(),
-                loss.offset(),
-                self.loss_log.buffer(),
-                at + offset,
-                4,
-            );
-        }
+        let mut encoder = self.steps.record(gpu, trainer, step)?;
         trainer.health.snapshot(&mut encoder, number as usize);
         let submission = gpu.submit(encoder, "training step")?;
         self.trainer.finish_step();
@@ -566,12 +501,7 @@ impl<'a> Session<'a> {
 
     /// The D and G losses of the first `steps` steps of the epoch, from the loss log.
     fn epoch_losses(&self, steps: usize) -> Result<(Vec<f32>, Vec<f32>)> {
-        let losses = self.loss_log.read(self.gpu)?;
-        let losses = &losses[..2 * steps];
-        Ok((
-            losses.iter().step_by(2).copied().collect(),
-            losses.iter().skip(1).step_by(2).copied().collect(),
-        ))
+        crate::gpu::wait(self.steps.losses(self.gpu, 0..steps))
     }
 
     /// Saves the training state after `steps_into_epoch` steps of the current epoch.
@@ -641,7 +571,7 @@ impl<'a> Session<'a> {
         self.settle_all()?;
         let gpu = self.gpu;
         let out = &self.config.out;
-        let (d_losses, g_losses) = self.epoch_losses(self.gather.batches_per_epoch)?;
+        let (d_losses, g_losses) = self.epoch_losses(self.steps.steps_per_epoch())?;
         let mean = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
         let record = EpochRecord {
             epoch,
