@@ -1,0 +1,184 @@
+// The page in a real browser: Debian's Chromium, headless, with WebGPU on SwiftShader (a CPU Vulkan),
+// driven by playwright-core. Run by `npm test` in web/ after web/build.sh and a release build of the
+// native binary (GAN_WGPU_BIN overrides its path). Screenshots go to web/test-artifacts/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { serve } from '../serve.mjs';
+
+const WEB = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const ROOT = resolve(WEB, '..');
+const NATIVE = process.env.GAN_WGPU_BIN ?? join(ROOT, 'target/release/gan-wgpu');
+const ARTIFACTS = join(WEB, 'test-artifacts');
+const TMP = mkdtempSync(join(tmpdir(), 'gan-wgpu-web-'));
+const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--no-first-run', '--disable-quic',
+];
+
+let server;
+let browser;
+let base;
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  server = await serve({ port: 0 });
+  base = `http://127.0.0.1:${server.address().port}/`;
+  browser = await chromium.launchPersistentContext(mkdtempSync(join(TMP, 'profile-')), {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    acceptDownloads: true,
+    args: ['--enable-unsafe-webgpu', ...CHROMIUM_ARGS],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+// A page with the module loaded and WebGPU opened; the browser's console lines are kept for failures.
+async function openPage() {
+  const page = await browser.newPage();
+  const console = [];
+  page.on('console', (m) => console.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => console.push(`pageerror: ${e.message}`));
+  await page.goto(base);
+  try {
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+  } catch (e) {
+    throw new Error(`the page did not get ready: ${await page.textContent('#message')}\n${console.join('\n')}`);
+  }
+  page.consoleLines = console;
+  return page;
+}
+
+function native(...args) {
+  return execFileSync(NATIVE, args, { cwd: TMP, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+// The float32 tensor `name` of a safetensors file.
+function safetensorsF32(path, name) {
+  const bytes = readFileSync(path);
+  const headerLength = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
+  const entry = header[name];
+  assert.ok(entry, `${path} has no tensor ${name}`);
+  assert.equal(entry.dtype, 'F32');
+  const [start, end] = entry.data_offsets;
+  const data = bytes.subarray(8 + headerLength + start, 8 + headerLength + end);
+  return new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length));
+}
+
+// `count` random 28×28 images as the IDX files `train` reads from --data-dir.
+function writeIdx(dir, count) {
+  mkdirSync(dir, { recursive: true });
+  const images = Buffer.alloc(16 + count * 784);
+  images.writeUInt32BE(0x803, 0);
+  images.writeUInt32BE(count, 4);
+  images.writeUInt32BE(28, 8);
+  images.writeUInt32BE(28, 12);
+  let s = 12345;
+  for (let i = 16; i < images.length; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    images[i] = s >>> 24;
+  }
+  const labels = Buffer.alloc(8 + count);
+  labels.writeUInt32BE(0x801, 0);
+  labels.writeUInt32BE(count, 4);
+  writeFileSync(join(dir, 'train-images-idx3-ubyte'), images);
+  writeFileSync(join(dir, 'train-labels-idx1-ubyte'), labels);
+}
+
+function assertImages(pixels, count, what) {
+  assert.equal(pixels.length, count * 784, `${what}: ${pixels.length} values`);
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of pixels) {
+    assert.ok(Number.isFinite(v), `${what}: a value is ${v}`);
+    min = Math.min(min, v);
+    max = Math.max(max, v);
+  }
+  assert.ok(min >= 0 && max <= 1, `${what}: values in [${min}, ${max}]`);
+  assert.ok(max - min > 1e-3, `${what}: every value is ${min}`);
+}
+
+test('training in the page: losses, grid, Pause, and a downloaded G that native sample draws from', async () => {
+  const page = await openPage();
+  await page.fill('#seed', '3');
+  await page.fill('#batch', '16');
+  await page.fill('#epochs', '1');
+  await page.click('#start');
+  await page.waitForFunction(() => window.ganPage.stepsDone >= 3, null, { timeout: 300_000 });
+  await page.click('#pause');
+  await page.waitForSelector('#download-g:not([disabled])', { timeout: 120_000 });
+  const losses = await page.evaluate(() => [window.ganPage.dLosses, window.ganPage.gLosses]);
+  for (const series of losses) {
+    assert.ok(series.length >= 3, `${series.length} losses`);
+    assert.ok(series.every((v) => Number.isFinite(v) && v > 0), `losses ${series}`);
+  }
+  assert.match(await page.textContent('#steps'), /^\d+ of 625$/);
+  assert.ok(await page.evaluate(() => document.getElementById('grid').naturalWidth === 242));
+  await page.screenshot({ path: join(ARTIFACTS, 'page-after-training.png'), fullPage: true });
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-g')]);
+  assert.match(download.suggestedFilename(), /^G_001_step\d{4}\.safetensors$/);
+  const g = join(TMP, download.suggestedFilename());
+  await download.saveAs(g);
+  const out = join(TMP, 'from-page.safetensors');
+  native('sample', '--checkpoint', g, '--seed', '7', '--format', 'safetensors', '--out', out);
+  assertImages(safetensorsF32(out, 'images'), 64, 'native sample of the page\'s G');
+  await page.close();
+});
+
+test('a native G checkpoint sampled in the page gives native sample\'s pixels within 1/255', async () => {
+  writeIdx(join(TMP, 'data'), 64);
+  native('train', '--data-dir', join(TMP, 'data'), '--batch-size', '32', '--epochs', '1', '--out', join(TMP, 'run'));
+  const g = join(TMP, 'run', 'G_001.safetensors');
+  const out = join(TMP, 'native-sample.safetensors');
+  native('sample', '--checkpoint', g, '--seed', '7', '--format', 'safetensors', '--out', out);
+  const expected = safetensorsF32(out, 'images');
+  assertImages(expected, 64, 'native sample');
+
+  const page = await openPage();
+  await page.setInputFiles('#file', g);
+  await page.waitForFunction(() => document.getElementById('loaded').textContent.startsWith('Loaded G_001'));
+  const got = await page.evaluate(async () => Array.from(await window.ganPage.gan.sample_pixels(7n)));
+  assert.equal(got.length, expected.length);
+  let worst = 0;
+  got.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - expected[i])); });
+  assert.ok(worst <= 1 / 255, `largest difference ${worst} (1/255 = ${1 / 255})`);
+  await page.click('#sample');
+  await page.waitForFunction(() => document.getElementById('sample-grid').naturalWidth === 242);
+  await page.close();
+});
+
+test('a file that is not a G checkpoint gets a plain message naming it', async () => {
+  const page = await openPage();
+  const bad = join(TMP, 'notes.safetensors');
+  writeFileSync(bad, 'this is not a checkpoint');
+  await page.setInputFiles('#file', bad);
+  await page.waitForSelector('#message.error');
+  const message = await page.textContent('#message');
+  assert.match(message, /notes\.safetensors/);
+  assert.match(message, /not a safetensors file/);
+  await page.close();
+});
+
+test('without WebGPU the page says so instead of failing', async () => {
+  const page = await browser.newPage();
+  await page.addInitScript(() => {
+    Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined });
+  });
+  await page.goto(base);
+  await page.waitForSelector('#message.error');
+  assert.match(await page.textContent('#message'), /no WebGPU/);
+  assert.equal(await page.isDisabled('#start'), true);
+  await page.screenshot({ path: join(ARTIFACTS, 'page-without-webgpu.png') });
+  await page.close();
+});
