@@ -29,6 +29,7 @@ pub mod kernels;
 pub mod layers;
 pub mod model;
 pub mod noise;
+pub mod oracle;
 pub mod params;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod plot;

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use gan_wgpu::kernels::Dispatch;
+#[allow(unused_imports)] // not every test binary uses both
+pub use gan_wgpu::oracle::{max_abs_error, relative_l2};
 use gan_wgpu::{Family, Gpu, GpuOptions, Overrides, Tensor};
 
 /// The four kernels of a layer with a weight and a bias (Linear, Conv2d, ConvTranspose2d), bound to
@@ -125,30 +127,6 @@ pub fn zeros(shape: &[usize]) -> Tensor {
 
 pub fn read(t: &Tensor) -> Vec<f32> {
     t.read(gpu()).unwrap()
-}
-
-/// ‖out − ref‖ / ‖ref‖ in double precision (‖out‖ when the reference is all zeros).
-pub fn relative_l2(out: &[f32], reference: &[f32]) -> f64 {
-    assert_eq!(out.len(), reference.len(), "lengths differ");
-    let diff: f64 = out
-        .iter()
-        .zip(reference)
-        .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
-        .sum();
-    let norm: f64 = reference.iter().map(|&b| (b as f64).powi(2)).sum();
-    if norm == 0.0 {
-        diff.sqrt()
-    } else {
-        (diff / norm).sqrt()
-    }
-}
-
-pub fn max_abs_error(out: &[f32], reference: &[f32]) -> f64 {
-    assert_eq!(out.len(), reference.len(), "lengths differ");
-    out.iter()
-        .zip(reference)
-        .map(|(&a, &b)| (a as f64 - b as f64).abs())
-        .fold(0.0, f64::max)
 }
 
 /// Deterministic pseudo-random values in [lo, hi) (SplitMix64), so failures reproduce.

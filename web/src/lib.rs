@@ -16,6 +16,7 @@ use gan_wgpu::epoch::{EpochSteps, GRID_ROW, GRID_SAMPLES};
 use gan_wgpu::health;
 use gan_wgpu::kernels::Gpu;
 use gan_wgpu::model::Generator;
+use gan_wgpu::oracle::{Oracle, run_layer_case};
 use gan_wgpu::sample::Sampler;
 use gan_wgpu::step::{Hyper, Trainer};
 use gan_wgpu::{Error, GpuOptions, checkpoint, grid};
@@ -261,6 +262,38 @@ impl Gan {
             let images = sample_loaded(&page, seed).await?;
             let png = grid::grid_png(&images, GRID_ROW).map_err(js_error)?;
             Ok(js_sys::Uint8Array::from(&png[..]).into())
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl Gan {
+    /// Every case of PyTorch's layer oracle (the bytes of `layers.safetensors`) through the layers on
+    /// this page's WebGPU, as the native tests run it: resolves to JSON, one entry per case with its
+    /// kernels' entry points and each tensor's error and bound.
+    pub fn check_layers(&self, name: String, bytes: Vec<u8>) -> js_sys::Promise {
+        let page = self.page.clone();
+        future_to_promise(async move {
+            let oracle = Oracle::parse(&name, &bytes).map_err(js_error)?;
+            let mut cases = Vec::new();
+            for case in oracle.cases() {
+                let run = run_layer_case(&page.gpu, &oracle, &case)
+                    .await
+                    .map_err(js_error)?;
+                let checks: Vec<serde_json::Value> = run
+                    .checks
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "key": c.key, "error": c.error, "bound": c.bound, "passed": c.passed()
+                        })
+                    })
+                    .collect();
+                cases.push(serde_json::json!({
+                    "case": run.case, "entries": run.entries, "checks": checks
+                }));
+            }
+            Ok(serde_json::Value::Array(cases).to_string().into())
         })
     }
 }

@@ -16,6 +16,8 @@ const ROOT = resolve(WEB, '..');
 const NATIVE = process.env.GAN_WGPU_BIN ?? join(ROOT, 'target/release/gan-wgpu');
 const ARTIFACTS = join(WEB, 'test-artifacts');
 const TMP = mkdtempSync(join(tmpdir(), 'gan-wgpu-web-'));
+// The PyTorch oracle, as the native tests find it.
+const ORACLE = process.env.GAN_WGPU_ORACLE_DIR ?? resolve(ROOT, '../shared/oracle');
 const CHROMIUM_ARGS = [
   '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--no-first-run', '--disable-quic',
@@ -27,7 +29,7 @@ let base;
 
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  server = await serve({ port: 0 });
+  server = await serve({ port: 0, oracle: ORACLE });
   base = `http://127.0.0.1:${server.address().port}/`;
   browser = await chromium.launchPersistentContext(mkdtempSync(join(TMP, 'profile-')), {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -180,5 +182,28 @@ test('without WebGPU the page says so instead of failing', async () => {
   assert.match(await page.textContent('#message'), /no WebGPU/);
   assert.equal(await page.isDisabled('#start'), true);
   await page.screenshot({ path: join(ARTIFACTS, 'page-without-webgpu.png') });
+  await page.close();
+});
+
+test('every case of the layer oracle, run through Chrome\'s WebGPU (Tint), is within the README\'s bounds', async () => {
+  const page = await openPage();
+  const cases = JSON.parse(await page.evaluate(async () => {
+    const response = await fetch('/oracle/layers.safetensors');
+    if (!response.ok) throw new Error(`the oracle is not served: ${response.status}`);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    return window.ganPage.gan.check_layers('layers.safetensors', bytes);
+  }));
+  const expected = ['adam', 'bce_ones', 'conv_d1', 'deconv_g1', 'linear_g1', 'bn2d_64', 'relu', 'sigmoid'];
+  const names = cases.map((c) => c.case);
+  for (const name of expected) assert.ok(names.includes(name), `case ${name} ran (ran: ${names})`);
+  const failed = [];
+  for (const c of cases) {
+    assert.ok(c.checks.length >= 2, `${c.case}: ${c.checks.length} tensors compared`);
+    for (const check of c.checks) {
+      console.log(`${check.key}: error ${check.error.toExponential(3)} (bound ${check.bound.toExponential(0)}) [${c.entries.join(', ')}]`);
+      if (!check.passed) failed.push(`${check.key} ${check.error}`);
+    }
+  }
+  assert.deepEqual(failed, [], 'tensors over their bounds');
   await page.close();
 });
