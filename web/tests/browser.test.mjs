@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium, openPage as open } from '../chromium.mjs';
 import { serve } from '../serve.mjs';
 
 const WEB = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -18,10 +18,6 @@ const ARTIFACTS = join(WEB, 'test-artifacts');
 const TMP = mkdtempSync(join(tmpdir(), 'gan-wgpu-web-'));
 // The PyTorch oracle, as the native tests find it.
 const ORACLE = process.env.GAN_WGPU_ORACLE_DIR ?? resolve(ROOT, '../shared/oracle');
-const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--no-first-run', '--disable-quic',
-];
 
 let server;
 let browser;
@@ -31,12 +27,7 @@ before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   server = await serve({ port: 0, oracle: ORACLE });
   base = `http://127.0.0.1:${server.address().port}/`;
-  browser = await chromium.launchPersistentContext(mkdtempSync(join(TMP, 'profile-')), {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    acceptDownloads: true,
-    args: ['--enable-unsafe-webgpu', ...CHROMIUM_ARGS],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -44,20 +35,8 @@ after(async () => {
   server?.close();
 });
 
-// A page with the module loaded and WebGPU opened; the browser's console lines are kept for failures.
-async function openPage() {
-  const page = await browser.newPage();
-  const console = [];
-  page.on('console', (m) => console.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => console.push(`pageerror: ${e.message}`));
-  await page.goto(base);
-  try {
-    await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
-  } catch (e) {
-    throw new Error(`the page did not get ready: ${await page.textContent('#message')}\n${console.join('\n')}`);
-  }
-  page.consoleLines = console;
-  return page;
+function openPage() {
+  return open(browser, base);
 }
 
 function native(...args) {
