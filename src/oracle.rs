@@ -1,6 +1,7 @@
-//! PyTorch's layer oracle (`layers.safetensors`, written by the oracle folder's `make_oracle.py`; its
-//! README gives the cases and bounds) run through this crate's layers on a device and compared,
-//! tensor by tensor. One runner for both places that check it: the native tests
+//! PyTorch's oracles (written by the oracle folder's `make_oracle.py`; its README gives the cases and
+//! bounds) run through this crate on a device and compared, tensor by tensor: every case of
+//! `layers.safetensors` through the layers, and the first D step and a G step of `step.safetensors`
+//! through the step scheduler. One runner for both places that check it: the native tests
 //! (`tests/oracle_layers.rs`, on every kernel family) and the page's (`web/tests/`, through Chrome's
 //! WebGPU). Shapes come from the file, so oracles written with other seeds and batch sizes run too.
 
@@ -11,6 +12,7 @@ use crate::adam::Adam;
 use crate::error::{Error, Result};
 use crate::kernels::{Dispatch, Gpu};
 use crate::layers::{Activation, BatchNorm, BatchNormGrads, BceLoss, Conv, GradientAt, Linear};
+use crate::step::Trainer;
 use crate::tensor::Tensor;
 
 /// ‖out − ref‖ / ‖ref‖ bound of outputs, gradients and running statistics (the oracle's README).
@@ -384,4 +386,196 @@ async fn run_adam(gpu: &Gpu, oracle: &Oracle, case: &str) -> Result<CaseRun> {
         checks,
         entries: vec![update.entry()],
     })
+}
+
+/// Relative error bound of D(x), D(G(z)) and the losses of the first step (and of a G step from the
+/// initial weights): the step oracle's README.
+pub const STEP1_BOUND: f64 = 1e-5;
+/// A gradient's bound: this many times float32 PyTorch's own error on the same inputs
+/// (`f32_errors.json` beside the oracle)…
+pub const F32_ERROR_FACTOR: f64 = 4.0;
+/// …and never below this.
+pub const GRAD_BOUND_FLOOR: f64 = 1e-4;
+/// Layers whose bias feeds a BatchNorm, which cancels the bias's gradient (0 in exact arithmetic).
+pub const CANCELLED_BIASES: [&str; 5] = ["G.fc.0", "G.fc.3", "G.deconv.0", "D.conv.2", "D.fc.0"];
+
+/// The bound of a gradient that float32 PyTorch computes with relative error `f32_error`.
+pub fn gradient_bound(f32_error: f64) -> f64 {
+    (F32_ERROR_FACTOR * f32_error).max(GRAD_BOUND_FLOOR)
+}
+
+/// A gradient's error, as `f32_errors.py` measures float32 PyTorch's: ‖out − ref‖ / ‖ref‖, or for a
+/// bias BatchNorm cancels (`name` like `G.fc.0.bias`) ‖bias grad‖ / ‖reference weight grad‖.
+/// `reference` gives the oracle's gradient of a parameter by name.
+pub fn gradient_error(
+    name: &str,
+    values: &[f32],
+    reference: impl Fn(&str) -> Result<Vec<f32>>,
+) -> Result<f64> {
+    let norm = |v: &[f32]| v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+    let layer = name.trim_end_matches(".bias");
+    if name.ends_with(".bias") && CANCELLED_BIASES.contains(&layer) {
+        Ok(norm(values) / norm(&reference(&format!("{layer}.weight"))?))
+    } else {
+        Ok(relative_l2(values, &reference(name)?))
+    }
+}
+
+/// PyTorch's whole-model oracle (`step.safetensors`) with float32 PyTorch's own gradient errors on
+/// its inputs (`f32_errors.json`): the first D step and a G step from the initial weights, checked
+/// as the native tests (`tests/oracle_step.rs`) check them.
+pub struct StepOracle {
+    tensors: Oracle,
+    /// `index.<name>`: where the oracle keeps only a subsample of `<name>`, the flat indices kept.
+    indices: HashMap<String, Vec<usize>>,
+    f32_errors: HashMap<String, f64>,
+}
+
+impl StepOracle {
+    /// The oracle file `name`'s bytes and the text of its `f32_errors.json`.
+    pub fn parse(name: &str, bytes: &[u8], f32_errors_json: &str) -> Result<StepOracle> {
+        let tensors = Oracle::parse(name, bytes)?;
+        let bad = |message: String| Error::Data {
+            path: name.into(),
+            message,
+        };
+        let file = safetensors::SafeTensors::deserialize(bytes)
+            .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+        let indices = file
+            .tensors()
+            .into_iter()
+            .filter(|(_, view)| view.dtype() == safetensors::Dtype::I64)
+            .map(|(key, view)| {
+                let values = bytemuck::pod_collect_to_vec::<u8, i64>(view.data());
+                (key, values.into_iter().map(|i| i as usize).collect())
+            })
+            .collect();
+        let json: serde_json::Value = serde_json::from_str(f32_errors_json)
+            .map_err(|e| bad(format!("f32_errors.json: not JSON ({e})")))?;
+        let f32_errors = json["errors"]
+            .as_object()
+            .ok_or_else(|| bad("f32_errors.json: no \"errors\" object".into()))?
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+            .collect();
+        Ok(StepOracle {
+            tensors,
+            indices,
+            f32_errors,
+        })
+    }
+
+    /// The batch of the oracle's steps.
+    pub fn batch(&self) -> Result<usize> {
+        Ok(self.tensors.shape("step1.x")?[0])
+    }
+
+    /// Writes the oracle's `init.G.*` and `init.D.*` (parameters and running statistics) into the nets.
+    pub fn load_init(&self, gpu: &Gpu, t: &Trainer) -> Result<()> {
+        for (net, store) in net_stores(t) {
+            for e in store.entries() {
+                let values = self.tensors.values(&format!("init.{net}.{}", e.name))?;
+                store.write(gpu, e.name, values)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `full` where the oracle keeps `name` whole, else the elements at its subsample indices.
+    pub fn as_stored(&self, name: &str, full: Vec<f32>) -> Vec<f32> {
+        match self.indices.get(&format!("index.{name}")) {
+            Some(index) => index.iter().map(|&i| full[i]).collect(),
+            None => full,
+        }
+    }
+
+    /// float32 PyTorch's error on the oracle's gradient `key` (`d_step_grad.D.fc.0.weight`).
+    pub fn f32_error(&self, key: &str) -> Result<f64> {
+        self.f32_errors
+            .get(key)
+            .copied()
+            .ok_or_else(|| Error::Data {
+                path: "f32_errors.json".into(),
+                message: format!("no `{key}`: write it anew with f32_errors.py"),
+            })
+    }
+
+    fn relative(&self, key: &str, got: &[f32]) -> Result<Check> {
+        Ok(Check {
+            key: key.to_string(),
+            error: relative_l2(got, self.tensors.values(key)?),
+            bound: STEP1_BOUND,
+        })
+    }
+
+    /// Every gradient of `net` (`store`, its parameters) against the oracle's `<prefix>.<net>.*`.
+    async fn gradients(
+        &self,
+        gpu: &Gpu,
+        store: &crate::params::ParamStore,
+        net: &str,
+        prefix: &str,
+    ) -> Result<Vec<Check>> {
+        let mut checks = Vec::new();
+        for e in store.entries() {
+            let name = format!("{net}.{}", e.name);
+            let full = store.grad(gpu, e.name)?.read_async(gpu).await?;
+            let values = self.as_stored(&name, full);
+            let reference = |n: &str| Ok(self.tensors.values(&format!("{prefix}.{n}"))?.to_vec());
+            let key = format!("{prefix}.{name}");
+            checks.push(Check {
+                error: gradient_error(&name, &values, reference)?,
+                bound: gradient_bound(self.f32_error(&key)?),
+                key,
+            });
+        }
+        Ok(checks)
+    }
+
+    /// PyTorch's `d_loss = bce(D(x), 1) + bce(D(G(z_d).detach()), 0); d_loss.backward()` from the
+    /// initial weights with step 1's x and z_d, on `t` (made at the oracle's batch, `load_init` done):
+    /// D(x), D(G(z_d)), the loss and D's every gradient.
+    pub async fn first_d_step(&self, gpu: &Gpu, t: &Trainer) -> Result<Vec<Check>> {
+        t.x.write(gpu, self.tensors.values("step1.x")?)?;
+        t.z_d.write(gpu, self.tensors.values("step1.z_d")?)?;
+        gpu.submit_dispatches("D step", &t.d_gradients().iter().collect::<Vec<_>>())?;
+        let mut real = t.d_pass.prob.read_async(gpu).await?;
+        let fake = real.split_off(t.hyper.batch);
+        let loss = t.d_loss.read_async(gpu).await?;
+        let mut checks = vec![
+            self.relative("step1.d_real", &real)?,
+            self.relative("step1.d_fake", &fake)?,
+            self.relative("step1.d_loss", &loss)?,
+        ];
+        checks.extend(
+            self.gradients(gpu, &t.d.net.params, "D", "d_step_grad")
+                .await?,
+        );
+        Ok(checks)
+    }
+
+    /// PyTorch's `g_loss = bce(D(G(z_g)), 1); g_loss.backward()` from the initial weights (D not yet
+    /// updated) with step 1's z_g, on `t` (made at the oracle's batch, `load_init` done): the loss
+    /// and G's every gradient.
+    pub async fn g_step(&self, gpu: &Gpu, t: &Trainer) -> Result<Vec<Check>> {
+        t.z_g.write(gpu, self.tensors.values("step1.z_g")?)?;
+        gpu.submit_dispatches("G step", &t.g_gradients().iter().collect::<Vec<_>>())?;
+        let loss = t.g_loss.read_async(gpu).await?;
+        let mut checks = vec![self.relative("g_step_grad.g_loss", &loss)?];
+        checks.extend(
+            self.gradients(gpu, &t.g.net.params, "G", "g_step_grad")
+                .await?,
+        );
+        Ok(checks)
+    }
+}
+
+/// The nets' stores with the name the oracle gives each net.
+fn net_stores(t: &Trainer) -> [(&'static str, &crate::params::ParamStore); 4] {
+    [
+        ("G", &t.g.net.params),
+        ("G", &t.g.net.stats),
+        ("D", &t.d.net.params),
+        ("D", &t.d.net.stats),
+    ]
 }

@@ -9,93 +9,51 @@
 
 mod common;
 
-use std::collections::HashMap;
-
 use common::{
     KernelFamily, Oracle, dcgan64, gpu, gpu_with, max_abs_error, read, relative_l2, run, run_on,
 };
+use gan_wgpu::gpu::wait;
 use gan_wgpu::model::{DiscriminatorPass, GeneratorPass, GradientPool, Mode};
+use gan_wgpu::oracle::{
+    CANCELLED_BIASES, Check, STEP1_BOUND, StepOracle, gradient_bound, gradient_error,
+};
 use gan_wgpu::params::ParamStore;
 use gan_wgpu::step::{Hyper, Trainer};
 use gan_wgpu::{Gpu, Tensor};
 
-/// Relative error of D(x), D(G(z)) and the losses of step 1 (and of a G step from the initial weights).
-const STEP1_BOUND: f64 = 1e-5;
 /// Relative error of the losses (and D's outputs) of steps 2 and 3, where Adam's first step has turned
 /// float32 rounding of near-zero gradients into weight differences.
 const LOSS_BOUND: [f64; 3] = [1e-3, 1e-3, 3e-3];
-/// A gradient's bound: this many times float32 PyTorch's own error on the same inputs…
-const F32_ERROR_FACTOR: f64 = 4.0;
-/// …and never below this.
-const GRAD_BOUND_FLOOR: f64 = 1e-4;
 const RUNNING_VAR_BOUND: f64 = 3e-3;
 const RUNNING_MEAN_BOUND: f64 = 0.2;
 const EVAL_IMAGES_BOUND: f64 = 5e-3;
 const EVAL_INIT_IMAGES_BOUND: f64 = 1e-5;
 
-/// Layers whose bias feeds a BatchNorm, which cancels the bias's gradient.
-const CANCELLED_BIASES: [&str; 5] = ["G.fc.0", "G.fc.3", "G.deconv.0", "D.conv.2", "D.fc.0"];
-
 fn oracle() -> Oracle {
     Oracle::load("step.safetensors")
 }
 
-/// `f32_errors.json` of the oracle folder: float32 PyTorch's error on each gradient tensor, keyed as
-/// the oracle's tensors (`g_step_grad.G.fc.0.weight`).
-fn f32_errors() -> HashMap<String, f64> {
+/// The step oracle with `f32_errors.json` of the oracle folder (float32 PyTorch's error on each
+/// gradient tensor), as the library's runner reads them.
+fn step_oracle() -> StepOracle {
     let dir = common::oracle_dir();
-    let path = dir.join("f32_errors.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+    let path = dir.join("step.safetensors");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let errors = std::fs::read_to_string(dir.join("f32_errors.json")).unwrap_or_else(|e| {
         panic!(
             "{}: {e}. The gradient bounds are relative to float32 PyTorch's own error on this oracle's \
              inputs; write that file with `python3 ../shared/oracle/f32_errors.py {}` (needs torch and \
              safetensors)",
-            path.display(),
+            dir.join("f32_errors.json").display(),
             dir.display()
         )
     });
-    let json: serde_json::Value =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
-    json["errors"]
-        .as_object()
-        .unwrap_or_else(|| panic!("{}: no \"errors\" object", path.display()))
-        .iter()
-        .map(|(k, v)| {
-            let err = v
-                .as_f64()
-                .unwrap_or_else(|| panic!("{}: `{k}` is not a number", path.display()));
-            (k.clone(), err)
-        })
-        .collect()
+    StepOracle::parse(&path.display().to_string(), &bytes, &errors)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The nets' stores with the prefix the oracle uses for each.
-fn stores(t: &Trainer) -> [(&'static str, &ParamStore); 4] {
-    [
-        ("G", &t.g.net.params),
-        ("G", &t.g.net.stats),
-        ("D", &t.d.net.params),
-        ("D", &t.d.net.stats),
-    ]
-}
-
-/// Writes `<prefix>.G.*` and `<prefix>.D.*` into the nets.
-fn load(device: &Gpu, t: &Trainer, oracle: &Oracle, prefix: &str) {
-    for (net, store) in stores(t) {
-        for e in store.entries() {
-            store
-                .write(
-                    device,
-                    e.name,
-                    oracle.values(&format!("{prefix}.{net}.{}", e.name)),
-                )
-                .unwrap();
-        }
-    }
-}
-
-fn trainer_at_init_on(device: &Gpu, oracle: &Oracle) -> Trainer {
-    let batch = oracle.shape("step1.x")[0];
+fn trainer_at_init_on(device: &Gpu, step: &StepOracle) -> Trainer {
+    let batch = step.batch().unwrap();
     let t = Trainer::new(
         device,
         Hyper {
@@ -104,12 +62,12 @@ fn trainer_at_init_on(device: &Gpu, oracle: &Oracle) -> Trainer {
         },
     )
     .unwrap();
-    load(device, &t, oracle, "init");
+    step.load_init(device, &t).unwrap();
     t
 }
 
-fn trainer_at_init(oracle: &Oracle) -> Trainer {
-    trainer_at_init_on(gpu(), oracle)
+fn trainer_at_init() -> Trainer {
+    trainer_at_init_on(gpu(), &step_oracle())
 }
 
 /// `full` where the oracle keeps `name` whole, else the elements at its subsample indices.
@@ -164,22 +122,16 @@ fn compare_gradients(
     got: &[(String, Vec<f32>)],
     reference: &dyn Fn(&str) -> Vec<f32>,
 ) -> (Vec<String>, f64) {
-    let f32_errors = f32_errors();
+    let step = step_oracle();
     let mut failures = Vec::new();
     let mut worst_ratio: f64 = 0.0;
     for (name, values) in got {
         let key = format!("{prefix}.{name}");
         let layer = name.trim_end_matches(".bias");
         let cancelled = name.ends_with(".bias") && CANCELLED_BIASES.contains(&layer);
-        let err = if cancelled {
-            norm(values) / norm(&reference(&format!("{layer}.weight")))
-        } else {
-            relative_l2(values, &reference(name))
-        };
-        let f32_error = *f32_errors.get(&key).unwrap_or_else(|| {
-            panic!("f32_errors.json has no `{key}`: write it anew with f32_errors.py")
-        });
-        let bound = (F32_ERROR_FACTOR * f32_error).max(GRAD_BOUND_FLOOR);
+        let err = gradient_error(name, values, |n| Ok(reference(n))).unwrap();
+        let f32_error = step.f32_error(&key).unwrap_or_else(|e| panic!("{e}"));
+        let bound = gradient_bound(f32_error);
         let ratio = err / f32_error;
         worst_ratio = worst_ratio.max(ratio);
         let measure = if cancelled {
@@ -197,29 +149,6 @@ fn compare_gradients(
     }
     eprintln!("[{label}] {prefix}: largest ratio to float32 PyTorch's error {worst_ratio:.2}");
     (failures, worst_ratio)
-}
-
-/// Every gradient of `net` against the oracle's `<prefix>.<net>.*`: the tensors past their bounds, and
-/// the gradients as read (for a second look along the GPU's branches).
-fn check_gradients(
-    device: &Gpu,
-    label: &str,
-    oracle: &Oracle,
-    store: &ParamStore,
-    net: &str,
-    prefix: &str,
-) -> (Vec<String>, Vec<(String, Vec<f32>)>) {
-    let keys = oracle.keys_with_prefix(&format!("{prefix}.{net}."));
-    let grads = keys.iter().filter(|k| !k.ends_with("g_loss")).count();
-    assert_eq!(
-        grads,
-        store.entries().len(),
-        "{prefix}: one gradient per parameter of {net}"
-    );
-    let got = gpu_gradients(device, oracle, store, net);
-    let reference = |name: &str| oracle.values(&format!("{prefix}.{name}")).to_vec();
-    let failures = compare_gradients(label, prefix, &got, &reference).0;
-    (failures, got)
 }
 
 // ---- when a bound is exceeded: float32 rounding across a kink? (tests/common/dcgan64.rs) -----------
@@ -445,35 +374,48 @@ fn explain_g_step(
     check_along_gpu_branches(label, oracle, "g_step_grad", got, followed);
 }
 
-// PyTorch: d_loss = bce(D(x), 1) + bce(D(G(z_d).detach()), 0); d_loss.backward() from init, step 1.
+/// Prints each check; asserts the step's outputs and losses within their bounds; returns the
+/// gradients past theirs.
+fn assess(label: &str, checks: &[Check]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for c in checks {
+        eprintln!(
+            "[{label}] {}: error {:.3e}, bound {:.2e}",
+            c.key, c.error, c.bound
+        );
+        if c.passed() {
+            continue;
+        }
+        let gradient = c.key.starts_with("d_step_grad.") || c.key.starts_with("g_step_grad.");
+        assert!(
+            gradient && !c.key.ends_with("g_loss"),
+            "[{label}] {}: error {:.3e} exceeds {:.0e}",
+            c.key,
+            c.error,
+            c.bound
+        );
+        failures.push(format!("{}: {:.3e} > {:.2e}", c.key, c.error, c.bound));
+    }
+    failures
+}
+
+// PyTorch: d_loss = bce(D(x), 1) + bce(D(G(z_d).detach()), 0); d_loss.backward() from init, step 1:
+// through the library's runner (which the page runs too); when a gradient is past its bound, a
+// second look along the GPU's own branches.
 fn first_d_step_matches_pytorch(family: KernelFamily) {
     let device = gpu_with(family);
     let label = format!("{family:?}");
-    let oracle = oracle();
-    oracle.use_gpu(device);
-    let t = trainer_at_init_on(device, &oracle);
-    t.x.write(device, oracle.values("step1.x")).unwrap();
-    t.z_d.write(device, oracle.values("step1.z_d")).unwrap();
-    run_on(device, &t.d_gradients().iter().collect::<Vec<_>>());
-    let (real, fake) = t.d_step_probabilities(device).unwrap();
-    for (key, got) in [
-        ("step1.d_real", real),
-        ("step1.d_fake", fake),
-        ("step1.d_loss", t.d_loss.read(device).unwrap()),
-    ] {
-        check_relative(
-            &format!("[{label}] {key}"),
-            &got,
-            oracle.values(key),
-            STEP1_BOUND,
-        );
-    }
-    let (failures, got) =
-        check_gradients(device, &label, &oracle, &t.d.net.params, "D", "d_step_grad");
+    let step = step_oracle();
+    let t = trainer_at_init_on(device, &step);
+    let checks = wait(step.first_d_step(device, &t)).unwrap_or_else(|e| panic!("{e}"));
+    let failures = assess(&label, &checks);
     if !failures.is_empty() {
         eprintln!(
             "[{label}] past the oracle's bounds: {failures:#?}; following the GPU's branches"
         );
+        let oracle = oracle();
+        oracle.use_gpu(device);
+        let got = gpu_gradients(device, &oracle, &t.d.net.params, "D");
         explain_d_step(device, &label, &oracle, &t, &got);
     }
 }
@@ -482,24 +424,17 @@ fn first_d_step_matches_pytorch(family: KernelFamily) {
 fn g_step_from_the_initial_weights_matches_pytorch(family: KernelFamily) {
     let device = gpu_with(family);
     let label = format!("{family:?}");
-    let oracle = oracle();
-    oracle.use_gpu(device);
-    let t = trainer_at_init_on(device, &oracle);
-    t.z_g.write(device, oracle.values("step1.z_g")).unwrap();
-    run_on(device, &t.g_gradients().iter().collect::<Vec<_>>());
-    let got = t.g_loss.read(device).unwrap();
-    check_relative(
-        &format!("[{label}] g_step_grad.g_loss"),
-        &got,
-        oracle.values("g_step_grad.g_loss"),
-        STEP1_BOUND,
-    );
-    let (failures, got) =
-        check_gradients(device, &label, &oracle, &t.g.net.params, "G", "g_step_grad");
+    let step = step_oracle();
+    let t = trainer_at_init_on(device, &step);
+    let checks = wait(step.g_step(device, &t)).unwrap_or_else(|e| panic!("{e}"));
+    let failures = assess(&label, &checks);
     if !failures.is_empty() {
         eprintln!(
             "[{label}] past the oracle's bounds: {failures:#?}; following the GPU's branches"
         );
+        let oracle = oracle();
+        oracle.use_gpu(device);
+        let got = gpu_gradients(device, &oracle, &t.g.net.params, "G");
         explain_g_step(device, &label, &oracle, &t, &got);
     }
 }
@@ -564,7 +499,7 @@ fn eval_images(t: &Trainer, oracle: &Oracle, prefix: &str) -> Vec<f32> {
 #[test]
 fn eval_images_from_the_initial_weights_match_pytorch() {
     let oracle = oracle();
-    let t = trainer_at_init(&oracle);
+    let t = trainer_at_init();
     let err = max_abs_error(
         &eval_images(&t, &oracle, "eval_init"),
         oracle.values("eval_init.images"),
@@ -577,7 +512,7 @@ fn eval_images_from_the_initial_weights_match_pytorch() {
 #[test]
 fn three_training_steps_match_pytorch() {
     let oracle = oracle();
-    let mut t = trainer_at_init(&oracle);
+    let mut t = trainer_at_init();
     for s in 1..=3usize {
         let key = |name: &str| format!("step{s}.{name}");
         t.x.write(gpu(), oracle.values(&key("x"))).unwrap();

@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result};
 use crate::kernels::{
-    Dispatch, Gpu, Kernel, Shader, WORKGROUP, as_u32, dispatch, groups_for, read, write,
+    Dispatch, Gpu, Kernel, Shader, Storage, WORKGROUP, as_u32, dispatch, groups_for, read, write,
 };
 use crate::layers::Activation;
 use crate::tensor::{Tensor, expect_shape};
@@ -53,40 +53,44 @@ const BACKWARD_BY_CHANNEL4: Kernel = Kernel {
 };
 // Binding 4 is the activation's output (`activated`), read-only here, as is its vec4 view (14).
 // Nine storage buffers: what a browser's WebGPU grants (10) takes them.
+const BACKWARD_STORAGE: [Storage; 9] = [
+    read(1),
+    read(2),
+    read(4),
+    write(7),
+    read(8),
+    write(9),
+    write(10),
+    write(11),
+    write(15),
+];
 const BACKWARD: Kernel = Kernel {
     shader: Shader::BatchNorm,
     entry: "batchnorm_backward",
-    storage: &[
-        read(1),
-        read(2),
-        read(4),
-        write(7),
-        read(8),
-        write(9),
-        write(10),
-        write(11),
-        write(15),
-    ],
+    storage: &BACKWARD_STORAGE,
 };
-// The plane-by-plane walk (CPU adapters) also reads x, dy and y as vec4s: twelve.
+// The plane-by-plane walk (CPU adapters) also reads x, dy and the activation's output as vec4s: twelve.
 const BACKWARD_BY_PLANE: Kernel = Kernel {
     shader: Shader::BatchNorm,
     entry: "batchnorm_backward_by_plane",
-    storage: &[
-        read(1),
-        read(2),
-        read(4),
-        write(7),
-        read(8),
-        write(9),
-        write(10),
-        write(11),
-        write(15),
-        read(12),
-        read(13),
-        read(14),
-    ],
+    storage: &with_vec4_views(BACKWARD_STORAGE),
 };
+
+/// `storage` followed by the vec4 views of x, dy and the activation's output.
+const fn with_vec4_views(storage: [Storage; 9]) -> [Storage; 12] {
+    let views = [read(12), read(13), read(14)];
+    let mut all = [views[0]; 12];
+    let mut i = 0;
+    while i < all.len() {
+        all[i] = if i < storage.len() {
+            storage[i]
+        } else {
+            views[i - storage.len()]
+        };
+        i += 1;
+    }
+    all
+}
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]

@@ -16,7 +16,7 @@ use gan_wgpu::epoch::{EpochSteps, GRID_ROW, GRID_SAMPLES};
 use gan_wgpu::health;
 use gan_wgpu::kernels::Gpu;
 use gan_wgpu::model::Generator;
-use gan_wgpu::oracle::{Oracle, run_layer_case};
+use gan_wgpu::oracle::{Check, Oracle, StepOracle, run_layer_case};
 use gan_wgpu::sample::Sampler;
 use gan_wgpu::step::{Hyper, Trainer};
 use gan_wgpu::{Error, GpuOptions, checkpoint, grid};
@@ -280,22 +280,51 @@ impl Gan {
                 let run = run_layer_case(&page.gpu, &oracle, &case)
                     .await
                     .map_err(js_error)?;
-                let checks: Vec<serde_json::Value> = run
-                    .checks
-                    .iter()
-                    .map(|c| {
-                        serde_json::json!({
-                            "key": c.key, "error": c.error, "bound": c.bound, "passed": c.passed()
-                        })
-                    })
-                    .collect();
                 cases.push(serde_json::json!({
-                    "case": run.case, "entries": run.entries, "checks": checks
+                    "case": run.case, "entries": run.entries, "checks": checks_json(&run.checks)
                 }));
             }
             Ok(serde_json::Value::Array(cases).to_string().into())
         })
     }
+
+    /// PyTorch's whole-model oracle (the bytes of `step.safetensors` and the text of its
+    /// `f32_errors.json`): the first D step and a G step from its initial weights, at its batch, as
+    /// the native tests check them. Resolves to JSON: `{ batch, d_step: [checks], g_step: [checks] }`.
+    pub fn check_step(&self, name: String, bytes: Vec<u8>, f32_errors: String) -> js_sys::Promise {
+        let page = self.page.clone();
+        future_to_promise(async move {
+            let gpu = &page.gpu;
+            let step = StepOracle::parse(&name, &bytes, &f32_errors).map_err(js_error)?;
+            drop(bytes);
+            let batch = step.batch().map_err(js_error)?;
+            let hyper = Hyper {
+                batch,
+                ..Hyper::default()
+            };
+            let trainer = Trainer::new(gpu, hyper).map_err(js_error)?;
+            step.load_init(gpu, &trainer).map_err(js_error)?;
+            let d_step = step.first_d_step(gpu, &trainer).await.map_err(js_error)?;
+            // The D step moved D's running statistics; the G step starts from the initial ones too.
+            step.load_init(gpu, &trainer).map_err(js_error)?;
+            let g_step = step.g_step(gpu, &trainer).await.map_err(js_error)?;
+            let json = serde_json::json!({
+                "batch": batch, "d_step": checks_json(&d_step), "g_step": checks_json(&g_step)
+            });
+            Ok(json.to_string().into())
+        })
+    }
+}
+
+fn checks_json(checks: &[Check]) -> Vec<serde_json::Value> {
+    checks
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "key": c.key, "error": c.error, "bound": c.bound, "passed": c.passed()
+            })
+        })
+        .collect()
 }
 
 async fn sample_loaded(page: &Page, seed: u64) -> Result<Vec<f32>, JsValue> {

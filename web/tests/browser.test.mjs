@@ -186,3 +186,32 @@ test('every case of the layer oracle, run through Chrome\'s WebGPU (Tint), is wi
   assert.deepEqual(failed, [], 'tensors over their bounds');
   await page.close();
 });
+
+test('the first D step and a G step of the whole-model oracle, in the page, within the native bounds', async () => {
+  const page = await openPage();
+  const result = JSON.parse(await page.evaluate(async () => {
+    const get = async (file) => {
+      const response = await fetch(`/oracle/${file}`);
+      if (!response.ok) throw new Error(`${file} is not served: ${response.status}`);
+      return response;
+    };
+    const bytes = new Uint8Array(await (await get('step.safetensors')).arrayBuffer());
+    const errors = await (await get('f32_errors.json')).text();
+    return window.ganPage.gan.check_step('step.safetensors', bytes, errors);
+  }));
+  const failed = [];
+  for (const [step, checks] of [['D step', result.d_step], ['G step', result.g_step]]) {
+    assert.ok(checks.length >= 10, `${step}: ${checks.length} tensors compared`);
+    for (const check of checks) {
+      console.log(`[batch ${result.batch}] ${check.key}: error ${check.error.toExponential(3)} (bound ${check.bound.toExponential(2)})`);
+      if (!check.passed) failed.push(`${check.key} ${check.error}`);
+    }
+  }
+  const keys = result.d_step.concat(result.g_step).map((c) => c.key);
+  for (const key of ['step1.d_real', 'step1.d_fake', 'step1.d_loss', 'g_step_grad.g_loss',
+    'd_step_grad.D.fc.0.weight', 'g_step_grad.G.deconv.3.weight']) {
+    assert.ok(keys.includes(key), `${key} compared`);
+  }
+  assert.deepEqual(failed, [], 'tensors over their bounds');
+  await page.close();
+});
