@@ -19,6 +19,15 @@ const state = {
 // For the browser tests and the curious: the page's state and module.
 window.ganPage = state;
 
+// Loading and sampling one after the other: a file dropped while a grid is being drawn waits for it
+// (the module refuses a second call on the same G while one is running).
+let sampling = Promise.resolve();
+function oneAtATime(task) {
+  const run = sampling.then(task);
+  sampling = run.catch(() => {});
+  return run;
+}
+
 function say(text, isError = false) {
   const m = $('message');
   m.textContent = text;
@@ -31,7 +40,7 @@ function errorText(e) {
 
 function setBusy(running) {
   state.running = running;
-  $('pause').textContent = running ? 'Pause' : 'Resume';
+  $('pause').textContent = state.started && !running ? 'Resume' : 'Pause';
   $('pause').disabled = !state.started || state.finished;
   $('start').disabled = running;
   const canSave = state.started && !running;
@@ -206,21 +215,27 @@ async function download(net) {
   }
 }
 
-async function load(file) {
-  try {
-    const bytes = new Uint8Array(await file.arrayBuffer());
-    state.gan.load_generator(file.name, bytes);
-    state.hasLoaded = true;
-    $('loaded').textContent = `Loaded ${file.name} (${bytes.length.toLocaleString()} bytes).`;
-    say('');
-    setBusy(state.running);
-    await sample();
-  } catch (e) {
-    say(`Could not load ${file.name}: ${errorText(e)}`, true);
-  }
+function load(file) {
+  return oneAtATime(async () => {
+    try {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      state.gan.load_generator(file.name, bytes);
+      state.hasLoaded = true;
+      say('');
+      setBusy(state.running);
+      await drawSample();
+      $('loaded').textContent = `Loaded ${file.name} (${bytes.length.toLocaleString()} bytes).`;
+    } catch (e) {
+      say(`Could not load ${file.name}: ${errorText(e)}`, true);
+    }
+  });
 }
 
-async function sample() {
+function sample() {
+  return oneAtATime(drawSample);
+}
+
+async function drawSample() {
   const seed = Number($('sample-seed').value);
   if (!Number.isInteger(seed) || seed < 0) {
     say('The sample seed is a whole number of at least 0.', true);

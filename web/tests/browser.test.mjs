@@ -114,6 +114,14 @@ test('training in the page: losses, grid, Pause, and a downloaded G that native 
   const out = join(TMP, 'from-page.safetensors');
   native('sample', '--checkpoint', g, '--seed', '7', '--format', 'safetensors', '--out', out);
   assertImages(safetensorsF32(out, 'images'), 64, 'native sample of the page\'s G');
+
+  // Resume continues the same run.
+  const before = await page.evaluate(() => window.ganPage.stepsDone);
+  await page.click('#pause');
+  await page.waitForFunction((n) => window.ganPage.stepsDone > n, before, { timeout: 300_000 });
+  await page.click('#pause');
+  await page.waitForSelector('#download-g:not([disabled])', { timeout: 120_000 });
+  assert.match(await page.textContent('#epoch'), /^1 of 1, step \d+ of 625$/);
   await page.close();
 });
 
@@ -127,8 +135,19 @@ test('a native G checkpoint sampled in the page gives native sample\'s pixels wi
   assertImages(expected, 64, 'native sample');
 
   const page = await openPage();
+  const loaded = () => page.waitForFunction(() => document.getElementById('loaded').textContent.startsWith('Loaded G_001'));
+  // Through the file picker…
   await page.setInputFiles('#file', g);
-  await page.waitForFunction(() => document.getElementById('loaded').textContent.startsWith('Loaded G_001'));
+  await loaded();
+  // …and dropped on the page, as a user drags it there.
+  await page.evaluate(() => {
+    document.getElementById('loaded').textContent = '';
+    const transfer = new DataTransfer();
+    transfer.items.add(document.getElementById('file').files[0]);
+    const drop = new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true });
+    document.getElementById('drop').dispatchEvent(drop);
+  });
+  await loaded();
   const got = await page.evaluate(async () => Array.from(await window.ganPage.gan.sample_pixels(7n)));
   assert.equal(got.length, expected.length);
   let worst = 0;
@@ -136,6 +155,7 @@ test('a native G checkpoint sampled in the page gives native sample\'s pixels wi
   assert.ok(worst <= 1 / 255, `largest difference ${worst} (1/255 = ${1 / 255})`);
   await page.click('#sample');
   await page.waitForFunction(() => document.getElementById('sample-grid').naturalWidth === 242);
+  await page.screenshot({ path: join(ARTIFACTS, 'page-after-sampling.png'), fullPage: true });
   await page.close();
 });
 
