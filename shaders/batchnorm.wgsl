@@ -333,15 +333,17 @@ fn store_param_grads(ch: u32, sum_dy_xhat: f32, sum_dy: f32, sum_dx: f32) {
 // which also read through the vec4 views). Two entry points rather than BY_PLANE's branch, so that the
 // GPU one binds nine storage buffers, within what browsers' WebGPU grants (10), not twelve.
 
-// What both walks of channel ch need: its batch statistics and this lane's share of the walk.
+// What both walks of channel ch need: its batch statistics and this lane's share of the walk (each
+// entry point says which walk it is, rather than BY_PLANE).
 struct BackwardChannel {
     mean: f32,
     inv_std: f32,
     walk: ChannelWalk,
 }
 
-fn backward_channel(ch: u32, lane: u32) -> BackwardChannel {
-    return BackwardChannel(saved[ch], saved[p.channels + ch], channel_walk(lane));
+fn backward_channel(ch: u32, lane: u32, by_plane: bool) -> BackwardChannel {
+    let walk = channel_walk_of(by_plane, lane, CHANNEL_WG, p.batch, p.spatial);
+    return BackwardChannel(saved[ch], saved[p.channels + ch], walk);
 }
 
 // The channel's means of dy and dy·x̂ from each lane's partial sums (x: Σ dy, y: Σ dy·x̂); every lane
@@ -382,7 +384,7 @@ fn batchnorm_backward(
     if ch >= p.channels {
         return;
     }
-    let c = backward_channel(ch, lane);
+    let c = backward_channel(ch, lane, false);
     var partial = vec2<f32>(0.0);
     for (var n = c.walk.n0; n < p.batch; n += c.walk.n_step) {
         let plane = (n * p.channels + ch) * p.spatial;
@@ -413,7 +415,7 @@ fn batchnorm_backward_by_plane(
     if ch >= p.channels {
         return;
     }
-    let c = backward_channel(ch, lane);
+    let c = backward_channel(ch, lane, true);
     var partial = vec2<f32>(0.0);
     for (var n = c.walk.n0; n < p.batch; n += c.walk.n_step) {
         partial += plane_backward_sums(plane_of(n, ch, p.channels, p.spatial), c.mean, c.inv_std);

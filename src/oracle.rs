@@ -108,11 +108,14 @@ pub struct CaseRun {
 pub struct Oracle {
     name: String,
     tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    /// The int64 tensors (`index.<name>` of step.safetensors: where only a subsample of `<name>` is
+    /// kept, the flat indices kept).
+    indices: HashMap<String, Vec<usize>>,
     used: RefCell<BTreeSet<String>>,
 }
 
 impl Oracle {
-    /// The float32 tensors of the oracle file `name` (its bytes; int64 index tensors are skipped).
+    /// The tensors of the oracle file `name` (its bytes): float32 values and int64 indices.
     pub fn parse(name: &str, bytes: &[u8]) -> Result<Oracle> {
         let bad = |message: String| Error::Data {
             path: name.into(),
@@ -121,19 +124,24 @@ impl Oracle {
         let file = safetensors::SafeTensors::deserialize(bytes)
             .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
         let mut tensors = HashMap::new();
+        let mut indices = HashMap::new();
         for (key, view) in file.tensors() {
             match view.dtype() {
                 safetensors::Dtype::F32 => {
                     let values = bytemuck::pod_collect_to_vec::<u8, f32>(view.data());
                     tensors.insert(key, (view.shape().to_vec(), values));
                 }
-                safetensors::Dtype::I64 => {}
+                safetensors::Dtype::I64 => {
+                    let values = bytemuck::pod_collect_to_vec::<u8, i64>(view.data());
+                    indices.insert(key, values.into_iter().map(|i| i as usize).collect());
+                }
                 other => return Err(bad(format!("`{key}` has dtype {other:?}"))),
             }
         }
         Ok(Oracle {
             name: name.into(),
             tensors,
+            indices,
             used: RefCell::default(),
         })
     }
@@ -426,8 +434,6 @@ pub fn gradient_error(
 /// as the native tests (`tests/oracle_step.rs`) check them.
 pub struct StepOracle {
     tensors: Oracle,
-    /// `index.<name>`: where the oracle keeps only a subsample of `<name>`, the flat indices kept.
-    indices: HashMap<String, Vec<usize>>,
     f32_errors: HashMap<String, f64>,
 }
 
@@ -439,17 +445,6 @@ impl StepOracle {
             path: name.into(),
             message,
         };
-        let file = safetensors::SafeTensors::deserialize(bytes)
-            .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
-        let indices = file
-            .tensors()
-            .into_iter()
-            .filter(|(_, view)| view.dtype() == safetensors::Dtype::I64)
-            .map(|(key, view)| {
-                let values = bytemuck::pod_collect_to_vec::<u8, i64>(view.data());
-                (key, values.into_iter().map(|i| i as usize).collect())
-            })
-            .collect();
         let json: serde_json::Value = serde_json::from_str(f32_errors_json)
             .map_err(|e| bad(format!("f32_errors.json: not JSON ({e})")))?;
         let f32_errors = json["errors"]
@@ -460,7 +455,6 @@ impl StepOracle {
             .collect();
         Ok(StepOracle {
             tensors,
-            indices,
             f32_errors,
         })
     }
@@ -483,7 +477,7 @@ impl StepOracle {
 
     /// `full` where the oracle keeps `name` whole, else the elements at its subsample indices.
     pub fn as_stored(&self, name: &str, full: Vec<f32>) -> Vec<f32> {
-        match self.indices.get(&format!("index.{name}")) {
+        match self.tensors.indices.get(&format!("index.{name}")) {
             Some(index) => index.iter().map(|&i| full[i]).collect(),
             None => full,
         }

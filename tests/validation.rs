@@ -220,6 +220,31 @@ fn a_tensor_bound_for_reading_and_writing_at_once_is_a_validation_error() {
         .unwrap();
 }
 
+// WebGPU refuses a range bound writable twice in one kernel (native wgpu lets it pass): refused when
+// the dispatch is made, on every platform, naming the two bindings; a disjoint range of the same
+// buffer is fine.
+#[test]
+fn a_range_bound_writable_twice_is_refused_as_webgpu_refuses_it() {
+    let g = gpu();
+    let layer = BatchNorm::new(4);
+    let (x, dy, dx) = (zeros(&[2, 4]), zeros(&[2, 4]), zeros(&[2, 4]));
+    let (weight, saved) = (zeros(&[4]), zeros(&[2, 4]));
+    let dweight = zeros(&[4]);
+    let grads = BatchNormGrads::new(&dy, &dx, &dweight, &dweight);
+    match layer.backward(g, &x, &weight, &saved, &grads) {
+        Err(Error::InvalidArgument { message, .. }) => {
+            assert!(message.contains("both writable and overlap"), "{message}")
+        }
+        other => panic!("dweight bound as dbias too: {other:?}"),
+    }
+    let align = g.device.limits().min_storage_buffer_offset_alignment as usize / 4;
+    let both = zeros(&[2 * align]);
+    let dweight = Tensor::view(g, both.buffer(), 0, &[4]).unwrap();
+    let dbias = Tensor::view(g, both.buffer(), 4 * align as u64, &[4]).unwrap();
+    let grads = BatchNormGrads::new(&dy, &dx, &dweight, &dbias);
+    layer.backward(g, &x, &weight, &saved, &grads).unwrap();
+}
+
 #[test]
 fn a_lost_device_is_an_error_not_a_panic() {
     let own = gan_wgpu::Gpu::new(&gan_wgpu::GpuOptions::default()).unwrap();
