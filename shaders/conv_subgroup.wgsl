@@ -93,77 +93,15 @@ fn activated4(v: vec4<f32>) -> vec4<f32> {
     return v;
 }
 
-// Row by row with constant indices: a loop would index the accumulators dynamically, which puts all
-// 32 of them in an array in memory on every iteration.
-fn store_block(out: Outputs, r0: u32, with_bias: bool) {
-    store_outputs(out, 0u, activated4(acc0 + row_bias(r0 + 0u, with_bias)));
-    store_outputs(out, 1u, activated4(acc1 + row_bias(r0 + 1u, with_bias)));
-    store_outputs(out, 2u, activated4(acc2 + row_bias(r0 + 2u, with_bias)));
-    store_outputs(out, 3u, activated4(acc3 + row_bias(r0 + 3u, with_bias)));
-    store_outputs(out, 4u, activated4(acc4 + row_bias(r0 + 4u, with_bias)));
-    store_outputs(out, 5u, activated4(acc5 + row_bias(r0 + 5u, with_bias)));
-    store_outputs(out, 6u, activated4(acc6 + row_bias(r0 + 6u, with_bias)));
-    store_outputs(out, 7u, activated4(acc7 + row_bias(r0 + 7u, with_bias)));
-    store_outputs(out, 8u, activated4(acc8 + row_bias(r0 + 8u, with_bias)));
-    store_outputs(out, 9u, activated4(acc9 + row_bias(r0 + 9u, with_bias)));
-    store_outputs(out, 10u, activated4(acc10 + row_bias(r0 + 10u, with_bias)));
-    store_outputs(out, 11u, activated4(acc11 + row_bias(r0 + 11u, with_bias)));
-    store_outputs(out, 12u, activated4(acc12 + row_bias(r0 + 12u, with_bias)));
-    store_outputs(out, 13u, activated4(acc13 + row_bias(r0 + 13u, with_bias)));
-    store_outputs(out, 14u, activated4(acc14 + row_bias(r0 + 14u, with_bias)));
-    store_outputs(out, 15u, activated4(acc15 + row_bias(r0 + 15u, with_bias)));
-    store_outputs(out, 16u, activated4(acc16 + row_bias(r0 + 16u, with_bias)));
-    store_outputs(out, 17u, activated4(acc17 + row_bias(r0 + 17u, with_bias)));
-    store_outputs(out, 18u, activated4(acc18 + row_bias(r0 + 18u, with_bias)));
-    store_outputs(out, 19u, activated4(acc19 + row_bias(r0 + 19u, with_bias)));
-    store_outputs(out, 20u, activated4(acc20 + row_bias(r0 + 20u, with_bias)));
-    store_outputs(out, 21u, activated4(acc21 + row_bias(r0 + 21u, with_bias)));
-    store_outputs(out, 22u, activated4(acc22 + row_bias(r0 + 22u, with_bias)));
-    store_outputs(out, 23u, activated4(acc23 + row_bias(r0 + 23u, with_bias)));
-    store_outputs(out, 24u, activated4(acc24 + row_bias(r0 + 24u, with_bias)));
-    store_outputs(out, 25u, activated4(acc25 + row_bias(r0 + 25u, with_bias)));
-    store_outputs(out, 26u, activated4(acc26 + row_bias(r0 + 26u, with_bias)));
-    store_outputs(out, 27u, activated4(acc27 + row_bias(r0 + 27u, with_bias)));
-    store_outputs(out, 28u, activated4(acc28 + row_bias(r0 + 28u, with_bias)));
-    store_outputs(out, 29u, activated4(acc29 + row_bias(r0 + 29u, with_bias)));
-    store_outputs(out, 30u, activated4(acc30 + row_bias(r0 + 30u, with_bias)));
-    store_outputs(out, 31u, activated4(acc31 + row_bias(r0 + 31u, with_bias)));
-}
-
-// store_block for the upper bank.
-fn store_block_upper(out: Outputs, r0: u32, with_bias: bool) {
-    store_outputs(out, 0u, activated4(acc32 + row_bias(r0 + 0u, with_bias)));
-    store_outputs(out, 1u, activated4(acc33 + row_bias(r0 + 1u, with_bias)));
-    store_outputs(out, 2u, activated4(acc34 + row_bias(r0 + 2u, with_bias)));
-    store_outputs(out, 3u, activated4(acc35 + row_bias(r0 + 3u, with_bias)));
-    store_outputs(out, 4u, activated4(acc36 + row_bias(r0 + 4u, with_bias)));
-    store_outputs(out, 5u, activated4(acc37 + row_bias(r0 + 5u, with_bias)));
-    store_outputs(out, 6u, activated4(acc38 + row_bias(r0 + 6u, with_bias)));
-    store_outputs(out, 7u, activated4(acc39 + row_bias(r0 + 7u, with_bias)));
-    store_outputs(out, 8u, activated4(acc40 + row_bias(r0 + 8u, with_bias)));
-    store_outputs(out, 9u, activated4(acc41 + row_bias(r0 + 9u, with_bias)));
-    store_outputs(out, 10u, activated4(acc42 + row_bias(r0 + 10u, with_bias)));
-    store_outputs(out, 11u, activated4(acc43 + row_bias(r0 + 11u, with_bias)));
-    store_outputs(out, 12u, activated4(acc44 + row_bias(r0 + 12u, with_bias)));
-    store_outputs(out, 13u, activated4(acc45 + row_bias(r0 + 13u, with_bias)));
-    store_outputs(out, 14u, activated4(acc46 + row_bias(r0 + 14u, with_bias)));
-    store_outputs(out, 15u, activated4(acc47 + row_bias(r0 + 15u, with_bias)));
-    store_outputs(out, 16u, activated4(acc48 + row_bias(r0 + 16u, with_bias)));
-    store_outputs(out, 17u, activated4(acc49 + row_bias(r0 + 17u, with_bias)));
-    store_outputs(out, 18u, activated4(acc50 + row_bias(r0 + 18u, with_bias)));
-    store_outputs(out, 19u, activated4(acc51 + row_bias(r0 + 19u, with_bias)));
-    store_outputs(out, 20u, activated4(acc52 + row_bias(r0 + 20u, with_bias)));
-    store_outputs(out, 21u, activated4(acc53 + row_bias(r0 + 21u, with_bias)));
-    store_outputs(out, 22u, activated4(acc54 + row_bias(r0 + 22u, with_bias)));
-    store_outputs(out, 23u, activated4(acc55 + row_bias(r0 + 23u, with_bias)));
-    store_outputs(out, 24u, activated4(acc56 + row_bias(r0 + 24u, with_bias)));
-    store_outputs(out, 25u, activated4(acc57 + row_bias(r0 + 25u, with_bias)));
-    store_outputs(out, 26u, activated4(acc58 + row_bias(r0 + 26u, with_bias)));
-    store_outputs(out, 27u, activated4(acc59 + row_bias(r0 + 27u, with_bias)));
-    store_outputs(out, 28u, activated4(acc60 + row_bias(r0 + 28u, with_bias)));
-    store_outputs(out, 29u, activated4(acc61 + row_bias(r0 + 29u, with_bias)));
-    store_outputs(out, 30u, activated4(acc62 + row_bias(r0 + 30u, with_bias)));
-    store_outputs(out, 31u, activated4(acc63 + row_bias(r0 + 31u, with_bias)));
+// Both banks' rows, plus the bias, through the forward activation: one row of each bank per
+// iteration, taken from acc0 and acc32 as shift_rows brings them there.
+fn store_blocks(lower: Outputs, upper: Outputs, r0: u32, with_bias: bool) {
+    for (var r = 0u; r < 32u; r++) {
+        let b = row_bias(r0 + r, with_bias);
+        store_outputs(lower, r, activated4(acc0 + b));
+        store_outputs(upper, r, activated4(acc32 + b));
+        shift_rows();
+    }
 }
 
 // Output channel c's bias, or 0.
@@ -331,10 +269,9 @@ fn gather_lo(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool, paired:
     let upper = vec4<u32>(4u, 5u, 6u, 7u);
     let lower_valid = vec4<u32>(at_slot.z) + lower < vec4<u32>(p.lo_w) & in_map;
     let lower_out = Outputs(vec4<u32>(first) + lower, lower_valid, lo_plane);
-    store_block(lower_out, r0, with_bias);
     let upper_valid = vec4<u32>(at_slot.z) + upper < vec4<u32>(p.lo_w) & in_map;
     let upper_out = Outputs(vec4<u32>(first) + upper, upper_valid, lo_plane);
-    store_block_upper(upper_out, r0, with_bias);
+    store_blocks(lower_out, upper_out, r0, with_bias);
 
 }
 
@@ -464,10 +401,9 @@ fn gather_hi(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, with_bias: bool, compens
     let in_class = vec4<bool>(slot < class_slots);
     let at0 = row_start + vec4<u32>(axis_x0.x) + 2u * ix;
     let lower_out = Outputs(at0, ix < vec4<u32>(axis_x0.y) & in_class, hi_plane);
-    store_block(lower_out, r0, with_bias);
     let at1 = row_start + vec4<u32>(axis_x1.x) + 2u * ix;
     let upper_out = Outputs(at1, ix < vec4<u32>(axis_x1.y) & in_class, hi_plane);
-    store_block_upper(upper_out, r0, with_bias);
+    store_blocks(lower_out, upper_out, r0, with_bias);
 
 }
 
@@ -596,75 +532,17 @@ fn weight_gradient(wid: vec3<u32>, nwg: vec3<u32>, lane: u32, two_banks: bool) {
             uv0 = next_lo_position(uv0);
         }
     }
-    if h_wanted < p.hi_channels {
-        let at = r0 * p.w_stride_lo + h.x * p.w_stride_hi + ky * 4u;
-        store_taps(at + 0u * p.w_stride_lo, acc0);
-        store_taps(at + 1u * p.w_stride_lo, acc1);
-        store_taps(at + 2u * p.w_stride_lo, acc2);
-        store_taps(at + 3u * p.w_stride_lo, acc3);
-        store_taps(at + 4u * p.w_stride_lo, acc4);
-        store_taps(at + 5u * p.w_stride_lo, acc5);
-        store_taps(at + 6u * p.w_stride_lo, acc6);
-        store_taps(at + 7u * p.w_stride_lo, acc7);
-        store_taps(at + 8u * p.w_stride_lo, acc8);
-        store_taps(at + 9u * p.w_stride_lo, acc9);
-        store_taps(at + 10u * p.w_stride_lo, acc10);
-        store_taps(at + 11u * p.w_stride_lo, acc11);
-        store_taps(at + 12u * p.w_stride_lo, acc12);
-        store_taps(at + 13u * p.w_stride_lo, acc13);
-        store_taps(at + 14u * p.w_stride_lo, acc14);
-        store_taps(at + 15u * p.w_stride_lo, acc15);
-        store_taps(at + 16u * p.w_stride_lo, acc16);
-        store_taps(at + 17u * p.w_stride_lo, acc17);
-        store_taps(at + 18u * p.w_stride_lo, acc18);
-        store_taps(at + 19u * p.w_stride_lo, acc19);
-        store_taps(at + 20u * p.w_stride_lo, acc20);
-        store_taps(at + 21u * p.w_stride_lo, acc21);
-        store_taps(at + 22u * p.w_stride_lo, acc22);
-        store_taps(at + 23u * p.w_stride_lo, acc23);
-        store_taps(at + 24u * p.w_stride_lo, acc24);
-        store_taps(at + 25u * p.w_stride_lo, acc25);
-        store_taps(at + 26u * p.w_stride_lo, acc26);
-        store_taps(at + 27u * p.w_stride_lo, acc27);
-        store_taps(at + 28u * p.w_stride_lo, acc28);
-        store_taps(at + 29u * p.w_stride_lo, acc29);
-        store_taps(at + 30u * p.w_stride_lo, acc30);
-        store_taps(at + 31u * p.w_stride_lo, acc31);
-    }
-    if h_wanted + 2u < p.hi_channels {
-        let at = r0 * p.w_stride_lo + h.y * p.w_stride_hi + ky * 4u;
-        store_taps(at + 0u * p.w_stride_lo, acc32);
-        store_taps(at + 1u * p.w_stride_lo, acc33);
-        store_taps(at + 2u * p.w_stride_lo, acc34);
-        store_taps(at + 3u * p.w_stride_lo, acc35);
-        store_taps(at + 4u * p.w_stride_lo, acc36);
-        store_taps(at + 5u * p.w_stride_lo, acc37);
-        store_taps(at + 6u * p.w_stride_lo, acc38);
-        store_taps(at + 7u * p.w_stride_lo, acc39);
-        store_taps(at + 8u * p.w_stride_lo, acc40);
-        store_taps(at + 9u * p.w_stride_lo, acc41);
-        store_taps(at + 10u * p.w_stride_lo, acc42);
-        store_taps(at + 11u * p.w_stride_lo, acc43);
-        store_taps(at + 12u * p.w_stride_lo, acc44);
-        store_taps(at + 13u * p.w_stride_lo, acc45);
-        store_taps(at + 14u * p.w_stride_lo, acc46);
-        store_taps(at + 15u * p.w_stride_lo, acc47);
-        store_taps(at + 16u * p.w_stride_lo, acc48);
-        store_taps(at + 17u * p.w_stride_lo, acc49);
-        store_taps(at + 18u * p.w_stride_lo, acc50);
-        store_taps(at + 19u * p.w_stride_lo, acc51);
-        store_taps(at + 20u * p.w_stride_lo, acc52);
-        store_taps(at + 21u * p.w_stride_lo, acc53);
-        store_taps(at + 22u * p.w_stride_lo, acc54);
-        store_taps(at + 23u * p.w_stride_lo, acc55);
-        store_taps(at + 24u * p.w_stride_lo, acc56);
-        store_taps(at + 25u * p.w_stride_lo, acc57);
-        store_taps(at + 26u * p.w_stride_lo, acc58);
-        store_taps(at + 27u * p.w_stride_lo, acc59);
-        store_taps(at + 28u * p.w_stride_lo, acc60);
-        store_taps(at + 29u * p.w_stride_lo, acc61);
-        store_taps(at + 30u * p.w_stride_lo, acc62);
-        store_taps(at + 31u * p.w_stride_lo, acc63);
+    // Row r of each bank, from acc0 and acc32 as shift_rows brings them there.
+    let lower_at = r0 * p.w_stride_lo + h.x * p.w_stride_hi + ky * 4u;
+    let upper_at = r0 * p.w_stride_lo + h.y * p.w_stride_hi + ky * 4u;
+    for (var r = 0u; r < 32u; r++) {
+        if h_wanted < p.hi_channels {
+            store_taps(lower_at + r * p.w_stride_lo, acc0);
+        }
+        if two_banks && h_wanted + 2u < p.hi_channels {
+            store_taps(upper_at + r * p.w_stride_lo, acc32);
+        }
+        shift_rows();
     }
 }
 

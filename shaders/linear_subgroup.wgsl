@@ -81,78 +81,92 @@ fn store_row(tile: Tile, r: u32, value: vec4<f32>, offset: vec4<f32>, add: bool)
     }
 }
 
-// Row by row with constant indices: a loop would index the accumulators dynamically, which puts all
-// 64 of them in an array in memory on every iteration. `offset` and `offset_upper` (the bias, or 0) are
-// added to the first block's and the second's.
-fn store_blocks(tile: Tile, offset: vec4<f32>, offset_upper: vec4<f32>, add: bool) {
-    store_row(tile, 0u, acc0, offset, add);
-    store_row(tile, 1u, acc1, offset, add);
-    store_row(tile, 2u, acc2, offset, add);
-    store_row(tile, 3u, acc3, offset, add);
-    store_row(tile, 4u, acc4, offset, add);
-    store_row(tile, 5u, acc5, offset, add);
-    store_row(tile, 6u, acc6, offset, add);
-    store_row(tile, 7u, acc7, offset, add);
-    store_row(tile, 8u, acc8, offset, add);
-    store_row(tile, 9u, acc9, offset, add);
-    store_row(tile, 10u, acc10, offset, add);
-    store_row(tile, 11u, acc11, offset, add);
-    store_row(tile, 12u, acc12, offset, add);
-    store_row(tile, 13u, acc13, offset, add);
-    store_row(tile, 14u, acc14, offset, add);
-    store_row(tile, 15u, acc15, offset, add);
-    store_row(tile, 16u, acc16, offset, add);
-    store_row(tile, 17u, acc17, offset, add);
-    store_row(tile, 18u, acc18, offset, add);
-    store_row(tile, 19u, acc19, offset, add);
-    store_row(tile, 20u, acc20, offset, add);
-    store_row(tile, 21u, acc21, offset, add);
-    store_row(tile, 22u, acc22, offset, add);
-    store_row(tile, 23u, acc23, offset, add);
-    store_row(tile, 24u, acc24, offset, add);
-    store_row(tile, 25u, acc25, offset, add);
-    store_row(tile, 26u, acc26, offset, add);
-    store_row(tile, 27u, acc27, offset, add);
-    store_row(tile, 28u, acc28, offset, add);
-    store_row(tile, 29u, acc29, offset, add);
-    store_row(tile, 30u, acc30, offset, add);
-    store_row(tile, 31u, acc31, offset, add);
+// store_blocks for the forward products, row by row with constant indices: after their compensated
+// sums (settle_blocks) a store loop costs lavapipe's compiler seconds more than these unrolled rows,
+// which store one vec4 each.
+fn store_blocks_unrolled(tile: Tile, offset: vec4<f32>, offset_upper: vec4<f32>) {
+    store_row(tile, 0u, acc0, offset, false);
+    store_row(tile, 1u, acc1, offset, false);
+    store_row(tile, 2u, acc2, offset, false);
+    store_row(tile, 3u, acc3, offset, false);
+    store_row(tile, 4u, acc4, offset, false);
+    store_row(tile, 5u, acc5, offset, false);
+    store_row(tile, 6u, acc6, offset, false);
+    store_row(tile, 7u, acc7, offset, false);
+    store_row(tile, 8u, acc8, offset, false);
+    store_row(tile, 9u, acc9, offset, false);
+    store_row(tile, 10u, acc10, offset, false);
+    store_row(tile, 11u, acc11, offset, false);
+    store_row(tile, 12u, acc12, offset, false);
+    store_row(tile, 13u, acc13, offset, false);
+    store_row(tile, 14u, acc14, offset, false);
+    store_row(tile, 15u, acc15, offset, false);
+    store_row(tile, 16u, acc16, offset, false);
+    store_row(tile, 17u, acc17, offset, false);
+    store_row(tile, 18u, acc18, offset, false);
+    store_row(tile, 19u, acc19, offset, false);
+    store_row(tile, 20u, acc20, offset, false);
+    store_row(tile, 21u, acc21, offset, false);
+    store_row(tile, 22u, acc22, offset, false);
+    store_row(tile, 23u, acc23, offset, false);
+    store_row(tile, 24u, acc24, offset, false);
+    store_row(tile, 25u, acc25, offset, false);
+    store_row(tile, 26u, acc26, offset, false);
+    store_row(tile, 27u, acc27, offset, false);
+    store_row(tile, 28u, acc28, offset, false);
+    store_row(tile, 29u, acc29, offset, false);
+    store_row(tile, 30u, acc30, offset, false);
+    store_row(tile, 31u, acc31, offset, false);
     if !has_upper(tile) {
         return;
     }
     let upper = upper_columns(tile);
-    store_row(upper, 0u, acc32, offset_upper, add);
-    store_row(upper, 1u, acc33, offset_upper, add);
-    store_row(upper, 2u, acc34, offset_upper, add);
-    store_row(upper, 3u, acc35, offset_upper, add);
-    store_row(upper, 4u, acc36, offset_upper, add);
-    store_row(upper, 5u, acc37, offset_upper, add);
-    store_row(upper, 6u, acc38, offset_upper, add);
-    store_row(upper, 7u, acc39, offset_upper, add);
-    store_row(upper, 8u, acc40, offset_upper, add);
-    store_row(upper, 9u, acc41, offset_upper, add);
-    store_row(upper, 10u, acc42, offset_upper, add);
-    store_row(upper, 11u, acc43, offset_upper, add);
-    store_row(upper, 12u, acc44, offset_upper, add);
-    store_row(upper, 13u, acc45, offset_upper, add);
-    store_row(upper, 14u, acc46, offset_upper, add);
-    store_row(upper, 15u, acc47, offset_upper, add);
-    store_row(upper, 16u, acc48, offset_upper, add);
-    store_row(upper, 17u, acc49, offset_upper, add);
-    store_row(upper, 18u, acc50, offset_upper, add);
-    store_row(upper, 19u, acc51, offset_upper, add);
-    store_row(upper, 20u, acc52, offset_upper, add);
-    store_row(upper, 21u, acc53, offset_upper, add);
-    store_row(upper, 22u, acc54, offset_upper, add);
-    store_row(upper, 23u, acc55, offset_upper, add);
-    store_row(upper, 24u, acc56, offset_upper, add);
-    store_row(upper, 25u, acc57, offset_upper, add);
-    store_row(upper, 26u, acc58, offset_upper, add);
-    store_row(upper, 27u, acc59, offset_upper, add);
-    store_row(upper, 28u, acc60, offset_upper, add);
-    store_row(upper, 29u, acc61, offset_upper, add);
-    store_row(upper, 30u, acc62, offset_upper, add);
-    store_row(upper, 31u, acc63, offset_upper, add);
+    store_row(upper, 0u, acc32, offset_upper, false);
+    store_row(upper, 1u, acc33, offset_upper, false);
+    store_row(upper, 2u, acc34, offset_upper, false);
+    store_row(upper, 3u, acc35, offset_upper, false);
+    store_row(upper, 4u, acc36, offset_upper, false);
+    store_row(upper, 5u, acc37, offset_upper, false);
+    store_row(upper, 6u, acc38, offset_upper, false);
+    store_row(upper, 7u, acc39, offset_upper, false);
+    store_row(upper, 8u, acc40, offset_upper, false);
+    store_row(upper, 9u, acc41, offset_upper, false);
+    store_row(upper, 10u, acc42, offset_upper, false);
+    store_row(upper, 11u, acc43, offset_upper, false);
+    store_row(upper, 12u, acc44, offset_upper, false);
+    store_row(upper, 13u, acc45, offset_upper, false);
+    store_row(upper, 14u, acc46, offset_upper, false);
+    store_row(upper, 15u, acc47, offset_upper, false);
+    store_row(upper, 16u, acc48, offset_upper, false);
+    store_row(upper, 17u, acc49, offset_upper, false);
+    store_row(upper, 18u, acc50, offset_upper, false);
+    store_row(upper, 19u, acc51, offset_upper, false);
+    store_row(upper, 20u, acc52, offset_upper, false);
+    store_row(upper, 21u, acc53, offset_upper, false);
+    store_row(upper, 22u, acc54, offset_upper, false);
+    store_row(upper, 23u, acc55, offset_upper, false);
+    store_row(upper, 24u, acc56, offset_upper, false);
+    store_row(upper, 25u, acc57, offset_upper, false);
+    store_row(upper, 26u, acc58, offset_upper, false);
+    store_row(upper, 27u, acc59, offset_upper, false);
+    store_row(upper, 28u, acc60, offset_upper, false);
+    store_row(upper, 29u, acc61, offset_upper, false);
+    store_row(upper, 30u, acc62, offset_upper, false);
+    store_row(upper, 31u, acc63, offset_upper, false);
+}
+
+// Stores both blocks, plus `offset` and `offset_upper` (the bias, or 0), added to C when `add`: one row
+// of each block per iteration, taken from acc0 and acc32 as shift_rows brings them there.
+fn store_blocks(tile: Tile, offset: vec4<f32>, offset_upper: vec4<f32>, add: bool) {
+    let upper = upper_columns(tile);
+    let stores_upper = has_upper(tile);
+    for (var r = 0u; r < 32u; r++) {
+        store_row(tile, r, acc0, offset, add);
+        if stores_upper {
+            store_row(upper, r, acc32, offset_upper, add);
+        }
+        shift_rows();
+    }
 }
 
 // Where this lane's four rows of A (r0 + 8·g + lane) start, in vec4s, for the products whose A has K
@@ -303,7 +317,7 @@ fn linear_subgroup_forward(
     }
     let tile = tile_of(wid, nwg, lane);
     forward_product(tile, lane);
-    store_blocks(tile, column_bias(tile.col), column_bias(upper_columns(tile).col), false);
+    store_blocks_unrolled(tile, column_bias(tile.col), column_bias(upper_columns(tile).col));
 }
 
 // linear_subgroup_forward for a K that is not a multiple of 4.

@@ -366,6 +366,75 @@ fn rank1_cols_upper(q: vec4<f32>, b: vec4<f32>) {
     acc63 = fma(vec4<f32>(subgroupBroadcast(q.w, 7u)), b, acc63);
 }
 
+// Moves every row of both banks one up (acc1 to acc0, ..., acc63 to acc62), so that a loop over the
+// rows stores each from acc0 and acc32. The alternatives cost more: a loop that indexed the
+// accumulators would put all 64 in memory on every iteration, and 64 unrolled stores are 64 copies of
+// lavapipe's per-lane store loop, which take its compiler seconds per kernel (BENCHMARKS.md).
+fn shift_rows() {
+    acc0 = acc1;
+    acc1 = acc2;
+    acc2 = acc3;
+    acc3 = acc4;
+    acc4 = acc5;
+    acc5 = acc6;
+    acc6 = acc7;
+    acc7 = acc8;
+    acc8 = acc9;
+    acc9 = acc10;
+    acc10 = acc11;
+    acc11 = acc12;
+    acc12 = acc13;
+    acc13 = acc14;
+    acc14 = acc15;
+    acc15 = acc16;
+    acc16 = acc17;
+    acc17 = acc18;
+    acc18 = acc19;
+    acc19 = acc20;
+    acc20 = acc21;
+    acc21 = acc22;
+    acc22 = acc23;
+    acc23 = acc24;
+    acc24 = acc25;
+    acc25 = acc26;
+    acc26 = acc27;
+    acc27 = acc28;
+    acc28 = acc29;
+    acc29 = acc30;
+    acc30 = acc31;
+    acc32 = acc33;
+    acc33 = acc34;
+    acc34 = acc35;
+    acc35 = acc36;
+    acc36 = acc37;
+    acc37 = acc38;
+    acc38 = acc39;
+    acc39 = acc40;
+    acc40 = acc41;
+    acc41 = acc42;
+    acc42 = acc43;
+    acc43 = acc44;
+    acc44 = acc45;
+    acc45 = acc46;
+    acc46 = acc47;
+    acc47 = acc48;
+    acc48 = acc49;
+    acc49 = acc50;
+    acc50 = acc51;
+    acc51 = acc52;
+    acc52 = acc53;
+    acc53 = acc54;
+    acc54 = acc55;
+    acc55 = acc56;
+    acc56 = acc57;
+    acc57 = acc58;
+    acc58 = acc59;
+    acc59 = acc60;
+    acc60 = acc61;
+    acc61 = acc62;
+    acc62 = acc63;
+}
+
 // The register block's running totals, hi + lo, for the compensated sums of common.wgsl: a product
 // sums a run of depths in acc0..acc63, then flush_blocks adds each accumulator into its total and
 // clears it, and settle_blocks leaves the totals in the accumulators for the stores.

@@ -46,6 +46,10 @@ pub struct BenchReport {
     /// How the per-kernel times were taken: "timestamp queries" (GPU time of each dispatch, where the
     /// adapter has them) or "each dispatch submitted and waited for"; empty without per-kernel timing.
     pub per_kernel_timing: String,
+    /// With `first_use`: each kernel's dispatches of one step, each submitted and waited for alone,
+    /// before any other work: time, count, and the kernel's first dispatch with it, which on lavapipe
+    /// (it compiles a pipeline at its first dispatch) is mostly the compile.
+    pub first_use: Vec<(String, usize, f64)>,
 }
 
 /// A trainer on random images in [0, 1) with fresh noise every step, as in training: what `bench`
@@ -103,13 +107,36 @@ fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Times `steps` training steps at batch `batch` after one warm-up step; with `per_kernel`, then
-/// times each dispatch of one more step (with timestamp queries where the device has them, else
-/// each submitted and waited for on its own), summed per kernel.
-pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<BenchReport> {
+/// What `run` measures besides whole steps.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Profiles {
+    /// After the timed steps, each dispatch of one more step, summed per kernel.
+    pub per_kernel: bool,
+    /// Before the warm-up step, each dispatch of one step submitted and waited for alone, summed per
+    /// kernel: its first use, compile included.
+    pub first_use: bool,
+}
+
+/// Times `steps` training steps at batch `batch` after one warm-up step; with `profiles.per_kernel`,
+/// then times each dispatch of one more step (with timestamp queries where the device has them, else
+/// each submitted and waited for on its own), summed per kernel; with `profiles.first_use`, times each
+/// dispatch alone before the warm-up step.
+pub fn run(gpu: &Gpu, batch: usize, steps: usize, profiles: Profiles) -> Result<BenchReport> {
     let started = Instant::now();
     let mut run = SyntheticRun::new(gpu, batch)?;
     let setup_ms = started.elapsed().as_secs_f64() * 1e3;
+    let first_use = if profiles.first_use {
+        let parts = step_parts(gpu, &run)?;
+        let mut times = Vec::with_capacity(parts.len());
+        for d in &parts {
+            let t = Instant::now();
+            gpu.run(&[d])?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        by_kernel(&parts, times)
+    } else {
+        Vec::new()
+    };
     let submit_step = |run: &mut SyntheticRun| -> Result<wgpu::SubmissionIndex> {
         let dispatches = run.step_dispatches(gpu)?;
         let submitted = gpu.submit(gpu.encode("training step", &dispatches), "training step")?;
@@ -147,16 +174,10 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<Be
     let step = run.step_dispatches(gpu)?;
     let dispatches_per_step = step.iter().map(|d| d.parts().len()).sum();
     let flops: u64 = step.iter().map(|d| d.flops()).sum();
-    let mut kernels: Vec<(String, usize, f64)> = Vec::new();
+    let mut kernels = Vec::new();
     let mut per_kernel_timing = String::new();
-    if per_kernel {
-        // Each kernel on its own: a split matrix product's reduction is timed apart from it.
-        let parts: Vec<Dispatch> = run
-            .trainer
-            .step_dispatches(gpu)?
-            .iter()
-            .flat_map(|d| d.parts())
-            .collect();
+    if profiles.per_kernel {
+        let parts = step_parts(gpu, &run)?;
         let dispatches: Vec<&Dispatch> = parts.iter().collect();
         let times = if gpu.has_timestamps() {
             per_kernel_timing = "timestamp queries".into();
@@ -171,21 +192,7 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<Be
             }
             times
         };
-        for (d, ms) in dispatches.iter().zip(times) {
-            log::debug!(
-                "{}: {ms:.3} ms, {:.3} GFLOP as executed",
-                d.entry(),
-                d.flops() as f64 / 1e9
-            );
-            match kernels.iter_mut().find(|k| k.0 == d.entry()) {
-                Some(k) => {
-                    k.1 += 1;
-                    k.2 += ms;
-                }
-                None => kernels.push((d.entry().to_string(), 1, ms)),
-            }
-        }
-        kernels.sort_by(|a, b| b.2.total_cmp(&a.2));
+        kernels = by_kernel(&parts, times);
     }
     let per_second = |per_step: f64| {
         if median_ms > 0.0 {
@@ -212,5 +219,38 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, per_kernel: bool) -> Result<Be
         peak_rss_bytes: peak_rss_bytes(),
         per_kernel: kernels,
         per_kernel_timing,
+        first_use,
     })
+}
+
+/// One step's dispatches, each kernel on its own: a split matrix product's reduction apart from it.
+fn step_parts(gpu: &Gpu, run: &SyntheticRun) -> Result<Vec<Dispatch>> {
+    Ok(run
+        .trainer
+        .step_dispatches(gpu)?
+        .iter()
+        .flat_map(|d| d.parts())
+        .collect())
+}
+
+/// Times of `dispatches` (in ms, in order) summed per kernel, with each kernel's dispatch count,
+/// largest first.
+fn by_kernel(dispatches: &[Dispatch], times: Vec<f64>) -> Vec<(String, usize, f64)> {
+    let mut kernels: Vec<(String, usize, f64)> = Vec::new();
+    for (d, ms) in dispatches.iter().zip(times) {
+        log::debug!(
+            "{}: {ms:.3} ms, {:.3} GFLOP as executed",
+            d.entry(),
+            d.flops() as f64 / 1e9
+        );
+        match kernels.iter_mut().find(|k| k.0 == d.entry()) {
+            Some(k) => {
+                k.1 += 1;
+                k.2 += ms;
+            }
+            None => kernels.push((d.entry().to_string(), 1, ms)),
+        }
+    }
+    kernels.sort_by(|a, b| b.2.total_cmp(&a.2));
+    kernels
 }

@@ -313,6 +313,12 @@ enum Command {
         /// them, else each dispatch submitted and waited for).
         #[arg(long)]
         per_kernel: bool,
+        /// Before the warm-up step, time each kernel's dispatches of one step, each submitted and
+        /// waited for alone: what a kernel's first use costs, its compile included where the driver
+        /// compiles at first dispatch (lavapipe); the first step's time then includes it. A small
+        /// --batch-size leaves mostly the compile.
+        #[arg(long)]
+        first_use: bool,
     },
     /// Measure the kernel variants on an adapter at a batch size and store the fastest for each
     /// matrix product (train and bench do this on their first run on an adapter).
@@ -482,11 +488,11 @@ fn bench(
     tune: &TuneArgs,
     batch_size: usize,
     steps: usize,
-    per_kernel: bool,
+    profiles: gan_wgpu::bench::Profiles,
 ) -> Result<(), Failure> {
     check_step_batch(batch_size)?;
     let gpu = device.open(tune.mode(TuneMode::Cached), batch_size)?;
-    let r = gan_wgpu::bench::run(&gpu, batch_size, steps, per_kernel)
+    let r = gan_wgpu::bench::run(&gpu, batch_size, steps, profiles)
         .map_err(|e| bad_input(with_batch_hint(&e)))?;
     println!(
         "batch {}, {} steps after one warm-up step",
@@ -511,6 +517,12 @@ fn bench(
     );
     if let Some(rss) = r.peak_rss_bytes {
         println!("peak host memory (RSS): {:.1} MiB", mib(rss));
+    }
+    if !r.first_use.is_empty() {
+        println!("first use per kernel, one step, each dispatch alone, before the warm-up step:");
+        for (entry, count, ms) in &r.first_use {
+            println!("  {entry:40} {count:3}x {ms:9.3} ms");
+        }
     }
     if !r.per_kernel.is_empty() {
         println!("per kernel, one step ({}):", r.per_kernel_timing);
@@ -1000,7 +1012,17 @@ fn main() -> ExitCode {
             batch_size,
             steps,
             per_kernel,
-        } => bench(&device, &tune, batch_size, steps, per_kernel),
+            first_use,
+        } => bench(
+            &device,
+            &tune,
+            batch_size,
+            steps,
+            gan_wgpu::bench::Profiles {
+                per_kernel,
+                first_use,
+            },
+        ),
         Command::Tune { device, batch_size } => tune_command(&device, batch_size),
         Command::Devices { backend } => devices(backend),
     };

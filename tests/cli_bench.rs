@@ -12,6 +12,7 @@ fn bench_reports_timed_steps_as_json() {
             "--steps",
             "2",
             "--per-kernel",
+            "--first-use",
             "--no-tune",
         ])
         .output()
@@ -61,6 +62,22 @@ fn bench_reports_timed_steps_as_json() {
     assert!(kernels.iter().any(|k| k[0] == "linear_forward"), "{report}");
     let ms: Vec<f64> = kernels.iter().map(|k| k[2].as_f64().unwrap()).collect();
     assert!(ms.windows(2).all(|w| w[0] >= w[1]), "largest first: {ms:?}");
+    // The first-use pass times the same step's dispatches, one by one, before anything else ran.
+    let first_use = report["first_use"].as_array().unwrap();
+    let counts = |list: &[serde_json::Value]| {
+        let mut c: Vec<(String, u64)> = list
+            .iter()
+            .map(|k| (k[0].as_str().unwrap().to_string(), k[1].as_u64().unwrap()))
+            .collect();
+        c.sort();
+        c
+    };
+    assert_eq!(counts(first_use), counts(kernels), "{report}");
+    assert!(
+        first_use.iter().all(|k| k[2].as_f64().unwrap() > 0.0),
+        "{report}"
+    );
+    assert!(stdout.contains("first use per kernel, one step"));
     assert!(stdout.starts_with("adapter: "));
     let refused = Command::new(env!("CARGO_BIN_EXE_gan-wgpu"))
         .args(["bench", "--batch-size", "1"])
