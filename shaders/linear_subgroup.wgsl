@@ -172,7 +172,7 @@ fn store_blocks(tile: Tile, offset: vec4<f32>, offset_upper: vec4<f32>, add: boo
 // Where this lane's four rows of A (r0 + 8·g + lane) start, in vec4s, for the products whose A has K
 // contiguous. Rows past M read row M − 1: their results are not stored.
 fn a_row_starts(tile: Tile, lane: u32) -> vec4<u32> {
-    let k4 = p.k / 4u;
+    let k4 = unspecialised(p.k) / 4u;
     let last = p.m - 1u;
     let r = tile.r0 + lane;
     return vec4<u32>(min(r, last), min(r + 8u, last), min(r + 16u, last), min(r + 24u, last)) * k4;
@@ -184,7 +184,7 @@ const FORWARD_RUN: u32 = 4u;
 // y = x·Wᵀ: B(d, j) = W[j][d], so each of this lane's columns is a row of W, read 4 deep at a time.
 fn forward_product(tile: Tile, lane: u32) {
     let a = a_row_starts(tile, lane);
-    let k4 = p.k / 4u;
+    let k4 = unspecialised(p.k) / 4u;
     let b = tile.col * k4;
     let b_upper = upper_columns(tile).col * k4;
     let one = opaque_one(p.k);
@@ -237,7 +237,8 @@ fn forward_product_unaligned(tile: Tile, lane: u32) {
     let b = (vec4<u32>(tile.col) + columns) * p.k;
     let b_upper = (vec4<u32>(upper_columns(tile).col) + columns) * p.k;
     var d = 0u;
-    for (; d + 4u <= p.k; d += 4u) {
+    let k = unspecialised(p.k);
+    for (; d + 4u <= k; d += 4u) {
         let ax = a_depth(a, d);
         let ay = a_depth(a, d + 1u);
         let az = a_depth(a, d + 2u);
@@ -251,7 +252,7 @@ fn forward_product_unaligned(tile: Tile, lane: u32) {
             b_depth(b_upper, d + 3u),
         );
     }
-    for (; d < p.k; d++) {
+    for (; d < k; d++) {
         let ad = a_depth(a, d);
         rank1_rows(ad, b_depth(b, d));
         rank1_rows_upper(ad, b_depth(b_upper, d));
@@ -273,7 +274,7 @@ fn input_gradient_product(tile: Tile, lane: u32) {
     let n4 = p.n / 4u;
     var b = tile.col / 4u;
     var b_upper = upper_columns(tile).col / 4u;
-    for (var i = 0u; i < p.k / 4u; i++) {
+    for (var i = 0u; i < unspecialised(p.k) / 4u; i++) {
         let a0 = a_rows[a.x + i];
         let a1 = a_rows[a.y + i];
         let a2 = a_rows[a.z + i];
@@ -312,6 +313,7 @@ fn linear_subgroup_forward(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
+    hide_zero(nwg);
     if tile_past_end(wid, nwg) {
         return;
     }
@@ -327,6 +329,7 @@ fn linear_subgroup_forward_unaligned(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
+    hide_zero(nwg);
     if tile_past_end(wid, nwg) {
         return;
     }
@@ -341,12 +344,13 @@ fn linear_subgroup_backward_input(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
+    hide_zero(nwg);
     if tile_past_end(wid, nwg) {
         return;
     }
     let tile = tile_of(wid, nwg, lane);
     input_gradient_product(tile, lane);
-    store_blocks(tile, vec4<f32>(0.0), vec4<f32>(0.0), p.accumulate != 0u);
+    store_blocks(tile, vec4<f32>(0.0), vec4<f32>(0.0), unspecialised(p.accumulate) != 0u);
 }
 
 // A(i, d) = dy[d][i]: lane l reads rows r0 + 4l .. 4l + 3 of each depth's row of dy as one vec4.
@@ -356,6 +360,7 @@ fn linear_subgroup_backward_weight(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
+    hide_zero(nwg);
     if tile_past_end(wid, nwg) {
         return;
     }
@@ -367,7 +372,8 @@ fn linear_subgroup_backward_weight(
     var b_upper = upper_columns(tile).col / 4u;
     // Four depths at a time, then the last k mod 4 one by one.
     var d = 0u;
-    for (; d + 4u <= p.k; d += 4u) {
+    let k = unspecialised(p.k);
+    for (; d + 4u <= k; d += 4u) {
         let qx = a_cols[a];
         let qy = a_cols[a + m4];
         let qz = a_cols[a + 2u * m4];
@@ -384,7 +390,7 @@ fn linear_subgroup_backward_weight(
         b += 4u * n4;
         b_upper += 4u * n4;
     }
-    for (; d < p.k; d++) {
+    for (; d < k; d++) {
         let q = a_cols[a];
         rank1_cols(q, b_n_rows[b]);
         rank1_cols_upper(q, b_n_rows[b_upper]);
@@ -392,5 +398,5 @@ fn linear_subgroup_backward_weight(
         b += n4;
         b_upper += n4;
     }
-    store_blocks(tile, vec4<f32>(0.0), vec4<f32>(0.0), p.accumulate != 0u);
+    store_blocks(tile, vec4<f32>(0.0), vec4<f32>(0.0), unspecialised(p.accumulate) != 0u);
 }

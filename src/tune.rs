@@ -30,7 +30,8 @@ pub const AGREEMENT: f64 = 1e-4;
 /// seconds and its times vary little between passes).
 const GPU_TIMING_PASSES: usize = 5;
 
-/// The batch of the untimed step that has a candidate's pipelines compiled before it is measured.
+/// The batch of the untimed step that has a candidate's pipelines compiled before it is measured, on
+/// a GPU (a CPU adapter's runs at the measured batch: see `measure`).
 const WARM_UP_BATCH: usize = 4;
 
 const TILED_4: Variant = Variant {
@@ -252,11 +253,13 @@ pub fn measure(
     let mut device = Gpu::open_device(options)?;
     let base = Tuning::for_device(&device);
     let candidates = candidates(&device);
-    let passes = if device.info.device_type == wgpu::DeviceType::Cpu {
-        0
-    } else {
-        GPU_TIMING_PASSES
-    };
+    let cpu = device.info.device_type == wgpu::DeviceType::Cpu;
+    let passes = if cpu { 0 } else { GPU_TIMING_PASSES };
+    // An untimed step first, so that no compile is timed. A GPU driver compiles a pipeline when it is
+    // created, so a small batch does. lavapipe compiles at a pipeline's first dispatch, and again for
+    // new parameter values where it specialises a kernel on them (Mesa inlines uniforms that bound
+    // loops where that shrinks the kernel enough), so there the warm-up runs at the measured batch.
+    let warm_up_batch = if cpu { batch } else { batch.min(WARM_UP_BATCH) };
     let mut reference = None;
     let mut measurements = Vec::new();
     for (index, &variant) in candidates.iter().enumerate() {
@@ -274,9 +277,7 @@ pub fn measure(
             },
         );
         let mut measurement = {
-            // A step at a small batch first: llvmpipe compiles a pipeline's machine code at its first
-            // dispatch (the same pipelines serve every batch size), which must not be timed.
-            let warm_up = SyntheticRun::new(&gpu, batch.min(WARM_UP_BATCH))?;
+            let warm_up = SyntheticRun::new(&gpu, warm_up_batch)?;
             gpu.run(&warm_up.step_dispatches(&gpu)?)?;
             drop(warm_up);
             let mut run = SyntheticRun::new(&gpu, batch)?;
