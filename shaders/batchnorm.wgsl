@@ -556,13 +556,12 @@ fn batchnorm_forward_train_by_channel4(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
-    hide_zero(nwg);
     let c4 = workgroup_index(wid, nwg) * BY_CHANNEL4_WG + lane;
     let row = p.channels / 4u;
     if c4 >= row {
         return;
     }
-    let count = unspecialised(p.batch);
+    let count = unspecialised(p.batch, nwg);
     let one = opaque_one(count);
     var compensated = Sum4(vec4<f32>(0.0), vec4<f32>(0.0));
     for (var n = 0u; n < count; n++) {
@@ -593,13 +592,12 @@ fn batchnorm_backward_by_channel4(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
-    hide_zero(nwg);
     let c4 = workgroup_index(wid, nwg) * BY_CHANNEL4_WG + lane;
     let row = p.channels / 4u;
     if c4 >= row {
         return;
     }
-    let count = unspecialised(p.batch);
+    let count = unspecialised(p.batch, nwg);
     let ch = 4u * c4;
     let mean = vec4<f32>(saved[ch], saved[ch + 1u], saved[ch + 2u], saved[ch + 3u]);
     let at = p.channels + ch;

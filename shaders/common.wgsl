@@ -14,18 +14,12 @@ fn workgroup_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 // Bounds that lavapipe must not specialise on. Mesa 22.3's lavapipe replaces uniforms that bound a
 // loop or decide a branch with their values at each dispatch, and where that shrinks a kernel enough
 // (a batch-sized loop run a few times, unrolled) it compiles the kernel again for every new set of
-// values, at the dispatch, every time it is bound. `unspecialised(v)` is v plus a zero it cannot see
-// through (taken from the grid by `hide_zero`, which an entry point calls first), so a bound built
-// with it is compiled once.
-var<private> hidden_zero: u32;
-
-fn hide_zero(nwg: vec3<u32>) {
+// values, at the dispatch, every time it is bound. `unspecialised(v, nwg)` is v plus a zero taken from
+// the grid, which it cannot see through, so a bound built with it is compiled once. (From the grid,
+// not a private variable: WGSL's uniformity analysis counts a private variable as varying.)
+fn unspecialised(v: u32, nwg: vec3<u32>) -> u32 {
     // Every dispatch has at least one workgroup along z.
-    hidden_zero = min(nwg.z, 1u) - 1u;
-}
-
-fn unspecialised(v: u32) -> u32 {
-    return v + hidden_zero;
+    return v + (min(nwg.z, 1u) - 1u);
 }
 
 fn invocation_index(wid: vec3<u32>, nwg: vec3<u32>, lane: u32) -> u32 {

@@ -172,7 +172,7 @@ fn store_blocks(tile: Tile, offset: vec4<f32>, offset_upper: vec4<f32>, add: boo
 // Where this lane's four rows of A (r0 + 8·g + lane) start, in vec4s, for the products whose A has K
 // contiguous. Rows past M read row M − 1: their results are not stored.
 fn a_row_starts(tile: Tile, lane: u32) -> vec4<u32> {
-    let k4 = unspecialised(p.k) / 4u;
+    let k4 = p.k / 4u;
     let last = p.m - 1u;
     let r = tile.r0 + lane;
     return vec4<u32>(min(r, last), min(r + 8u, last), min(r + 16u, last), min(r + 24u, last)) * k4;
@@ -182,9 +182,10 @@ fn a_row_starts(tile: Tile, lane: u32) -> vec4<u32> {
 const FORWARD_RUN: u32 = 4u;
 
 // y = x·Wᵀ: B(d, j) = W[j][d], so each of this lane's columns is a row of W, read 4 deep at a time.
-fn forward_product(tile: Tile, lane: u32) {
+// (`k` is K as the entry point passes it, through `unspecialised`; so for the other products.)
+fn forward_product(tile: Tile, lane: u32, k: u32) {
     let a = a_row_starts(tile, lane);
-    let k4 = unspecialised(p.k) / 4u;
+    let k4 = k / 4u;
     let b = tile.col * k4;
     let b_upper = upper_columns(tile).col * k4;
     let one = opaque_one(p.k);
@@ -229,7 +230,7 @@ fn forward_product(tile: Tile, lane: u32) {
 // forward_product for any K (G's first layer has 62 inputs), from scalar loads: per 4 depths a lane
 // loads 48 floats one at a time where forward_product loads 12 vec4s, the rest as there; the last
 // K mod 4 depths are rank-1 updates.
-fn forward_product_unaligned(tile: Tile, lane: u32) {
+fn forward_product_unaligned(tile: Tile, lane: u32, k: u32) {
     let last = p.m - 1u;
     let r = tile.r0 + lane;
     let a = vec4<u32>(min(r, last), min(r + 8u, last), min(r + 16u, last), min(r + 24u, last)) * p.k;
@@ -237,7 +238,6 @@ fn forward_product_unaligned(tile: Tile, lane: u32) {
     let b = (vec4<u32>(tile.col) + columns) * p.k;
     let b_upper = (vec4<u32>(upper_columns(tile).col) + columns) * p.k;
     var d = 0u;
-    let k = unspecialised(p.k);
     for (; d + 4u <= k; d += 4u) {
         let ax = a_depth(a, d);
         let ay = a_depth(a, d + 1u);
@@ -269,12 +269,12 @@ fn b_depth(starts: vec4<u32>, d: u32) -> vec4<f32> {
 }
 
 // dx = dy·W: B(d, j) = W[d][j], this lane's four columns side by side in each row of W.
-fn input_gradient_product(tile: Tile, lane: u32) {
+fn input_gradient_product(tile: Tile, lane: u32, k: u32) {
     let a = a_row_starts(tile, lane);
     let n4 = p.n / 4u;
     var b = tile.col / 4u;
     var b_upper = upper_columns(tile).col / 4u;
-    for (var i = 0u; i < unspecialised(p.k) / 4u; i++) {
+    for (var i = 0u; i < k / 4u; i++) {
         let a0 = a_rows[a.x + i];
         let a1 = a_rows[a.y + i];
         let a2 = a_rows[a.z + i];
@@ -313,12 +313,11 @@ fn linear_subgroup_forward(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    hide_zero(nwg);
     if tile_past_end(wid, nwg) {
         return;
     }
     let tile = tile_of(wid, nwg, lane);
-    forward_product(tile, lane);
+    forward_product(tile, lane, unspecialised(p.k, nwg));
     store_blocks_unrolled(tile, column_bias(tile.col), column_bias(upper_columns(tile).col));
 }
 
@@ -329,12 +328,11 @@ fn linear_subgroup_forward_unaligned(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    hide_zero(nwg);
     if tile_past_end(wid, nwg) {
         return;
     }
     let tile = tile_of(wid, nwg, lane);
-    forward_product_unaligned(tile, lane);
+    forward_product_unaligned(tile, lane, unspecialised(p.k, nwg));
     store_blocks(tile, column_bias(tile.col), column_bias(upper_columns(tile).col), false);
 }
 
@@ -344,13 +342,12 @@ fn linear_subgroup_backward_input(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    hide_zero(nwg);
     if tile_past_end(wid, nwg) {
         return;
     }
     let tile = tile_of(wid, nwg, lane);
-    input_gradient_product(tile, lane);
-    store_blocks(tile, vec4<f32>(0.0), vec4<f32>(0.0), unspecialised(p.accumulate) != 0u);
+    input_gradient_product(tile, lane, unspecialised(p.k, nwg));
+    store_blocks(tile, vec4<f32>(0.0), vec4<f32>(0.0), unspecialised(p.accumulate, nwg) != 0u);
 }
 
 // A(i, d) = dy[d][i]: lane l reads rows r0 + 4l .. 4l + 3 of each depth's row of dy as one vec4.
@@ -360,7 +357,6 @@ fn linear_subgroup_backward_weight(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    hide_zero(nwg);
     if tile_past_end(wid, nwg) {
         return;
     }
@@ -372,7 +368,7 @@ fn linear_subgroup_backward_weight(
     var b_upper = upper_columns(tile).col / 4u;
     // Four depths at a time, then the last k mod 4 one by one.
     var d = 0u;
-    let k = unspecialised(p.k);
+    let k = unspecialised(p.k, nwg);
     for (; d + 4u <= k; d += 4u) {
         let qx = a_cols[a];
         let qy = a_cols[a + m4];
@@ -398,5 +394,5 @@ fn linear_subgroup_backward_weight(
         b += n4;
         b_upper += n4;
     }
-    store_blocks(tile, vec4<f32>(0.0), vec4<f32>(0.0), unspecialised(p.accumulate) != 0u);
+    store_blocks(tile, vec4<f32>(0.0), vec4<f32>(0.0), unspecialised(p.accumulate, nwg) != 0u);
 }
