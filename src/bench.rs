@@ -46,9 +46,9 @@ pub struct BenchReport {
     /// How the per-kernel times were taken: "timestamp queries" (GPU time of each dispatch, where the
     /// adapter has them) or "each dispatch submitted and waited for"; empty without per-kernel timing.
     pub per_kernel_timing: String,
-    /// With `first_use`: each kernel's dispatches of one step, each submitted and waited for alone,
-    /// before any other work: time, count, and the kernel's first dispatch with it, which on lavapipe
-    /// (it compiles a pipeline at its first dispatch) is mostly the compile.
+    /// With `first_use`: (kernel, dispatches, ms) of one step, each dispatch submitted and waited for
+    /// alone before any other work, so each kernel's first use is in it: on lavapipe, which compiles
+    /// a pipeline at its first dispatch, mostly the compile.
     pub first_use: Vec<(String, usize, f64)>,
 }
 
@@ -127,12 +127,7 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, profiles: Profiles) -> Result<
     let setup_ms = started.elapsed().as_secs_f64() * 1e3;
     let first_use = if profiles.first_use {
         let parts = step_parts(gpu, &run)?;
-        let mut times = Vec::with_capacity(parts.len());
-        for d in &parts {
-            let t = Instant::now();
-            gpu.run(&[d])?;
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-        }
+        let times = each_alone(gpu, &parts.iter().collect::<Vec<_>>())?;
         by_kernel(&parts, times)
     } else {
         Vec::new()
@@ -184,13 +179,7 @@ pub fn run(gpu: &Gpu, batch: usize, steps: usize, profiles: Profiles) -> Result<
             gpu.time_dispatches(&dispatches)?
         } else {
             per_kernel_timing = "each dispatch submitted and waited for".into();
-            let mut times = Vec::with_capacity(dispatches.len());
-            for d in &dispatches {
-                let t = Instant::now();
-                gpu.run(&[d])?;
-                times.push(t.elapsed().as_secs_f64() * 1e3);
-            }
-            times
+            each_alone(gpu, &dispatches)?
         };
         kernels = by_kernel(&parts, times);
     }
@@ -231,6 +220,17 @@ fn step_parts(gpu: &Gpu, run: &SyntheticRun) -> Result<Vec<Dispatch>> {
         .iter()
         .flat_map(|d| d.parts())
         .collect())
+}
+
+/// Each of `dispatches` submitted and waited for alone: wall time in ms, in order.
+fn each_alone(gpu: &Gpu, dispatches: &[&Dispatch]) -> Result<Vec<f64>> {
+    let mut times = Vec::with_capacity(dispatches.len());
+    for d in dispatches {
+        let t = Instant::now();
+        gpu.run(&[d])?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(times)
 }
 
 /// Times of `dispatches` (in ms, in order) summed per kernel, with each kernel's dispatch count,
