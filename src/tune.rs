@@ -475,8 +475,11 @@ pub fn cached(dir: &Path, key: &AdapterKey) -> Option<CacheEntry> {
     read_cache(dir).entries.into_iter().find(|e| e.key == *key)
 }
 
+/// How many records of other drivers for the same adapter and CPU a store keeps.
+const OTHER_DRIVERS_KEPT: usize = 3;
+
 /// Stores `report` for `key` in `dir`, merged with what that adapter already had at other batch sizes;
-/// records of other adapters are kept, and a stale one for the same adapter name is replaced.
+/// records of other adapters and drivers are kept, and a stale one for the same driver is replaced.
 pub fn store(dir: &Path, key: &AdapterKey, report: &TuneReport) -> Result<CacheEntry> {
     let mut file = read_cache(dir);
     let previous = file.entries.iter().position(|e| e.key == *key);
@@ -497,10 +500,19 @@ pub fn store(dir: &Path, key: &AdapterKey, report: &TuneReport) -> Result<CacheE
             seconds: BTreeMap::from([(report.batch, report.seconds)]),
         },
     };
-    // A record for the same adapter, backend and CPU from another driver, gan-wgpu or shaders is stale.
+    // A record for the same adapter, driver and CPU from another gan-wgpu or other shaders is stale. One
+    // from another driver is kept (two may be installed, one chosen with VK_ICD_FILENAMES), up to
+    // OTHER_DRIVERS_KEPT of them, the oldest dropped first.
+    let same_device = |e: &CacheEntry| {
+        e.key.adapter == key.adapter && e.key.backend == key.backend && e.key.cpu == key.cpu
+    };
     file.entries.retain(|e| {
-        !(e.key.adapter == key.adapter && e.key.backend == key.backend && e.key.cpu == key.cpu)
+        !(same_device(e) && e.key.driver == key.driver && e.key.driver_info == key.driver_info)
     });
+    while file.entries.iter().filter(|e| same_device(e)).count() > OTHER_DRIVERS_KEPT {
+        let oldest = file.entries.iter().position(same_device).unwrap();
+        file.entries.remove(oldest);
+    }
     file.entries.push(entry.clone());
     ensure_dir(dir)?;
     let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::InvalidArgument {

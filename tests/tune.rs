@@ -144,9 +144,40 @@ fn records_are_stored_merged_and_measured_again_when_damaged_or_stale() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text.matches("\"adapter\"").count(), 1, "{text}");
 
+    // Another driver's record for the same device (a second Mesa chosen with VK_ICD_FILENAMES) is
+    // kept when this driver's is stored, up to three of them, the oldest dropped first.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let drivers = ["Mesa 90", "Mesa 91", "Mesa 92", "Mesa 93"];
+    let mut entries: Vec<serde_json::Value> = Vec::new();
+    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let ours = file["entries"][0].clone();
+    for driver in drivers {
+        let mut other = ours.clone();
+        other["key"]["driver_info"] = serde_json::Value::from(driver);
+        entries.push(other);
+    }
+    entries.push(ours);
+    let file = serde_json::json!({ "entries": entries });
+    std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+    open(TuneMode::Cached, BATCH, &none);
+    assert_eq!(
+        measured.get(),
+        4,
+        "this driver's record is found among the others"
+    );
+
     // Forced: measured whatever is stored.
     open(TuneMode::Force, BATCH, &none);
     assert_eq!(measured.get(), 5);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.matches("\"adapter\"").count(), 4, "{text}");
+    assert!(!text.contains("Mesa 90"), "{text}");
+    assert!(
+        ["Mesa 91", "Mesa 92", "Mesa 93"]
+            .iter()
+            .all(|d| text.contains(d)),
+        "{text}"
+    );
 }
 
 fn cli(dir: &Path, args: &[&str]) -> String {
