@@ -86,12 +86,17 @@ impl SyntheticRun {
 
     /// The next step's dispatches, its noise first; submit them, then call `finish_step`.
     pub fn step_dispatches(&self, gpu: &Gpu) -> Result<Vec<&Dispatch>> {
+        let mut dispatches = self.noise_dispatches(gpu)?;
+        dispatches.extend(self.trainer.step_dispatches(gpu)?);
+        Ok(dispatches)
+    }
+
+    /// The next step's noise for the D step and the G step.
+    pub fn noise_dispatches(&self, gpu: &Gpu) -> Result<Vec<&Dispatch>> {
         let step = self.trainer.steps_done;
         self.noise_d.set_step(gpu, step)?;
         self.noise_g.set_step(gpu, step)?;
-        let mut dispatches = vec![self.noise_d.dispatch(), self.noise_g.dispatch()];
-        dispatches.extend(self.trainer.step_dispatches(gpu)?);
-        Ok(dispatches)
+        Ok(vec![self.noise_d.dispatch(), self.noise_g.dispatch()])
     }
 
     pub fn finish_step(&mut self) {

@@ -117,6 +117,24 @@ fn print_tune_progress(p: TuneProgress) {
             }
             println!();
         }
+        TuneProgress::Layout {
+            index,
+            count,
+            layout,
+        } => {
+            print!("  layout {}/{count} {}: ", index + 1, layout.layout());
+            let _ = std::io::stdout().flush();
+        }
+        TuneProgress::LayoutMeasured(m) => {
+            print!("{:.1} ms of the other kernels a step", m.ms);
+            if !m.agrees() {
+                print!(
+                    " (refused: differs from the default layout's gradients by {:.1e}, Adam by {:.1e})",
+                    m.gradients_difference, m.update_difference
+                );
+            }
+            println!();
+        }
     }
 }
 
@@ -147,7 +165,7 @@ impl DeviceArgs {
             } = p
             {
                 println!(
-                    "measuring {count} kernel variants at batch {batch} on this adapter (once; --no-tune skips it):"
+                    "measuring {count} variants of the matrix products, then the layouts of the other kernels, at batch {batch} on this adapter (once; --no-tune skips it):"
                 );
             }
             print_tune_progress(p)

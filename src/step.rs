@@ -217,6 +217,14 @@ impl Trainer {
         &self.g_gradients
     }
 
+    /// Both nets' Adam updates (D's, then G's), aimed at the next step.
+    pub fn optimiser_updates(&self, gpu: &Gpu) -> Result<[&Dispatch; 2]> {
+        let [d, g] = [&self.d_optimiser, &self.g_optimiser];
+        d.aim_at(gpu, self.steps_done + 1)?;
+        g.aim_at(gpu, self.steps_done + 1)?;
+        Ok([&d.update, &g.update])
+    }
+
     fn d_step_dispatches(&self, gpu: &Gpu) -> Result<Vec<&Dispatch>> {
         let o = &self.d_optimiser;
         o.aim_at(gpu, self.steps_done + 1)?;

@@ -8,6 +8,13 @@
 //! from the same initial numbers; after each product the candidate's output is compared with the
 //! reference's and then replaced by it, so every product is checked on exactly the reference's inputs
 //! and nothing else differs (the other kernels are the same on both).
+//!
+//! Then the record's other two choices, each a layout of the kernels besides the products: BatchNorm's
+//! and the bias gradient's walk over channels (`by_plane`) and the access width of Adam and the
+//! activations (`wide_loads`). The adapter's default and each choice flipped (where the device can
+//! run it) run one step from the same initial numbers; a flip whose nets after the step differ from
+//! the default's is refused, and each choice goes to whichever of its two layouts ran the kernels
+//! besides the products faster.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,6 +36,17 @@ pub const AGREEMENT: f64 = 1e-4;
 /// Timing passes over a step after the checked one, on GPUs (a CPU adapter's single pass takes
 /// seconds and its times vary little between passes).
 const GPU_TIMING_PASSES: usize = 5;
+
+/// The largest relative L2 difference a layout's gradients may have from the default layout's, per
+/// tensor. Whole gradient passes in another summation order differ by up to ~1e-3 in float32 (the
+/// oracle's G gradients carry ~3e-4 of float32 error in PyTorch itself: BatchNorm's backward
+/// cancels); a wrong kernel differs by ~1.
+pub const LAYOUT_GRADIENT_AGREEMENT: f64 = 1e-2;
+
+/// Timing passes over the kernels besides the products of a layout, on CPU adapters (those kernels
+/// take a tenth of a step there; the least of three passes steadies them, and the first pass compiles
+/// Adam's kernel, which the checks before it do not time).
+const CPU_LAYOUT_PASSES: usize = 3;
 
 /// The batch of the untimed step that has a candidate's pipelines compiled before it is measured, on
 /// a GPU (a CPU adapter's runs at the measured batch: see `measure`).
@@ -79,6 +97,29 @@ pub fn candidates(device: &Device) -> Vec<Variant> {
     all
 }
 
+/// The layouts the tuner tries after the products, on `tuning` (the products chosen): `tuning` itself
+/// (the adapter's default layout), then with `by_plane` flipped and with `wide_loads` flipped, each
+/// where `device` can run it.
+pub fn layout_candidates(tuning: &Tuning, device: &Device) -> Vec<Tuning> {
+    let flips = [
+        Overrides {
+            by_plane: Some(!tuning.by_plane),
+            ..Overrides::default()
+        },
+        Overrides {
+            wide_loads: Some(!tuning.wide_loads),
+            ..Overrides::default()
+        },
+    ];
+    let mut all = vec![tuning.clone()];
+    all.extend(
+        flips
+            .iter()
+            .filter_map(|flip| tuning.clone().with(flip, device).ok()),
+    );
+    all
+}
+
 /// What the tuner measured of one candidate.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Measurement {
@@ -95,11 +136,38 @@ impl Measurement {
     }
 }
 
+/// What the tuner measured of one layout of the kernels besides the products.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LayoutMeasurement {
+    pub by_plane: bool,
+    pub wide_loads: bool,
+    /// Milliseconds the step's dispatches other than the products took (each the least over the
+    /// timing passes), summed.
+    pub ms: f64,
+    /// The largest relative L2 difference from the default layout's, over every gradient and running
+    /// statistic of both nets after their gradient passes from the same initial numbers (0 for the
+    /// default itself).
+    pub gradients_difference: f64,
+    /// The same over the nets' values and Adam moments after both Adams ran on the default's gradients.
+    pub update_difference: f64,
+}
+
+impl LayoutMeasurement {
+    /// Whether this layout computes what the default does: its gradients within what float32 gives in
+    /// another summation order over whole passes, its Adam within a kernel's rounding.
+    pub fn agrees(&self) -> bool {
+        self.gradients_difference <= LAYOUT_GRADIENT_AGREEMENT
+            && self.update_difference <= AGREEMENT
+    }
+}
+
 /// The tuner's result at one batch size.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TuneReport {
     pub batch: usize,
     pub measurements: Vec<Measurement>,
+    /// The adapter's default layout first, then each choice flipped where the device can run it.
+    pub layouts: Vec<LayoutMeasurement>,
     pub tuning: Tuning,
     pub seconds: f64,
 }
@@ -112,6 +180,12 @@ pub enum TuneProgress<'a> {
         variant: &'a Variant,
     },
     Measured(&'a Measurement),
+    Layout {
+        index: usize,
+        count: usize,
+        layout: &'a Tuning,
+    },
+    LayoutMeasured(&'a LayoutMeasurement),
 }
 
 /// One dispatch's time in milliseconds: GPU time from timestamps where the device has them, else the
@@ -241,6 +315,152 @@ fn timing_passes(
     Ok(())
 }
 
+/// Both nets' flat buffers of one role: gradients (1), values (0) or Adam's moments (2, 3), as
+/// `ParamStore::flat` orders them.
+fn read_flat(gpu: &Gpu, run: &SyntheticRun, role: usize) -> Result<Vec<Vec<f32>>> {
+    let nets = [&run.trainer.g.net, &run.trainer.d.net];
+    nets.iter()
+        .map(|net| net.params.flat(gpu)?[role].read(gpu))
+        .collect()
+}
+
+/// Both nets' BatchNorm running statistics, one flat buffer each.
+fn read_statistics(gpu: &Gpu, run: &SyntheticRun) -> Result<Vec<Vec<f32>>> {
+    let nets = [&run.trainer.g.net, &run.trainer.d.net];
+    let mut all = Vec::new();
+    for net in nets {
+        for (_, tensor) in net.stats.persistent(gpu)? {
+            all.push(tensor.read(gpu)?);
+        }
+    }
+    Ok(all)
+}
+
+/// ‖a − b‖ and ‖b‖ in double precision (NaN where either holds a NaN).
+fn difference_and_norm(a: &[f32], b: &[f32]) -> (f64, f64) {
+    let (mut diff, mut norm) = (0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        diff += (x as f64 - y as f64).powi(2);
+        norm += (y as f64).powi(2);
+    }
+    (diff.sqrt(), norm.sqrt())
+}
+
+/// The largest relative L2 difference between the buffers `got` and `want`; with `by_entry`, each
+/// net's buffer (G's, then D's) is compared tensor by tensor, each difference relative to the larger
+/// of the tensor's norm and the norm it would have at its buffer's root mean square: a gradient that
+/// is zero in exact arithmetic (a bias followed by BatchNorm) holds only rounding, which differs
+/// between summation orders by all of itself. Infinite for a NaN or a length that differs.
+fn largest_difference(
+    run: &SyntheticRun,
+    got: &[Vec<f32>],
+    want: &[Vec<f32>],
+    by_entry: bool,
+) -> f64 {
+    if got.len() != want.len() || got.iter().zip(want).any(|(g, w)| g.len() != w.len()) {
+        return f64::INFINITY;
+    }
+    let nets = [&run.trainer.g.net, &run.trainer.d.net];
+    let mut largest = 0.0f64;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let ranges: Vec<std::ops::Range<usize>> = match nets.get(i).filter(|_| by_entry) {
+            Some(net) => net
+                .params
+                .entries()
+                .iter()
+                .map(|e| {
+                    let start = (e.offset / 4) as usize;
+                    start..start + e.numel()
+                })
+                .collect(),
+            None => std::iter::once(0..w.len()).collect(),
+        };
+        let rms = difference_and_norm(w, w).1 / (w.len().max(1) as f64).sqrt();
+        for range in ranges {
+            let floor = rms * (range.len() as f64).sqrt();
+            let (diff, norm) = difference_and_norm(&g[range.clone()], &w[range]);
+            let d = if diff == 0.0 {
+                0.0
+            } else {
+                diff / norm.max(floor)
+            };
+            largest = largest.max(if d.is_finite() { d } else { f64::INFINITY });
+        }
+    }
+    largest
+}
+
+/// What the default layout computed, for the others to be checked against.
+struct LayoutReference {
+    gradients: Vec<Vec<f32>>,
+    statistics: Vec<Vec<f32>>,
+    updated: Vec<Vec<f32>>,
+}
+
+/// Checks and times `gpu`'s layout at batch `batch`: from the same initial numbers as every layout,
+/// both nets' gradient passes (the G step's from the initial D, as the oracle's), compared with the
+/// default's (`reference`; None: this is the default); then both Adams on the default's gradients,
+/// compared likewise; then the step's dispatches other than the products, timed `passes` times
+/// (the first use of each compiles it where the driver compiles at the first dispatch: passes > 1
+/// there), each the least over the passes.
+fn measure_layout(
+    gpu: &Gpu,
+    batch: usize,
+    passes: usize,
+    reference: Option<&LayoutReference>,
+) -> Result<(LayoutMeasurement, LayoutReference)> {
+    let run = SyntheticRun::new(gpu, batch)?;
+    let trainer = &run.trainer;
+    gpu.run(&run.noise_dispatches(gpu)?)?;
+    gpu.run(&trainer.d_gradients().iter().collect::<Vec<_>>())?;
+    gpu.run(&trainer.g_gradients().iter().collect::<Vec<_>>())?;
+    let gradients = read_flat(gpu, &run, 1)?;
+    let statistics = read_statistics(gpu, &run)?;
+    if let Some(r) = reference {
+        for (net, grads) in [&trainer.g.net, &trainer.d.net].iter().zip(&r.gradients) {
+            net.params.flat(gpu)?[1].write(gpu, grads)?;
+        }
+    }
+    gpu.run(&trainer.optimiser_updates(gpu)?)?;
+    let mut updated = read_flat(gpu, &run, 0)?;
+    updated.extend(read_flat(gpu, &run, 2)?);
+    updated.extend(read_flat(gpu, &run, 3)?);
+    let (gradients_difference, update_difference) =
+        match reference {
+            None => (0.0, 0.0),
+            Some(r) => {
+                (
+                    largest_difference(&run, &gradients, &r.gradients, true)
+                        .max(largest_difference(&run, &statistics, &r.statistics, false)),
+                    largest_difference(&run, &updated, &r.updated, false),
+                )
+            }
+        };
+    let dispatches = run.step_dispatches(gpu)?;
+    let mut least = vec![f64::INFINITY; dispatches.len()];
+    for _ in 0..passes {
+        for (i, d) in dispatches.iter().enumerate() {
+            if d.product().is_none() {
+                least[i] = least[i].min(time_one(gpu, d)?);
+            }
+        }
+    }
+    let measurement = LayoutMeasurement {
+        by_plane: gpu.by_plane(),
+        wide_loads: gpu.wide_loads(),
+        ms: least.iter().filter(|ms| ms.is_finite()).sum(),
+        gradients_difference,
+        update_difference,
+    };
+    log::debug!("{measurement:?}");
+    let kept = LayoutReference {
+        gradients,
+        statistics,
+        updated,
+    };
+    Ok((measurement, kept))
+}
+
 /// Measures every candidate on the adapter `options` pick at batch `batch`, and returns the record
 /// that runs each product on its fastest agreeing variant (the rest of the record as suits the
 /// adapter's kind).
@@ -293,10 +513,33 @@ pub fn measure(
         measurements.push(measurement);
         device = gpu.into_device();
     }
-    let tuning = choose(&base, &measurements);
+    let products = choose(&base, &measurements);
+    let tried = layout_candidates(&products, &device);
+    let layout_passes = if cpu {
+        CPU_LAYOUT_PASSES
+    } else {
+        GPU_TIMING_PASSES
+    };
+    let mut layouts = Vec::new();
+    let mut reference = None;
+    for (index, layout) in tried.iter().enumerate() {
+        progress(TuneProgress::Layout {
+            index,
+            count: tried.len(),
+            layout,
+        });
+        let gpu = Gpu::on(device, layout.clone());
+        let (measurement, kept) = measure_layout(&gpu, batch, layout_passes, reference.as_ref())?;
+        reference.get_or_insert(kept);
+        progress(TuneProgress::LayoutMeasured(&measurement));
+        layouts.push(measurement);
+        device = gpu.into_device();
+    }
+    let tuning = choose_layout(&products, &layouts);
     Ok(TuneReport {
         batch,
         measurements,
+        layouts,
         tuning,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -326,6 +569,26 @@ pub fn choose(base: &Tuning, measurements: &[Measurement]) -> Tuning {
         by_product,
         ..base.clone()
     }
+}
+
+/// `tuning` with each layout choice taken from the faster of the default layout (`layouts[0]`) and the
+/// measurement that flips that choice alone, where the flip agreed with the default.
+pub fn choose_layout(tuning: &Tuning, layouts: &[LayoutMeasurement]) -> Tuning {
+    let mut chosen = tuning.clone();
+    let Some((default, flips)) = layouts.split_first() else {
+        return chosen;
+    };
+    for flip in flips.iter().filter(|m| m.agrees() && m.ms < default.ms) {
+        match (
+            flip.by_plane != default.by_plane,
+            flip.wide_loads != default.wide_loads,
+        ) {
+            (true, false) => chosen.by_plane = flip.by_plane,
+            (false, true) => chosen.wide_loads = flip.wide_loads,
+            _ => {}
+        }
+    }
+    chosen
 }
 
 /// What a tuning record was measured for: the adapter, its driver and backend, this program's
@@ -487,6 +750,8 @@ pub fn store(dir: &Path, key: &AdapterKey, report: &TuneReport) -> Result<CacheE
         Some(mut e) => {
             e.tuning.by_product.extend(report.tuning.by_product.clone());
             e.tuning.products = report.tuning.products;
+            e.tuning.by_plane = report.tuning.by_plane;
+            e.tuning.wide_loads = report.tuning.wide_loads;
             if !e.batches.contains(&report.batch) {
                 e.batches.push(report.batch);
             }
@@ -650,6 +915,89 @@ mod tests {
             "{:?}",
             m.disagreed
         );
+    }
+
+    fn layout(by_plane: bool, wide_loads: bool, ms: f64, gradients: f64) -> LayoutMeasurement {
+        LayoutMeasurement {
+            by_plane,
+            wide_loads,
+            ms,
+            gradients_difference: gradients,
+            update_difference: 0.0,
+        }
+    }
+
+    #[test]
+    fn each_layout_choice_goes_to_the_faster_agreeing_layout() {
+        let base = Tuning {
+            products: TILED_4,
+            by_product: BTreeMap::new(),
+            by_plane: true,
+            wide_loads: true,
+        };
+        // Across planes is faster but its gradients differ; four-float accesses are faster and agree.
+        let layouts = [
+            layout(true, true, 100.0, 0.0),
+            layout(false, true, 50.0, 0.5),
+            layout(true, false, 90.0, 2e-3),
+        ];
+        let t = choose_layout(&base, &layouts);
+        assert!(t.by_plane);
+        assert!(!t.wide_loads);
+        // Slower flips leave the default; the products are untouched.
+        let layouts = [
+            layout(true, true, 100.0, 0.0),
+            layout(false, true, 150.0, 0.0),
+            layout(true, false, 101.0, 0.0),
+        ];
+        assert_eq!(choose_layout(&base, &layouts), base);
+        let refused = LayoutMeasurement {
+            update_difference: 1e-3,
+            ..layout(false, true, 50.0, 0.0)
+        };
+        assert!(!refused.agrees());
+    }
+
+    /// The layout check compares every tensor: D's BatchNorm1d weight gradient (1024 floats of 6.6
+    /// million) 5% off in the reference is refused, as is one Adam moment off by 1%.
+    #[test]
+    fn the_layout_check_refuses_a_tensor_that_differs() {
+        let gpu = Gpu::new(&GpuOptions::default()).unwrap();
+        let (m, mut kept) = measure_layout(&gpu, 4, 1, None).unwrap();
+        assert_eq!((m.gradients_difference, m.update_difference), (0.0, 0.0));
+        assert!(m.ms > 0.0);
+        let (same, _) = measure_layout(&gpu, 4, 1, Some(&kept)).unwrap();
+        assert!(same.agrees(), "{same:?}");
+        assert_eq!(same.gradients_difference, 0.0, "the same kernels: {same:?}");
+
+        let run = SyntheticRun::new(&gpu, 4).unwrap();
+        let entry = run.trainer.d.net.params.entry("fc.1.weight").unwrap();
+        let start = (entry.offset / 4) as usize;
+        for g in &mut kept.gradients[1][start..start + entry.numel()] {
+            *g *= 1.05;
+        }
+        let (off, _) = measure_layout(&gpu, 4, 1, Some(&kept)).unwrap();
+        assert!(!off.agrees(), "{off:?}");
+        // 0.05 / 1.05 relative to the tensor's norm, less where the tensor is smaller than its
+        // buffer's root mean square makes it (the difference is then taken relative to that).
+        assert!(
+            off.gradients_difference > LAYOUT_GRADIENT_AGREEMENT
+                && off.gradients_difference <= 0.05 / 1.05 + 1e-6,
+            "{off:?}"
+        );
+
+        let (_, mut kept) = measure_layout(&gpu, 4, 1, None).unwrap();
+        let moment = kept.updated.last_mut().unwrap();
+        for v in moment.iter_mut() {
+            *v *= 1.01;
+        }
+        let (off, _) = measure_layout(&gpu, 4, 1, Some(&kept)).unwrap();
+        assert_eq!(off.gradients_difference, 0.0);
+        assert!(
+            (off.update_difference - 0.01 / 1.01).abs() < 1e-4,
+            "{off:?}"
+        );
+        assert!(!off.agrees());
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The tuner: every candidate variant agrees with the reference on every product of a real step; the
-//! record it chooses covers every product and trains; records are stored, reused, re-measured when
-//! damaged or stale; the command line measures once per adapter and batch size, and `--no-tune` and
+//! The tuner: every candidate variant agrees with the reference on every product of a real step, every
+//! layout of the other kernels with the default layout; the record it chooses covers every product and
+//! trains; records are stored, reused, re-measured when damaged or stale; the command line measures once per adapter and batch size, and `--no-tune` and
 //! `--kernels` overrides skip it.
 
 mod common;
@@ -51,6 +51,41 @@ fn every_candidate_agrees_and_the_choice_trains() {
             .min_by(|a, b| a.ms[*key].total_cmp(&b.ms[*key]))
             .unwrap();
         assert_eq!(chosen, fastest.variant, "{key}");
+    }
+    // Then the layouts of the other kernels: the default first, each flip the device can run, all
+    // computing what the default does here; each choice the faster of its two.
+    let default_layout = gan_wgpu::Tuning::for_device(&device);
+    let products = gan_wgpu::Tuning {
+        by_plane: default_layout.by_plane,
+        wide_loads: default_layout.wide_loads,
+        ..report.tuning.clone()
+    };
+    let flips = tune::layout_candidates(&products, &device);
+    assert_eq!(report.layouts.len(), flips.len());
+    for (m, tried) in report.layouts.iter().zip(&flips) {
+        assert_eq!(
+            (m.by_plane, m.wide_loads),
+            (tried.by_plane, tried.wide_loads)
+        );
+        assert!(m.agrees(), "{m:?}");
+        assert!(m.ms > 0.0, "{m:?}");
+    }
+    let default = &report.layouts[0];
+    for flip in &report.layouts[1..] {
+        let faster = if flip.ms < default.ms { flip } else { default };
+        if flip.by_plane != default.by_plane {
+            assert_eq!(
+                report.tuning.by_plane, faster.by_plane,
+                "{:?}",
+                report.layouts
+            );
+        } else {
+            assert_eq!(
+                report.tuning.wide_loads, faster.wide_loads,
+                "{:?}",
+                report.layouts
+            );
+        }
     }
     // The tuned record trains: a step on it gives finite losses.
     let gpu = gan_wgpu::Gpu::on(device, report.tuning.clone());

@@ -198,9 +198,15 @@ impl fmt::Display for Tuning {
         if !self.by_product.is_empty() {
             write!(f, " ({} tuned)", self.by_product.len())?;
         }
-        write!(
-            f,
-            "; channels {}; {} accesses",
+        write!(f, "; {}", self.layout())
+    }
+}
+
+impl Tuning {
+    /// The record's choices besides the products, in words ("channels by plane; eight-float accesses").
+    pub fn layout(&self) -> String {
+        format!(
+            "channels {}; {} accesses",
             if self.by_plane {
                 "by plane"
             } else {
