@@ -84,10 +84,12 @@ pub struct Tuning {
     #[serde(default)]
     pub by_product: BTreeMap<String, Variant>,
     /// Whether BatchNorm and the bias gradient walk channels plane by plane (batchnorm.wgsl's and
-    /// bias.wgsl's BY_PLANE, with fewer lanes per channel): the layout of the CPU adapters.
+    /// bias.wgsl's BY_PLANE, with fewer lanes per channel): CPU adapters' default; the tuner measures
+    /// both walks.
     pub by_plane: bool,
     /// Whether Adam and the activations move eight floats per access (adam_u64.wgsl,
-    /// activation_u64.wgsl): CPU adapters pay each access per lane and component.
+    /// activation_u64.wgsl): CPU adapters' default (they pay each access per lane and component); the
+    /// tuner measures both widths.
     pub wide_loads: bool,
 }
 

@@ -40,7 +40,7 @@ const BACKWARD_BY_CHANNEL: Kernel = Kernel {
     entry: "batchnorm_backward_by_channel",
     ..BACKWARD
 };
-// The same with four channels per invocation, read as vec4s: CPU adapters, C a multiple of 4; in
+// The same with four channels per invocation, read as vec4s: with `by_plane`, C a multiple of 4; in
 // workgroups of BY_CHANNEL4_WG (batchnorm.wgsl).
 const BY_CHANNEL4_WG: usize = 64;
 const FORWARD_TRAIN_BY_CHANNEL4: Kernel = Kernel {
@@ -69,7 +69,7 @@ const BACKWARD: Kernel = Kernel {
     entry: "batchnorm_backward",
     storage: &BACKWARD_STORAGE,
 };
-// The plane-by-plane walk (CPU adapters) also reads x, dy and the activation's output as vec4s: twelve.
+// The plane-by-plane walk (`by_plane`) also reads x, dy and the activation's output as vec4s: twelve.
 const BACKWARD_BY_PLANE: Kernel = Kernel {
     shader: Shader::BatchNorm,
     entry: "batchnorm_backward_by_plane",
@@ -195,7 +195,7 @@ impl BatchNorm {
     }
 
     /// The kernel that reduces over each channel and its workgroup count: BatchNorm1d's one invocation
-    /// per channel (`by_channel`; on CPU adapters, when C is a multiple of 4, one per four channels:
+    /// per channel (`by_channel`; with `by_plane`, when C is a multiple of 4, one per four channels:
     /// `by_channel4`), or BatchNorm2d's one workgroup per channel (`by_workgroup`), whose lanes share
     /// the N·H·W values.
     fn reduction(
