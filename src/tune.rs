@@ -29,6 +29,7 @@ use crate::gpu::{Device, GpuOptions};
 use crate::kernels::{
     Dispatch, Family, Gpu, Overrides, Shader, Tuning, Variant, tuning::SPLIT_TARGET_GPU,
 };
+use crate::model::Net;
 
 /// The largest relative L2 difference from the reference a product's output may have (float32
 /// rounding in another summation order is around 1e-6; a wrong kernel is near 1).
@@ -306,20 +307,24 @@ fn timing_passes(
     Ok(())
 }
 
+/// The run's two nets, G then D: the order of every per-net list below.
+fn nets(run: &SyntheticRun) -> [&Net; 2] {
+    [&run.trainer.g.net, &run.trainer.d.net]
+}
+
 /// Both nets' flat buffers of one role: gradients (1), values (0) or Adam's moments (2, 3), as
 /// `ParamStore::flat` orders them.
 fn read_flat(gpu: &Gpu, run: &SyntheticRun, role: usize) -> Result<Vec<Vec<f32>>> {
-    let nets = [&run.trainer.g.net, &run.trainer.d.net];
-    nets.iter()
+    nets(run)
+        .iter()
         .map(|net| net.params.flat(gpu)?[role].read(gpu))
         .collect()
 }
 
 /// Both nets' BatchNorm running statistics, one flat buffer each.
 fn read_statistics(gpu: &Gpu, run: &SyntheticRun) -> Result<Vec<Vec<f32>>> {
-    let nets = [&run.trainer.g.net, &run.trainer.d.net];
     let mut all = Vec::new();
-    for net in nets {
+    for net in nets(run) {
         for (_, tensor) in net.stats.persistent(gpu)? {
             all.push(tensor.read(gpu)?);
         }
@@ -351,7 +356,7 @@ fn largest_difference(
     if got.len() != want.len() || got.iter().zip(want).any(|(g, w)| g.len() != w.len()) {
         return f64::INFINITY;
     }
-    let nets = [&run.trainer.g.net, &run.trainer.d.net];
+    let nets = nets(run);
     let mut largest = 0.0f64;
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let ranges: Vec<std::ops::Range<usize>> = match nets.get(i).filter(|_| by_entry) {
@@ -408,7 +413,7 @@ fn measure_layout(
     let gradients = read_flat(gpu, &run, 1)?;
     let statistics = read_statistics(gpu, &run)?;
     if let Some(r) = reference {
-        for (net, grads) in [&trainer.g.net, &trainer.d.net].iter().zip(&r.gradients) {
+        for (net, grads) in nets(&run).iter().zip(&r.gradients) {
             net.params.flat(gpu)?[1].write(gpu, grads)?;
         }
     }
