@@ -23,9 +23,23 @@ pub const ADAM_BOUND: f64 = 1e-7;
 const STRIDE: usize = 2;
 const PADDING: usize = 1;
 
-/// ‖out − ref‖ / ‖ref‖ in double precision (‖out‖ when the reference is all zeros).
+/// Whether an error is within its bound. A NaN or infinite error never is, whichever way a caller
+/// would have written the comparison (`err > bound` is false for NaN).
+pub fn within(error: f64, bound: f64) -> bool {
+    error.is_finite() && error <= bound
+}
+
+fn all_finite(values: &[f32]) -> bool {
+    values.iter().all(|v| v.is_finite())
+}
+
+/// ‖out − ref‖ / ‖ref‖ in double precision (‖out‖ when the reference is all zeros); infinite where
+/// either side holds a NaN or an infinity.
 pub fn relative_l2(out: &[f32], reference: &[f32]) -> f64 {
     assert_eq!(out.len(), reference.len(), "lengths differ");
+    if !all_finite(out) || !all_finite(reference) {
+        return f64::INFINITY;
+    }
     let diff: f64 = out
         .iter()
         .zip(reference)
@@ -39,8 +53,13 @@ pub fn relative_l2(out: &[f32], reference: &[f32]) -> f64 {
     }
 }
 
+/// The largest |out − ref|; infinite where either side holds a NaN or an infinity (a fold over
+/// `f64::max` would skip a NaN).
 pub fn max_abs_error(out: &[f32], reference: &[f32]) -> f64 {
     assert_eq!(out.len(), reference.len(), "lengths differ");
+    if !all_finite(out) || !all_finite(reference) {
+        return f64::INFINITY;
+    }
     out.iter()
         .zip(reference)
         .map(|(&a, &b)| (a as f64 - b as f64).abs())
@@ -90,7 +109,7 @@ pub struct Check {
 
 impl Check {
     pub fn passed(&self) -> bool {
-        self.error <= self.bound
+        within(self.error, self.bound)
     }
 }
 
@@ -413,7 +432,8 @@ pub fn gradient_bound(f32_error: f64) -> f64 {
 }
 
 /// A gradient's error, as `f32_errors.py` measures float32 PyTorch's: ‖out − ref‖ / ‖ref‖, or for a
-/// bias BatchNorm cancels (`name` like `G.fc.0.bias`) ‖bias grad‖ / ‖reference weight grad‖.
+/// bias BatchNorm cancels (`name` like `G.fc.0.bias`) ‖bias grad‖ / ‖reference weight grad‖; infinite
+/// where a value is not finite.
 /// `reference` gives the oracle's gradient of a parameter by name.
 pub fn gradient_error(
     name: &str,
@@ -423,7 +443,11 @@ pub fn gradient_error(
     let norm = |v: &[f32]| v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
     let layer = name.trim_end_matches(".bias");
     if name.ends_with(".bias") && CANCELLED_BIASES.contains(&layer) {
-        Ok(norm(values) / norm(&reference(&format!("{layer}.weight"))?))
+        let weight = reference(&format!("{layer}.weight"))?;
+        if !all_finite(values) || !all_finite(&weight) {
+            return Ok(f64::INFINITY);
+        }
+        Ok(norm(values) / norm(&weight))
     } else {
         Ok(relative_l2(values, &reference(name)?))
     }
@@ -475,12 +499,19 @@ impl StepOracle {
         Ok(())
     }
 
-    /// `full` where the oracle keeps `name` whole, else the elements at its subsample indices.
+    /// `full` where the oracle keeps `name` whole, else the elements at its subsample indices; where
+    /// any element of `full` is not finite, kept or not, the first kept element is a NaN, so that the
+    /// comparison of the subsample still refuses it.
     pub fn as_stored(&self, name: &str, full: Vec<f32>) -> Vec<f32> {
-        match self.tensors.indices.get(&format!("index.{name}")) {
+        let finite = all_finite(&full);
+        let mut kept = match self.tensors.indices.get(&format!("index.{name}")) {
             Some(index) => index.iter().map(|&i| full[i]).collect(),
             None => full,
+        };
+        if !finite && let Some(first) = kept.first_mut() {
+            *first = f32::NAN;
         }
+        kept
     }
 
     /// float32 PyTorch's error on the oracle's gradient `key` (`d_step_grad.D.fc.0.weight`).
@@ -533,6 +564,12 @@ impl StepOracle {
         t.x.write(gpu, self.tensors.values("step1.x")?)?;
         t.z_d.write(gpu, self.tensors.values("step1.z_d")?)?;
         gpu.submit_dispatches("D step", &t.d_gradients().iter().collect::<Vec<_>>())?;
+        self.d_step_checks(gpu, t).await
+    }
+
+    /// What `first_d_step` left in `t`'s buffers (D's outputs, the loss, D's gradients) against the
+    /// oracle: the comparison alone, so that a test can change a result and see it refused.
+    pub async fn d_step_checks(&self, gpu: &Gpu, t: &Trainer) -> Result<Vec<Check>> {
         let mut real = t.d_pass.prob.read_async(gpu).await?;
         let fake = real.split_off(t.hyper.batch);
         let loss = t.d_loss.read_async(gpu).await?;
@@ -554,6 +591,11 @@ impl StepOracle {
     pub async fn g_step(&self, gpu: &Gpu, t: &Trainer) -> Result<Vec<Check>> {
         t.z_g.write(gpu, self.tensors.values("step1.z_g")?)?;
         gpu.submit_dispatches("G step", &t.g_gradients().iter().collect::<Vec<_>>())?;
+        self.g_step_checks(gpu, t).await
+    }
+
+    /// What `g_step` left in `t`'s buffers (the loss, G's gradients) against the oracle.
+    pub async fn g_step_checks(&self, gpu: &Gpu, t: &Trainer) -> Result<Vec<Check>> {
         let loss = t.g_loss.read_async(gpu).await?;
         let mut checks = vec![self.relative("g_step_grad.g_loss", &loss)?];
         checks.extend(
@@ -572,4 +614,42 @@ fn net_stores(t: &Trainer) -> [(&'static str, &crate::params::ParamStore); 4] {
         ("D", &t.d.net.params),
         ("D", &t.d.net.stats),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each measure of error, fed a NaN or an infinity on either side, gives an error no bound admits
+    /// (before, `max_abs_error` folded with `f64::max`, which drops a NaN, and a caller writing
+    /// `err > bound` passed a NaN relative error).
+    #[test]
+    fn a_non_finite_value_is_past_every_bound() {
+        let reference = [1.0f32, -2.0, 3.0, 0.5];
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            for at in 0..reference.len() {
+                let mut out = reference;
+                out[at] = bad;
+                for err in [
+                    relative_l2(&out, &reference),
+                    relative_l2(&reference, &out),
+                    max_abs_error(&out, &reference),
+                    max_abs_error(&reference, &out),
+                    gradient_error("D.fc.1.weight", &out, |_| Ok(reference.to_vec())).unwrap(),
+                    gradient_error("D.fc.0.bias", &out, |_| Ok(reference.to_vec())).unwrap(),
+                    gradient_error("D.fc.0.bias", &reference, |_| Ok(out.to_vec())).unwrap(),
+                ] {
+                    assert!(!within(err, f64::MAX), "{bad} at {at}: error {err}");
+                    let check = Check {
+                        key: "k".into(),
+                        error: err,
+                        bound: 1e30,
+                    };
+                    assert!(!check.passed());
+                }
+            }
+        }
+        assert!(within(relative_l2(&reference, &reference), 0.0));
+        assert!(!within(f64::NAN, f64::INFINITY));
+    }
 }

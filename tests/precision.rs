@@ -135,11 +135,7 @@ fn batchnorm_error_in_input_ulps(shape: &[usize], offset: f32) {
             .unwrap();
         g.run(&[&forward]).unwrap();
         let got = y.read(g).unwrap();
-        let worst = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (*a as f64 - *b as f64).abs())
-            .fold(0.0, f64::max);
+        let worst = common::max_abs_error(&got, &want);
         let in_ulps = worst / ulp_in_std;
         eprintln!(
             "{family:?}: batchnorm {shape:?}, mean {:.1}: largest error {worst:.3e} = {in_ulps:.2} input ulps",
