@@ -128,6 +128,11 @@ fn the_pipeline_cache_is_written_reused_and_survives_garbage() {
             files.is_empty(),
             "{backend} has no pipeline caches: {files:?}"
         );
+        common::report::note(
+            common::report::Note::Skipped,
+            "the_pipeline_cache_is_written_reused_and_survives_garbage",
+            &format!("{backend} keeps no pipeline cache: only its absence was checked"),
+        );
         return;
     }
     assert_eq!(files.len(), 1, "{files:?}");

@@ -144,9 +144,13 @@ fn subgroup_linear_products_match_a_float64_reference() {
             "{} is a CPU adapter: it should have subgroups of 8 lanes",
             g.info.name
         );
-        eprintln!(
-            "{} has no subgroups of 8 or more lanes: nothing to test",
-            g.info.name
+        common::report::note(
+            common::report::Note::Skipped,
+            "subgroup_linear_products_match_a_float64_reference",
+            &format!(
+                "{} has no subgroups of 8 or more lanes: nothing to test",
+                g.info.name
+            ),
         );
         return;
     }

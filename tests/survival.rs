@@ -564,6 +564,11 @@ fn a_full_disk_is_reported_with_the_path_and_the_saved_state_survives() {
         return;
     }
     // Without a mount: the disk "fills" once the first state is saved.
+    common::report::note(
+        common::report::Note::FellBack,
+        "a_full_disk_is_reported_with_the_path_and_the_saved_state_survives",
+        "no tmpfs could be mounted here: a file-size limit after the first save stands in for it",
+    );
     file_size_limit_after_the_first_save(&out, "no tmpfs: a file-size limit after the first save");
 }
 

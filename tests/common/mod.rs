@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod dcgan64;
 pub mod reference;
+pub mod report;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
@@ -87,6 +88,14 @@ pub fn gpu_with(family: KernelFamily) -> &'static Gpu {
         let gpu = Gpu::new(&GpuOptions::default()).unwrap_or_else(|e| panic!("{e}"));
         // Subgroup kernels where the adapter has them, else tiles (as the adapter's defaults would).
         let products = if products == Family::Subgroup && !gpu.subgroups {
+            report::note(
+                report::Note::FellBack,
+                "gpu_with(Subgroup)",
+                &format!(
+                    "{} has no subgroups: the subgroup family's device runs tiles",
+                    gpu.info.name
+                ),
+            );
             Family::Tiled
         } else {
             products
