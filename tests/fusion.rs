@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{KernelFamily, gpu_with, random};
+use common::{KERNEL_FAMILIES, KernelFamily, gpu_with, random};
 use gan_wgpu::Tensor;
 use gan_wgpu::kernels::Gpu;
 use gan_wgpu::layers::{Activation, BatchNorm, BatchNormGrads, BceLoss, Conv, GradientAt};
@@ -285,11 +285,7 @@ fn a_convolutions_input_gradient_through_an_activation_is_bit_for_bit_the_two() 
         ),
     ];
     let numel = |shape: &[usize]| shape.iter().product::<usize>();
-    for family in [
-        KernelFamily::Tiled,
-        KernelFamily::TiledSplitK,
-        KernelFamily::Subgroup,
-    ] {
+    for family in KERNEL_FAMILIES {
         let g = gpu_with(family);
         for (layer, [x_shape, w_shape, y_shape], activation) in cases {
             let case = format!("{family:?} {x_shape:?} {activation:?}");
@@ -348,11 +344,7 @@ fn a_convolution_followed_by_an_activation_is_bit_for_bit_the_two() {
         ),
     ];
     let numel = |shape: &[usize]| shape.iter().product::<usize>();
-    for family in [
-        KernelFamily::Tiled,
-        KernelFamily::TiledSplitK,
-        KernelFamily::Subgroup,
-    ] {
+    for family in KERNEL_FAMILIES {
         let g = gpu_with(family);
         for (layer, [x_shape, w_shape, y_shape], activation) in cases {
             let case = format!("{family:?} {x_shape:?} {activation:?}");
