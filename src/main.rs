@@ -129,8 +129,8 @@ fn print_tune_progress(p: TuneProgress) {
             print!("{:.1} ms of the other kernels a step", m.ms);
             if !m.agrees() {
                 print!(
-                    " (refused: differs from the default layout's gradients by {:.1e}, Adam by {:.1e})",
-                    m.gradients_difference, m.update_difference
+                    " (refused: differs from the default layout's results by {})",
+                    m.differences()
                 );
             }
             println!();
