@@ -73,6 +73,13 @@ pub struct AdapterSummary {
 fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     desc.backends &= backends;
+    // The backend's validation layer only when asked for (WGPU_VALIDATION=1, as
+    // tests/vulkan_layers.rs does): wgpu turns it on in every debug build wherever one is installed,
+    // and it slows each dispatch many times over.
+    desc.flags = desc
+        .flags
+        .difference(wgpu::InstanceFlags::VALIDATION)
+        .with_env();
     wgpu::Instance::new(desc)
 }
 
