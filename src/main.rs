@@ -258,6 +258,11 @@ struct TrainArgs {
     /// For tests of divergence handling: plant a NaN in D's weights before step N.
     #[arg(long, value_name = "N", hide = true)]
     inject_nan_at_step: Option<u64>,
+    /// Stop once the run has taken this many steps in all (a resumed run's earlier steps count),
+    /// writing the training state and G and D checkpoints of that position
+    /// (G_EEE_stepSSSS.safetensors inside an epoch); --resume continues the run
+    #[arg(long, value_name = "STEPS", value_parser = clap::value_parser!(u64).range(1..))]
+    stop_after: Option<u64>,
 }
 
 const DEFAULT_EPOCHS: usize = 25;
@@ -821,6 +826,7 @@ fn train_config(args: &TrainArgs) -> Result<TrainConfig, Failure> {
             resume: false,
             checkpoint_every: args.checkpoint_every,
             inject_nan_at_step: args.inject_nan_at_step,
+            stop_after: args.stop_after,
         });
     };
     let run = state::read_run(&state::state_path(dir))?;
@@ -853,6 +859,7 @@ fn train_config(args: &TrainArgs) -> Result<TrainConfig, Failure> {
         resume: true,
         checkpoint_every: args.checkpoint_every,
         inject_nan_at_step: args.inject_nan_at_step,
+        stop_after: args.stop_after,
     })
 }
 
@@ -962,6 +969,21 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
     }
     match outcome {
         Ok(Outcome::Finished(_)) => Ok(()),
+        Ok(Outcome::Paused {
+            steps_done,
+            state,
+            checkpoints,
+        }) => {
+            say(format!(
+                "stopped after step {steps_done} as --stop-after asked; G and D are in {} and {}, the \
+                 training state in {}: `gan-wgpu train --resume {}` continues the run",
+                checkpoints[0].display(),
+                checkpoints[1].display(),
+                state.display(),
+                config.out.display()
+            ));
+            Ok(())
+        }
         Ok(Outcome::Stopped {
             epoch,
             step,

@@ -49,6 +49,9 @@ pub struct TrainConfig {
     /// Fault injection for tests of divergence handling: a NaN is written into D's first weight just
     /// before this step (numbered from 1 over the run).
     pub inject_nan_at_step: Option<u64>,
+    /// Stop once the run has taken this many steps in all (a resumed run's earlier steps count),
+    /// with the training state and G and D checkpoints of that position written.
+    pub stop_after: Option<u64>,
 }
 
 /// A bound on the training a crash can cost: the state is saved after this many steps or this
@@ -190,6 +193,13 @@ pub enum Outcome {
         steps: usize,
         state: PathBuf,
     },
+    /// The run reached `stop_after` steps; the training state and the nets' checkpoints of this
+    /// position are saved.
+    Paused {
+        steps_done: u64,
+        state: PathBuf,
+        checkpoints: [PathBuf; 2],
+    },
 }
 
 /// What the training loop tells its caller.
@@ -214,6 +224,12 @@ pub enum Progress<'a> {
 /// The artefacts of epoch `epoch` in `out`.
 pub fn grid_path(out: &Path, epoch: usize) -> PathBuf {
     out.join(format!("epoch_{epoch:03}.png"))
+}
+
+/// G's or D's checkpoint of a run stopped `step` steps into epoch `epoch` (the page names its
+/// downloads the same way).
+pub fn mid_epoch_checkpoint_path(out: &Path, net: &str, epoch: usize, step: usize) -> PathBuf {
+    out.join(format!("{net}_{epoch:03}_step{step:04}.safetensors"))
 }
 
 pub fn checkpoint_path(out: &Path, net: &str, epoch: usize) -> PathBuf {
@@ -388,6 +404,17 @@ impl<'a> Session<'a> {
         let steps_before = (first_epoch - 1) * steps + first_step;
         let started = Instant::now();
         let mut last_save = (self.trainer.steps_done, Instant::now());
+        if let Some(stop) = self.config.stop_after
+            && stop <= self.trainer.steps_done
+        {
+            return Err(Error::InvalidArgument {
+                op: "train",
+                message: format!(
+                    "--stop-after {stop}: the run has already taken {} steps",
+                    self.trainer.steps_done
+                ),
+            });
+        }
         for epoch in first_epoch..=self.config.epochs {
             self.steps.start_epoch(gpu, epoch)?;
             self.steps
@@ -403,6 +430,10 @@ impl<'a> Session<'a> {
                     started,
                 });
                 let last_of_epoch = step + 1 == steps;
+                let run_ends = last_of_epoch && epoch == self.config.epochs;
+                if self.config.stop_after == Some(self.trainer.steps_done) && !run_ends {
+                    return self.pause(epoch, step + 1, progress);
+                }
                 if flow.is_break() && !last_of_epoch {
                     self.save_mid_epoch(step + 1)?;
                     return Ok(Outcome::Stopped {
@@ -442,6 +473,44 @@ impl<'a> Session<'a> {
             last_save = (self.trainer.steps_done, Instant::now());
         }
         Ok(Outcome::Finished(self.run.history.clone()))
+    }
+
+    /// Stops the run `step` steps into `epoch` as `stop_after` asked: the epoch finished where this
+    /// was its last step, the training state saved, and G's and D's checkpoints of this position
+    /// written (`G_EEE_stepSSSS.safetensors` inside an epoch, the epoch's own at its end).
+    fn pause(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        progress: &mut impl FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<Outcome> {
+        let steps = self.steps.steps_per_epoch();
+        let (paths, written) = if step == steps {
+            self.finish_epoch(epoch, progress)?;
+            let paths = ["G", "D"].map(|net| checkpoint_path(&self.config.out, net, epoch));
+            (paths, self.config.sample_epochs.contains(&epoch))
+        } else {
+            self.save_mid_epoch(step)?;
+            let out = &self.config.out;
+            let paths = ["G", "D"].map(|net| mid_epoch_checkpoint_path(out, net, epoch, step));
+            (paths, false)
+        };
+        let gpu = self.gpu;
+        let trainer = &self.trainer;
+        if !written {
+            for (path, net, tracked) in [
+                (&paths[0], &trainer.g.net, trainer.g_batches_tracked()),
+                (&paths[1], &trainer.d.net, trainer.d_batches_tracked()),
+            ] {
+                checkpoint::save(gpu, net, tracked, path)?;
+                let _ = progress(Progress::Wrote(path));
+            }
+        }
+        Ok(Outcome::Paused {
+            steps_done: trainer.steps_done,
+            state: state_path(&self.config.out),
+            checkpoints: paths,
+        })
     }
 
     /// Records and submits step `step` (from 0) of `epoch`; waits for older steps so that at most

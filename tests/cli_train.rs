@@ -213,6 +213,96 @@ fn a_resumed_run_ends_bit_identical_to_one_never_stopped() {
     assert!(String::from_utf8_lossy(&finished.stderr).contains("finished its 2 epochs"));
 }
 
+// `--stop-after` inside an epoch and at an epoch's end: the state and both nets' checkpoints of that
+// position, exit 0; resumed (twice) the run ends bit-identical to one never stopped; a stop the run
+// is already past is refused.
+#[test]
+fn stop_after_pauses_the_run_where_asked_and_it_resumes_bit_identical() {
+    let data = small_mnist("cli_stop_after_data", 24);
+    let data = data.to_str().unwrap();
+    let straight = scratch_dir("cli_stop_after_straight");
+    let paused = scratch_dir("cli_stop_after_paused");
+    // 24 images at batch 8: 3 steps an epoch, 6 in the run.
+    let common = [
+        "--data-dir",
+        data,
+        "--batch-size",
+        "8",
+        "--sample-epochs",
+        "2",
+        "--seed",
+        "9",
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["train"];
+        args.extend(common);
+        args.extend(extra);
+        let out = gan_wgpu(&args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let out = |dir: &Path| dir.to_str().unwrap().to_string();
+    run(&["--epochs", "2", "--out", &out(&straight)]);
+    let first = run(&["--epochs", "2", "--stop-after", "2", "--out", &out(&paused)]);
+    assert!(
+        first.contains("stopped after step 2 as --stop-after asked"),
+        "{first}"
+    );
+    for file in [
+        "G_001_step0002.safetensors",
+        "D_001_step0002.safetensors",
+        "state.safetensors",
+    ] {
+        assert!(
+            paused.join(file).is_file(),
+            "{file} after --stop-after 2: {first}"
+        );
+    }
+    assert!(!paused.join("G_001.safetensors").exists());
+    // At epoch 1's end (not a sample epoch): the epoch's own checkpoints.
+    let second = run(&["--resume", &out(&paused), "--stop-after", "3"]);
+    assert!(second.contains("epoch 1, D_loss"), "{second}");
+    for file in ["G_001.safetensors", "D_001.safetensors"] {
+        assert!(
+            paused.join(file).is_file(),
+            "{file} after --stop-after 3: {second}"
+        );
+    }
+    let past = gan_wgpu(&[
+        "train",
+        "--data-dir",
+        data,
+        "--resume",
+        &out(&paused),
+        "--stop-after",
+        "3",
+    ]);
+    assert_eq!(past.status.code(), Some(2), "{past:?}");
+    assert!(
+        String::from_utf8_lossy(&past.stderr).contains("already taken 3 steps"),
+        "{}",
+        String::from_utf8_lossy(&past.stderr)
+    );
+    run(&["--resume", &out(&paused)]);
+    for file in [
+        "G_002.safetensors",
+        "D_002.safetensors",
+        "history.json",
+        "state.safetensors",
+    ] {
+        let a = std::fs::read(straight.join(file)).unwrap();
+        let b = std::fs::read(paused.join(file)).unwrap();
+        assert!(
+            a == b,
+            "{file} differs between the straight and the paused run"
+        );
+    }
+}
+
 /// `--dataset fashion-mnist` offline: Debian's dataset-fashion-mnist (installed by .ci/run) holds the
 /// full 60,000 training images, found without a download. A batch one larger than the set proves the
 /// count without running an epoch (468 steps) on lavapipe.
