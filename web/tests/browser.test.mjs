@@ -235,3 +235,112 @@ test('the first D step and a G step of the whole-model oracle, in the page, with
   assert.deepEqual(failed, [], 'tensors over their bounds');
   await page.close();
 });
+
+// The safetensors header's `__metadata__.run` of a native training state: where the run stands and the
+// losses of the epoch so far.
+function stateRun(path) {
+  const bytes = readFileSync(path);
+  const headerLength = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
+  return JSON.parse(header.__metadata__.run);
+}
+
+// Every float32 tensor of a safetensors file, by name.
+function safetensorsAll(path) {
+  const bytes = readFileSync(path);
+  const headerLength = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
+  const all = {};
+  for (const name of Object.keys(header)) {
+    if (name !== '__metadata__' && header[name].dtype === 'F32') all[name] = safetensorsF32(path, name);
+  }
+  return all;
+}
+
+const LR = 2e-4;
+// Bounds of the page's first steps against native's, both float32 on their adapters' own kernels
+// (Chrome's WebGPU on SwiftShader: tiles; native on lavapipe: its default family), from the same seed,
+// batch and bundled digits. Each side is within the oracle's bounds of float64 (tests/oracle_step.rs),
+// so they are within the sum of them of each other:
+// - step 1's losses: D's from the initial weights, G's after D's first Adam step; the oracle holds
+//   each to 1e-5 relative, so 2e-5 here;
+// - steps 2 and 3: Adam's first step has turned rounding of near-zero gradients into weight
+//   differences of up to ±lr, which the oracle bounds at 1e-3 and 3e-3 relative: 2e-3 and 6e-3 here;
+// - G after step 1: Adam's first step moves every weight by lr·g/(|g| + 1e-8), at most lr, so the two
+//   sides differ by at most 2·lr anywhere (where rounding gave a near-zero gradient another sign), and
+//   by far less than lr/100 wherever |g| is well above the rounding: at most 1% of a tensor's elements
+//   may differ by more, except the biases that feed a BatchNorm, whose gradients are rounding alone
+//   (any sign). A page step that skipped Adam differs by lr nearly everywhere.
+// - G's running statistics after step 1 come from its forward passes at the initial weights: the
+//   oracle's layer bound, 1e-4 relative, for each side, so 2e-4.
+const STEP_LOSS_BOUNDS = [2e-5, 2e-3, 6e-3];
+const CANCELLED_G_BIASES = ['fc.0.bias', 'fc.3.bias', 'deconv.0.bias'];
+
+test('the page\'s first steps are native\'s: both losses per step, and G after step 1', async () => {
+  const seed = 5;
+  const batch = 16;
+  // Native on the bundled digits: no ./data/mnist in TMP, and the one mirror named refuses at once.
+  const env = { ...process.env, GAN_WGPU_MNIST_MIRRORS: 'http://127.0.0.1:9/' };
+  const run = (...args) => execFileSync(NATIVE, args, { cwd: TMP, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = join(TMP, 'native-first-steps');
+  run('train', '--no-tune', '--seed', String(seed), '--batch-size', String(batch), '--epochs', '1',
+    '--stop-after', '1', '--out', out);
+  const nativeG = safetensorsAll(join(out, 'G_001_step0001.safetensors'));
+  run('train', '--no-tune', '--resume', out, '--stop-after', '3');
+  const state = stateRun(join(out, 'state.safetensors'));
+  assert.equal(state.steps_done, 3);
+  assert.equal(state.dataset_len, 10000, 'native trained on the bundled digits');
+  const nativeLosses = [state.epoch_d_losses, state.epoch_g_losses];
+
+  const page = await openPage();
+  const got = await page.evaluate(async ({ seed, batch }) => {
+    const gan = window.ganPage.gan;
+    gan.start_training(BigInt(seed), batch, 1);
+    const first = Array.from(await gan.train(1));
+    const g = Array.from(await gan.checkpoint('G'));
+    const more = Array.from(await gan.train(2));
+    return { losses: first.concat(more), g };
+  }, { seed, batch });
+  await page.close();
+
+  for (let s = 0; s < 3; s++) {
+    for (const [net, k] of [['D', 0], ['G', 1]]) {
+      const pageLoss = got.losses[2 * s + k];
+      const nativeLoss = nativeLosses[k][s];
+      const err = Math.abs(pageLoss - nativeLoss) / Math.abs(nativeLoss);
+      console.log(`step ${s + 1} ${net} loss: page ${pageLoss}, native ${nativeLoss}, relative ${err.toExponential(2)} (bound ${STEP_LOSS_BOUNDS[s].toExponential(0)})`);
+      assert.ok(err <= STEP_LOSS_BOUNDS[s], `step ${s + 1} ${net} loss`);
+    }
+  }
+
+  const pageFile = join(TMP, 'page-G-step1.safetensors');
+  writeFileSync(pageFile, Buffer.from(got.g));
+  const pageG = safetensorsAll(pageFile);
+  assert.deepEqual(Object.keys(pageG).sort(), Object.keys(nativeG).sort());
+  for (const [name, want] of Object.entries(nativeG)) {
+    const have = pageG[name];
+    assert.equal(have.length, want.length, name);
+    let worst = 0;
+    let far = 0;
+    let diff2 = 0;
+    let norm2 = 0;
+    for (let i = 0; i < want.length; i++) {
+      assert.ok(Number.isFinite(have[i]), `${name}[${i}] is ${have[i]}`);
+      const d = Math.abs(have[i] - want[i]);
+      worst = Math.max(worst, d);
+      if (d > LR / 100) far++;
+      diff2 += d * d;
+      norm2 += want[i] * want[i];
+    }
+    const relative = Math.sqrt(diff2 / norm2);
+    console.log(`G.${name}: largest difference ${worst.toExponential(2)}, ${far} of ${want.length} beyond lr/100, relative ${relative.toExponential(2)}`);
+    if (name.startsWith('running_') || name.includes('running_')) {
+      assert.ok(relative <= 2e-4, `${name}: running statistic ${relative}`);
+    } else {
+      assert.ok(worst <= 2 * LR * (1 + 1e-3), `${name}: a weight moved by ${worst}, more than Adam's first step can`);
+      if (!CANCELLED_G_BIASES.includes(name)) {
+        assert.ok(far <= want.length / 100, `${name}: ${far} of ${want.length} elements differ by more than lr/100`);
+      }
+    }
+  }
+});
