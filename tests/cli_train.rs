@@ -151,6 +151,20 @@ fn devices_lists_the_adapters() {
     assert!(lines[1].starts_with('0'), "{stdout}");
 }
 
+/// `gan-wgpu train` with `common` then `extra` arguments, which must succeed: its stdout.
+fn train_ok(common: &[&str], extra: &[&str]) -> String {
+    let mut args = vec!["train"];
+    args.extend(common);
+    args.extend(extra);
+    let out = gan_wgpu(&args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 #[test]
 fn a_resumed_run_ends_bit_identical_to_one_never_stopped() {
     let data = small_mnist("cli_resume_data", 24);
@@ -168,18 +182,7 @@ fn a_resumed_run_ends_bit_identical_to_one_never_stopped() {
         "--seed",
         "5",
     ];
-    let run = |extra: &[&str]| {
-        let mut args = vec!["train"];
-        args.extend(common);
-        args.extend(extra);
-        let out = gan_wgpu(&args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
+    let run = |extra: &[&str]| train_ok(&common, extra);
     run(&["--epochs", "2", "--out", straight.to_str().unwrap()]);
     run(&["--epochs", "1", "--out", stopped.to_str().unwrap()]);
     let resumed = run(&["--resume", stopped.to_str().unwrap(), "--epochs", "2"]);
@@ -233,18 +236,7 @@ fn stop_after_pauses_the_run_where_asked_and_it_resumes_bit_identical() {
         "--seed",
         "9",
     ];
-    let run = |extra: &[&str]| {
-        let mut args = vec!["train"];
-        args.extend(common);
-        args.extend(extra);
-        let out = gan_wgpu(&args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
+    let run = |extra: &[&str]| train_ok(&common, extra);
     let out = |dir: &Path| dir.to_str().unwrap().to_string();
     run(&["--epochs", "2", "--out", &out(&straight)]);
     let first = run(&["--epochs", "2", "--stop-after", "2", "--out", &out(&paused)]);

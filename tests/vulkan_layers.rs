@@ -124,6 +124,26 @@ fn layer_or_skip(test: &str) -> bool {
     false
 }
 
+/// `train` for one epoch of the digits in `data` at batch 4, into `out`.
+fn one_epoch(data: &Path, out: &Path) -> Vec<String> {
+    let (data, out) = (data.to_str().unwrap(), out.to_str().unwrap());
+    [
+        "train",
+        "--data-dir",
+        data,
+        "--batch-size",
+        "4",
+        "--epochs",
+        "1",
+        "--sample-epochs",
+        "1",
+        "--out",
+        out,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 const SYNC_ONLY: &str = "VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT";
 
 // Four steps of both nets at batch 4 and epoch 1's end, on the default kernels and on 8×8 tiles with
@@ -147,21 +167,9 @@ fn training_and_sampling_raise_no_validation_message() {
         ),
     ];
     for (name, extra) in runs {
-        let out = dir.join(name);
-        let mut args = vec![
-            "train",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--batch-size",
-            "4",
-            "--epochs",
-            "1",
-            "--sample-epochs",
-            "1",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        args.extend(extra);
+        let mut args = one_epoch(&data, &dir.join(name));
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let log = validated(&dir, name, &args, SYNC_ONLY);
         judge(&log).unwrap_or_else(|e| panic!("train ({name} kernels): {e}"));
     }
@@ -195,20 +203,8 @@ fn a_message_from_the_layer_fails_the_check() {
     }
     let data = small_mnist("vulkan_layers_advice_data", 8);
     let dir = scratch_dir("vulkan_layers_advice");
-    let out = dir.join("run");
-    let args = [
-        "train",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--batch-size",
-        "4",
-        "--epochs",
-        "1",
-        "--sample-epochs",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-    ];
+    let args = one_epoch(&data, &dir.join("run"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let log = validated(
         &dir,
         "advice",
