@@ -775,31 +775,37 @@ fn the_comparison_refuses_what_float32_rounding_cannot_explain() {
             .any(|f| f.contains("beyond float32's reach")),
         "{failures:#?}"
     );
-    // The inputs nearest 0 of that kink, one more than may cross, each within float32's reach.
+    // The inputs nearest 0 of D(x)'s first kink (conv.1's LeakyReLU, the most inputs of any), one
+    // more than may cross. (Only inputs where the GPU took float64's branch: flipping one it had
+    // crossed would uncross it.) Where all lie within float32's reach (the shared oracle's batch of
+    // 128 has dozens there), the count alone must refuse them; on a small oracle some may lie beyond
+    // it, which is refused too.
+    let inputs = &followed.own_kinks[0].inputs[0];
     let rms = (inputs.iter().map(|v| v * v).sum::<f64>() / inputs.len() as f64).sqrt();
-    // (Only inputs where the GPU took float64's branch: flipping one it had crossed would uncross it.)
     let mut nearest: Vec<usize> = (0..inputs.len())
-        .filter(|&i| followed.gpu[0][1][i] == (inputs[i] > 0.0))
+        .filter(|&i| followed.gpu[0][0][i] == (inputs[i] > 0.0))
         .collect();
     nearest.sort_by(|&a, &b| inputs[a].abs().total_cmp(&inputs[b].abs()));
+    let flipped = &nearest[..=MOST_CROSSED_KINKS];
+    let all_near = flipped
+        .iter()
+        .all(|&i| inputs[i].abs() / rms <= FLOAT32_REACH);
     let mut many = followed.gpu.clone();
-    for &i in &nearest[..=MOST_CROSSED_KINKS] {
-        assert!(
-            inputs[i].abs() / rms <= FLOAT32_REACH,
-            "input {i} is not near 0"
-        );
-        many[0][1][i] = !many[0][1][i];
+    for &i in flipped {
+        many[0][0][i] = !many[0][0][i];
     }
     let crossed_many = FollowedBranches {
         gpu: many,
         ..followed.clone()
     };
     let failures = check_along_gpu_branches("many", &oracle, &got, &crossed_many).unwrap_err();
-    assert_eq!(failures.len(), 1, "{failures:#?}");
     assert!(
-        failures[0].contains("took the other branch"),
+        failures.iter().any(|f| f.contains("took the other branch")),
         "{failures:#?}"
     );
+    if all_near {
+        assert_eq!(failures.len(), 1, "{failures:#?}");
+    }
 }
 
 /// The step oracle's tensors, read through `device`.
