@@ -4,13 +4,14 @@
 # own error on it, and `oracle_layers` and `oracle_step` run against it (GAN_WGPU_ORACLE_DIR). An
 # oracle already written is reused. Needs a Python with torch and safetensors (PYTHON, default
 # python3); CI has none, so this runs on a developer's machine: about 4 minutes an oracle on lavapipe.
+# (A layer batch of 1 is none: PyTorch refuses BatchNorm1d in training mode on one row.)
 # Usage: scripts/other_oracles.sh   (SPECS="7:3:50 2:8:80" OUT=target/other-oracles PYTHON=python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 source_dir=../shared/oracle
 out=${OUT:-target/other-oracles}
-specs=${SPECS:-"7:3:50 2:8:80 11:1:64"}
+specs=${SPECS:-"7:3:50 2:8:80 11:2:64"}
 
 "$python" -c 'import torch, safetensors' 2>/dev/null || {
     echo "other_oracles.sh: $python has no torch or safetensors (set PYTHON to one that has)" >&2
