@@ -463,33 +463,65 @@ fn safetensors_header(count: usize) -> Vec<u8> {
     out
 }
 
-/// The G checkpoint of the latest epoch in a run's folder (`G_NNN.safetensors` with the largest NNN).
+/// The latest G checkpoint in a run's folder: `G_NNN.safetensors` with the largest NNN, or a later
+/// `G_NNN_stepSSSS.safetensors` that a run stopped inside epoch NNN wrote (`train --stop-after`, the
+/// page's downloads). A folder that is missing or holds none says what to do instead.
 pub fn latest_checkpoint(dir: &Path) -> Result<PathBuf> {
-    let entries = std::fs::read_dir(dir).map_err(|e| file_error(dir, e.to_string()))?;
+    let instead = "train first (`gan-wgpu train`), or pass --checkpoint FILE or --run DIR";
+    let entries = std::fs::read_dir(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => file_error(
+            dir,
+            format!("no such folder, so no G to sample from: {instead}"),
+        ),
+        _ => file_error(dir, e.to_string()),
+    })?;
     entries
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().to_string();
-            let epoch: usize = name
-                .strip_prefix("G_")?
-                .strip_suffix(".safetensors")?
-                .parse()
-                .ok()?;
-            Some((epoch, e.path()))
+            Some((checkpoint_position(&name)?, e.path()))
         })
-        .max_by_key(|(epoch, _)| *epoch)
+        .max_by_key(|(position, _)| *position)
         .map(|(_, path)| path)
         .ok_or_else(|| {
             file_error(
                 dir,
-                "holds no G_NNN.safetensors checkpoint; train first, or pass --checkpoint",
+                format!("holds no G checkpoint (G_NNN.safetensors): {instead}"),
             )
         })
+}
+
+/// Where in a run the G checkpoint named `name` was written: (epoch, steps into it), an epoch's end
+/// after every step inside it; None for any other name.
+fn checkpoint_position(name: &str) -> Option<(usize, usize)> {
+    let stem = name.strip_prefix("G_")?.strip_suffix(".safetensors")?;
+    let (epoch, step) = match stem.split_once("_step") {
+        Some((epoch, step)) => (epoch, step.parse().ok()?),
+        None => (stem, usize::MAX),
+    };
+    Some((epoch.parse().ok()?, step))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checkpoints_order_by_epoch_then_step() {
+        let position = |n| checkpoint_position(n);
+        assert_eq!(position("G_001.safetensors"), Some((1, usize::MAX)));
+        assert_eq!(position("G_002_step0040.safetensors"), Some((2, 40)));
+        assert!(position("G_001_step0040.safetensors") < position("G_001.safetensors"));
+        assert!(position("G_001.safetensors") < position("G_002_step0001.safetensors"));
+        for other in [
+            "D_001.safetensors",
+            "G_001.png",
+            "G_x.safetensors",
+            "G_001_stepx.safetensors",
+        ] {
+            assert_eq!(position(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn the_streamed_header_is_the_safetensors_crates() {

@@ -161,7 +161,50 @@ fn bad_noise_files_and_missing_checkpoints_are_errors() {
     std::fs::create_dir_all(&empty).unwrap();
     let out = sample(&["--run", empty.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no G_NNN.safetensors"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds no G checkpoint (G_NNN.safetensors)")
+    );
+    // First contact: `sample --seed 7` in a fresh folder, before any training, says what to do and
+    // writes nothing.
+    let out = Command::new(env!("CARGO_BIN_EXE_gan-wgpu"))
+        .args(["sample", "--seed", "7"])
+        .current_dir(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for says in [
+        "logs",
+        "no such folder",
+        "gan-wgpu train",
+        "--checkpoint FILE",
+        "--run DIR",
+    ] {
+        assert!(stderr.contains(says), "`{says}` missing: {stderr}");
+    }
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+}
+
+// `--run` takes the run's latest G: a mid-epoch checkpoint (`train --stop-after`) after the last
+// epoch's end is the newer.
+#[test]
+fn sample_from_a_run_takes_its_latest_checkpoint_mid_epoch_ones_included() {
+    let oracle = Oracle::load("step.safetensors");
+    let checkpoint = pytorch_checkpoint(&oracle, "latest");
+    let run = scratch("latest_run");
+    std::fs::create_dir_all(&run).unwrap();
+    // An epoch-1 G that is not a checkpoint: picking it would fail.
+    std::fs::write(run.join("G_001.safetensors"), b"not this one").unwrap();
+    std::fs::copy(&checkpoint, run.join("G_002_step0003.safetensors")).unwrap();
+    let png = scratch("latest.png");
+    ok(&sample(&[
+        "--run",
+        run.to_str().unwrap(),
+        "--out",
+        png.to_str().unwrap(),
+    ]));
+    assert!(png.is_file());
 }
 
 /// The images of a safetensors file `sample` wrote, as bits.
