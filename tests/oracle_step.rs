@@ -392,9 +392,9 @@ fn follow_g_step(device: &Gpu, oracle: &Oracle, t: &Trainer) -> FollowedBranches
     }
 }
 
-/// The checks past their bounds. Only gradients may go on to the recomputation along the GPU's
-/// branches (a kink crossed by rounding moves them); any other check past its bound (D's outputs, a
-/// loss) is a failure outright, as is a gradient when `gradients_may_recompute` is false.
+/// The checks past their bounds, printing each check: (those that fail outright, the gradients). Only
+/// gradients may go on to the recomputation along the GPU's branches (a kink crossed by rounding moves
+/// them); any other check past its bound (D's outputs, a loss) is a failure outright.
 fn past_bounds(label: &str, checks: &[Check]) -> (Vec<String>, Vec<String>) {
     let (mut outright, mut gradients) = (Vec::new(), Vec::new());
     for c in checks {
