@@ -453,6 +453,21 @@ pub fn gradient_error(
     }
 }
 
+/// `full` where the oracle keeps a tensor whole (`index` None), else the elements at its subsample
+/// indices; where any element of `full` is not finite, kept or not, the first kept element is a NaN,
+/// so that the comparison of the subsample still refuses it.
+pub fn kept_as_stored(full: Vec<f32>, index: Option<&[usize]>) -> Vec<f32> {
+    let finite = all_finite(&full);
+    let mut kept = match index {
+        Some(index) => index.iter().map(|&i| full[i]).collect(),
+        None => full,
+    };
+    if !finite && let Some(first) = kept.first_mut() {
+        *first = f32::NAN;
+    }
+    kept
+}
+
 /// PyTorch's whole-model oracle (`step.safetensors`) with float32 PyTorch's own gradient errors on
 /// its inputs (`f32_errors.json`): the first D step and a G step from the initial weights, checked
 /// as the native tests (`tests/oracle_step.rs`) check them.
@@ -499,19 +514,10 @@ impl StepOracle {
         Ok(())
     }
 
-    /// `full` where the oracle keeps `name` whole, else the elements at its subsample indices; where
-    /// any element of `full` is not finite, kept or not, the first kept element is a NaN, so that the
-    /// comparison of the subsample still refuses it.
+    /// `full` as the oracle keeps `name` (`kept_as_stored`).
     pub fn as_stored(&self, name: &str, full: Vec<f32>) -> Vec<f32> {
-        let finite = all_finite(&full);
-        let mut kept = match self.tensors.indices.get(&format!("index.{name}")) {
-            Some(index) => index.iter().map(|&i| full[i]).collect(),
-            None => full,
-        };
-        if !finite && let Some(first) = kept.first_mut() {
-            *first = f32::NAN;
-        }
-        kept
+        let index = self.tensors.indices.get(&format!("index.{name}"));
+        kept_as_stored(full, index.map(Vec::as_slice))
     }
 
     /// float32 PyTorch's error on the oracle's gradient `key` (`d_step_grad.D.fc.0.weight`).

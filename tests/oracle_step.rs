@@ -16,7 +16,8 @@ use common::{
 use gan_wgpu::gpu::wait;
 use gan_wgpu::model::{DiscriminatorPass, GeneratorPass, GradientPool, Mode};
 use gan_wgpu::oracle::{
-    CANCELLED_BIASES, Check, STEP1_BOUND, StepOracle, gradient_bound, gradient_error, within,
+    CANCELLED_BIASES, Check, STEP1_BOUND, StepOracle, gradient_bound, gradient_error,
+    kept_as_stored, within,
 };
 use gan_wgpu::params::ParamStore;
 use gan_wgpu::step::{Hyper, Trainer};
@@ -71,19 +72,9 @@ fn trainer_at_init() -> Trainer {
     trainer_at_init_on(gpu(), &step_oracle())
 }
 
-/// `full` where the oracle keeps `name` whole, else the elements at its subsample indices; where any
-/// element of `full` is not finite, kept or not, the first kept element is a NaN, so that the
-/// comparison of the subsample still refuses it.
+/// `full` as the oracle keeps `name` (`kept_as_stored`: a non-finite value anywhere poisons it).
 fn as_stored(oracle: &Oracle, name: &str, full: Vec<f32>) -> Vec<f32> {
-    let finite = full.iter().all(|v| v.is_finite());
-    let mut kept = match oracle.subsample_index(name) {
-        Some(idx) => idx.iter().map(|&i| full[i]).collect(),
-        None => full,
-    };
-    if !finite && let Some(first) = kept.first_mut() {
-        *first = f32::NAN;
-    }
-    kept
+    kept_as_stored(full, oracle.subsample_index(name))
 }
 
 fn check_relative(what: &str, got: &[f32], want: &[f32], bound: f64) {
