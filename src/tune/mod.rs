@@ -15,20 +15,26 @@
 //! run it) run both nets' gradient passes from the same initial numbers, then both Adams on the
 //! default's gradients; a flip whose gradients or updates differ from the default's is refused, and
 //! each choice goes to whichever of its two layouts ran the kernels besides the products faster.
+//!
+//! The measuring is here; what a record is stored under is `fingerprint.rs`, the stored records
+//! `record.rs`.
+
+mod fingerprint;
+mod record;
+
+pub use fingerprint::{AdapterKey, CpuKey};
+pub use record::{CacheEntry, cache_path, cached, store};
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::bench::SyntheticRun;
 use crate::error::{Error, Result};
-use crate::files::{ensure_dir, write_atomic};
 use crate::gpu::{Device, GpuOptions};
-use crate::kernels::{
-    Dispatch, Family, Gpu, Overrides, Shader, Tuning, Variant, tuning::SPLIT_TARGET_GPU,
-};
+use crate::kernels::{Dispatch, Family, Gpu, Overrides, Tuning, Variant, tuning::SPLIT_TARGET_GPU};
 use crate::model::Net;
 use crate::oracle::CANCELLED_BIASES;
 
@@ -641,203 +647,6 @@ pub fn choose_layout(tuning: &Tuning, layouts: &[LayoutMeasurement]) -> Tuning {
         }
     }
     chosen
-}
-
-/// What a tuning record was measured for: the adapter, its driver and backend, this program's
-/// version and shaders, and on CPU adapters the CPU and its vector extensions (and the driver's
-/// environment that changes the code it generates).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AdapterKey {
-    pub adapter: String,
-    pub vendor: u32,
-    pub device: u32,
-    pub backend: String,
-    pub driver: String,
-    pub driver_info: String,
-    pub gan_wgpu: String,
-    /// A hash of every shader's source: a changed kernel is measured again.
-    pub shaders: String,
-    pub cpu: Option<CpuKey>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CpuKey {
-    pub model: String,
-    pub extensions: Vec<String>,
-    /// Mesa's variables that change llvmpipe's code (GALLIUM_OVERRIDE_CPU_CAPS, LP_NATIVE_VECTOR_WIDTH).
-    pub driver_env: Vec<String>,
-}
-
-/// FNV-1a, 64 bits: a hash that stays the same across Rust versions and platforms.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
-}
-
-#[allow(unused_mut)]
-fn cpu_extensions() -> Vec<String> {
-    let mut found: Vec<&str> = Vec::new();
-    #[cfg(target_arch = "x86_64")]
-    {
-        macro_rules! check {
-            ($($f:tt),*) => {$(
-                if std::arch::is_x86_feature_detected!($f) {
-                    found.push($f);
-                }
-            )*};
-        }
-        check!(
-            "sse4.2",
-            "avx",
-            "avx2",
-            "fma",
-            "avx512f",
-            "avx512bw",
-            "avx512vl",
-            "avx512vnni"
-        );
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        if std::arch::is_aarch64_feature_detected!("neon") {
-            found.push("neon");
-        }
-        if std::arch::is_aarch64_feature_detected!("sve") {
-            found.push("sve");
-        }
-    }
-    found.into_iter().map(String::from).collect()
-}
-
-impl AdapterKey {
-    pub fn of(info: &wgpu::AdapterInfo) -> AdapterKey {
-        let shaders = Shader::ALL
-            .iter()
-            .fold(String::new(), |all, s| all + &s.source());
-        let cpu = (info.device_type == wgpu::DeviceType::Cpu).then(|| CpuKey {
-            model: cpu_model(),
-            extensions: cpu_extensions(),
-            driver_env: ["GALLIUM_OVERRIDE_CPU_CAPS", "LP_NATIVE_VECTOR_WIDTH"]
-                .iter()
-                .filter_map(|v| std::env::var(v).ok().map(|value| format!("{v}={value}")))
-                .collect(),
-        });
-        AdapterKey {
-            adapter: info.name.clone(),
-            vendor: info.vendor,
-            device: info.device,
-            backend: format!("{:?}", info.backend),
-            driver: info.driver.clone(),
-            driver_info: info.driver_info.clone(),
-            gan_wgpu: env!("CARGO_PKG_VERSION").to_string(),
-            shaders: format!("{:016x}", fnv1a(shaders.as_bytes())),
-            cpu,
-        }
-    }
-}
-
-/// One adapter's stored record.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CacheEntry {
-    pub key: AdapterKey,
-    /// The batch sizes measured (each adds its products' choices).
-    pub batches: Vec<usize>,
-    pub tuning: Tuning,
-    /// Seconds each measurement took, by batch size.
-    pub seconds: BTreeMap<usize, f64>,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct CacheFile {
-    entries: Vec<CacheEntry>,
-}
-
-/// The file of tuning records in the cache folder `dir`.
-pub fn cache_path(dir: &Path) -> PathBuf {
-    dir.join("tuning.json")
-}
-
-/// The records stored in `dir`; a missing file is empty, a damaged one is reported and read as empty.
-fn read_cache(dir: &Path) -> CacheFile {
-    let path = cache_path(dir);
-    match std::fs::read(&path) {
-        Err(_) => CacheFile::default(),
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            log::warn!(
-                "{} is damaged ({e}); kernels are measured again",
-                path.display()
-            );
-            CacheFile::default()
-        }),
-    }
-}
-
-/// The stored record for `key` in `dir`, if there is one.
-pub fn cached(dir: &Path, key: &AdapterKey) -> Option<CacheEntry> {
-    read_cache(dir).entries.into_iter().find(|e| e.key == *key)
-}
-
-/// How many records of other drivers for the same adapter and CPU a store keeps.
-const OTHER_DRIVERS_KEPT: usize = 3;
-
-/// Stores `report` for `key` in `dir`, merged with what that adapter already had at other batch sizes;
-/// records of other adapters and drivers are kept, and a stale one for the same driver is replaced.
-pub fn store(dir: &Path, key: &AdapterKey, report: &TuneReport) -> Result<CacheEntry> {
-    let mut file = read_cache(dir);
-    let previous = file.entries.iter().position(|e| e.key == *key);
-    let entry = match previous.map(|i| file.entries.remove(i)) {
-        Some(mut e) => {
-            e.tuning.by_product.extend(report.tuning.by_product.clone());
-            e.tuning.products = report.tuning.products;
-            e.tuning.by_plane = report.tuning.by_plane;
-            e.tuning.wide_loads = report.tuning.wide_loads;
-            if !e.batches.contains(&report.batch) {
-                e.batches.push(report.batch);
-            }
-            e.seconds.insert(report.batch, report.seconds);
-            e
-        }
-        None => CacheEntry {
-            key: key.clone(),
-            batches: vec![report.batch],
-            tuning: report.tuning.clone(),
-            seconds: BTreeMap::from([(report.batch, report.seconds)]),
-        },
-    };
-    // A record for the same adapter, driver and CPU from another gan-wgpu or other shaders is stale. One
-    // from another driver is kept (two may be installed, one chosen with VK_ICD_FILENAMES), up to
-    // OTHER_DRIVERS_KEPT of them, the oldest dropped first.
-    let same_device = |e: &CacheEntry| {
-        e.key.adapter == key.adapter && e.key.backend == key.backend && e.key.cpu == key.cpu
-    };
-    file.entries.retain(|e| {
-        !(same_device(e) && e.key.driver == key.driver && e.key.driver_info == key.driver_info)
-    });
-    while file.entries.iter().filter(|e| same_device(e)).count() > OTHER_DRIVERS_KEPT {
-        let oldest = file.entries.iter().position(same_device).unwrap();
-        file.entries.remove(oldest);
-    }
-    file.entries.push(entry.clone());
-    ensure_dir(dir)?;
-    let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::InvalidArgument {
-        op: "tune",
-        message: e.to_string(),
-    })?;
-    write_atomic(&cache_path(dir), &json)?;
-    Ok(entry)
 }
 
 /// Whether and how the kernels are tuned when a device opens.
