@@ -16,8 +16,6 @@ pub mod adam;
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod download;
 pub mod epoch;
 pub mod error;
 pub mod files;

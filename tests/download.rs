@@ -1,3 +1,4 @@
+#![cfg(feature = "download")]
 //! Downloads against a small HTTP server this test starts on 127.0.0.1 (no other network is used):
 //! mirrors tried in order, MD5 sums enforced, nothing unverified kept, and the CLI's fallback to the
 //! bundled digits when no mirror answers.
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use gan_wgpu::download::{Published, download};
+use gan_wgpu::data::download::{Published, download};
 use md5::{Digest, Md5};
 
 /// Serves `files` (path → body) over HTTP/1.1 on a loopback port until the test process ends;

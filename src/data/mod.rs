@@ -1,6 +1,11 @@
 //! Training images: IDX files (raw or gzip), validated, and the 10,000 MNIST digits bundled in the
 //! binary. Pixels stay bytes until the GPU gathers a batch (shaders/data.wgsl).
 
+#[cfg(all(feature = "download", not(target_arch = "wasm32")))]
+pub mod download;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod find;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -19,8 +24,8 @@ pub const IMAGES_FILE: &str = "train-images-idx3-ubyte";
 pub const LABELS_FILE: &str = "train-labels-idx1-ubyte";
 
 /// MNIST digits 0–9, 10,000 of them (data/mnist-10k/README.md says where they come from).
-const BUNDLED_IMAGES: &[u8] = include_bytes!("../data/mnist-10k/train-images-idx3-ubyte.gz");
-const BUNDLED_LABELS: &[u8] = include_bytes!("../data/mnist-10k/train-labels-idx1-ubyte.gz");
+const BUNDLED_IMAGES: &[u8] = include_bytes!("../../data/mnist-10k/train-images-idx3-ubyte.gz");
+const BUNDLED_LABELS: &[u8] = include_bytes!("../../data/mnist-10k/train-labels-idx1-ubyte.gz");
 
 /// A set of 28×28 grey images (row-major bytes, 0 black … 255 white) with their labels.
 #[derive(Clone, Debug)]
