@@ -184,6 +184,25 @@ fn bad_noise_files_and_missing_checkpoints_are_errors() {
     }
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+    // A --checkpoint that is not there is named before the GPU opens (no adapter line).
+    let out = Command::new(env!("CARGO_BIN_EXE_gan-wgpu"))
+        .args(["sample", "--checkpoint", "G_025.safetensors"])
+        .current_dir(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("G_025.safetensors: no such file") && stderr.contains("--run DIR"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
 }
 
 // `--run` takes the run's latest G: a mid-epoch checkpoint (`train --stop-after`) after the last

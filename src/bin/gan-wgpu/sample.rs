@@ -101,6 +101,13 @@ pub fn run(args: SampleArgs) -> Result<(), Failure> {
         )));
     }
     let checkpoint = match &args.checkpoint {
+        // Said before the GPU opens, which takes a while on a software adapter.
+        Some(path) if !path.is_file() => {
+            return Err(bad_input(format!(
+                "{}: no such file; pass a G checkpoint (G_NNN.safetensors, ours or the PyTorch original's), or --run DIR for a run's latest",
+                path.display()
+            )));
+        }
         Some(path) => path.clone(),
         None => gan_wgpu::sample::latest_checkpoint(&args.run)?,
     };
