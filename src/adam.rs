@@ -22,7 +22,7 @@ const UPDATE_VEC4: Kernel = Kernel {
     storage: &[read(6), write(7), write(8), write(9), write(5)],
 };
 
-/// The same update eight elements at a time from vec4<u64> views of the tensors (shaders/adam_u64.wgsl),
+/// The same update eight elements at a time from vec4<u64> views of the tensors (shaders/cpu/adam_u64.wgsl),
 /// used on devices with `wide_loads` where the element count is a multiple of 8.
 const UPDATE_U64: Kernel = Kernel {
     shader: Shader::AdamU64,

@@ -4,7 +4,9 @@
 //! - [`gpu`]: adapter choice, device, submission, readback, errors.
 //! - [`kernels`]: the WGSL files of `shaders/`, their pipelines and bound [`kernels::Dispatch`]es.
 //! - [`tensor`]: float32 tensors living in GPU buffers.
-//! - [`layers`]: one module per layer, forward and backward.
+//! - [`layers`]: one module per layer, forward and backward, describing its products.
+//! - [`plan`]: which kernel computes each matrix product and convolution (the only code that knows
+//!   the kernel families).
 //! - [`adam`]: the optimiser; [`health`]: NaN/Inf detection on the GPU.
 //!
 //! The training loop with its files, downloads, tuner and benchmarks is native; the library's model,
@@ -29,6 +31,7 @@ pub mod model;
 pub mod noise;
 pub mod oracle;
 pub mod params;
+pub mod plan;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod plot;
 pub mod sample;

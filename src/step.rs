@@ -67,7 +67,7 @@ impl Optimiser {
         })
     }
 
-    fn aim_at(&self, gpu: &Gpu, step: u64) -> Result<()> {
+    fn set_step(&self, gpu: &Gpu, step: u64) -> Result<()> {
         self.adam
             .set_step(gpu, &self.update, self.count, step, self.health_bit)
     }
@@ -110,7 +110,7 @@ impl Trainer {
         #[cfg(not(target_arch = "wasm32"))]
         return std::thread::scope(|scope| {
             if gpu.runs_subgroup_kernels() {
-                scope.spawn(|| gpu.prepare(&crate::layers::subgroup_kernels()));
+                scope.spawn(|| gpu.prepare(&crate::plan::cpu::kernels_to_prepare()));
             }
             Trainer::build(gpu, hyper)
         });
@@ -220,20 +220,20 @@ impl Trainer {
     /// Both nets' Adam updates (D's, then G's), aimed at the next step.
     pub fn optimiser_updates(&self, gpu: &Gpu) -> Result<[&Dispatch; 2]> {
         let [d, g] = [&self.d_optimiser, &self.g_optimiser];
-        d.aim_at(gpu, self.steps_done + 1)?;
-        g.aim_at(gpu, self.steps_done + 1)?;
+        d.set_step(gpu, self.steps_done + 1)?;
+        g.set_step(gpu, self.steps_done + 1)?;
         Ok([&d.update, &g.update])
     }
 
     fn d_step_dispatches(&self, gpu: &Gpu) -> Result<Vec<&Dispatch>> {
         let o = &self.d_optimiser;
-        o.aim_at(gpu, self.steps_done + 1)?;
+        o.set_step(gpu, self.steps_done + 1)?;
         Ok(self.d_gradients.iter().chain([&o.update]).collect())
     }
 
     fn g_step_dispatches(&self, gpu: &Gpu) -> Result<Vec<&Dispatch>> {
         let o = &self.g_optimiser;
-        o.aim_at(gpu, self.steps_done + 1)?;
+        o.set_step(gpu, self.steps_done + 1)?;
         Ok(self.g_gradients.iter().chain([&o.update]).collect())
     }
 

@@ -88,7 +88,7 @@ fn every_candidate_agrees_and_the_choice_trains() {
         }
     }
     // The tuned record trains: a step on it gives finite losses.
-    let gpu = gan_wgpu::Gpu::on(device, report.tuning.clone());
+    let gpu = gan_wgpu::Gpu::with_tuning(device, report.tuning.clone());
     let mut run = SyntheticRun::new(&gpu, BATCH).unwrap();
     gpu.run(&run.step_dispatches(&gpu).unwrap()).unwrap();
     run.finish_step();

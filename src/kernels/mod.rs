@@ -103,11 +103,11 @@ const COMMON: &str = include_str!("../../shaders/common.wgsl");
 /// The tiled matrix-product core, prepended to the files whose kernels are matrix products.
 const GEMM: &str = include_str!("../../shaders/gemm.wgsl");
 /// The subgroup kernels' register block, prepended to their files.
-const SUBGROUP_BLOCK: &str = include_str!("../../shaders/subgroup_block.wgsl");
+const SUBGROUP_BLOCK: &str = include_str!("../../shaders/cpu/subgroup_block.wgsl");
 /// The parameter blocks shared by several files, prepended to those.
 const PARAMS: &str = include_str!("../../shaders/params.wgsl");
 /// Eight floats as a vec4<u64>, prepended to the files that access buffers that way.
-const WIDE: &str = include_str!("../../shaders/wide.wgsl");
+const WIDE: &str = include_str!("../../shaders/cpu/wide.wgsl");
 
 /// One WGSL file of `shaders/`: an op family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -132,8 +132,8 @@ pub const PREPENDED_FILES: [&str; 5] = [
     "common.wgsl",
     "params.wgsl",
     "gemm.wgsl",
-    "subgroup_block.wgsl",
-    "wide.wgsl",
+    "cpu/subgroup_block.wgsl",
+    "cpu/wide.wgsl",
 ];
 
 impl Shader {
@@ -158,17 +158,17 @@ impl Shader {
     pub fn file_name(self) -> &'static str {
         match self {
             Shader::Activation => "activation.wgsl",
-            Shader::ActivationU64 => "activation_u64.wgsl",
+            Shader::ActivationU64 => "cpu/activation_u64.wgsl",
             Shader::Adam => "adam.wgsl",
-            Shader::AdamU64 => "adam_u64.wgsl",
+            Shader::AdamU64 => "cpu/adam_u64.wgsl",
             Shader::BatchNorm => "batchnorm.wgsl",
             Shader::Bce => "bce.wgsl",
             Shader::Bias => "bias.wgsl",
             Shader::Conv => "conv.wgsl",
-            Shader::ConvSubgroup => "conv_subgroup.wgsl",
+            Shader::ConvSubgroup => "cpu/conv_subgroup.wgsl",
             Shader::Data => "data.wgsl",
             Shader::Linear => "linear.wgsl",
-            Shader::LinearSubgroup => "linear_subgroup.wgsl",
+            Shader::LinearSubgroup => "cpu/linear_subgroup.wgsl",
             Shader::Noise => "noise.wgsl",
         }
     }
@@ -199,17 +199,17 @@ impl Shader {
     pub fn source(self) -> String {
         let body = match self {
             Shader::Activation => include_str!("../../shaders/activation.wgsl"),
-            Shader::ActivationU64 => include_str!("../../shaders/activation_u64.wgsl"),
+            Shader::ActivationU64 => include_str!("../../shaders/cpu/activation_u64.wgsl"),
             Shader::Adam => include_str!("../../shaders/adam.wgsl"),
-            Shader::AdamU64 => include_str!("../../shaders/adam_u64.wgsl"),
+            Shader::AdamU64 => include_str!("../../shaders/cpu/adam_u64.wgsl"),
             Shader::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
             Shader::Bce => include_str!("../../shaders/bce.wgsl"),
             Shader::Bias => include_str!("../../shaders/bias.wgsl"),
             Shader::Conv => include_str!("../../shaders/conv.wgsl"),
-            Shader::ConvSubgroup => include_str!("../../shaders/conv_subgroup.wgsl"),
+            Shader::ConvSubgroup => include_str!("../../shaders/cpu/conv_subgroup.wgsl"),
             Shader::Data => include_str!("../../shaders/data.wgsl"),
             Shader::Linear => include_str!("../../shaders/linear.wgsl"),
-            Shader::LinearSubgroup => include_str!("../../shaders/linear_subgroup.wgsl"),
+            Shader::LinearSubgroup => include_str!("../../shaders/cpu/linear_subgroup.wgsl"),
             Shader::Noise => include_str!("../../shaders/noise.wgsl"),
         };
         let core = match self {
@@ -301,17 +301,17 @@ impl Gpu {
     pub async fn open(options: &GpuOptions) -> Result<Gpu> {
         let base = Device::open(options, required_limits()).await?;
         let tuning = Tuning::for_device(&base);
-        Ok(Gpu::on(base, tuning))
+        Ok(Gpu::with_tuning(base, tuning))
     }
 
-    /// Opens the adapter `options` pick with the limits the kernels need, for `Gpu::on`.
+    /// Opens the adapter `options` pick with the limits the kernels need, for `Gpu::with_tuning`.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn open_device(options: &GpuOptions) -> Result<Device> {
         Device::new(options, required_limits())
     }
 
     /// `device` with the kernel variants `tuning` names.
-    pub fn on(base: Device, tuning: Tuning) -> Gpu {
+    pub fn with_tuning(base: Device, tuning: Tuning) -> Gpu {
         log::info!("kernels on {}: {tuning}", base.info.name);
         Gpu {
             base,
@@ -322,7 +322,7 @@ impl Gpu {
         }
     }
 
-    /// The device, for a new tuning record (`Gpu::on`); pipelines made so far are dropped.
+    /// The device, for a new tuning record (`Gpu::with_tuning`); pipelines made so far are dropped.
     pub fn into_device(self) -> Device {
         self.base
     }

@@ -19,7 +19,7 @@ pub const SPLIT_TARGET_GPU: u32 = 528;
 pub enum Family {
     /// shaders/gemm.wgsl's workgroup-memory tiles.
     Tiled,
-    /// shaders/linear_subgroup.wgsl and conv_subgroup.wgsl, for the products they fit (others run
+    /// shaders/cpu/linear_subgroup.wgsl and conv_subgroup.wgsl, for the products they fit (others run
     /// tiled); needs subgroups of at least 8 lanes.
     Subgroup,
 }
@@ -243,7 +243,7 @@ pub const OVERRIDE_KEYS: &str = "products=tiled|subgroup, block=4|8, pitch=16|17
 impl Overrides {
     /// Whether a product's variant is overridden (so every product runs that, and measuring the
     /// variants is pointless).
-    pub fn touch_products(&self) -> bool {
+    pub fn sets_product_variant(&self) -> bool {
         self.family.is_some()
             || self.block.is_some()
             || self.pitch.is_some()

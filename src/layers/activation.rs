@@ -11,10 +11,10 @@ use crate::tensor::{Tensor, expect_shape};
 // Forward: x → y; backward: what autograd saved, and the gradient, turned from dy into dx in place.
 const SCALAR: &[Storage] = &[read(1), write(3)];
 // The *_vec4_* kernels see the same tensors as vec4 arrays at bindings 4 and 6 (the *_u64_* ones, in
-// shaders/activation_u64.wgsl, as vec4<u64> arrays at 1 and 3).
+// shaders/cpu/activation_u64.wgsl, as vec4<u64> arrays at 1 and 3).
 const VEC4: &[Storage] = &[read(4), write(6)];
 
-/// Elements per invocation: 1, 4, or 8 (shaders/activation_u64.wgsl).
+/// Elements per invocation: 1, 4, or 8 (shaders/cpu/activation_u64.wgsl).
 #[derive(Clone, Copy)]
 enum Width {
     Scalar,

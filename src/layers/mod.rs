@@ -14,12 +14,3 @@ pub use batchnorm::{BatchNorm, BatchNormGrads};
 pub use bce::{BceLoss, GradientAt};
 pub use conv::Conv;
 pub use linear::Linear;
-
-/// The matrix-product kernels of the subgroup family (see README), largest first: those worth creating
-/// ahead of use on a second thread.
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn subgroup_kernels() -> Vec<&'static crate::kernels::Kernel> {
-    conv::subgroup_kernels()
-        .chain(linear::SUBGROUP_KERNELS)
-        .collect()
-}

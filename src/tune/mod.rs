@@ -546,7 +546,7 @@ pub fn measure(
             count: candidates.len(),
             variant: &variant,
         });
-        let gpu = Gpu::on(
+        let gpu = Gpu::with_tuning(
             device,
             Tuning {
                 products: variant,
@@ -586,7 +586,7 @@ pub fn measure(
             count: tried.len(),
             layout,
         });
-        let gpu = Gpu::on(device, layout.clone());
+        let gpu = Gpu::with_tuning(device, layout.clone());
         let (measurement, kept) = measure_layout(&gpu, batch, layout_passes, reference.as_ref())?;
         reference.get_or_insert(kept);
         progress(TuneProgress::LayoutMeasured(&measurement));
@@ -674,7 +674,7 @@ pub fn open(
 ) -> Result<(Gpu, Option<TuneReport>)> {
     let device = Gpu::open_device(options)?;
     let key = AdapterKey::of(&device.info);
-    let overrides_products = overrides.touch_products();
+    let overrides_products = overrides.sets_product_variant();
     let stored = match (mode, cache_dir) {
         (TuneMode::Off | TuneMode::Force, _) | (_, None) => None,
         (_, Some(dir)) => cached(dir, &key),
@@ -707,7 +707,7 @@ pub fn open(
             op: "--kernels",
             message,
         })?;
-    Ok((Gpu::on(device, tuning), report))
+    Ok((Gpu::with_tuning(device, tuning), report))
 }
 
 #[cfg(test)]

@@ -114,7 +114,7 @@ pub fn gpu_with(family: KernelFamily) -> &'static Gpu {
             .clone()
             .with(&overrides, &gpu)
             .unwrap_or_else(|e| panic!("{e}"));
-        Gpu::on(gpu.into_device(), tuning)
+        Gpu::with_tuning(gpu.into_device(), tuning)
     })
 }
 

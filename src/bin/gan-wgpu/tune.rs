@@ -21,7 +21,7 @@ pub fn run(args: TuneCommandArgs) -> Result<(), Failure> {
     if device
         .kernels
         .as_ref()
-        .is_some_and(Overrides::touch_products)
+        .is_some_and(Overrides::sets_product_variant)
     {
         return Err(bad_input(
             "tune measures the products' variants; --kernels may set only by-plane and wide-loads here"

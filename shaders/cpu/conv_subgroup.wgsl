@@ -1,5 +1,5 @@
 // Conv2d and ConvTranspose2d products for adapters whose subgroups are CPU SIMD lanes (lavapipe), on the
-// schedule of shaders/linear_subgroup.wgsl (read its header for why): one workgroup of 8 invocations,
+// schedule of shaders/cpu/linear_subgroup.wgsl (read its header for why): one workgroup of 8 invocations,
 // one subgroup, computes two 32×32 blocks (acc0..acc31 and the upper bank acc32..acc63); lane l owns
 // four columns of each and all 32 rows of them, and each depth is a rank-1 update whose row values are
 // broadcast from the lane that loaded them, applied four depths at a time. The two blocks share loads:
