@@ -198,18 +198,40 @@ impl Oracle {
         }
     }
 
-    fn upload(&self, gpu: &Gpu, key: &str) -> Result<Tensor> {
+    /// Every key starting with `prefix`, sorted.
+    pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .tensors
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// The flat indices kept of `<name>` where the oracle stores only a subsample of it
+    /// (`index.<name>`), else None.
+    pub fn subsample_index(&self, name: &str) -> Option<&[usize]> {
+        self.indices
+            .get(&format!("index.{name}"))
+            .map(Vec::as_slice)
+    }
+
+    /// The reference tensor `key` on the GPU.
+    pub fn upload(&self, gpu: &Gpu, key: &str) -> Result<Tensor> {
         let (shape, values) = self.entry(key)?;
         Tensor::from_slice(gpu, key, shape, values)
     }
 
-    fn zeros_like(&self, gpu: &Gpu, key: &str) -> Result<Tensor> {
+    /// A zeroed GPU tensor shaped like the reference tensor `key`.
+    pub fn zeros_like(&self, gpu: &Gpu, key: &str) -> Result<Tensor> {
         let shape = self.shape(key)?.to_vec();
         Tensor::zeros(gpu, key, &shape)
     }
 
     /// Fails unless every tensor of `case` was looked at.
-    fn all_used(&self, case: &str) -> Result<()> {
+    pub fn all_used(&self, case: &str) -> Result<()> {
         let prefix = format!("{case}.");
         let used = self.used.borrow();
         let mut unused: Vec<&String> = self
@@ -516,8 +538,7 @@ impl StepOracle {
 
     /// `full` as the oracle keeps `name` (`kept_as_stored`).
     pub fn as_stored(&self, name: &str, full: Vec<f32>) -> Vec<f32> {
-        let index = self.tensors.indices.get(&format!("index.{name}"));
-        kept_as_stored(full, index.map(Vec::as_slice))
+        kept_as_stored(full, self.tensors.subsample_index(name))
     }
 
     /// float32 PyTorch's error on the oracle's gradient `key` (`d_step_grad.D.fc.0.weight`).

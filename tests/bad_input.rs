@@ -331,7 +331,7 @@ fn bad_checkpoints() {
     sample_fails(
         "no such checkpoint",
         &dir.join("nowhere.safetensors"),
-        &["No such file"],
+        &["nowhere.safetensors: no such file", "--run DIR"],
     );
 }
 

@@ -24,8 +24,9 @@ pub enum Family {
     Subgroup,
 }
 
-/// How one matrix product runs: its family and, for the tiled kernels, their constants and the split
-/// of K. (The subgroup kernels take only `family`.)
+/// How one matrix product runs: its family, and the tiled kernels' constants and split of K. Every
+/// field means something under either family: a product the subgroup kernels do not fit runs tiled,
+/// with these (src/plan/). One struct rather than an enum of families for that reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Variant {
     pub family: Family,

@@ -112,29 +112,34 @@ impl Layout {
     }
 }
 
-/// `mm` on a subgroup kernel, where one fits it. A forward product with one column (a layer with
-/// one output feature) runs transposed, so that the batch is the columns, its bias broadcast.
-pub(super) fn matmul(gpu: &Gpu, key: &ProductKey, mm: &MatMul) -> Result<Option<Dispatch>> {
-    let layout = Layout::of(mm);
-    if mm.n == 1
-        && let Some(bias) = mm.bias
-    {
+/// The subgroup kernel for a product of `layout` (`bias`: a forward product), with the layout it
+/// reads and whether that is the product transposed: a forward product of one column (a layer with
+/// one output feature) runs as Cᵀ = Bᵀ·Aᵀ, so that the batch is the columns, its bias broadcast.
+fn choose(layout: Layout, bias: bool) -> Option<(&'static Kernel, Layout, bool)> {
+    if bias && layout.n == 1 {
         let transposed = layout.transposed();
-        if transposed
-            .kernel(true)
-            .is_some_and(|k| k.entry == LINEAR_FORWARD.entry)
+        if let Some(kernel) = transposed.kernel(true)
+            && kernel.entry == LINEAR_FORWARD.entry
         {
-            let tensors = [mm.b, mm.a, mm.c, bias];
-            return linear(gpu, key, mm, transposed, &LINEAR_FORWARD, true, &tensors).map(Some);
+            return Some((kernel, transposed, true));
         }
     }
-    let layout = layout.settled();
-    let Some(kernel) = layout.kernel(mm.bias.is_some()) else {
+    let settled = layout.settled();
+    settled.kernel(bias).map(|kernel| (kernel, settled, false))
+}
+
+/// `mm` on a subgroup kernel, where one fits it.
+pub(super) fn matmul(gpu: &Gpu, key: &ProductKey, mm: &MatMul) -> Result<Option<Dispatch>> {
+    let Some((kernel, layout, transposed)) = choose(Layout::of(mm), mm.bias.is_some()) else {
         return Ok(None);
     };
-    let mut tensors = vec![mm.a, mm.b, mm.c];
+    let mut tensors = if transposed {
+        vec![mm.b, mm.a, mm.c]
+    } else {
+        vec![mm.a, mm.b, mm.c]
+    };
     tensors.extend(mm.bias);
-    linear(gpu, key, mm, layout, kernel, false, &tensors).map(Some)
+    linear(gpu, key, mm, layout, kernel, transposed, &tensors).map(Some)
 }
 
 /// `kernel` bound to `tensors` for `layout`; `bias_broadcast` for the forward of a layer with one
@@ -369,4 +374,91 @@ pub(super) fn conv(
         dispatch,
         gradient_left,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(m: usize, n: usize, k: usize, a: (usize, usize), b: (usize, usize)) -> Layout {
+        Layout {
+            m,
+            n,
+            k,
+            a_stride: a,
+            b_stride: b,
+        }
+    }
+
+    /// The kernel, read layout and transposition `choose` gives, as entry point names.
+    fn chosen(l: Layout, bias: bool) -> Option<(&'static str, Layout, bool)> {
+        choose(l, bias).map(|(kernel, layout, transposed)| (kernel.entry, layout, transposed))
+    }
+
+    /// The DCGAN's Linear products as `Linear` describes them (x [N][in], W [out][in], dy [N][out]),
+    /// at a batch of 64 and one of 40 (not whole blocks of 32).
+    #[test]
+    fn the_models_linear_products_get_the_kernels_that_read_their_layout() {
+        let forward = |n, inp, out| layout(n, out, inp, (inp, 1), (1, inp));
+        let backward_input = |n, inp, out| layout(n, inp, out, (out, 1), (inp, 1));
+        let backward_weight = |n, inp, out| layout(out, inp, n, (1, out), (inp, 1));
+        // G's fc.0: 62 inputs, not whole 4-deep slices.
+        assert_eq!(
+            chosen(forward(64, 62, 1024), true),
+            Some((
+                "linear_subgroup_forward_unaligned",
+                forward(64, 62, 1024),
+                false
+            ))
+        );
+        assert_eq!(
+            chosen(forward(64, 1024, 6272), true).map(|c| c.0),
+            Some("linear_subgroup_forward")
+        );
+        assert_eq!(
+            chosen(backward_input(64, 1024, 6272), false).map(|c| c.0),
+            Some("linear_subgroup_backward_input")
+        );
+        // G's fc.0 input gradient has 62 columns: tiled.
+        assert_eq!(chosen(backward_input(64, 62, 1024), false), None);
+        assert_eq!(
+            chosen(backward_weight(64, 6272, 1024), false).map(|c| c.0),
+            Some("linear_subgroup_backward_weight")
+        );
+        // D's fc.3, one output feature: the forward transposed (the batch as columns) ...
+        assert_eq!(
+            chosen(forward(64, 1024, 1), true),
+            Some((
+                "linear_subgroup_forward",
+                layout(1, 64, 1024, (1024, 1), (1, 1024)),
+                true
+            ))
+        );
+        // ... the input gradient, K = 1, reads dy down its column ...
+        assert_eq!(
+            chosen(backward_input(64, 1024, 1), false),
+            Some((
+                "linear_subgroup_backward_weight",
+                layout(64, 1024, 1, (1, 64), (1024, 1)),
+                false
+            ))
+        );
+        // ... and the weight gradient, M = 1, reads dyᵀ as one row.
+        assert_eq!(
+            chosen(backward_weight(64, 1024, 1), false),
+            Some((
+                "linear_subgroup_backward_input",
+                layout(1, 1024, 64, (64, 1), (1024, 1)),
+                false
+            ))
+        );
+        // At a batch of 40 (not whole blocks) the forward and the input gradient run tiled; the
+        // weight gradient, whose columns are the 1024 inputs, still fits.
+        assert_eq!(chosen(forward(40, 1024, 1), true), None);
+        assert_eq!(chosen(backward_input(40, 1024, 1), false), None);
+        assert_eq!(
+            chosen(backward_weight(40, 1024, 1), false).map(|c| c.0),
+            Some("linear_subgroup_backward_input")
+        );
+    }
 }

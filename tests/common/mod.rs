@@ -6,8 +6,7 @@ pub mod dcgan64;
 pub mod reference;
 pub mod report;
 
-use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, HashMap};
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -161,14 +160,10 @@ pub fn oracle_dir() -> PathBuf {
     }
 }
 
-/// The tensors of one oracle file, remembering which were looked at so a test can prove it checked
-/// every tensor of a case.
+/// An oracle file (`gan_wgpu::oracle::Oracle`, which remembers which tensors were looked at) as the
+/// tests use it: on one device, a missing tensor a panic.
 pub struct Oracle {
-    path: PathBuf,
-    tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
-    /// The int64 tensors (`index.<name>` of step.safetensors), as usize.
-    indices: HashMap<String, Vec<usize>>,
-    used: RefCell<BTreeSet<String>>,
+    file: gan_wgpu::oracle::Oracle,
     /// The device tensors are uploaded to and read from (`gpu()` unless `use_gpu` says otherwise).
     device: Cell<&'static Gpu>,
 }
@@ -177,31 +172,9 @@ impl Oracle {
     pub fn load(file: &str) -> Oracle {
         let path = oracle_dir().join(file);
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let parsed = safetensors::SafeTensors::deserialize(&bytes)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let mut tensors = HashMap::new();
-        let mut indices = HashMap::new();
-        for (name, view) in parsed.tensors() {
-            match view.dtype() {
-                safetensors::Dtype::F32 => {
-                    let values = bytemuck::pod_collect_to_vec::<u8, f32>(view.data());
-                    tensors.insert(name, (view.shape().to_vec(), values));
-                }
-                safetensors::Dtype::I64 => {
-                    let values = bytemuck::pod_collect_to_vec::<u8, i64>(view.data());
-                    indices.insert(name, values.into_iter().map(|i| i as usize).collect());
-                }
-                other => panic!(
-                    "{}: `{name}` has unexpected dtype {other:?}",
-                    path.display()
-                ),
-            }
-        }
         Oracle {
-            path,
-            tensors,
-            indices,
-            used: RefCell::default(),
+            file: gan_wgpu::oracle::Oracle::parse(&path.display().to_string(), &bytes)
+                .unwrap_or_else(|e| panic!("{e}")),
             device: Cell::new(gpu()),
         }
     }
@@ -214,65 +187,49 @@ impl Oracle {
 
     /// Case names (the part of each key before the first '.') accepted by `family`, sorted.
     pub fn cases(&self, family: impl Fn(&str) -> bool) -> Vec<String> {
-        let names: BTreeSet<String> = self
-            .tensors
-            .keys()
-            .filter_map(|k| k.split_once('.').map(|(case, _)| case.to_string()))
-            .filter(|case| family(case))
-            .collect();
-        names.into_iter().collect()
+        self.file
+            .cases()
+            .into_iter()
+            .filter(|c| family(c))
+            .collect()
     }
 
     pub fn shape(&self, key: &str) -> &[usize] {
-        &self.entry(key).0
+        self.file.shape(key).unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub fn values(&self, key: &str) -> &[f32] {
-        &self.entry(key).1
-    }
-
-    fn entry(&self, key: &str) -> &(Vec<usize>, Vec<f32>) {
-        self.used.borrow_mut().insert(key.to_string());
-        self.tensors
-            .get(key)
-            .unwrap_or_else(|| panic!("{}: no tensor `{key}`", self.path.display()))
+        self.file.values(key).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// All keys starting with `prefix`, sorted.
     pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
-        let mut keys: Vec<String> = self
-            .tensors
-            .keys()
-            .filter(|k| k.starts_with(prefix))
-            .cloned()
-            .collect();
-        keys.sort();
-        keys
+        self.file.keys_with_prefix(prefix)
     }
 
     /// `index.<name>` when the oracle stores `<name>` as a subsample, else None.
     pub fn subsample_index(&self, name: &str) -> Option<&[usize]> {
-        self.indices
-            .get(&format!("index.{name}"))
-            .map(Vec::as_slice)
+        self.file.subsample_index(name)
     }
 
     /// Scales one reference tensor, to prove that the comparisons notice a wrong oracle.
     pub fn corrupt(&mut self, key: &str, factor: f32) {
-        let (_, values) = self.tensors.get_mut(key).expect("key to corrupt");
-        values.iter_mut().for_each(|v| *v *= factor);
+        assert!(self.file.shape(key).is_ok(), "no tensor {key} to corrupt");
+        self.file.corrupt(key, factor);
     }
 
     /// The oracle tensor `key` on the GPU.
     pub fn upload(&self, key: &str) -> Tensor {
-        let (shape, values) = self.entry(key);
-        Tensor::from_slice(self.device.get(), key, shape, values).unwrap()
+        self.file
+            .upload(self.device.get(), key)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// A zeroed GPU tensor shaped like oracle tensor `key`.
     pub fn zeros_like(&self, key: &str) -> Tensor {
-        let shape = self.entry(key).0.clone();
-        Tensor::zeros(self.device.get(), "test output", &shape).unwrap()
+        self.file
+            .zeros_like(self.device.get(), key)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// ‖out − ref‖/‖ref‖ of a GPU tensor against oracle tensor `key`; also checks the shape.
@@ -286,7 +243,7 @@ impl Oracle {
         let err = self.relative_error(key, out);
         eprintln!("{key}: relative error {err:.3e} (bound {bound:.0e})");
         assert!(
-            err <= bound,
+            gan_wgpu::oracle::within(err, bound),
             "{key}: relative error {err:.3e} exceeds {bound:.0e}"
         );
         err
@@ -294,16 +251,6 @@ impl Oracle {
 
     /// Asserts that every tensor of `case` was looked at.
     pub fn assert_all_used(&self, case: &str) {
-        let prefix = format!("{case}.");
-        let used = self.used.borrow();
-        let unused: Vec<&String> = self
-            .tensors
-            .keys()
-            .filter(|k| k.starts_with(&prefix) && !used.contains(*k))
-            .collect();
-        assert!(
-            unused.is_empty(),
-            "{case}: tensors never checked: {unused:?}"
-        );
+        self.file.all_used(case).unwrap_or_else(|e| panic!("{e}"));
     }
 }
