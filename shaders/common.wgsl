@@ -1,10 +1,10 @@
 // Prepended to every shader file of gan-wgpu when its module is built (WGSL has no #include).
 
-// Invocations of a one-dimensional workgroup.
-const WG: u32 = 256u;
+// WG, the invocations of a one-dimensional workgroup, and the tiled products' TILE, DEPTH and
+// NARROW come from the host (src/kernels/mod.rs: HOST_CONSTANTS), which sizes dispatches by them.
 
 // Scratch for workgroup_sum.
-var<workgroup> scratch: array<f32, 256>;
+var<workgroup> scratch: array<f32, WG>;
 
 // Workgroup grids are folded into two dimensions because each may hold at most 65,535 workgroups.
 fn workgroup_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {

@@ -229,7 +229,7 @@ fn store_element(row: u32, col: u32, value: f32) {
 
 // Products with fewer columns than this (a single output channel, as in G's last layer and the image
 // gradient of D's first) would leave most of a 64-wide tile idle: each invocation sums one element.
-const NARROW: u32 = 16u;
+// NARROW comes from the host (HOST_CONSTANTS).
 
 // One GATHER_HI element without the general loads' index arithmetic: the taps that reach hi position
 // (n, y, x) are found once, and for each the sum runs down the lo channels with two strided loads.

@@ -14,8 +14,7 @@
 // twin does this — and a second dispatch, its `_reduce` twin, adds the splits in split order and stores
 // each sum through store_element. The order is fixed, so results stay bit-reproducible.
 
-const TILE: u32 = 64u;
-const DEPTH: u32 = 16u;
+// TILE (the tile's edge) and DEPTH (the depth of one slice) come from the host (HOST_CONSTANTS).
 // How many outputs of the tile each invocation sums: a 4×4 block over the whole depth of each slice
 // (gemm_block4), or an 8×8 block over a quarter of it (gemm_block8: four groups of 64 invocations, their
 // blocks added up through workgroup memory at the end), twice the multiply-adds per workgroup-memory

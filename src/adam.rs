@@ -6,6 +6,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::{Error, Result};
 use crate::health::{Watch, watched};
 use crate::kernels::{Dispatch, Gpu, Kernel, Shader, as_u32, dispatch, groups_for, read, write};
+use crate::plan::{self, AccessWidth};
 use crate::tensor::{Tensor, expect_shape};
 
 const UPDATE: Kernel = Kernel {
@@ -107,12 +108,11 @@ impl Adam {
         }
         let (flags, bit) = watched(gpu, watch)?;
         let params = self.params(grad.numel(), step, bit)?;
-        let (kernel, invocations) = if gpu.wide_loads() && grad.numel().is_multiple_of(8) {
-            (&UPDATE_U64, grad.numel() / 8)
-        } else if grad.numel().is_multiple_of(4) {
-            (&UPDATE_VEC4, grad.numel() / 4)
-        } else {
-            (&UPDATE, grad.numel())
+        let count = grad.numel();
+        let (kernel, invocations) = match plan::access_width(gpu, count) {
+            AccessWidth::Eight => (&UPDATE_U64, count / 8),
+            AccessWidth::Four => (&UPDATE_VEC4, count / 4),
+            AccessWidth::One => (&UPDATE, count),
         };
         dispatch(
             gpu,

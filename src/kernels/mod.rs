@@ -30,10 +30,24 @@ const INVOCATIONS_PER_WORKGROUP: u32 = 256;
 /// memory under 300 MB.
 const SPLIT_PARTIALS_FLOATS: usize = 2 * 128 * 6272;
 
-/// Invocations per workgroup of the one-dimensional kernels (`WG` in shaders/common.wgsl).
+/// Invocations per workgroup of the one-dimensional kernels (`WG` in the shaders).
 pub const WORKGROUP: usize = 256;
+/// Edge of the tiled matrix products' tiles (`TILE` in shaders/gemm.wgsl).
+pub const TILE: usize = 64;
 /// Depth of one slice of the tiled matrix-product kernels (`DEPTH` in shaders/gemm.wgsl).
 const TILE_DEPTH: usize = 16;
+/// Convolution products with fewer columns are not tiled (`NARROW` in shaders/conv.wgsl): one
+/// element per invocation, K whole.
+pub const NARROW: usize = 16;
+
+/// The sizes the host dispatches by and the kernels compute with, defined once here and given to
+/// every shader as WGSL constants of these names.
+const HOST_CONSTANTS: [(&str, usize); 4] = [
+    ("WG", WORKGROUP),
+    ("TILE", TILE),
+    ("DEPTH", TILE_DEPTH),
+    ("NARROW", NARROW),
+];
 /// The shallowest range of K a split gives a workgroup: four slices.
 const MIN_SPLIT_DEPTH: usize = 4 * TILE_DEPTH;
 /// The most splits: each invocation of the reduction adds its element's splits one after another.
@@ -194,8 +208,9 @@ impl Shader {
         matches!(self, Shader::ActivationU64 | Shader::AdamU64)
     }
 
-    /// The module's full source: the shared helpers (and the matrix-product core, the subgroup
-    /// register block or the eight-float helpers where the file uses one) followed by the file.
+    /// The module's full source: the host's constants, the shared helpers (and the matrix-product
+    /// core, the subgroup register block or the eight-float helpers where the file uses one) followed
+    /// by the file.
     pub fn source(self) -> String {
         let body = match self {
             Shader::Activation => include_str!("../../shaders/activation.wgsl"),
@@ -229,7 +244,11 @@ impl Shader {
             | Shader::ActivationU64 => PARAMS,
             _ => "",
         };
-        format!("{COMMON}\n{params}\n{core}\n{body}")
+        let host: String = HOST_CONSTANTS
+            .iter()
+            .map(|(name, value)| format!("const {name}: u32 = {value}u;\n"))
+            .collect();
+        format!("{host}{COMMON}\n{params}\n{core}\n{body}")
     }
 }
 

@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::kernels::{
     Dispatch, Gpu, Kernel, Shader, Storage, as_u32, dispatch, groups_for, read, write,
 };
+use crate::plan::{self, AccessWidth};
 use crate::tensor::{Tensor, expect_shape};
 
 // Forward: x → y; backward: what autograd saved, and the gradient, turned from dy into dx in place.
@@ -13,14 +14,6 @@ const SCALAR: &[Storage] = &[read(1), write(3)];
 // The *_vec4_* kernels see the same tensors as vec4 arrays at bindings 4 and 6 (the *_u64_* ones, in
 // shaders/cpu/activation_u64.wgsl, as vec4<u64> arrays at 1 and 3).
 const VEC4: &[Storage] = &[read(4), write(6)];
-
-/// Elements per invocation: 1, 4, or 8 (shaders/cpu/activation_u64.wgsl).
-#[derive(Clone, Copy)]
-enum Width {
-    Scalar,
-    Vec4,
-    U64,
-}
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -42,34 +35,32 @@ impl Activation {
     /// devices with wide loads where `count` is a multiple of 8, else four where it is a multiple of 4),
     /// and how many invocations they need.
     fn kernels(self, gpu: &Gpu, count: usize) -> (Kernel, Kernel, usize) {
-        let width = if gpu.wide_loads() && count.is_multiple_of(8) {
-            Width::U64
-        } else if count.is_multiple_of(4) {
-            Width::Vec4
-        } else {
-            Width::Scalar
-        };
+        let width = plan::access_width(gpu, count);
         let (forward, backward) = match (self, width) {
-            (Activation::Relu, Width::Scalar) => ("relu_forward", "relu_backward"),
-            (Activation::Relu, Width::Vec4) => ("relu_vec4_forward", "relu_vec4_backward"),
-            (Activation::Relu, Width::U64) => ("relu_u64_forward", "relu_u64_backward"),
-            (Activation::LeakyRelu { .. }, Width::Scalar) => {
+            (Activation::Relu, AccessWidth::One) => ("relu_forward", "relu_backward"),
+            (Activation::Relu, AccessWidth::Four) => ("relu_vec4_forward", "relu_vec4_backward"),
+            (Activation::Relu, AccessWidth::Eight) => ("relu_u64_forward", "relu_u64_backward"),
+            (Activation::LeakyRelu { .. }, AccessWidth::One) => {
                 ("leaky_relu_forward", "leaky_relu_backward")
             }
-            (Activation::LeakyRelu { .. }, Width::Vec4) => {
+            (Activation::LeakyRelu { .. }, AccessWidth::Four) => {
                 ("leaky_relu_vec4_forward", "leaky_relu_vec4_backward")
             }
-            (Activation::LeakyRelu { .. }, Width::U64) => {
+            (Activation::LeakyRelu { .. }, AccessWidth::Eight) => {
                 ("leaky_relu_u64_forward", "leaky_relu_u64_backward")
             }
-            (Activation::Sigmoid, Width::Scalar) => ("sigmoid_forward", "sigmoid_backward"),
-            (Activation::Sigmoid, Width::Vec4) => ("sigmoid_vec4_forward", "sigmoid_vec4_backward"),
-            (Activation::Sigmoid, Width::U64) => ("sigmoid_u64_forward", "sigmoid_u64_backward"),
+            (Activation::Sigmoid, AccessWidth::One) => ("sigmoid_forward", "sigmoid_backward"),
+            (Activation::Sigmoid, AccessWidth::Four) => {
+                ("sigmoid_vec4_forward", "sigmoid_vec4_backward")
+            }
+            (Activation::Sigmoid, AccessWidth::Eight) => {
+                ("sigmoid_u64_forward", "sigmoid_u64_backward")
+            }
         };
         let (shader, storage, invocations) = match width {
-            Width::Scalar => (Shader::Activation, SCALAR, count),
-            Width::Vec4 => (Shader::Activation, VEC4, count / 4),
-            Width::U64 => (Shader::ActivationU64, SCALAR, count / 8),
+            AccessWidth::One => (Shader::Activation, SCALAR, count),
+            AccessWidth::Four => (Shader::Activation, VEC4, count / 4),
+            AccessWidth::Eight => (Shader::ActivationU64, SCALAR, count / 8),
         };
         let kernel = |entry| Kernel {
             shader,

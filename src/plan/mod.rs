@@ -11,9 +11,9 @@
 //!   adapters whose subgroups are SIMD lanes (lavapipe), for the products they fit; every other
 //!   product runs tiled. A reader of the GPU path may skip this file.
 //!
-//! The record's two other choices are layouts of the kernels besides the products, read by those
-//! layers: Adam's and the activations' access width ([`Gpu::wide_loads`]) and BatchNorm's and the
-//! bias gradients' walk over channels ([`Gpu::by_plane`]). docs/kernels.md lists every variant, the
+//! The record's two other choices are layouts of the kernels besides the products: Adam's and the
+//! activations' access width ([`access_width`]) and BatchNorm's and the bias gradients' walk over
+//! channels ([`Gpu::by_plane`], which those kernels' constants and BatchNorm's reductions follow). docs/kernels.md lists every variant, the
 //! adapters it is for and the measurement that keeps it.
 
 pub mod cpu;
@@ -285,7 +285,7 @@ impl ConvGeometry {
         match product {
             ConvProduct::GatherLo => [self.batch * lh * lw, lc, hc * self.taps()],
             ConvProduct::GatherHi => [
-                self.hi_class_rows(tiled::TILE),
+                self.hi_class_rows(crate::kernels::TILE),
                 hc,
                 lc * self.taps_per_class().pow(2),
             ],
@@ -319,6 +319,29 @@ pub fn conv(
         dispatch,
         gradient_left: false,
     })
+}
+
+/// How many floats an element-wise kernel (Adam, the activations) moves per buffer access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessWidth {
+    One,
+    /// A vec4<f32>.
+    Four,
+    /// A vec4<u64> (shaders/cpu/wide.wgsl): for CPU adapters, which pay each access per lane and
+    /// component.
+    Eight,
+}
+
+/// The width for an element-wise kernel over `count` elements: eight where the record says so
+/// (`wide_loads`) and `count` allows, else four where it allows, else one.
+pub fn access_width(gpu: &Gpu, count: usize) -> AccessWidth {
+    if gpu.wide_loads() && count.is_multiple_of(8) {
+        AccessWidth::Eight
+    } else if count.is_multiple_of(4) {
+        AccessWidth::Four
+    } else {
+        AccessWidth::One
+    }
 }
 
 /// Four floats, bound where a kernel has no use for a binding (the subgroup kernels read the weight

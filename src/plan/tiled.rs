@@ -6,16 +6,10 @@
 use super::{ConvGeometry, ConvTensors, MatMul, placeholder};
 use crate::error::Result;
 use crate::kernels::{
-    Dispatch, Gpu, Kernel, ProductKey, Shader, Storage, Variant, WORKGROUP, as_u32,
+    Dispatch, Gpu, Kernel, NARROW, ProductKey, Shader, Storage, TILE, Variant, WORKGROUP, as_u32,
     dispatch_variant, groups_for, read, split_k, write,
 };
 use crate::tensor::Tensor;
-
-/// Tile edge of the matrix-product core (`TILE` in shaders/gemm.wgsl).
-pub const TILE: usize = 64;
-/// Convolution products with fewer columns are not tiled (`NARROW` in shaders/conv.wgsl): one
-/// element per invocation, K whole.
-const NARROW: usize = 16;
 
 /// A product's kernel over K whole, the same over one split of K, and the one that adds up the
 /// splits.
