@@ -8,7 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${GAN_WGPU_SHARED:-../shared}
-for d in /.dev/ /.gl/; do grep -qxF "$d" .git/info/exclude || echo "$d" >> .git/info/exclude; done
+# A fresh clone may have no info/ folder.
+exclude=$(git rev-parse --git-path info/exclude)
+mkdir -p "$(dirname "$exclude")"
+for d in /.dev/ /.gl/; do grep -qxF "$d" "$exclude" 2>/dev/null || echo "$d" >> "$exclude"; done
 cargo build --release
 rm -rf .dev
 mkdir -p .dev/oracle .dev/bench .dev/fashion-mnist .dev/bin
