@@ -172,6 +172,24 @@ fn run<P: bytemuck::Pod>(
         .for_product(key, output))
 }
 
+/// The workgroups of a tiled product of `shape` [m, n, k] and how its depth is cut (splits, depth
+/// of each): split to the variant's target unless `whole_k`.
+fn tiles_and_split(
+    gpu: &Gpu,
+    variant: &Variant,
+    shape: [usize; 3],
+    whole_k: bool,
+) -> Result<(usize, (usize, usize))> {
+    let [m, n, k] = shape;
+    let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
+    let split = if whole_k {
+        (1, k)
+    } else {
+        split_k(gpu, variant, tiles, shape)?
+    };
+    Ok((tiles * split.0, split))
+}
+
 /// A Linear product on linear.wgsl's tiles.
 pub(super) fn matmul(
     gpu: &Gpu,
@@ -179,12 +197,7 @@ pub(super) fn matmul(
     variant: &Variant,
     mm: &MatMul,
 ) -> Result<Dispatch> {
-    let tiles = mm.m.div_ceil(TILE) * mm.n.div_ceil(TILE);
-    let split = if mm.whole_k {
-        (1, mm.k)
-    } else {
-        split_k(gpu, variant, tiles, [mm.m, mm.n, mm.k])?
-    };
+    let (workgroups, split) = tiles_and_split(gpu, variant, key.shape, mm.whole_k)?;
     let params = mm.params(split)?;
     let unused = placeholder(gpu)?;
     let bound = [
@@ -200,7 +213,7 @@ pub(super) fn matmul(
         variant,
         &params,
         &bound,
-        (tiles * split.0, split.0, mm.m * mm.n),
+        (workgroups, split.0, mm.m * mm.n),
         mm.flops(),
         mm.c,
     )
@@ -219,13 +232,7 @@ pub(super) fn conv(
     let (workgroups, split) = if n < NARROW {
         ((m * n).div_ceil(WORKGROUP), (1, k))
     } else {
-        let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
-        let split = if g.whole_k {
-            (1, k)
-        } else {
-            split_k(gpu, variant, tiles, key.shape)?
-        };
-        (tiles * split.0, split)
+        tiles_and_split(gpu, variant, key.shape, g.whole_k)?
     };
     let params = g.params(key.op, key.shape, accumulate, split, g.epilogue)?;
     let unused = placeholder(gpu)?;
