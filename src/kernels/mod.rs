@@ -135,6 +135,7 @@ pub enum Shader {
     Bias,
     Conv,
     ConvSubgroup,
+    CrossEntropy,
     Data,
     Linear,
     LinearSubgroup,
@@ -153,7 +154,7 @@ pub const PREPENDED_FILES: [&str; 5] = [
 impl Shader {
     /// Every file of `shaders/` that is a module of its own (common.wgsl, gemm.wgsl, subgroup_block.wgsl
     /// and wide.wgsl are prepended).
-    pub const ALL: [Shader; 13] = [
+    pub const ALL: [Shader; 14] = [
         Shader::Activation,
         Shader::ActivationU64,
         Shader::Adam,
@@ -163,6 +164,7 @@ impl Shader {
         Shader::Bias,
         Shader::Conv,
         Shader::ConvSubgroup,
+        Shader::CrossEntropy,
         Shader::Data,
         Shader::Linear,
         Shader::LinearSubgroup,
@@ -180,6 +182,7 @@ impl Shader {
             Shader::Bias => "bias.wgsl",
             Shader::Conv => "conv.wgsl",
             Shader::ConvSubgroup => "cpu/conv_subgroup.wgsl",
+            Shader::CrossEntropy => "cross_entropy.wgsl",
             Shader::Data => "data.wgsl",
             Shader::Linear => "linear.wgsl",
             Shader::LinearSubgroup => "cpu/linear_subgroup.wgsl",
@@ -222,6 +225,7 @@ impl Shader {
             Shader::Bias => include_str!("../../shaders/bias.wgsl"),
             Shader::Conv => include_str!("../../shaders/conv.wgsl"),
             Shader::ConvSubgroup => include_str!("../../shaders/cpu/conv_subgroup.wgsl"),
+            Shader::CrossEntropy => include_str!("../../shaders/cross_entropy.wgsl"),
             Shader::Data => include_str!("../../shaders/data.wgsl"),
             Shader::Linear => include_str!("../../shaders/linear.wgsl"),
             Shader::LinearSubgroup => include_str!("../../shaders/cpu/linear_subgroup.wgsl"),

@@ -7,10 +7,12 @@ pub mod batchnorm;
 pub mod bce;
 pub(crate) mod bias;
 pub mod conv;
+pub mod cross_entropy;
 pub mod linear;
 
 pub use activation::Activation;
 pub use batchnorm::{BatchNorm, BatchNormGrads};
 pub use bce::{BceLoss, GradientAt};
 pub use conv::Conv;
+pub use cross_entropy::CrossEntropyLoss;
 pub use linear::Linear;
