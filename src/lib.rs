@@ -34,6 +34,7 @@ pub mod params;
 pub mod plan;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod plot;
+pub mod quality;
 pub mod sample;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod state;
