@@ -269,7 +269,8 @@ impl Conv {
         };
         let planned = plan::conv(gpu, op, &g, product, tensors, false)?;
         match through {
-            // The kernel stored the gradient at x: the activation's gradient follows, in place.
+            // The kernel stored the gradient at x, the activation's output: the activation's
+            // backward turns it into the gradient at its input, in place on dx.
             Some((activation, activated)) if planned.gradient_left => Ok(planned
                 .dispatch
                 .followed_by(activation.backward(gpu, activated, dx)?)),

@@ -128,7 +128,8 @@ fn choose(layout: Layout, bias: bool) -> Option<(&'static Kernel, Layout, bool)>
     settled.kernel(bias).map(|kernel| (kernel, settled, false))
 }
 
-/// `mm` on a subgroup kernel, where one fits it.
+/// `mm` on a subgroup kernel, where one fits it; a transposed product has its bias broadcast
+/// (shaders/cpu/linear_subgroup.wgsl).
 pub(super) fn matmul(gpu: &Gpu, key: &ProductKey, mm: &MatMul) -> Result<Option<Dispatch>> {
     let Some((kernel, layout, transposed)) = choose(Layout::of(mm), mm.bias.is_some()) else {
         return Ok(None);
@@ -139,21 +140,6 @@ pub(super) fn matmul(gpu: &Gpu, key: &ProductKey, mm: &MatMul) -> Result<Option<
         vec![mm.a, mm.b, mm.c]
     };
     tensors.extend(mm.bias);
-    linear(gpu, key, mm, layout, kernel, transposed, &tensors).map(Some)
-}
-
-/// `kernel` bound to `tensors` for `layout`; `bias_broadcast` for the forward of a layer with one
-/// output, run transposed (shaders/cpu/linear_subgroup.wgsl).
-fn linear(
-    gpu: &Gpu,
-    key: &ProductKey,
-    mm: &MatMul,
-    layout: Layout,
-    kernel: &'static Kernel,
-    bias_broadcast: bool,
-    tensors: &[&crate::tensor::Tensor],
-) -> Result<Dispatch> {
-    let op = key.op;
     let as_laid_out = MatMul {
         m: layout.m,
         n: layout.n,
@@ -163,16 +149,16 @@ fn linear(
         ..*mm
     };
     let params = super::LinearParams {
-        bias_broadcast: bias_broadcast as u32,
+        bias_broadcast: transposed as u32,
         ..as_laid_out.params((1, layout.k))?
     };
     // A workgroup computes two blocks side by side.
     let blocks = layout.m.div_ceil(BLOCK) * layout.n.div_ceil(2 * BLOCK);
-    Ok(
-        dispatch(gpu, kernel, &params, tensors, as_u32(op, blocks)?)?
+    Ok(Some(
+        dispatch(gpu, kernel, &params, &tensors, as_u32(key.op, blocks)?)?
             .with_flops(mm.flops())
             .for_product(key, mm.c),
-    )
+    ))
 }
 
 // conv_subgroup.wgsl binds what conv.wgsl does (src, weight, dst, bias, lo_map), then src a second

@@ -212,12 +212,6 @@ impl Oracle {
         self.file.subsample_index(name)
     }
 
-    /// Scales one reference tensor, to prove that the comparisons notice a wrong oracle.
-    pub fn corrupt(&mut self, key: &str, factor: f32) {
-        assert!(self.file.shape(key).is_ok(), "no tensor {key} to corrupt");
-        self.file.corrupt(key, factor);
-    }
-
     /// The oracle tensor `key` on the GPU.
     pub fn upload(&self, key: &str) -> Tensor {
         self.file

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,8 @@ before(async () => {
 after(async () => {
   await browser?.close();
   server?.close();
+  // Half a gigabyte of runs and checkpoints: left behind, every run of the tests would keep its own.
+  rmSync(TMP, { recursive: true, force: true });
 });
 
 function openPage() {
