@@ -1,11 +1,13 @@
 // Gathers one batch of training images on the GPU: the whole data set lives there as bytes (four
 // pixels to a word), and the batch is the images a per-epoch permutation names at this step's offset.
-// Bytes become floats through a 256-entry table holding exactly PyTorch's v / 255 in float32.
+// Bytes become floats through a 256-entry table holding exactly PyTorch's v / 255 in float32. The same
+// kernel gathers the batch's labels (one byte per image, a table of class indices as floats) for the
+// classifier.
 
 struct GatherParams {
     batch: u32,
     start: u32,  // first permutation entry of this batch
-    pixels: u32, // per image
+    pixels: u32, // bytes per image
     _pad0: u32,
 }
 

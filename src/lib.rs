@@ -17,6 +17,7 @@ pub mod adam;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod checkpoint;
+pub mod classifier;
 pub mod data;
 pub mod epoch;
 pub mod error;

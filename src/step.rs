@@ -14,8 +14,8 @@ use crate::health::{self, Health};
 use crate::kernels::{Dispatch, Gpu};
 use crate::layers::{Activation, BceLoss, GradientAt};
 use crate::model::{
-    Discriminator, DiscriminatorPass, Generator, GeneratorPass, GradientPool, IMAGE_SIDE, Mode,
-    ParamGrads, Z_DIM,
+    DCGAN, Discriminator, DiscriminatorPass, Generator, GeneratorPass, GradientPool, IMAGE_SIDE,
+    Mode, ParamGrads, Z_DIM,
 };
 use crate::tensor::Tensor;
 
@@ -135,7 +135,7 @@ impl Trainer {
         let d_deconv3 = Tensor::zeros(gpu, "grad deconv.3", &image)?;
         let mut gradients = GradientPool::default();
         let g_pass = GeneratorPass::new(gpu, n, Some(&mut gradients))?;
-        let d_pass = DiscriminatorPass::new(gpu, 2 * n, 2, "D step", &mut gradients)?;
+        let d_pass = DiscriminatorPass::new(gpu, &DCGAN, 2 * n, 2, "D step", &mut gradients)?;
         let d_g_step = d_pass.first_group(gpu)?;
         let d_loss = Tensor::zeros(gpu, "d_loss", &[1])?;
         let g_loss = Tensor::zeros(gpu, "g_loss", &[1])?;

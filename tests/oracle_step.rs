@@ -14,7 +14,7 @@ use common::{
     KernelFamily, Oracle, dcgan64, gpu, gpu_with, max_abs_error, read, relative_l2, run, run_on,
 };
 use gan_wgpu::gpu::wait;
-use gan_wgpu::model::{DiscriminatorPass, GeneratorPass, GradientPool, Mode};
+use gan_wgpu::model::{DCGAN, DiscriminatorPass, GeneratorPass, GradientPool, Mode};
 use gan_wgpu::oracle::{
     CANCELLED_BIASES, Check, STEP1_BOUND, StepOracle, gradient_bound, gradient_error,
     kept_as_stored, within,
@@ -319,7 +319,7 @@ impl BranchProbe {
     fn new(device: &Gpu, batch: usize) -> BranchProbe {
         let mut pool = GradientPool::default();
         BranchProbe {
-            d: DiscriminatorPass::new(device, batch, 1, "branches", &mut pool).unwrap(),
+            d: DiscriminatorPass::new(device, &DCGAN, batch, 1, "branches", &mut pool).unwrap(),
             g: GeneratorPass::new(device, batch, None).unwrap(),
         }
     }

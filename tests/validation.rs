@@ -5,7 +5,7 @@ mod common;
 use common::{gpu, upload, zeros};
 use gan_wgpu::adam::Adam;
 use gan_wgpu::layers::{Activation, BatchNorm, BatchNormGrads, BceLoss, Conv, GradientAt, Linear};
-use gan_wgpu::model::{Discriminator, DiscriminatorPass, GradientPool, Mode, ParamGrads};
+use gan_wgpu::model::{DCGAN, Discriminator, DiscriminatorPass, GradientPool, Mode, ParamGrads};
 use gan_wgpu::{Error, Tensor};
 
 fn shape_error<T: std::fmt::Debug>(result: gan_wgpu::Result<T>, tensor: &str) {
@@ -274,11 +274,11 @@ fn an_adapter_that_is_not_there_is_named_in_the_error() {
 fn discriminator_passes_take_equal_groups_and_one_input_each() {
     let g = gpu();
     let mut pool = GradientPool::default();
-    match DiscriminatorPass::new(g, 5, 2, "odd", &mut pool) {
+    match DiscriminatorPass::new(g, &DCGAN, 5, 2, "odd", &mut pool) {
         Err(e) => assert!(e.to_string().contains("equal groups"), "{e}"),
         Ok(_) => panic!("5 images made 2 groups"),
     }
-    let pass = DiscriminatorPass::new(g, 4, 2, "two groups", &mut pool).unwrap();
+    let pass = DiscriminatorPass::new(g, &DCGAN, 4, 2, "two groups", &mut pool).unwrap();
     let d = Discriminator::new(g).unwrap();
     let x = zeros(&[2, 1, 28, 28]);
     let e = d.forward(g, &pass, &[&x], Mode::Train).unwrap_err();

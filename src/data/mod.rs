@@ -263,6 +263,20 @@ impl Dataset {
     pub fn labels(&self) -> &[u8] {
         &self.labels
     }
+
+    /// The images `range` covers, as a set of its own.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Dataset {
+        Dataset {
+            source: format!(
+                "images {}–{} of {}",
+                range.start + 1,
+                range.end,
+                self.source
+            ),
+            pixels: self.pixels[range.start * IMAGE_PIXELS..range.end * IMAGE_PIXELS].to_vec(),
+            labels: self.labels[range].to_vec(),
+        }
+    }
 }
 
 /// The order in which epoch `epoch` of a run seeded `seed` visits `count` images: rand's
@@ -305,23 +319,38 @@ struct GatherParams {
 pub struct GpuDataset {
     count: usize,
     pixels: Tensor,
+    /// The labels, packed like the pixels, and the table turning a label byte into its class index as
+    /// a float (what the cross-entropy kernel reads): the classifier's batches.
+    labels: Tensor,
+    byte_to_index: Tensor,
     permutation: Tensor,
     byte_to_float: Tensor,
 }
 
+/// Bytes packed four to a little-endian word, as shaders/data.wgsl reads them.
+fn packed_words(bytes: &[u8]) -> Vec<u32> {
+    bytes
+        .chunks(4)
+        .map(|c| {
+            let mut w = [0u8; 4];
+            w[..c.len()].copy_from_slice(c);
+            u32::from_le_bytes(w)
+        })
+        .collect()
+}
+
 impl GpuDataset {
     pub fn upload(gpu: &Gpu, set: &Dataset) -> Result<GpuDataset> {
-        let words: Vec<u32> = set
-            .pixels()
-            .chunks(4)
-            .map(|c| {
-                let mut w = [0u8; 4];
-                w[..c.len()].copy_from_slice(c);
-                u32::from_le_bytes(w)
-            })
-            .collect();
-        let pixels = Tensor::zeros(gpu, "dataset pixels", &[words.len()])?;
-        pixels.write_words(gpu, &words)?;
+        let upload_bytes = |label: &str, bytes: &[u8]| -> Result<Tensor> {
+            let words = packed_words(bytes);
+            let tensor = Tensor::zeros(gpu, label, &[words.len()])?;
+            tensor.write_words(gpu, &words)?;
+            Ok(tensor)
+        };
+        let pixels = upload_bytes("dataset pixels", set.pixels())?;
+        let labels = upload_bytes("dataset labels", set.labels())?;
+        let indices: Vec<f32> = (0..256).map(|v| v as f32).collect();
+        let byte_to_index = Tensor::from_slice(gpu, "byte to index", &[256], &indices)?;
         let permutation = Tensor::zeros(gpu, "epoch permutation", &[set.len()])?;
         // PyTorch's ToTensor: the byte as float32, divided by 255 in float32.
         let table: Vec<f32> = (0..256).map(|v| v as f32 / 255.0).collect();
@@ -329,6 +358,8 @@ impl GpuDataset {
         Ok(GpuDataset {
             count: set.len(),
             pixels,
+            labels,
+            byte_to_index,
             permutation,
             byte_to_float,
         })
@@ -349,26 +380,46 @@ impl GpuDataset {
 
     /// A dispatch filling `x` ([N, 1, 28, 28]) with batch 0 of the epoch; `set_batch` moves it.
     pub fn gather(&self, gpu: &Gpu, x: &Tensor) -> Result<BatchGather> {
-        const OP: &str = "batch_gather";
         let batch = x.shape().first().copied().unwrap_or(0);
-        expect_shape(OP, "x", x, &[batch, 1, IMAGE_SIDE, IMAGE_SIDE])?;
+        expect_shape("batch_gather", "x", x, &[batch, 1, IMAGE_SIDE, IMAGE_SIDE])?;
+        self.gather_into(gpu, (&self.pixels, IMAGE_PIXELS, &self.byte_to_float), x)
+    }
+
+    /// A dispatch filling `labels` ([N]) with the class indices of the images `gather` puts in the
+    /// same batch, as floats.
+    pub fn gather_labels(&self, gpu: &Gpu, labels: &Tensor) -> Result<BatchGather> {
+        let batch = labels.shape().first().copied().unwrap_or(0);
+        expect_shape("batch_gather", "labels", labels, &[batch])?;
+        self.gather_into(gpu, (&self.labels, 1, &self.byte_to_index), labels)
+    }
+
+    /// `out`'s rows from `source`, `bytes` per row, each byte through `table`.
+    fn gather_into(
+        &self,
+        gpu: &Gpu,
+        (source, bytes, table): (&Tensor, usize, &Tensor),
+        out: &Tensor,
+    ) -> Result<BatchGather> {
+        const OP: &str = "batch_gather";
+        let batch = out.shape()[0];
         if batch == 0 || batch > self.count {
             return Err(Error::InvalidArgument {
                 op: OP,
                 message: format!("batch size {batch} for a data set of {} images", self.count),
             });
         }
-        let params = BatchGather::params(batch, 0)?;
+        let params = BatchGather::params(batch, 0, bytes)?;
         let dispatch = dispatch(
             gpu,
             &GATHER,
             &params,
-            &[&self.pixels, &self.permutation, &self.byte_to_float, x],
-            groups_for(OP, batch * IMAGE_PIXELS)?,
+            &[source, &self.permutation, table, out],
+            groups_for(OP, batch * bytes)?,
         )?;
         Ok(BatchGather {
             dispatch,
             batch,
+            bytes,
             batches_per_epoch: self.count / batch,
         })
     }
@@ -378,16 +429,18 @@ impl GpuDataset {
 pub struct BatchGather {
     dispatch: Dispatch,
     batch: usize,
+    /// Bytes per row: an image's pixels, or a label's one.
+    bytes: usize,
     /// Full batches in an epoch; the last incomplete one is dropped, as in the original.
     pub batches_per_epoch: usize,
 }
 
 impl BatchGather {
-    fn params(batch: usize, start: usize) -> Result<GatherParams> {
+    fn params(batch: usize, start: usize, bytes: usize) -> Result<GatherParams> {
         Ok(GatherParams {
             batch: as_u32("batch_gather", batch)?,
             start: as_u32("batch_gather", start)?,
-            pixels: IMAGE_PIXELS as u32,
+            pixels: as_u32("batch_gather", bytes)?,
             _pad: 0,
         })
     }
@@ -403,8 +456,10 @@ impl BatchGather {
                 ),
             });
         }
-        self.dispatch
-            .write_params(gpu, &Self::params(self.batch, index * self.batch)?)
+        self.dispatch.write_params(
+            gpu,
+            &Self::params(self.batch, index * self.batch, self.bytes)?,
+        )
     }
 
     pub fn dispatch(&self) -> &Dispatch {

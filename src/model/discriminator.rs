@@ -1,5 +1,8 @@
 //! D: Conv2d(1→64,k4,s2,p1) LeakyReLU(0.2) · Conv2d(64→128,k4,s2,p1) BN2d LeakyReLU(0.2) · view(N,6272) ·
 //! Linear(6272,1024) BN1d LeakyReLU(0.2) · Linear(1024,1) · Sigmoid.
+//!
+//! The same layers with other widths and a 10-way output are the classifier that scores images
+//! ([`super::classifier`]): an [`Architecture`] says which.
 
 use super::{GradientPool, Mode, Net, NetSpec, buffer};
 use crate::error::{Error, Result};
@@ -8,15 +11,57 @@ use crate::layers::{Activation, Conv, Linear};
 use crate::model::IMAGE_SIDE;
 use crate::tensor::{Tensor, expect_shape};
 
-const CONV0_CHANNELS: usize = 64;
-const CONV0_SIDE: usize = 14;
-const CONV2_CHANNELS: usize = 128;
-const CONV2_SIDE: usize = 7;
-const FLAT: usize = CONV2_CHANNELS * CONV2_SIDE * CONV2_SIDE;
-const FC: usize = 1024;
 const LEAKY: Activation = Activation::LeakyRelu {
     negative_slope: 0.2,
 };
+
+/// Side of conv.0's output (28 → 14) and of conv.2's (14 → 7).
+const CONV0_SIDE: usize = 14;
+const CONV2_SIDE: usize = 7;
+
+/// D's layer widths and what follows its last Linear layer.
+#[derive(Debug)]
+pub struct Architecture {
+    /// Its tensors; their shapes must be those the widths give.
+    pub spec: &'static NetSpec,
+    pub conv0_channels: usize,
+    pub conv2_channels: usize,
+    /// Width of fc.0 (and its BatchNorm, fc.1).
+    pub fc: usize,
+    /// Width of fc.3, the last layer.
+    pub outputs: usize,
+    /// A Sigmoid after fc.3 (D's probability), or fc.3's logits are the output (the classifier's).
+    pub sigmoid: bool,
+}
+
+impl Architecture {
+    /// conv.0 stores its LeakyReLU (conv.1) as it goes.
+    fn conv0(&self) -> Conv {
+        Conv::conv2d(1, self.conv0_channels, 4, 2, 1).followed_by(LEAKY)
+    }
+
+    fn conv2(&self) -> Conv {
+        Conv::conv2d(self.conv0_channels, self.conv2_channels, 4, 2, 1)
+    }
+
+    /// conv.4's output seen as rows: PyTorch's view(N, C·7·7).
+    pub fn flat(&self) -> usize {
+        self.conv2_channels * CONV2_SIDE * CONV2_SIDE
+    }
+
+    fn fc0(&self) -> Linear {
+        Linear::new(self.flat(), self.fc)
+    }
+
+    fn fc3(&self) -> Linear {
+        Linear::new(self.fc, self.outputs)
+    }
+}
+
+const CONV0_CHANNELS: usize = 64;
+const CONV2_CHANNELS: usize = 128;
+const FLAT: usize = CONV2_CHANNELS * CONV2_SIDE * CONV2_SIDE;
+const FC: usize = 1024;
 
 const PARAMS: &[(&str, &[usize])] = &[
     ("conv.0.weight", &[CONV0_CHANNELS, 1, 4, 4]),
@@ -47,14 +92,19 @@ pub const SPEC: NetSpec = NetSpec {
     stats: STATS,
 };
 
-// conv.0 stores its LeakyReLU (conv.1) as it goes.
-const CONV0: Conv = Conv::conv2d(1, CONV0_CHANNELS, 4, 2, 1).followed_by(LEAKY);
-const CONV2: Conv = Conv::conv2d(CONV0_CHANNELS, CONV2_CHANNELS, 4, 2, 1);
-const FC0: Linear = Linear::new(FLAT, FC);
-const FC3: Linear = Linear::new(FC, 1);
+/// The DCGAN's D.
+pub const DCGAN: Architecture = Architecture {
+    spec: &SPEC,
+    conv0_channels: CONV0_CHANNELS,
+    conv2_channels: CONV2_CHANNELS,
+    fc: FC,
+    outputs: 1,
+    sigmoid: true,
+};
 
 pub struct Discriminator {
     pub net: Net,
+    pub architecture: &'static Architecture,
 }
 
 /// What a backward pass does with D's parameter gradients.
@@ -75,6 +125,7 @@ pub enum ParamGrads {
 /// after group, as D(x) and then D(G(z)) do in the original (one BatchNorm batch over both would be
 /// another model). Names follow the layer that wrote them.
 pub struct DiscriminatorPass {
+    pub architecture: &'static Architecture,
     pub batch: usize,
     pub groups: usize,
     /// conv.0 and its LeakyReLU conv.1 in one pass: only the LeakyReLU's output is kept.
@@ -87,11 +138,13 @@ pub struct DiscriminatorPass {
     fc0: Tensor,
     fc_saved1: Tensor,
     fc2: Tensor,
+    /// fc.3's output, [N, outputs]: the classifier's logits.
     fc3: Tensor,
-    /// D's output: [N, 1] probabilities, group after group.
+    /// D's output: [N, 1] probabilities, group after group (unused without a Sigmoid).
     pub prob: Tensor,
-    /// The loss gradient at fc.3's output, the Sigmoid's input, [N, 1]: the backward pass starts from
-    /// it (the loss's kernel takes its gradient through the Sigmoid: `GradientAt::SigmoidInput`).
+    /// The loss gradient at fc.3's output, the Sigmoid's input, [N, outputs]: the backward pass
+    /// starts from it (the BCE kernel takes its gradient through the Sigmoid:
+    /// `GradientAt::SigmoidInput`).
     pub d_logit: Tensor,
     grad: Grads,
 }
@@ -109,10 +162,11 @@ struct Grads {
 }
 
 impl DiscriminatorPass {
-    /// Activation buffers for `groups` groups of images, `batch` in all; the gradients come from
-    /// `gradients`.
+    /// Activation buffers of `architecture` for `groups` groups of images, `batch` in all; the
+    /// gradients come from `gradients`.
     pub fn new(
         gpu: &Gpu,
+        architecture: &'static Architecture,
         batch: usize,
         groups: usize,
         label: &str,
@@ -125,25 +179,27 @@ impl DiscriminatorPass {
             });
         }
         let b = |name: &str, shape: &[usize]| buffer(gpu, &format!("D {label} {name}"), shape);
-        let c0 = [batch, CONV0_CHANNELS, CONV0_SIDE, CONV0_SIDE];
-        let c2 = [batch, CONV2_CHANNELS, CONV2_SIDE, CONV2_SIDE];
+        let a = architecture;
+        let c0 = [batch, a.conv0_channels, CONV0_SIDE, CONV0_SIDE];
+        let c2 = [batch, a.conv2_channels, CONV2_SIDE, CONV2_SIDE];
         let mut g = gradients.for_pass();
         Ok(DiscriminatorPass {
+            architecture,
             batch,
             groups,
             conv1: b("conv.1", &c0)?,
             conv2: b("conv.2", &c2)?,
-            conv_saved3: b("conv.3 saved", &[groups, 2, CONV2_CHANNELS])?,
+            conv_saved3: b("conv.3 saved", &[groups, 2, a.conv2_channels])?,
             conv4: b("conv.4", &c2)?,
-            fc0: b("fc.0", &[batch, FC])?,
-            fc_saved1: b("fc.1 saved", &[groups, 2, FC])?,
-            fc2: b("fc.2", &[batch, FC])?,
-            fc3: b("fc.3", &[batch, 1])?,
+            fc0: b("fc.0", &[batch, a.fc])?,
+            fc_saved1: b("fc.1 saved", &[groups, 2, a.fc])?,
+            fc2: b("fc.2", &[batch, a.fc])?,
+            fc3: b("fc.3", &[batch, a.outputs])?,
             prob: b("prob", &[batch, 1])?,
-            d_logit: b("grad logit", &[batch, 1])?,
+            d_logit: b("grad logit", &[batch, a.outputs])?,
             grad: Grads {
-                fc2: g.take(gpu, &[batch, FC])?,
-                fc0: g.take(gpu, &[batch, FC])?,
+                fc2: g.take(gpu, &[batch, a.fc])?,
+                fc0: g.take(gpu, &[batch, a.fc])?,
                 conv4: g.take(gpu, &c2)?,
                 conv2: g.take(gpu, &c2)?,
                 conv0: g.take(gpu, &c0)?,
@@ -163,6 +219,7 @@ impl DiscriminatorPass {
         let rows = |t: &Tensor| t.rows(gpu, 0, n);
         let saved = |t: &Tensor| t.rows(gpu, 0, 1);
         Ok(DiscriminatorPass {
+            architecture: self.architecture,
             batch: n,
             groups: 1,
             conv1: rows(&self.conv1)?,
@@ -192,9 +249,20 @@ impl DiscriminatorPass {
         [&self.conv1, &self.conv4, &self.fc2]
     }
 
-    /// conv.4 seen as the [N, 6272] rows the Linear layer takes (PyTorch's view).
-    fn flat(t: &Tensor, batch: usize) -> Result<Tensor> {
-        t.reshape(&[batch, FLAT])
+    /// conv.4 seen as the [N, C·7·7] rows the Linear layer takes (PyTorch's view).
+    fn flat(&self, t: &Tensor) -> Result<Tensor> {
+        t.reshape(&[self.batch, self.architecture.flat()])
+    }
+
+    /// fc.3's output after a forward pass, [N, outputs]: the classifier's logits.
+    pub fn logits(&self) -> &Tensor {
+        &self.fc3
+    }
+
+    /// fc.2's output after a forward pass, [N, fc]: the last hidden layer's activations, the
+    /// features the Fréchet distance compares.
+    pub fn features(&self) -> &Tensor {
+        &self.fc2
     }
 
     /// Group `g`'s rows of `t`.
@@ -210,7 +278,21 @@ impl DiscriminatorPass {
     }
 
     /// One input per group, each [group_size, 1, 28, 28].
-    fn check_inputs(&self, op: &'static str, xs: &[&Tensor]) -> Result<()> {
+    fn check_inputs(
+        &self,
+        op: &'static str,
+        architecture: &Architecture,
+        xs: &[&Tensor],
+    ) -> Result<()> {
+        if !std::ptr::eq(architecture, self.architecture) {
+            return Err(Error::InvalidArgument {
+                op,
+                message: format!(
+                    "a pass made for {} run on {}",
+                    self.architecture.spec.label, architecture.spec.label
+                ),
+            });
+        }
         if xs.len() != self.groups {
             return Err(Error::InvalidArgument {
                 op,
@@ -223,9 +305,18 @@ impl DiscriminatorPass {
 }
 
 impl Discriminator {
+    /// The DCGAN's D.
     pub fn new(gpu: &Gpu) -> Result<Discriminator> {
+        Discriminator::with_architecture(gpu, &DCGAN)
+    }
+
+    pub fn with_architecture(
+        gpu: &Gpu,
+        architecture: &'static Architecture,
+    ) -> Result<Discriminator> {
         Ok(Discriminator {
-            net: Net::new(gpu, &SPEC)?,
+            net: Net::new(gpu, architecture.spec)?,
+            architecture,
         })
     }
 
@@ -237,13 +328,14 @@ impl Discriminator {
         xs: &[&Tensor],
         mode: Mode,
     ) -> Result<Vec<Dispatch>> {
-        pass.check_inputs("Discriminator::forward", xs)?;
+        pass.check_inputs("Discriminator::forward", self.architecture, xs)?;
         let p = |name| self.net.value(gpu, name);
-        let flat = |t: &Tensor| DiscriminatorPass::flat(t, pass.batch);
+        let flat = |t: &Tensor| pass.flat(t);
+        let a = self.architecture;
         let groups = 0..pass.groups;
         let mut out = vec![];
         for (g, x) in xs.iter().enumerate() {
-            out.push(CONV0.forward(
+            out.push(a.conv0().forward(
                 gpu,
                 x,
                 &p("conv.0.weight")?,
@@ -251,7 +343,7 @@ impl Discriminator {
                 &pass.group(gpu, g, &pass.conv1)?,
             )?);
         }
-        out.push(CONV2.forward(
+        out.push(a.conv2().forward(
             gpu,
             &pass.conv1,
             &p("conv.2.weight")?,
@@ -269,7 +361,7 @@ impl Discriminator {
                 &pass.saved(gpu, g, &pass.conv_saved3)?,
             )?);
         }
-        out.push(FC0.forward(
+        out.push(a.fc0().forward(
             gpu,
             &flat(&pass.conv4)?,
             &p("fc.0.weight")?,
@@ -287,14 +379,16 @@ impl Discriminator {
                 &pass.saved(gpu, g, &pass.fc_saved1)?,
             )?);
         }
-        out.push(FC3.forward(
+        out.push(a.fc3().forward(
             gpu,
             &pass.fc2,
             &p("fc.3.weight")?,
             &p("fc.3.bias")?,
             &pass.fc3,
         )?);
-        out.push(Activation::Sigmoid.forward(gpu, &pass.fc3, &pass.prob)?);
+        if a.sigmoid {
+            out.push(Activation::Sigmoid.forward(gpu, &pass.fc3, &pass.prob)?);
+        }
         Ok(out)
     }
 
@@ -311,7 +405,7 @@ impl Discriminator {
         dx: Option<(&Tensor, Option<Activation>)>,
     ) -> Result<Vec<Dispatch>> {
         const OP: &str = "Discriminator::backward";
-        pass.check_inputs(OP, xs)?;
+        pass.check_inputs(OP, self.architecture, xs)?;
         if dx.is_some() && pass.groups != 1 {
             return Err(Error::InvalidArgument {
                 op: OP,
@@ -323,16 +417,23 @@ impl Discriminator {
             |name| self.net.grad(gpu, name),
         );
         let d = &pass.grad;
-        let flat = |t: &Tensor| DiscriminatorPass::flat(t, pass.batch);
+        let flat = |t: &Tensor| pass.flat(t);
+        let a = self.architecture;
         let weights = grads == ParamGrads::Overwrite;
         let d_fc3 = &pass.d_logit;
         let mut out = vec![];
         // Each layer's parameter gradients (unless skipped), then the gradient at its input.
         if weights {
-            out.push(FC3.backward_weight(gpu, d_fc3, &pass.fc2, &g("fc.3.weight")?, false)?);
-            out.push(FC3.backward_bias(gpu, d_fc3, &g("fc.3.bias")?, false)?);
+            out.push(
+                a.fc3()
+                    .backward_weight(gpu, d_fc3, &pass.fc2, &g("fc.3.weight")?, false)?,
+            );
+            out.push(a.fc3().backward_bias(gpu, d_fc3, &g("fc.3.bias")?, false)?);
         }
-        out.push(FC3.backward_input(gpu, d_fc3, &p("fc.3.weight")?, &d.fc2)?);
+        out.push(
+            a.fc3()
+                .backward_input(gpu, d_fc3, &p("fc.3.weight")?, &d.fc2)?,
+        );
         // A BatchNorm's backward, group by group (the later ones add to its parameter gradients):
         // with the LeakyReLU's backward in it, and the gradient of the cancelled bias before it
         // (Σ dx).
@@ -366,7 +467,7 @@ impl Discriminator {
             "fc.0.bias",
         )?);
         if weights {
-            out.push(FC0.backward_weight(
+            out.push(a.fc0().backward_weight(
                 gpu,
                 &d.fc0,
                 &flat(&pass.conv4)?,
@@ -374,7 +475,10 @@ impl Discriminator {
                 false,
             )?);
         }
-        out.push(FC0.backward_input(gpu, &d.fc0, &p("fc.0.weight")?, &flat(&d.conv4)?)?);
+        out.push(
+            a.fc0()
+                .backward_input(gpu, &d.fc0, &p("fc.0.weight")?, &flat(&d.conv4)?)?,
+        );
         out.extend(batchnorm_backward(
             "conv.3",
             (&pass.conv2, &pass.conv_saved3, &pass.conv4),
@@ -382,7 +486,7 @@ impl Discriminator {
             "conv.2.bias",
         )?);
         if weights {
-            out.push(CONV2.backward_weight(
+            out.push(a.conv2().backward_weight(
                 gpu,
                 &d.conv2,
                 &pass.conv1,
@@ -392,7 +496,7 @@ impl Discriminator {
         }
         if weights || dx.is_some() {
             // Through conv.1's LeakyReLU as it is stored: the gradient at conv.0's output.
-            out.push(CONV2.backward_input_through(
+            out.push(a.conv2().backward_input_through(
                 gpu,
                 &d.conv2,
                 &p("conv.2.weight")?,
@@ -403,7 +507,7 @@ impl Discriminator {
         if weights {
             // Each group's images are a buffer of their own: conv.0's weight gradient group by group.
             for (group, x) in xs.iter().enumerate() {
-                out.push(CONV0.backward_weight(
+                out.push(a.conv0().backward_weight(
                     gpu,
                     &pass.group(gpu, group, &d.conv0)?,
                     x,
@@ -411,15 +515,19 @@ impl Discriminator {
                     group > 0,
                 )?);
             }
-            out.push(CONV0.backward_bias(gpu, &d.conv0, &g("conv.0.bias")?, false)?);
+            out.push(
+                a.conv0()
+                    .backward_bias(gpu, &d.conv0, &g("conv.0.bias")?, false)?,
+            );
         }
         if let Some((dx, through)) = dx {
             let w = &p("conv.0.weight")?;
             out.push(match through {
                 Some(activation) => {
-                    CONV0.backward_input_through(gpu, &d.conv0, w, (activation, xs[0]), dx)?
+                    a.conv0()
+                        .backward_input_through(gpu, &d.conv0, w, (activation, xs[0]), dx)?
                 }
-                None => CONV0.backward_input(gpu, &d.conv0, w, dx)?,
+                None => a.conv0().backward_input(gpu, &d.conv0, w, dx)?,
             });
         }
         Ok(out)

@@ -1,12 +1,13 @@
 //! The DCGAN of the 2018 PyTorch blog post: a [`Generator`] and a [`Discriminator`], their parameters in
 //! flat stores named as PyTorch's `state_dict()`, and the activation buffers of one pass at a batch size.
 
+pub mod classifier;
 pub mod discriminator;
 pub mod generator;
 
 use std::collections::HashMap;
 
-pub use discriminator::{Discriminator, DiscriminatorPass, ParamGrads};
+pub use discriminator::{Architecture, DCGAN, Discriminator, DiscriminatorPass, ParamGrads};
 pub use generator::{Generator, GeneratorPass, IMAGE_SIDE, Z_DIM};
 
 use crate::error::Result;
@@ -38,7 +39,7 @@ pub struct Net {
 /// training state must hold.
 #[derive(Clone, Copy, Debug)]
 pub struct NetSpec {
-    /// "G" or "D".
+    /// "G", "D" or "classifier".
     pub label: &'static str,
     /// Trainable parameters, in store order.
     pub params: &'static [(&'static str, &'static [usize])],
