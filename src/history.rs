@@ -1,5 +1,5 @@
-//! The loss history of a run: every step's D and G loss, epoch by epoch, with the settings that made
-//! them. Kept in the training state, plotted by `plot`, printed per epoch by the command line.
+//! The loss history of a run: every step's D and G loss, epoch by epoch, and the scores of the
+//! epochs' samples, with the settings that made them. Kept in the training state, plotted by `plot`, printed per epoch by the command line.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +12,9 @@ pub struct EpochRecord {
     pub g_loss: f64,
     pub d_losses: Vec<f32>,
     pub g_losses: Vec<f32>,
+    /// The scores of the epoch's samples (the quality curve), where the epoch was scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<crate::score::Scores>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

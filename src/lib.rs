@@ -37,6 +37,7 @@ pub mod plan;
 pub mod plot;
 pub mod quality;
 pub mod sample;
+pub mod score;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod state;
 pub mod step;

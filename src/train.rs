@@ -22,8 +22,9 @@ use crate::grid::save_grid;
 use crate::health::{self, Health};
 use crate::history::{EpochRecord, History};
 use crate::kernels::Gpu;
-use crate::plot::loss_plot_png;
-use crate::sample::Sampler;
+use crate::plot::{loss_plot_png, quality_plot_png};
+use crate::sample::{Noise, Sampler};
+use crate::score::{ClassifierFiles, Scorer};
 use crate::state::{self, RunState, state_path};
 use crate::step::{Hyper, Trainer};
 use crate::tensor::Tensor;
@@ -52,6 +53,33 @@ pub struct TrainConfig {
     /// Stop once the run has taken this many steps in all (a resumed run's earlier steps count),
     /// with the training state and G and D checkpoints of that position written.
     pub stop_after: Option<u64>,
+    /// How the epochs' samples are scored (the quality curve), if at all.
+    pub scoring: Option<Scoring>,
+}
+
+/// The quality curve: after every `every`-th epoch (and the last), the scores of the first `images`
+/// images of the run's sample stream (those `gan-wgpu score --seed <run seed> --count <images>`
+/// scores; the epoch's grid is their first 64), by the classifier in `classifier`.
+#[derive(Clone)]
+pub struct Scoring {
+    pub classifier: ClassifierFiles,
+    pub every: usize,
+    pub images: usize,
+}
+
+impl std::fmt::Debug for Scoring {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.debug_struct("Scoring")
+            .field("classifier", &self.classifier.source)
+            .field("every", &self.every)
+            .field("images", &self.images)
+            .finish()
+    }
+}
+
+impl Scoring {
+    /// Images scored per scored epoch: next to an epoch's training, cheap (BENCHMARKS.md).
+    pub const DEFAULT_IMAGES: usize = 2000;
 }
 
 /// A bound on the training a crash can cost: the state is saved after this many steps or this
@@ -339,6 +367,7 @@ struct Session<'a> {
     run: RunState,
     steps: EpochSteps,
     sampler: Sampler,
+    scorer: Option<Scorer>,
     in_flight: VecDeque<InFlight>,
     /// The position of the training state on disk: (epochs done, steps into the next), if any.
     saved: Option<(usize, usize)>,
@@ -363,6 +392,11 @@ impl<'a> Session<'a> {
         let steps = EpochSteps::new(gpu, &trainer, dataset, config.seed)?;
         // The grids are `gan-wgpu sample`'s first images for the run's seed, byte for byte.
         let sampler = Sampler::new(gpu, &trainer.g, GRID_SAMPLES, Some(config.seed))?;
+        let scorer = config
+            .scoring
+            .as_ref()
+            .map(|s| Scorer::new(gpu, s.classifier.clone()))
+            .transpose()?;
         let saved = config
             .resume
             .then_some((run.epochs_done, run.steps_into_epoch));
@@ -373,6 +407,7 @@ impl<'a> Session<'a> {
             run,
             steps,
             sampler,
+            scorer,
             in_flight: VecDeque::new(),
             saved,
             writing: None,
@@ -630,6 +665,22 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// The scores of G's samples after `epoch`, where the scoring settings say it is scored.
+    fn score_epoch(&self, epoch: usize) -> Result<Option<crate::score::Scores>> {
+        let (Some(scorer), Some(scoring)) = (&self.scorer, &self.config.scoring) else {
+            return Ok(None);
+        };
+        if !epoch.is_multiple_of(scoring.every.max(1)) && epoch != self.config.epochs {
+            return Ok(None);
+        }
+        let noise = Noise::Seed {
+            seed: self.config.seed,
+            count: scoring.images,
+        };
+        let images = crate::sample::generate_all(self.gpu, &self.trainer.g, &noise)?;
+        scorer.score(self.gpu, &images).map(Some)
+    }
+
     /// The epoch's record, and at sample epochs its grid and checkpoints; then history, plot and
     /// (last, so a state on disk never points past the files of its epoch) the training state.
     fn finish_epoch(
@@ -648,6 +699,7 @@ impl<'a> Session<'a> {
             g_loss: mean(&g_losses),
             d_losses,
             g_losses,
+            quality: self.score_epoch(epoch)?,
         };
         let _ = progress(Progress::Epoch(&record));
         self.run.history.epochs.push(record);
@@ -667,6 +719,12 @@ impl<'a> Session<'a> {
         let json = serde_json::to_vec_pretty(&self.run.history).expect("history serialises");
         write_atomic(&out.join("history.json"), &json)?;
         write_atomic(&out.join("loss.png"), &loss_plot_png(&self.run.history)?)?;
+        if self.scorer.is_some() {
+            write_atomic(
+                &out.join("quality.png"),
+                &quality_plot_png(&self.run.history)?,
+            )?;
+        }
         self.run.epochs_done = epoch;
         self.run.steps_into_epoch = 0;
         self.run.epoch_d_losses.clear();

@@ -19,7 +19,8 @@ mod common;
 
 use common::{KernelFamily, gpu_with};
 use gan_wgpu::Gpu;
-use gan_wgpu::classifier::{Classifier, TrainingConfig, TrainingStep};
+use gan_wgpu::classifier::Classifier;
+use gan_wgpu::classifier::training::{TrainingConfig, TrainingStep};
 use gan_wgpu::oracle::{Oracle, kept_as_stored, max_abs_error, relative_l2, within};
 
 fn oracle() -> Oracle {

@@ -9,7 +9,15 @@ use std::collections::BTreeMap;
 
 use common::cli::{assert_failure, gan_wgpu, own_stderr, scratch_dir, small_mnist};
 
-const COMMANDS: [&str; 5] = ["train", "sample", "bench", "tune", "devices"];
+const COMMANDS: [&str; 7] = [
+    "train",
+    "sample",
+    "bench",
+    "tune",
+    "devices",
+    "score",
+    "classifier",
+];
 
 /// Every `--flag` in `text`, with the command named right before it where there is one.
 fn flag_mentions(text: &str) -> Vec<(Option<&'static str>, String)> {
@@ -159,6 +167,60 @@ fn every_flag_an_error_names_exists() {
         (
             "tune with the products overridden",
             owned(&["tune", "--kernels", "products=tiled"]),
+        ),
+        (
+            "score count 1",
+            owned(&["score", "--count", "1", "--run", empty]),
+        ),
+        (
+            "score without checkpoint",
+            owned(&["score", "--run", empty]),
+        ),
+        (
+            "score beyond a seed's stream",
+            owned(&["score", "--count", "80000000", "--run", empty]),
+        ),
+        (
+            "score a missing checkpoint",
+            owned(&[
+                "score",
+                "--checkpoint",
+                &format!("{empty}/G_none.safetensors"),
+            ]),
+        ),
+        (
+            "classifier over an existing file",
+            owned(&[
+                "classifier",
+                "--out",
+                state.to_str().unwrap(),
+                "--data-dir",
+                data,
+            ]),
+        ),
+        (
+            "classifier holding out everything",
+            owned(&[
+                "classifier",
+                "--out",
+                &format!("{out}/c.safetensors"),
+                "--data-dir",
+                data,
+                "--held-out",
+                "10",
+            ]),
+        ),
+        (
+            "classifier epochs 0",
+            owned(&[
+                "classifier",
+                "--out",
+                &format!("{out}/c.safetensors"),
+                "--data-dir",
+                data,
+                "--epochs",
+                "0",
+            ]),
         ),
     ];
     let mut named = 0;

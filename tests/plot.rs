@@ -1,8 +1,10 @@
 //! loss.png: its size, both curves in matplotlib's colours where their losses put them (and nowhere
-//! else), anti-aliased, and dark axis labels, legend and tick text.
+//! else), anti-aliased, and dark axis labels, legend and tick text. quality.png: the classifier score
+//! on the left, the Fréchet distance on the right, where their values put them.
 
 use gan_wgpu::history::{EpochRecord, History};
-use gan_wgpu::plot::{D_COLOUR, G_COLOUR, HEIGHT, WIDTH, loss_plot_png};
+use gan_wgpu::plot::{D_COLOUR, G_COLOUR, HEIGHT, WIDTH, loss_plot_png, quality_plot_png};
+use gan_wgpu::score::Scores;
 
 /// A history whose D losses stay in [1.2, 1.4] and G losses in [0.5, 0.7], both jumping at every step
 /// as a real run's do.
@@ -24,6 +26,7 @@ fn history(epochs: usize, steps: usize) -> History {
                     g_loss: g.iter().map(|&v| v as f64).sum::<f64>() / steps as f64,
                     d_losses: d,
                     g_losses: g,
+                    quality: None,
                 }
             })
             .collect(),
@@ -106,4 +109,73 @@ fn the_loss_plot_draws_both_curves_where_they_belong() {
     assert!(dark > 1000, "{dark} dark pixels");
     // An empty history (before the first epoch ends) still gives a valid picture.
     assert!(image::load_from_memory(&loss_plot_png(&history(0, 0)).unwrap()).is_ok());
+}
+
+/// A history of `epochs` epochs, every other one scored: the classifier score rising from 2 to 9, the
+/// Fréchet distance falling from 100 to 1.
+fn scored_history(epochs: usize) -> History {
+    let mut h = history(epochs, 10);
+    for e in h.epochs.iter_mut().filter(|e| e.epoch % 2 == 1) {
+        let t = (e.epoch - 1) as f64 / (epochs - 1) as f64;
+        e.quality = Some(Scores {
+            images: 2000,
+            classifier_score: 2.0 + 7.0 * t,
+            frechet_distance: 100.0 * 0.01f64.powf(t),
+            covered_classes: 10,
+            histogram: vec![200; 10],
+        });
+    }
+    h
+}
+
+#[test]
+fn the_quality_plot_draws_the_score_left_and_the_distance_right_as_they_move() {
+    let png = quality_plot_png(&scored_history(25)).unwrap();
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("quality.png");
+    std::fs::write(&out, &png).unwrap();
+    let image = image::load_from_memory(&png).unwrap().to_rgb8();
+    assert_eq!(image.dimensions(), (WIDTH as u32, HEIGHT as u32));
+    let points = |colour: [u8; 3]| -> Vec<(u32, u32)> {
+        image
+            .enumerate_pixels()
+            .filter(|(_, _, p)| distance(p.0, colour) <= 10)
+            .map(|(x, y, _)| (x, y))
+            .collect()
+    };
+    let (is, fd) = (points(D_COLOUR), points(G_COLOUR));
+    let half = WIDTH as u32 / 2;
+    assert!(
+        is.len() > 300 && fd.len() > 300,
+        "{} and {} pixels",
+        is.len(),
+        fd.len()
+    );
+    assert!(
+        is.iter().all(|&(x, _)| x < half),
+        "the score's curve strays right"
+    );
+    assert!(
+        fd.iter().all(|&(x, _)| x >= half),
+        "the distance's curve strays left"
+    );
+    // The rows at the left and right ends of each curve: the score climbs, the distance falls.
+    let ends = |points: &[(u32, u32)]| {
+        let left = points.iter().min_by_key(|p| p.0).unwrap();
+        let right = points.iter().max_by_key(|p| p.0).unwrap();
+        (left.1, right.1)
+    };
+    let (is_first, is_last) = ends(&is);
+    let (fd_first, fd_last) = ends(&fd);
+    assert!(
+        is_last + 100 < is_first,
+        "score from row {is_first} to {is_last}"
+    );
+    assert!(
+        fd_first + 100 < fd_last,
+        "distance from row {fd_first} to {fd_last}"
+    );
+    // Unscored histories give axes only.
+    let blank = quality_plot_png(&history(3, 5)).unwrap();
+    let blank = image::load_from_memory(&blank).unwrap().to_rgb8();
+    assert!(!blank.pixels().any(|p| distance(p.0, D_COLOUR) <= 10));
 }

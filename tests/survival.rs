@@ -676,6 +676,7 @@ fn a_lost_device_stops_the_run_and_keeps_the_saved_state() {
         checkpoint_every: CheckpointEvery::Steps(1),
         inject_nan_at_step: None,
         stop_after: None,
+        scoring: None,
     };
     let set = Dataset::load_dir(data()).unwrap();
     let result = train(&gpu, &config, &set, |event| {

@@ -5,7 +5,9 @@ mod common;
 use common::{gpu, upload, zeros};
 use gan_wgpu::adam::Adam;
 use gan_wgpu::layers::{Activation, BatchNorm, BatchNormGrads, BceLoss, Conv, GradientAt, Linear};
-use gan_wgpu::model::{DCGAN, Discriminator, DiscriminatorPass, GradientPool, Mode, ParamGrads};
+use gan_wgpu::model::{
+    DCGAN, Discriminator, DiscriminatorPass, GradientPool, Mode, ParamGrads, classifier,
+};
 use gan_wgpu::{Error, Tensor};
 
 fn shape_error<T: std::fmt::Debug>(result: gan_wgpu::Result<T>, tensor: &str) {
@@ -294,6 +296,17 @@ fn discriminator_passes_take_equal_groups_and_one_input_each() {
         .backward(g, &pass, &[&x, &x], ParamGrads::Skip, Some((&x, None)))
         .unwrap_err();
     assert!(e.to_string().contains("one-group pass"), "{e}");
+    // A pass made for D's widths cannot run the classifier's (nor the other way round).
+    let classifier = Discriminator::with_architecture(g, &classifier::ARCHITECTURE).unwrap();
+    let x4 = zeros(&[4, 1, 28, 28]);
+    let one_group = DiscriminatorPass::new(g, &DCGAN, 4, 1, "D", &mut pool).unwrap();
+    let e = classifier
+        .forward(g, &one_group, &[&x4], Mode::Eval)
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("made for D run on classifier"),
+        "{e}"
+    );
     // BCE over parts that do not divide its values.
     let p = zeros(&[5, 1]);
     let e = BceLoss::new(GradientAt::SigmoidInput)

@@ -5,31 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+pub use super::SetName;
 use super::{Dataset, IMAGES_FILE};
 use crate::error::{Error, Result};
-
-/// The data sets gan-wgpu knows by name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SetName {
-    Mnist,
-    FashionMnist,
-}
-
-impl SetName {
-    fn folder_name(self) -> &'static str {
-        match self {
-            SetName::Mnist => "mnist",
-            SetName::FashionMnist => "fashion-mnist",
-        }
-    }
-
-    fn title(self) -> &'static str {
-        match self {
-            SetName::Mnist => "MNIST",
-            SetName::FashionMnist => "Fashion-MNIST",
-        }
-    }
-}
 
 /// Debian's dataset-fashion-mnist installs the four IDX files here.
 pub const DEBIAN_FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";

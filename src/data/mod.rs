@@ -177,6 +177,29 @@ pub fn parse_images(path: &Path, file: &[u8]) -> Result<Vec<u8>> {
     parse_idx(path, file, IdxKind::Images)
 }
 
+/// The data sets gan-wgpu knows by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetName {
+    Mnist,
+    FashionMnist,
+}
+
+impl SetName {
+    pub fn folder_name(self) -> &'static str {
+        match self {
+            SetName::Mnist => "mnist",
+            SetName::FashionMnist => "fashion-mnist",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            SetName::Mnist => "MNIST",
+            SetName::FashionMnist => "Fashion-MNIST",
+        }
+    }
+}
+
 /// Labels of an IDX label file (raw or gzip): magic 0x801, count, then count bytes.
 pub fn parse_labels(path: &Path, file: &[u8]) -> Result<Vec<u8>> {
     parse_idx(path, file, IdxKind::Labels)

@@ -20,7 +20,7 @@ const CONV0_SIDE: usize = 14;
 const CONV2_SIDE: usize = 7;
 
 /// D's layer widths and what follows its last Linear layer.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct Architecture {
     /// Its tensors; their shapes must be those the widths give.
     pub spec: &'static NetSpec,
@@ -284,7 +284,7 @@ impl DiscriminatorPass {
         architecture: &Architecture,
         xs: &[&Tensor],
     ) -> Result<()> {
-        if !std::ptr::eq(architecture, self.architecture) {
+        if architecture != self.architecture {
             return Err(Error::InvalidArgument {
                 op,
                 message: format!(

@@ -37,7 +37,7 @@ pub struct Net {
 
 /// A network's tensors by PyTorch name and shape, known without a GPU: what its checkpoints and the
 /// training state must hold.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NetSpec {
     /// "G", "D" or "classifier".
     pub label: &'static str,

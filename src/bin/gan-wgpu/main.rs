@@ -7,9 +7,12 @@
 //!   the GPU with them.
 
 mod bench;
+mod classifier;
+mod dataset;
 mod device;
 mod devices;
 mod sample;
+mod score;
 mod train;
 mod tune;
 
@@ -41,6 +44,11 @@ enum Command {
     Tune(tune::TuneCommandArgs),
     /// List the GPU adapters wgpu finds, with the kernels chosen for each.
     Devices(devices::DevicesArgs),
+    /// How good a G's images are: classifier score, Fréchet distance to the real images, classes
+    /// covered, by the classifier for the data set.
+    Score(score::ScoreArgs),
+    /// Train the classifier that scores images (one per data set ships with gan-wgpu).
+    Classifier(classifier::ClassifierArgs),
 }
 
 /// Exit codes: bad input (flags, data, checkpoints, no usable GPU) is 2; a training run that stopped
@@ -107,6 +115,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Tune(args) => tune::run(args),
         Command::Devices(args) => devices::run(args),
+        Command::Score(args) => score::run(args),
+        Command::Classifier(args) => classifier::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,26 +7,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use clap::ValueEnum;
-use gan_wgpu::data::find::{self, Finding, Places, SetName};
-use gan_wgpu::data::{self, Dataset};
+use gan_wgpu::data;
+use gan_wgpu::score::ClassifierFiles;
 use gan_wgpu::state;
 use gan_wgpu::step::Hyper;
-use gan_wgpu::train::{CheckpointEvery, Outcome, Progress, SampleEpochs, TrainConfig, train};
+use gan_wgpu::train::{
+    CheckpointEvery, Outcome, Progress, SampleEpochs, Scoring, TrainConfig, train,
+};
 use gan_wgpu::tune::TuneMode;
 
+use crate::dataset::DataArgs;
 use crate::device::{DeviceArgs, TuneArgs};
 use crate::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_RUN_FAILED, Failure, bad_input, with_batch_hint};
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum DatasetName {
-    /// MNIST from ./data/mnist, downloaded there (MD5-checked) when missing; without a network, the
-    /// 10,000 real digits built into gan-wgpu.
-    Mnist,
-    /// Fashion-MNIST from Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist), else
-    /// ./data/fashion-mnist, downloaded there when missing.
-    FashionMnist,
-}
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
@@ -55,13 +47,19 @@ pub struct TrainArgs {
     /// Folder for grids, checkpoints and history.json (created if needed).
     #[arg(long, default_value = "logs")]
     out: PathBuf,
-    /// Which data set to train on.
-    #[arg(long, value_enum, default_value_t = DatasetName::Mnist)]
-    dataset: DatasetName,
-    /// A folder holding train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (any 28×28 IDX
-    /// set); overrides --dataset.
+    #[command(flatten)]
+    data: DataArgs,
+    /// Score G's samples after every N epochs (and after the last): the classifier score and Fréchet
+    /// distance of 2,000 images, on the epoch line, in history.json and in quality.png.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    score_every: u64,
+    /// Do not score the epochs' samples.
     #[arg(long)]
-    data_dir: Option<PathBuf>,
+    no_score: bool,
+    /// The classifier that scores the samples, as `gan-wgpu classifier` writes it [default: the one
+    /// bundled for --dataset; none for a --data-dir set].
+    #[arg(long, value_name = "FILE", conflicts_with = "no_score")]
+    classifier: Option<PathBuf>,
     /// Epochs after which an 8×8 grid of samples and both checkpoints are written (the last epoch
     /// always is) [default: 1,10,25, those within --epochs].
     #[arg(long, value_name = "E,E,…")]
@@ -90,34 +88,6 @@ pub struct TrainArgs {
 
 const DEFAULT_EPOCHS: usize = 25;
 const DEFAULT_SAMPLE_EPOCHS: [usize; 3] = [1, 10, 25];
-
-/// The training set the flags ask for, saying what happens on the way (a download, the bundled
-/// digits instead).
-fn dataset(args: &TrainArgs) -> Result<Dataset, Failure> {
-    let set = match args.dataset {
-        DatasetName::Mnist => SetName::Mnist,
-        DatasetName::FashionMnist => SetName::FashionMnist,
-    };
-    let found = find::find(
-        set,
-        args.data_dir.as_deref(),
-        &Places::standard(),
-        |f| match f {
-            Finding::Downloading { dir, mirrors } => println!(
-                "downloading into {} from {}",
-                dir.display(),
-                mirrors.join(", ")
-            ),
-            Finding::Bundled { reason } => {
-                let reason: String = reason.chars().take(200).collect();
-                eprintln!(
-                    "gan-wgpu: no MNIST download ({reason}); training on the 10,000 MNIST digits bundled with gan-wgpu"
-                );
-            }
-        },
-    )?;
-    Ok(found)
-}
 
 fn check_args(args: &TrainArgs, epochs: usize) -> Result<(), Failure> {
     if epochs == 0 {
@@ -205,6 +175,7 @@ fn train_config(args: &TrainArgs) -> Result<TrainConfig, Failure> {
             checkpoint_every: args.checkpoint_every,
             inject_nan_at_step: args.inject_nan_at_step,
             stop_after: args.stop_after,
+            scoring: scoring(args)?,
         });
     };
     let run = state::read_run(&state::state_path(dir))?;
@@ -238,7 +209,30 @@ fn train_config(args: &TrainArgs) -> Result<TrainConfig, Failure> {
         checkpoint_every: args.checkpoint_every,
         inject_nan_at_step: args.inject_nan_at_step,
         stop_after: args.stop_after,
+        scoring: scoring(args)?,
     })
+}
+
+/// How the flags ask the epochs to be scored.
+fn scoring(args: &TrainArgs) -> Result<Option<Scoring>, Failure> {
+    if args.no_score {
+        return Ok(None);
+    }
+    let classifier = match (&args.classifier, &args.data.data_dir) {
+        (Some(path), _) => ClassifierFiles::read(path)?,
+        (None, None) => ClassifierFiles::bundled(args.data.dataset.set()),
+        (None, Some(_)) => {
+            println!(
+                "note: the epochs are not scored: no classifier knows a --data-dir set (pass --classifier FILE for one)"
+            );
+            return Ok(None);
+        }
+    };
+    Ok(Some(Scoring {
+        classifier,
+        every: args.score_every as usize,
+        images: Scoring::DEFAULT_IMAGES,
+    }))
 }
 
 /// The signal that asked training to stop (0 while none has): SIGINT or SIGTERM finish the step in
@@ -267,7 +261,7 @@ fn signal_name(signal: usize) -> &'static str {
 pub fn run(args: TrainArgs) -> Result<(), Failure> {
     let config = train_config(&args)?;
     gan_wgpu::files::ensure_writable_dir(&config.out)?;
-    let set = dataset(&args)?;
+    let set = args.data.load()?;
     if config.hyper.batch > set.len() {
         return Err(bad_input(format!(
             "--batch-size {} is larger than the data set ({} images in {})",
@@ -332,8 +326,17 @@ pub fn run(args: TrainArgs) -> Result<(), Failure> {
                 }
             }
             Progress::Epoch(record) => say(format!(
-                "epoch {}, D_loss: {:.4} G_loss: {:.4}",
-                record.epoch, record.d_loss, record.g_loss
+                "epoch {}, D_loss: {:.4} G_loss: {:.4}{}",
+                record.epoch,
+                record.d_loss,
+                record.g_loss,
+                record.quality.as_ref().map_or(String::new(), |q| format!(
+                    "  IS: {:.3} FD: {:.3} classes: {}/{}",
+                    q.classifier_score,
+                    q.frechet_distance,
+                    q.covered_classes,
+                    q.histogram.len()
+                ))
             )),
             Progress::Wrote(path) => say(format!("  wrote {}", path.display())),
             Progress::Saved { epoch, step } => {
