@@ -15,6 +15,9 @@ const state = {
   rateSince: 0,
   lastGrid: 0,
   loop: null,
+  // The scores of each finished epoch's samples, as `gan-wgpu train` keeps them in history.json.
+  quality: [],
+  hasClassifier: false,
 };
 // For the browser tests and the curious: the page's state and module.
 window.ganPage = state;
@@ -118,6 +121,42 @@ async function refreshGrid() {
   state.lastGrid = performance.now();
 }
 
+// Images scored at each epoch's end: the native run's quality curve scores as many, so the numbers
+// are the same.
+const SCORED_IMAGES = 2000;
+
+// The classifier that scores the samples: the MNIST one gan-wgpu ships, fetched with the page.
+async function loadClassifier() {
+  try {
+    const fetchBytes = async (name) => {
+      const response = await fetch(`pkg/classifier/${name}`);
+      if (!response.ok) throw new Error(`${name}: ${response.status} ${response.statusText}`);
+      return new Uint8Array(await response.arrayBuffer());
+    };
+    const [weights, features] = await Promise.all([
+      fetchBytes('mnist.safetensors'), fetchBytes('mnist.features.safetensors')]);
+    state.gan.load_classifier(weights, features);
+    state.hasClassifier = true;
+  } catch (e) {
+    $('quality').textContent = `not scored: no classifier (${errorText(e)})`;
+  }
+}
+
+// Scores G's first 2,000 samples for the run's seed after `epoch`: the classifier score, the Fréchet
+// distance to the real digits and the classes covered, as the native epoch line prints them.
+async function scoreEpoch(epoch) {
+  if (!state.hasClassifier) return;
+  const t0 = performance.now();
+  const q = JSON.parse(await state.gan.score(SCORED_IMAGES));
+  const seconds = (performance.now() - t0) / 1000;
+  state.quality.push({ epoch, seconds, ...q });
+  $('quality').textContent = `epoch ${epoch}: IS ${q.classifier_score.toFixed(3)}, ` +
+    `FD ${q.frechet_distance.toFixed(3)}, classes ${q.covered_classes}/${q.histogram.length} ` +
+    `(${seconds.toFixed(1)} s to score)`;
+}
+
+state.scoreEpoch = scoreEpoch;
+
 // Trains in chunks of steps sized to take about a quarter of a second, so that Pause answers quickly
 // and the page stays live; redraws the grid every few seconds and at every epoch's end.
 async function trainLoop() {
@@ -125,7 +164,9 @@ async function trainLoop() {
   let lastEpoch = state.gan.progress().epoch;
   while (state.running) {
     const t0 = performance.now();
-    const losses = await state.gan.train(chunk);
+    // A chunk ends at the epoch's end at the latest, so that the epoch's score is of G after it.
+    const at = state.gan.progress();
+    const losses = await state.gan.train(Math.min(chunk, at.stepsPerEpoch - at.step));
     const took = performance.now() - t0;
     for (let i = 0; i < losses.length; i += 2) {
       state.dLosses.push(losses[i]);
@@ -139,6 +180,7 @@ async function trainLoop() {
     const epochEnded = p.epoch !== lastEpoch || p.finished;
     lastEpoch = p.epoch;
     if (epochEnded || performance.now() - state.lastGrid > 3000) await refreshGrid();
+    if (epochEnded) await scoreEpoch(p.finished ? p.epochs : p.epoch - 1);
     if (p.finished) {
       state.finished = true;
       say(`Finished ${p.epochs} epochs (${p.stepsDone} steps). Download the checkpoints, or sample from one below.`);
@@ -176,7 +218,8 @@ async function start() {
     say(`Could not start: ${errorText(e)}`, true);
     return;
   }
-  Object.assign(state, { started: true, finished: false, dLosses: [], gLosses: [], stepsDone: 0 });
+  Object.assign(state, { started: true, finished: false, dLosses: [], gLosses: [], stepsDone: 0, quality: [] });
+  if (state.hasClassifier) $('quality').textContent = 'after the first epoch';
   await refreshGrid();
   say(`Training: seed ${settings.seed}, batch ${settings.batch}, ${settings.epochs} epochs.`);
   await run();
@@ -264,6 +307,7 @@ async function main() {
     return;
   }
   $('adapter').textContent = `Adapter: ${state.gan.adapter()}`;
+  await loadClassifier();
   $('start').disabled = false;
   $('start').onclick = start;
   $('pause').onclick = pause;

@@ -18,6 +18,7 @@ use gan_wgpu::kernels::Gpu;
 use gan_wgpu::model::Generator;
 use gan_wgpu::oracle::{Check, Oracle, StepOracle, run_layer_case};
 use gan_wgpu::sample::Sampler;
+use gan_wgpu::score::{ClassifierFiles, ClassifierSource, Scorer};
 use gan_wgpu::step::{Hyper, Trainer};
 use gan_wgpu::{Error, GpuOptions, checkpoint, grid};
 use wasm_bindgen::prelude::*;
@@ -83,7 +84,12 @@ struct Page {
     gpu: Gpu,
     run: RefCell<Option<Run>>,
     loaded: RefCell<Option<Generator>>,
+    /// The classifier that scores the run's samples, once the page has fetched it.
+    scorer: RefCell<Option<Scorer>>,
 }
+
+/// Images per G pass while scoring: a few passes of moderate buffers rather than one large one.
+const SCORE_CHUNK: usize = 500;
 
 fn busy(what: &str) -> JsError {
     JsError::new(&format!(
@@ -111,6 +117,7 @@ impl Gan {
                 gpu,
                 run: RefCell::new(None),
                 loaded: RefCell::new(None),
+                scorer: RefCell::new(None),
             }),
         })
     }
@@ -206,6 +213,61 @@ impl Gan {
                 .map_err(js_error)?;
             let png = grid::grid_png(&images, GRID_ROW).map_err(js_error)?;
             Ok(js_sys::Uint8Array::from(&png[..]).into())
+        })
+    }
+
+    /// Loads the classifier that scores images: the bytes of its weights and of its features file (the
+    /// page fetches the MNIST classifier `gan-wgpu` ships, `assets/classifier/mnist*.safetensors`).
+    pub fn load_classifier(&self, weights: Vec<u8>, features: Vec<u8>) -> Result<(), JsError> {
+        let mut scorer = self
+            .page
+            .scorer
+            .try_borrow_mut()
+            .map_err(|_| busy("load_classifier"))?;
+        let files = ClassifierFiles {
+            source: ClassifierSource::File("mnist.safetensors".into()),
+            weights: ("mnist.safetensors".into(), weights),
+            features: ("mnist.features.safetensors".into(), features),
+        };
+        *scorer = Some(Scorer::new(&self.page.gpu, files).map_err(js_error)?);
+        Ok(())
+    }
+
+    /// The scores of the run's G now, on the first `count` images of its seed's sample stream (the
+    /// native run's quality curve scores 2,000): resolves to JSON `{ images, classifier_score,
+    /// frechet_distance, covered_classes, histogram }`, the numbers `gan-wgpu train` prints.
+    pub fn score(&self, count: usize) -> js_sys::Promise {
+        let page = self.page.clone();
+        future_to_promise(async move {
+            let run = page.run.try_borrow().map_err(|_| busy("score"))?;
+            let run = run.as_ref().ok_or_else(|| JsError::new("no run started"))?;
+            let scorer = page.scorer.try_borrow().map_err(|_| busy("score"))?;
+            let scorer = scorer
+                .as_ref()
+                .ok_or_else(|| JsError::new("load the classifier first"))?;
+            let gpu = &page.gpu;
+            let mut images = Vec::with_capacity(count * gan_wgpu::data::IMAGE_PIXELS);
+            let mut sampler: Option<Sampler> = None;
+            for first in (0..count).step_by(SCORE_CHUNK) {
+                let rows = SCORE_CHUNK.min(count - first);
+                if sampler.as_ref().is_none_or(|s| s.rows() != rows) {
+                    sampler = Some(
+                        Sampler::new(gpu, &run.trainer.g, rows, Some(run.seed))
+                            .map_err(js_error)?,
+                    );
+                }
+                let chunk = sampler.as_ref().expect("made above");
+                images.extend(
+                    chunk
+                        .seed_images_async(gpu, first)
+                        .await
+                        .map_err(js_error)?,
+                );
+            }
+            let scores = scorer.score_async(gpu, &images).await.map_err(js_error)?;
+            Ok(serde_json::to_string(&scores)
+                .expect("scores serialise")
+                .into())
         })
     }
 

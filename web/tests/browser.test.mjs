@@ -356,3 +356,42 @@ test('the page\'s first steps are native\'s: both losses per step, and G after s
     }
   }
 });
+
+test('the page scores its run\'s G as `gan-wgpu score` does, and shows the numbers', async () => {
+  const seed = 4;
+  const page = await openPage();
+  await page.waitForFunction(() => window.ganPage.hasClassifier, null, { timeout: 120_000 });
+  const [download, scored] = await Promise.all([
+    page.waitForEvent('download', { timeout: 300_000 }),
+    page.evaluate(async (seed) => {
+      const gan = window.ganPage.gan;
+      gan.start_training(BigInt(seed), 16, 1);
+      await gan.train(2);
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(new Blob([await gan.checkpoint('G')]));
+      a.download = 'G_page_scored.safetensors';
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      // What the page does at an epoch's end: 2,000 images scored and shown.
+      await window.ganPage.scoreEpoch(1);
+      return window.ganPage.quality[0];
+    }, seed),
+  ]);
+  const shown = await page.textContent('#quality');
+  await page.close();
+  console.log(`scoring 2,000 images in the page (SwiftShader): ${scored.seconds.toFixed(1)} s`);
+  assert.equal(scored.images, 2000);
+  assert.match(shown, new RegExp(`^epoch 1: IS ${scored.classifier_score.toFixed(3)}, FD ${scored.frechet_distance.toFixed(3)}, classes \\d+/10`));
+  const g = join(TMP, 'G_page_scored.safetensors');
+  await download.saveAs(g);
+  const lines = native('score', '--checkpoint', g, '--seed', String(seed), '--count', '2000').trim().split('\n');
+  const want = JSON.parse(lines[lines.length - 1]);
+  for (const key of ['classifier_score', 'frechet_distance']) {
+    const err = Math.abs(scored[key] - want[key]) / Math.abs(want[key]);
+    console.log(`${key}: page ${scored[key]}, native ${want[key]}, relative ${err.toExponential(2)}`);
+    assert.ok(err <= 1e-3, `${key}: page ${scored[key]}, native ${want[key]}`);
+  }
+  const moved = scored.histogram.reduce((sum, n, c) => sum + Math.abs(n - want.histogram[c]), 0);
+  assert.ok(moved <= 4, `histograms: page ${scored.histogram}, native ${want.histogram}`);
+});
