@@ -143,11 +143,12 @@ async function loadClassifier() {
 }
 
 // Scores G's first 2,000 samples for the run's seed after `epoch`: the classifier score, the Fréchet
-// distance to the real digits and the classes covered, as the native epoch line prints them.
-async function scoreEpoch(epoch) {
+// distance to the real digits and the classes covered, as the native epoch line prints them (the
+// tests score fewer).
+async function scoreEpoch(epoch, images = SCORED_IMAGES) {
   if (!state.hasClassifier) return;
   const t0 = performance.now();
-  const q = JSON.parse(await state.gan.score(SCORED_IMAGES));
+  const q = JSON.parse(await state.gan.score(images));
   const seconds = (performance.now() - t0) / 1000;
   state.quality.push({ epoch, seconds, ...q });
   $('quality').textContent = `epoch ${epoch}: IS ${q.classifier_score.toFixed(3)}, ` +

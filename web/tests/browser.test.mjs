@@ -373,24 +373,26 @@ test('the page scores its run\'s G as `gan-wgpu score` does, and shows the numbe
       document.body.appendChild(a);
       a.click();
       a.remove();
-      // What the page does at an epoch's end: 2,000 images scored and shown.
-      await window.ganPage.scoreEpoch(1);
+      // What the page does at an epoch's end, on 500 images (2,000 take over two minutes here).
+      await window.ganPage.scoreEpoch(1, 500);
       return window.ganPage.quality[0];
     }, seed),
   ]);
   const shown = await page.textContent('#quality');
   await page.close();
-  console.log(`scoring 2,000 images in the page (SwiftShader): ${scored.seconds.toFixed(1)} s`);
-  assert.equal(scored.images, 2000);
+  console.log(`scoring 500 images in the page (SwiftShader): ${scored.seconds.toFixed(1)} s`);
+  assert.equal(scored.images, 500);
   assert.match(shown, new RegExp(`^epoch 1: IS ${scored.classifier_score.toFixed(3)}, FD ${scored.frechet_distance.toFixed(3)}, classes \\d+/10`));
   const g = join(TMP, 'G_page_scored.safetensors');
   await download.saveAs(g);
-  const lines = native('score', '--checkpoint', g, '--seed', String(seed), '--count', '2000').trim().split('\n');
+  const lines = native('score', '--checkpoint', g, '--seed', String(seed), '--count', '500').trim().split('\n');
   const want = JSON.parse(lines[lines.length - 1]);
   for (const key of ['classifier_score', 'frechet_distance']) {
     const err = Math.abs(scored[key] - want[key]) / Math.abs(want[key]);
     console.log(`${key}: page ${scored[key]}, native ${want[key]}, relative ${err.toExponential(2)}`);
-    assert.ok(err <= 1e-3, `${key}: page ${scored[key]}, native ${want[key]}`);
+    // Measured 7e-12 and 2e-10: float32 rounding in two drivers. After two steps G's images barely
+    // depend on z, so another seed's 500 images move FD by only 2e-6; the bound sits between.
+    assert.ok(err <= 1e-7, `${key}: page ${scored[key]}, native ${want[key]}`);
   }
   const moved = scored.histogram.reduce((sum, n, c) => sum + Math.abs(n - want.histogram[c]), 0);
   assert.ok(moved <= 4, `histograms: page ${scored.histogram}, native ${want.histogram}`);
