@@ -58,5 +58,19 @@ fn successful_commands_print_no_error_or_warning() {
         grid.to_str().unwrap(),
     ]);
     assert!(grid.exists());
+    run_quietly(&["score", "--run", out.to_str().unwrap(), "--count", "64"]);
+    run_quietly(&[
+        "classifier",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--batch-size",
+        "8",
+        "--held-out",
+        "8",
+        "--epochs",
+        "1",
+        "--out",
+        out.join("classifier.safetensors").to_str().unwrap(),
+    ]);
     run_quietly(&["bench", "--batch-size", "8", "--steps", "1"]);
 }
