@@ -1,7 +1,8 @@
 //! `gan-wgpu score` end to end on the bundled MNIST classifier, and the quality curve `train` keeps:
 //! real held-out digits score near the ceiling, uniform noise near the floor, a G after one short
 //! epoch between them; one image repeated covers one class; a PyTorch-saved G scores as the same
-//! weights saved by gan-wgpu; an epoch's scores are those `score` gives its checkpoint. And
+//! weights saved by gan-wgpu; an epoch's scores are those `score` gives its checkpoint, and a resumed
+//! run continues the curve bit for bit. And
 //! `gan-wgpu classifier`: deterministic, its provenance recorded, nothing overwritten unasked; bad
 //! image files refused with the file and the problem named.
 
@@ -380,4 +381,92 @@ fn bad_image_files_are_refused_naming_the_file_and_the_problem() {
         "5",
     ]);
     assert_failure("count with garbage", &out, 2, &["garbage.safetensors"]);
+}
+
+/// A resumed run continues the quality curve: two epochs straight, and one epoch then `--resume` for
+/// the second, write the same history.json, scores included, to the last bit; `--score-every 2`
+/// scores the second (the last) epoch only, and `--no-score` none.
+#[test]
+fn a_resumed_run_continues_the_quality_curve() {
+    let data = small_mnist("score_resume_data", 640);
+    let classifier = classifier_file();
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--batch-size",
+            "64",
+            "--seed",
+            "8",
+            "--classifier",
+            classifier.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let done = gan_wgpu(&args);
+        assert_success(&args, &done);
+    };
+    let straight = scratch_dir("score_resume_straight");
+    run(&straight, &["--epochs", "2", "--overwrite"]);
+    let resumed = scratch_dir("score_resume_resumed");
+    run(&resumed, &["--epochs", "1", "--overwrite"]);
+    let resume = resumed.to_str().unwrap().to_string();
+    let args = [
+        "train",
+        "--resume",
+        &resume,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--classifier",
+        classifier.to_str().unwrap(),
+    ];
+    assert_success(&args, &gan_wgpu(&args));
+    let history = |dir: &Path| std::fs::read(dir.join("history.json")).unwrap();
+    assert!(
+        history(&straight) == history(&resumed),
+        "the histories differ"
+    );
+    let parsed: serde_json::Value = serde_json::from_slice(&history(&resumed)).unwrap();
+    for epoch in 0..2 {
+        assert_eq!(
+            parsed["epochs"][epoch]["quality"]["images"],
+            2000,
+            "epoch {}",
+            epoch + 1
+        );
+    }
+
+    let every_other = scratch_dir("score_resume_every_other");
+    run(
+        &every_other,
+        &["--epochs", "2", "--overwrite", "--score-every", "2"],
+    );
+    let parsed: serde_json::Value = serde_json::from_slice(&history(&every_other)).unwrap();
+    assert!(parsed["epochs"][0].get("quality").is_none());
+    assert_eq!(
+        parsed["epochs"][1]["quality"],
+        serde_json::from_slice::<serde_json::Value>(&history(&straight)).unwrap()["epochs"][1]["quality"]
+    );
+    let unscored = scratch_dir("score_resume_unscored");
+    let args = [
+        "train",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--batch-size",
+        "64",
+        "--epochs",
+        "1",
+        "--no-score",
+        "--out",
+        unscored.to_str().unwrap(),
+        "--overwrite",
+    ];
+    let done = gan_wgpu(&args);
+    assert_success(&args, &done);
+    assert!(!String::from_utf8_lossy(&done.stdout).contains("IS: "));
+    assert!(!unscored.join("quality.png").exists());
 }
