@@ -6,7 +6,7 @@
 # PyTorch's CUDA step in its three modes (the notebook's, --fast, --compile) before and after,
 # per-kernel profiles, the kernel tests on the card, and the 25-epoch run on Fashion-MNIST's 60,000
 # training images (468 steps an epoch at batch 128, as the seed's MNIST run), timed from command to
-# last file.
+# last file, then its last G scored by the Fashion-MNIST classifier.
 # Results under $OUT (bench.jsonl, perkernel.jsonl, pd_*.txt, train.txt, the last grid). STEPS, EPOCHS
 # and DATA shrink it for a rehearsal on lavapipe: STEPS=1 EPOCHS=1 DATA=<a small IDX folder>.
 set -u
@@ -70,4 +70,11 @@ end=$(date +%s.%N)
 echo "train wall $(python3 -c "print(round($end - $start, 2))") s"
 grep -E "epoch (1|$EPOCHS)," "$OUT/train.txt"
 cp "/tmp/gpu_check_run/epoch_$(printf %03d "$EPOCHS").png" "$OUT/" 2>/dev/null
+# The timed run scores nothing (a --data-dir set); its last G, scored afterwards, gives the quality
+# reached and what scoring costs on the card: 10,000 images, and the 2,000 each epoch's curve takes.
+G_LAST="/tmp/gpu_check_run/G_$(printf %03d "$EPOCHS").safetensors"
+for n in 10000 2000; do
+    echo "=== score: $n images of $G_LAST"
+    timeout 60 "$B" score --checkpoint "$G_LAST" --dataset fashion-mnist --count "$n" 2>&1 | grep -E "images from|^\{"
+done
 rm -f "$OUT/tmp.txt"
